@@ -1,0 +1,98 @@
+"""The Dataset value every loader returns, and the dataset registry."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..registry import Registry
+
+DATASETS: Registry = Registry("dataset")
+register_dataset = DATASETS.register
+
+Domain = Literal["general", "lesion", "fundus"]
+
+
+@dataclass
+class Dataset:
+    """Images, labels, class names, per-sample ids and metadata, aligned by position.
+
+    Exactly one of ``images`` (in memory, uint8, N x H x W x C) and ``paths`` (image files
+    decoded lazily, e.g. by the tf.data pipeline) is set.
+    """
+
+    name: str                               # registry name, e.g. "ham10000"
+    class_names: list[str]                  # human names, index = label
+    ids: np.ndarray                         # (N,) str, unique per sample, stable across loads
+    labels: np.ndarray                      # (N,) int64 in [0, n_classes)
+    images: np.ndarray | None = None        # (N, H, W, C) uint8
+    paths: np.ndarray | None = None         # (N,) str absolute file paths
+    metadata: pd.DataFrame = field(default_factory=pd.DataFrame)  # N rows, same order; column "id"
+    groups: np.ndarray | None = None        # (N,) group key for grouped splits (lesion_id, patient_id)
+    group_name: str | None = None           # "lesion_id" / "patient_id"
+    official_split: np.ndarray | None = None  # (N,) "train"/"val"/"test" where the source defines it
+    class_codes: list[str] | None = None    # short codes (HAM10000 "nv"), index = label
+    ordinal: bool = False                   # labels are ordered grades (fundus): report kappa
+    domain: Domain = "general"              # lesion/fundus -> "research use only" notice
+    spec: dict[str, Any] = field(default_factory=dict)  # {"name":..., "params":...}: reload recipe
+    report: dict[str, Any] = field(default_factory=dict)  # load report: skipped files, notices, imputation
+
+    def __post_init__(self) -> None:
+        self.ids = np.asarray(self.ids).astype(str)
+        self.labels = np.asarray(self.labels).astype(np.int64)
+        if (self.images is None) == (self.paths is None):
+            raise ValueError("exactly one of images and paths must be set")
+        n = len(self.ids)
+        for nm in ("labels", "images", "paths", "groups", "official_split"):
+            v = getattr(self, nm)
+            if v is not None and len(v) != n:
+                raise ValueError(f"{nm} has {len(v)} entries, ids has {n}")
+        if len(self.metadata) == 0:
+            self.metadata = pd.DataFrame({"id": self.ids})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.images is not None
+
+    def index_of(self, ids) -> np.ndarray:
+        """Positions of the given ids; raises DatasetError naming missing ids."""
+        from ..validation import DatasetError
+
+        pos = pd.Index(self.ids).get_indexer(np.asarray(ids).astype(str))
+        if (pos < 0).any():
+            missing = np.asarray(ids)[pos < 0]
+            raise DatasetError(
+                f"{len(missing)} sample id(s) are not in dataset {self.name!r} "
+                f"(first: {', '.join(map(str, missing[:5]))}). The split does not belong to this data."
+            )
+        return pos
+
+    def subset(self, ids_or_positions, *, by: Literal["id", "position"] = "id") -> "Dataset":
+        pos = self.index_of(ids_or_positions) if by == "id" else np.asarray(ids_or_positions, dtype=np.int64)
+        take = lambda a: None if a is None else np.asarray(a)[pos]  # noqa: E731
+        return Dataset(
+            name=self.name,
+            class_names=list(self.class_names),
+            ids=self.ids[pos],
+            labels=self.labels[pos],
+            images=take(self.images),
+            paths=take(self.paths),
+            metadata=self.metadata.iloc[pos].reset_index(drop=True),
+            groups=take(self.groups),
+            group_name=self.group_name,
+            official_split=take(self.official_split),
+            class_codes=self.class_codes,
+            ordinal=self.ordinal,
+            domain=self.domain,
+            spec=dict(self.spec),
+            report=dict(self.report),
+        )

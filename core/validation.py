@@ -1,0 +1,97 @@
+"""One style of argument checking, after scikit-learn's parameter validation.
+
+Every message says what was expected, what came, and (where useful) how to fix it:
+``The 'optimizer' parameter must be one of {'adam', 'sgd'}. Got 'adamw' instead.``
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+
+class LabError(Exception):
+    """Base class of every user-facing error of the lab. ``str(err)`` is shown as is."""
+
+
+class ValidationError(LabError, ValueError):
+    """An argument or configuration value is not acceptable."""
+
+
+class DatasetError(LabError):
+    """A dataset cannot be found, read or split."""
+
+
+class ModelError(LabError):
+    """A model cannot be built, loaded or used."""
+
+
+class NotFoundError(LabError, KeyError):
+    """A named thing (run, model, dataset, layer) does not exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we do not want that
+        return str(self.args[0]) if self.args else ""
+
+
+def _fmt_options(options: Iterable[Any]) -> str:
+    return "{" + ", ".join(repr(o) for o in options) + "}"
+
+
+def check_one_of(name: str, value: Any, options: Iterable[Any]) -> Any:
+    options = list(options)
+    if value not in options:
+        hint = ""
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, [str(o) for o in options], n=3)
+            if close:
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?"
+        raise ValidationError(
+            f"The {name!r} parameter must be one of {_fmt_options(options)}. Got {value!r} instead.{hint}"
+        )
+    return value
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    integer: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    if value is None and allow_none:
+        return None
+    kind = "an int" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise ValidationError(f"The {name!r} parameter must be {kind}. Got {value!r} ({type(value).__name__}) instead.")
+    if not math.isfinite(float(value)):
+        raise ValidationError(f"The {name!r} parameter must be a finite number. Got {value!r} instead.")
+    lo_ok = low is None or (value >= low if low_inclusive else value > low)
+    hi_ok = high is None or (value <= high if high_inclusive else value < high)
+    if not (lo_ok and hi_ok):
+        lb = "[" if low_inclusive else "("
+        rb = "]" if high_inclusive else ")"
+        rng = f"{lb}{'-inf' if low is None else low}, {'inf' if high is None else high}{rb}"
+        raise ValidationError(f"The {name!r} parameter must be {kind} in the range {rng}. Got {value!r} instead.")
+    return int(value) if integer else value
+
+
+def check_type(name: str, value: Any, types: type | tuple[type, ...], *, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, types):
+        tnames = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise ValidationError(f"The {name!r} parameter must be of type {tnames}. Got {value!r} ({type(value).__name__}) instead.")
+    return value
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> NotFoundError:
+    """Build (not raise) the error for an unknown registry name, with close matches."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return NotFoundError(f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}.")
