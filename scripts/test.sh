@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: install everything the tests need, then run them.
+#  - Python packages into .venv (requirements-dev.txt)
+#  - Debian packages: chromium (browser tests) and postgresql (store tests), when missing
+#  - a PostgreSQL server on loopback with a throw-away role/database (LAB_TEST_POSTGRES_URL)
+#  - real data from ../shared/datasets (or LAB_SHARED_DATASETS)
+#   ./scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; fi
+fi
+can_root() { [ "$(id -u)" = "0" ] || [ -n "$SUDO" ]; }
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  if can_root; then
+    echo "==> installing Debian packages: ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "!! cannot install ${need[*]} (not root, no sudo): the tests needing them will skip with a reason"
+  fi
+fi
+
+DEV=1 ./scripts/setup.sh
+VENV="${LAB_VENV:-.venv}"
+
+# PostgreSQL on loopback for the store tests (skipped with a reason when unavailable).
+if [ -z "${LAB_TEST_POSTGRES_URL:-}" ] && can_root && command -v pg_lsclusters >/dev/null 2>&1; then
+  ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h | grep -q .; then $SUDO pg_createcluster "$ver" main >/dev/null; fi
+  cl=$(pg_lsclusters -h | head -1 | awk '{print $1" "$2}')
+  $SUDO pg_ctlcluster $cl start 2>/dev/null || true
+  port=$(pg_lsclusters -h | head -1 | awk '{print $3}')
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p "$port" && break
+    sleep 1
+  done
+  $SUDO -u postgres psql -p "$port" -qtAc "SELECT 1 FROM pg_roles WHERE rolname='lab'" 2>/dev/null | grep -q 1 \
+    || $SUDO -u postgres psql -p "$port" -qc "CREATE ROLE lab LOGIN PASSWORD 'lab' CREATEDB" >/dev/null 2>&1 \
+    || runuser -u postgres -- psql -p "$port" -qc "CREATE ROLE lab LOGIN PASSWORD 'lab' CREATEDB" >/dev/null 2>&1 || true
+  runuser -u postgres -- psql -p "$port" -qtAc "SELECT 1 FROM pg_database WHERE datname='lab_test'" 2>/dev/null | grep -q 1 \
+    || runuser -u postgres -- createdb -p "$port" -O lab lab_test 2>/dev/null || true
+  export LAB_TEST_POSTGRES_URL="postgresql+psycopg://lab:lab@127.0.0.1:${port}/lab_test"
+  echo "==> PostgreSQL at $LAB_TEST_POSTGRES_URL"
+fi
+
+export LAB_SHARED_DATASETS="${LAB_SHARED_DATASETS:-$ROOT/../shared/datasets}"
+export TF_CPP_MIN_LOG_LEVEL=2
+exec "$VENV/bin/python" -m pytest "$@"
