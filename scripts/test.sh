@@ -42,11 +42,11 @@ if [ -z "${LAB_TEST_POSTGRES_URL:-}" ] && can_root && command -v pg_lsclusters >
     pg_isready -q -h 127.0.0.1 -p "$port" && break
     sleep 1
   done
-  $SUDO -u postgres psql -p "$port" -qtAc "SELECT 1 FROM pg_roles WHERE rolname='lab'" 2>/dev/null | grep -q 1 \
-    || $SUDO -u postgres psql -p "$port" -qc "CREATE ROLE lab LOGIN PASSWORD 'lab' CREATEDB" >/dev/null 2>&1 \
-    || runuser -u postgres -- psql -p "$port" -qc "CREATE ROLE lab LOGIN PASSWORD 'lab' CREATEDB" >/dev/null 2>&1 || true
-  runuser -u postgres -- psql -p "$port" -qtAc "SELECT 1 FROM pg_database WHERE datname='lab_test'" 2>/dev/null | grep -q 1 \
-    || runuser -u postgres -- createdb -p "$port" -O lab lab_test 2>/dev/null || true
+  as_pg() { if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else sudo -n -u postgres "$@"; fi; }
+  as_pg psql -p "$port" -qtAc "SELECT 1 FROM pg_roles WHERE rolname='lab'" | grep -q 1 \
+    || as_pg psql -p "$port" -qc "CREATE ROLE lab LOGIN PASSWORD 'lab' CREATEDB" >/dev/null
+  as_pg psql -p "$port" -qtAc "SELECT 1 FROM pg_database WHERE datname='lab_test'" | grep -q 1 \
+    || as_pg createdb -p "$port" -O lab lab_test
   export LAB_TEST_POSTGRES_URL="postgresql+psycopg://lab:lab@127.0.0.1:${port}/lab_test"
   echo "==> PostgreSQL at $LAB_TEST_POSTGRES_URL"
 fi
