@@ -1,0 +1,28 @@
+"""The run store: SQLAlchemy 2 schema, Alembic migrations, and a repository API that
+returns plain dataclasses (pages never see ORM sessions or connections).
+
+    from core.store import Store
+    store = Store()                       # LAB_DATABASE_URL, LAB_MODELS_DIR
+    run_id = store.create_run(config, name="digits cnn", dataset="digits", model="small_cnn", seed=0)
+    runs, total = store.list_runs(dataset="digits", sort="accuracy")
+
+No connection is made at import time; TensorFlow is never imported here.
+"""
+from .engine import StoreError, current_revision, head_revision, upgrade
+from .repository import (
+    FINAL_STATUSES,
+    HOST,
+    KINDS,
+    STATUSES,
+    TRANSITIONS,
+    Artifact,
+    RunDetail,
+    RunSummary,
+    Store,
+    flatten,
+)
+
+__all__ = [
+    "Store", "StoreError", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES", "KINDS",
+    "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision",
+]
