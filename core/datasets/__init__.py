@@ -1,0 +1,14 @@
+"""Datasets: registry of loaders, splits, EDA statistics.
+
+``load_dataset(name, **params) -> Dataset`` and ``list_datasets() -> list[DatasetInfo]``.
+Importing this package registers the loaders; nothing is read or downloaded until a loader runs.
+"""
+from .base import DATASETS, Dataset, register_dataset
+from .catalog import AVAILABILITY, DatasetInfo, dataset_availability, list_datasets, load_dataset
+from .keras_cache import import_keras_dataset
+from .splits import Split, apply_split, make_split
+
+__all__ = [
+    "AVAILABILITY", "DATASETS", "Dataset", "DatasetInfo", "Split", "apply_split", "dataset_availability",
+    "import_keras_dataset", "list_datasets", "load_dataset", "make_split", "register_dataset",
+]

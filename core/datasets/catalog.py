@@ -1,0 +1,87 @@
+"""Public entry points: ``load_dataset``, ``list_datasets``, ``dataset_availability``."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..validation import DatasetError, ValidationError
+from .base import DATASETS, Dataset
+
+AVAILABILITY = ("builtin", "cached", "needs_download", "needs_folder")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    description: str
+    availability: str                 # one of AVAILABILITY
+    how_to: str                       # what to do to make it available (or how it is available)
+    domain: str = "general"
+    params: dict[str, Any] = field(default_factory=dict)  # accepted params -> description
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "description": self.description,
+            "availability": self.availability, "how_to": self.how_to, "domain": self.domain,
+            "params": dict(self.params),
+        }
+
+
+def _accepted(fn) -> set[str]:
+    return {p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def load_dataset(name: str, **params: Any) -> Dataset:
+    """Load a registered dataset by name (``digits``, ``fashion_mnist``, ``ham10000``, ...).
+
+    Unknown names raise ``NotFoundError`` with close matches; unknown parameters raise
+    ``ValidationError`` listing the accepted ones.
+    """
+    _ensure_registered()
+    entry = DATASETS.get(name)
+    accepted = _accepted(entry.fn)
+    extra = sorted(set(params) - accepted)
+    if extra:
+        raise ValidationError(
+            f"Dataset {entry.name!r} does not accept parameter(s) {', '.join(map(repr, extra))}. "
+            f"Accepted: {', '.join(sorted(accepted)) or 'none'}."
+        )
+    ds = entry.fn(**params)
+    if not ds.spec:
+        ds.spec = {"name": entry.name, "params": {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in params.items()}}
+    return ds
+
+
+def dataset_availability(name: str, **params: Any) -> tuple[str, str]:
+    """``(availability, how_to)`` for a dataset without loading it."""
+    _ensure_registered()
+    entry = DATASETS.get(name)
+    fn = entry.meta.get("availability")
+    if fn is None:
+        return "builtin", "Bundled with the lab; nothing to do."
+    try:
+        return fn(**params)
+    except DatasetError as e:
+        return "needs_folder", str(e)
+
+
+def list_datasets() -> list[DatasetInfo]:
+    _ensure_registered()
+    out = []
+    for n in DATASETS.names():
+        e = DATASETS.get(n)
+        avail, how = dataset_availability(n)
+        out.append(DatasetInfo(
+            name=n, title=e.meta.get("title", n), description=e.meta.get("description", ""),
+            availability=avail, how_to=how, domain=e.meta.get("domain", "general"),
+            params=dict(e.meta.get("params", {})),
+        ))
+    return out
+
+
+def _ensure_registered() -> None:
+    # Importing the loader modules registers them (no other side effects).
+    from . import builtin, folders  # noqa: F401
