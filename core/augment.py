@@ -1,0 +1,361 @@
+"""Data augmentation: a serialisable spec -> Keras preprocessing layers, and a preview.
+
+:class:`AugmentSpec` fields and their meaning (all default to "off"):
+
+=================  ==========================================================================
+rotation           max rotation in degrees, [0, 360]; angle ~ U(-r, r) (ImageDataGenerator's
+                   ``rotation_range``) -> ``keras.layers.RandomRotation(r / 360)``
+width_shift        max horizontal shift as a fraction of the width, [0, 1)
+height_shift       max vertical shift as a fraction of the height, [0, 1)
+                   -> ``keras.layers.RandomTranslation``
+shear              max shear FACTOR, [0, 1]: a pixel moves horizontally by up to
+                   ``shear * y`` (0.2 = up to 20 % of the height, about 11 degrees), random
+                   sign -> ``keras.layers.RandomShear(x_factor=shear)``. NOTE: the reports
+                   passed 0.1 / 0.2 to ImageDataGenerator's ``shear_range``, which Keras
+                   reads as an angle in DEGREES (0.2 degrees: practically no shear). We keep
+                   their numbers but give them the meaning they evidently intended.
+zoom               max zoom fraction, [0, 1): scale ~ U(1 - z, 1 + z), aspect ratio kept
+                   -> ``keras.layers.RandomZoom(z)``
+horizontal_flip,   random mirroring -> ``keras.layers.RandomFlip``
+vertical_flip
+brightness         max brightness delta as a fraction of the value range, [0, 1]
+                   -> ``keras.layers.RandomBrightness(b, value_range=(0, 255))``
+contrast           contrast factor, [0, 1]: contrast ~ U(1 - c, 1 + c)
+                   -> ``keras.layers.RandomContrast(c, value_range=(0, 255))``
+gaussian_noise     std of additive Gaussian noise in [0, 1] image units (x 255 on the
+                   [0, 255] batches), [0, 1]
+salt_pepper        fraction of pixels set to black or white (half each), [0, 1)
+random_crop        fraction of each side kept by a random crop that is resized back to the
+                   input size, (0, 1]; 1 = off (report D "random crop")
+fill_mode          how rotation/shift/shear/zoom fill the area outside the image: "nearest"
+                   (ImageDataGenerator's default, used by the reports), "reflect", "wrap",
+                   "constant" (black)
+=================  ==========================================================================
+
+The layers act on float32 batches with values in [0, 255] BEFORE normalisation, and the
+result is clipped to [0, 255]. Order: crop, rotation, shear, translation, zoom, flips,
+brightness, contrast, Gaussian noise, salt-and-pepper.
+
+Report D's brightness/contrast "jitter (Gaussian, s=0.1)" is approximated by the uniform
+Keras layers with factor 0.1.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .validation import ValidationError, check_number, check_one_of, check_type
+
+FILL_MODES = ("nearest", "reflect", "wrap", "constant")
+
+# field -> (low, high, low_inclusive, high_inclusive)
+_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "rotation": (0.0, 360.0, True, True),
+    "width_shift": (0.0, 1.0, True, False),
+    "height_shift": (0.0, 1.0, True, False),
+    "shear": (0.0, 1.0, True, True),
+    "zoom": (0.0, 1.0, True, False),
+    "brightness": (0.0, 1.0, True, True),
+    "contrast": (0.0, 1.0, True, True),
+    "gaussian_noise": (0.0, 1.0, True, True),
+    "salt_pepper": (0.0, 1.0, True, False),
+    "random_crop": (0.0, 1.0, False, True),
+}
+_BOOLS = ("horizontal_flip", "vertical_flip")
+
+
+@dataclass
+class AugmentSpec:
+    """Augmentation settings; see the module docstring for units and ranges."""
+
+    rotation: float = 0.0
+    width_shift: float = 0.0
+    height_shift: float = 0.0
+    shear: float = 0.0
+    zoom: float = 0.0
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    gaussian_noise: float = 0.0
+    salt_pepper: float = 0.0
+    random_crop: float = 1.0
+    fill_mode: str = "nearest"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "AugmentSpec":
+        for name, (lo, hi, lo_inc, hi_inc) in _RANGES.items():
+            v = check_number(name, getattr(self, name), low=lo, high=hi, low_inclusive=lo_inc, high_inclusive=hi_inc)
+            setattr(self, name, float(v))
+        for name in _BOOLS:
+            v = getattr(self, name)
+            if isinstance(v, (np.bool_,)):
+                v = bool(v)
+            check_type(name, v, bool)
+            setattr(self, name, v)
+        check_one_of("fill_mode", self.fill_mode, list(FILL_MODES))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "AugmentSpec":
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise ValidationError(f"AugmentSpec.from_dict needs a dict. Got {type(d).__name__} instead.")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValidationError(f"Unknown augmentation setting(s) {unknown}. Accepted: {known}.")
+        return cls(**d)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when no augmentation is switched on (fill_mode alone changes nothing)."""
+        return (
+            all(getattr(self, n) == 0.0 for n in _RANGES if n != "random_crop")
+            and self.random_crop == 1.0
+            and not self.horizontal_flip
+            and not self.vertical_flip
+        )
+
+    def describe(self) -> str:
+        if self.is_identity:
+            return "no augmentation"
+        parts = []
+        for n in _RANGES:
+            v = getattr(self, n)
+            if (n == "random_crop" and v < 1.0) or (n != "random_crop" and v > 0):
+                parts.append(f"{n} {v:g}")
+        parts += [n.replace("_", " ") for n in _BOOLS if getattr(self, n)]
+        return ", ".join(parts)
+
+
+PRESETS: dict[str, AugmentSpec] = {
+    "none": AugmentSpec(),
+    # report A (HAM10000 CNNs): ImageDataGenerator(rotation 75, shifts 0.3, shear 0.2, zoom 0.2, hflip)
+    "report_a": AugmentSpec(rotation=75, width_shift=0.3, height_shift=0.3, shear=0.2, zoom=0.2, horizontal_flip=True),
+    # report B (Fashion-MNIST): rotation up to 15 degrees, horizontal and vertical shifts
+    "report_b": AugmentSpec(rotation=15, width_shift=0.1, height_shift=0.1),
+    # report C (HAM10000 224x224): rotation 20, shear 0.1, zoom 0.1, horizontal flip
+    "report_c": AugmentSpec(rotation=20, shear=0.1, zoom=0.1, horizontal_flip=True),
+    # report D (fundus): random crop, rotation 0-360, mirroring on both axes, brightness and
+    # contrast jitter 0.1, Gaussian and salt-and-pepper noise, 10 % scaling
+    "report_d": AugmentSpec(
+        random_crop=0.9, rotation=360, horizontal_flip=True, vertical_flip=True, brightness=0.1,
+        contrast=0.1, gaussian_noise=0.02, salt_pepper=0.005, zoom=0.1, fill_mode="constant",
+    ),
+}
+
+
+def get_preset(name: str) -> AugmentSpec:
+    """A fresh copy of a preset (presets are mutable dataclasses)."""
+    check_one_of("augmentation preset", name, list(PRESETS))
+    return AugmentSpec.from_dict(PRESETS[name].to_dict())
+
+
+def _as_spec(spec) -> AugmentSpec:
+    if spec is None:
+        return AugmentSpec()
+    if isinstance(spec, AugmentSpec):
+        return spec
+    if isinstance(spec, str):
+        return get_preset(spec)
+    if isinstance(spec, dict):
+        return AugmentSpec.from_dict(spec)
+    raise ValidationError(
+        f"Augmentation must be an AugmentSpec, a dict, a preset name {sorted(PRESETS)} or None. "
+        f"Got {type(spec).__name__} instead."
+    )
+
+
+# ------------------------------------------------------------------------ custom layers
+def _custom_layers():
+    """Define the small custom layers lazily (keras imported on first use)."""
+    global _LAYERS
+    if _LAYERS is not None:
+        return _LAYERS
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="lab_augment")
+    class RandomCropResize(keras.layers.Layer):
+        """Crop a random window keeping ``fraction`` of each side, resize back (per image)."""
+
+        def __init__(self, fraction: float, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.fraction = float(fraction)
+            self.seed = seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=True):
+            if not training or self.fraction >= 1.0:
+                return x
+            shape = tf.shape(x)
+            n, h, w = shape[0], shape[1], shape[2]
+            f = self.fraction
+            off = keras.random.uniform((n, 2), 0.0, 1.0 - f, seed=self.seed_generator)
+            boxes = tf.concat([off, off + f], axis=1)  # y1, x1, y2, x2 normalised
+            return tf.image.crop_and_resize(x, boxes, tf.range(n), tf.stack([h, w]), method="bilinear")
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "fraction": self.fraction, "seed": self.seed}
+
+    @keras.saving.register_keras_serializable(package="lab_augment")
+    class AdditiveGaussianNoise(keras.layers.Layer):
+        """Add N(0, (stddev*255)^2) noise to [0, 255] images (active whenever training=True)."""
+
+        def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.stddev = float(stddev)
+            self.seed = seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=True):
+            if not training or self.stddev <= 0:
+                return x
+            noise = keras.random.normal(tf.shape(x), stddev=self.stddev * 255.0, seed=self.seed_generator)
+            return tf.clip_by_value(x + noise, 0.0, 255.0)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+    @keras.saving.register_keras_serializable(package="lab_augment")
+    class SaltAndPepper(keras.layers.Layer):
+        """Set a ``fraction`` of pixels (all channels) to 0 or 255, half each."""
+
+        def __init__(self, fraction: float, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.fraction = float(fraction)
+            self.seed = seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def call(self, x, training=True):
+            if not training or self.fraction <= 0:
+                return x
+            shape = tf.shape(x)
+            u = keras.random.uniform(tf.concat([shape[:-1], [1]], 0), seed=self.seed_generator)
+            half = self.fraction / 2.0
+            x = tf.where(u < half, tf.zeros_like(x), x)
+            return tf.where((u >= half) & (u < self.fraction), tf.fill(tf.shape(x), 255.0), x)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "fraction": self.fraction, "seed": self.seed}
+
+    @keras.saving.register_keras_serializable(package="lab_augment")
+    class ClipPixels(keras.layers.Layer):
+        def call(self, x):
+            return tf.clip_by_value(x, 0.0, 255.0)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    _LAYERS = {
+        "RandomCropResize": RandomCropResize,
+        "AdditiveGaussianNoise": AdditiveGaussianNoise,
+        "SaltAndPepper": SaltAndPepper,
+        "ClipPixels": ClipPixels,
+    }
+    return _LAYERS
+
+
+_LAYERS: dict | None = None
+
+
+def build_augmenter(spec, seed: int | None = 0):
+    """A ``keras.Sequential`` of preprocessing layers for ``spec`` (AugmentSpec, dict or preset
+    name). Input and output: float32 (N, H, W, C) batches in [0, 255]; call with
+    ``training=True``. An identity spec gives a Sequential that returns its input unchanged.
+
+    Each layer gets its own seed derived from ``seed``, so a fresh augmenter built with the
+    same seed produces the same sequence of random transformations.
+    """
+    import keras
+
+    spec = _as_spec(spec)
+    check_number("seed", seed, low=0, integer=True, allow_none=True)
+    custom = _custom_layers()
+    seeds = iter(range(1000)) if seed is None else iter(int(seed) * 1000 + i for i in range(1000))
+
+    def s():
+        v = next(seeds)
+        return None if seed is None else v
+
+    fill = spec.fill_mode
+    layers: list = []
+    if spec.random_crop < 1.0:
+        layers.append(custom["RandomCropResize"](spec.random_crop, seed=s(), name="random_crop"))
+    if spec.rotation > 0:
+        layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
+    if spec.shear > 0:
+        layers.append(keras.layers.RandomShear(x_factor=spec.shear, fill_mode=fill, seed=s(), name="shear"))
+    if spec.width_shift > 0 or spec.height_shift > 0:
+        layers.append(
+            keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=fill, seed=s(), name="shift")
+        )
+    if spec.zoom > 0:
+        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=fill, seed=s(), name="zoom"))
+    if spec.horizontal_flip or spec.vertical_flip:
+        mode = {(True, False): "horizontal", (False, True): "vertical", (True, True): "horizontal_and_vertical"}[
+            (spec.horizontal_flip, spec.vertical_flip)
+        ]
+        layers.append(keras.layers.RandomFlip(mode, seed=s(), name="flip"))
+    if spec.brightness > 0:
+        layers.append(keras.layers.RandomBrightness(spec.brightness, value_range=(0, 255), seed=s(), name="brightness"))
+    if spec.contrast > 0:
+        layers.append(keras.layers.RandomContrast(spec.contrast, value_range=(0, 255), seed=s(), name="contrast"))
+    if spec.gaussian_noise > 0:
+        layers.append(custom["AdditiveGaussianNoise"](spec.gaussian_noise, seed=s(), name="gaussian_noise"))
+    if spec.salt_pepper > 0:
+        layers.append(custom["SaltAndPepper"](spec.salt_pepper, seed=s(), name="salt_pepper"))
+    if layers:
+        layers.append(custom["ClipPixels"](name="clip"))
+    return keras.Sequential(layers, name="augment")
+
+
+def augment_batch(augmenter, x):
+    """Apply an augmenter (from :func:`build_augmenter`) to a float32 [0, 255] batch."""
+    if not augmenter.layers:
+        return x
+    return augmenter(x, training=True)
+
+
+def preview(image_uint8, spec, n: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """``n`` augmented variants of one image (uint8 HxW or HxWxC) as uint8 arrays of the same
+    shape. Deterministic: the same (image, spec, n, seed) gives identical arrays."""
+    import tensorflow as tf
+
+    img = np.asarray(image_uint8)
+    if img.dtype != np.uint8:
+        raise ValidationError(f"preview needs a uint8 image. Got dtype {img.dtype} instead.")
+    squeeze = img.ndim == 2
+    if squeeze:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
+        raise ValidationError(f"preview needs one image of shape (H, W) or (H, W, 1|3|4). Got shape {img.shape} instead.")
+    n = check_number("n", n, low=1, high=256, integer=True)
+    check_number("seed", seed, low=0, integer=True)
+    spec = _as_spec(spec)
+    if spec.is_identity:
+        out = [img.copy() for _ in range(n)]
+    else:
+        aug = build_augmenter(spec, seed=seed)
+        batch = tf.repeat(tf.cast(img[None], tf.float32), n, axis=0)
+        res = augment_batch(aug, batch).numpy()
+        out = [np.clip(np.round(r), 0, 255).astype(np.uint8) for r in res]
+    return [o[:, :, 0] for o in out] if squeeze else out
