@@ -31,7 +31,7 @@ KINDS = S.KINDS
 
 # Allowed status changes (anything else raises ValidationError).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "queued": ("running", "cancelled", "failed", "succeeded", "interrupted"),
+    "queued": ("running", "cancelled", "failed"),
     "running": ("succeeded", "failed", "cancelled", "interrupted"),
     "succeeded": (),
     "failed": (),

@@ -1,0 +1,66 @@
+"""PostgreSQL-specific store checks (skipped with a reason when LAB_TEST_POSTGRES_URL is unset
+or the server is unreachable). The repository round trip and the migration tests in
+tests/test_store.py also run on PostgreSQL through their parametrised ``store_url``."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.store import Store
+from test_store import PROJECT_ROOT, WRITER, fresh_postgres_database
+
+pytestmark = pytest.mark.postgres
+
+
+def test_concurrent_creates_from_threads_on_postgres(tmp_path):
+    with fresh_postgres_database() as url:
+        store = Store(url, models_dir=tmp_path / "m")
+        ids: list[int] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def submit(t):
+            try:
+                for i in range(5):
+                    rid = store.create_run({"t": t, "i": i}, name=f"t{t}-{i}", dataset="digits", model="small_cnn")
+                    store.log_params(rid, {"t": t, "i": i})
+                    with lock:
+                        ids.append(rid)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=submit, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        assert len(ids) == 40 and len(set(ids)) == 40
+        runs, total = store.list_runs(status="queued", limit=None)
+        assert total == 40 and {r.id for r in runs} == set(ids)
+        store.close()
+
+
+def test_reads_while_another_process_writes_on_postgres(tmp_path):
+    with fresh_postgres_database() as url:
+        s = Store(url, models_dir=tmp_path / "m")
+        rid = s.create_run({}, name="written by another process")
+        s.set_status(rid, "running")
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, url, str(rid)], cwd=PROJECT_ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lengths = []
+        while proc.poll() is None:
+            lengths.append(len(s.get_metric_history(rid)))
+            s.list_runs()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert lengths == sorted(lengths)
+        d = s.get_run(rid)
+        assert d.status == "succeeded" and len(s.get_metric_history(rid)) == 600
+        s.close()
