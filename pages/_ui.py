@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import logging
 import os
 import traceback
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
@@ -80,6 +82,33 @@ def run_dir(run) -> Path:
         if a.kind == "model" and a.path:
             return Path(a.path).parent
     return get_store().run_dir(run.id)
+
+
+# ---------------------------------------------------------------- run artifacts (read-only)
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_evaluation(run_dir: str, mtime: float) -> dict | None:
+    p = Path(run_dir) / "evaluation.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_predictions(run_dir: str, mtime: float) -> pd.DataFrame | None:
+    p = Path(run_dir) / "predictions.csv"
+    return pd.read_csv(p, dtype={"id": str}) if p.is_file() else None
+
+
+def _mtime(p) -> float:
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
+def run_artifacts(r) -> tuple[dict | None, pd.DataFrame | None, dict]:
+    d = _ui.run_dir(r)
+    ev = load_evaluation(str(d), _mtime(d / "evaluation.json"))
+    pred = load_predictions(str(d), _mtime(d / "predictions.csv"))
+    meta_p = d / "meta.json"
+    meta = json.loads(meta_p.read_text()) if meta_p.is_file() else {}
+    return ev, pred, meta
+
 
 
 # ---------------------------------------------------------------- page wrapping
@@ -341,3 +370,26 @@ def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None,
             warnings.append(f"Its mean brightness ({bmean:.0f} of 255) is far outside the training range "
                             f"({float(b_lo):.0f}-{float(b_hi):.0f}): the image may not be like the training data.")
     return warnings
+
+
+@dataclass
+class Explained:
+    probs: np.ndarray        # (k,) class probabilities
+    class_index: int         # the class the heatmap explains
+    heatmap: np.ndarray      # (H, W) in [0, 1]
+    overlay: np.ndarray      # uint8 HxWx3, the image's own size
+
+
+def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class_index: int | None = None,
+                        alpha: float = 0.45) -> Explained:
+    """Probabilities and a CAM overlay for one decoded image (all maths in core)."""
+    from core import explain
+
+    img = np.asarray(image, dtype=np.uint8)
+    probs = np.asarray(tm.predict(img[None]))[0]
+    target = int(probs.argmax()) if class_index is None else int(class_index)
+    x = tm.preprocessing.apply_np(img[None])
+    layer = (tm.meta or {}).get("cam_layer")
+    heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
+    over = explain.overlay(img, heat, alpha=float(alpha))
+    return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8))

@@ -1,0 +1,95 @@
+"""Predict & explain: a finished run + uploaded images -> top-k probabilities, a CAM overlay
+(Grad-CAM, Grad-CAM++, ScoreCAM, saliency), the run's per-class sensitivity/specificity,
+warnings when an image does not look like the training data. Uploads stay in memory."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from pages import _ui
+
+METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "ScoreCAM", "saliency": "Saliency (SmoothGrad)"}
+
+
+@_ui.guarded
+def body() -> None:
+    st.title("Predict & explain")
+    store = _ui.get_store()
+    all_rows, total = store.list_runs(status="succeeded", kind="train", limit=500)
+    if not total:
+        st.info("No trained models yet. Train one on **Train** (or the quick start on **Home**), then come back "
+                "to upload images.", icon=":material/info:")
+        return
+    c = st.columns([1, 3])
+    datasets = sorted({r.dataset for r in all_rows if r.dataset})
+    ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")
+    rows = [r for r in all_rows if ds_filter == "(all)" or r.dataset == ds_filter]
+    pre = st.query_params.get("run")
+    ids = [r.id for r in rows]
+    idx = ids.index(int(pre)) if pre and pre.isdigit() and int(pre) in ids else 0
+    labels = {r.id: _ui.run_label(r) for r in rows}
+    rid = c[1].selectbox("Model (a succeeded run)", ids, index=idx, format_func=labels.get, key="p_run")
+    run = store.get_run(rid)
+    with st.spinner("Loading the model…"):
+        tm = _ui.load_run_model(run)
+    meta = tm.meta
+    class_names = list(meta.get("class_names") or [])
+    if meta.get("domain") in ("lesion", "fundus"):
+        st.warning(f"**{_ui.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
+
+    c = st.columns(4)
+    method = c[0].selectbox("Explanation", list(METHODS), format_func=METHODS.get, key="p_method")
+    target = c[1].selectbox("Target class", ["(predicted)"] + class_names, key="p_target")
+    alpha = c[2].slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05, key="p_alpha")
+    top_k = int(c[3].number_input("Top k", 1, max(1, len(class_names)), min(5, max(1, len(class_names))), key="p_topk"))
+
+    files = st.file_uploader("Images (JPEG, PNG, TIFF, BMP, WebP, GIF) — kept in memory, never written to disk",
+                             type=_ui.UPLOAD_TYPES, accept_multiple_files=True, key="p_files")
+    if not files:
+        st.info("Upload one or more images to get the model's probabilities and an explanation overlay.")
+        return
+    ev, _, _ = _ui.run_artifacts(run)
+    per_class = pd.DataFrame(ev["per_class"]).set_index("class") if ev else None
+    for f in files:
+        with st.container(border=True):
+            show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
+
+
+def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
+    out = _ui.decode_upload(name, data, meta)
+    if not out.ok:
+        st.error(out.error, icon=":material/broken_image:")
+        return
+    for n in out.notices:
+        st.info(f"{name}: {n}", icon=":material/info:")
+    for w in out.warnings:
+        st.warning(f"{name}: {w}", icon=":material/warning:")
+    class_index = None if target == "(predicted)" else class_names.index(target)
+    with st.spinner(f"Predicting and explaining {name}…"):
+        res = _ui.predict_and_explain(tm, out.image, method=method, class_index=class_index, alpha=alpha)
+    probs = res.probs
+    order = probs.argsort()[::-1][:top_k]
+    pred = int(order[0])
+    left, mid, right = st.columns([1, 1, 1])
+    left.image(out.image, caption=f"{name} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
+    mid.image(res.overlay, caption=f"{METHODS[method]} for '{class_names[res.class_index]}'", width="stretch")
+    mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
+                        file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",
+                        key=f"p_dl_{name}_{run_id}_{method}", on_click="ignore")
+    df = pd.DataFrame({"class": [class_names[i] for i in order], "probability": probs[order]})
+    fig = px.bar(df[::-1], x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".2f",
+                 title=f"Top {len(order)} probabilities")
+    fig.update_layout(height=80 + 32 * len(order), margin=dict(l=10, r=10, t=40, b=10))
+    right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")
+    right.markdown(f"**Prediction: {class_names[pred]}** ({probs[pred]:.1%})")
+    if per_class is not None and class_names[pred] in per_class.index:
+        row = per_class.loc[class_names[pred]]
+        right.caption(f"On the run's test split, class '{class_names[pred]}' had sensitivity "
+                      f"{_ui.fmt_num(row.get('sensitivity'))} and specificity {_ui.fmt_num(row.get('specificity'))} "
+                      f"(precision {_ui.fmt_num(row.get('precision'))}, n={int(row.get('support', 0))}).")
+        with right.expander("All classes on the test split"):
+            st.dataframe(per_class[["sensitivity", "specificity", "precision", "support"]], width="stretch")
+
+
+body()
