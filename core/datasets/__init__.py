@@ -5,8 +5,16 @@ Importing this package registers the loaders; nothing is read or downloaded unti
 """
 from .base import DATASETS, Dataset, register_dataset
 from .catalog import AVAILABILITY, DatasetInfo, dataset_availability, list_datasets, load_dataset
-from .keras_cache import import_keras_dataset
 from .splits import Split, apply_split, make_split
+
+
+
+def import_keras_dataset(name: str, source_path, *, keras_home_dir=None):
+    """Copy local files of a Keras built-in dataset into Keras' cache (see ``core.datasets.keras_cache``)."""
+    from .keras_cache import import_keras_dataset as _imp
+
+    return _imp(name, source_path, keras_home_dir=keras_home_dir)
+
 
 __all__ = [
     "AVAILABILITY", "DATASETS", "Dataset", "DatasetInfo", "Split", "apply_split", "dataset_availability",
