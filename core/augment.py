@@ -325,6 +325,8 @@ def build_augmenter(spec, seed: int | None = 0):
         layers.append(custom["SaltAndPepper"](spec.salt_pepper, seed=s(), name="salt_pepper"))
     if layers:
         layers.append(custom["ClipPixels"](name="clip"))
+    else:
+        layers.append(keras.layers.Identity(name="identity"))
     return keras.Sequential(layers, name="augment")
 
 
