@@ -49,7 +49,22 @@ def _jobs_for(url: str, models_dir: str):
 
     jm = JobManager(_store_for(url, models_dir), Path(models_dir))
     jm.start()
+    _STARTED_JOB_MANAGERS.append(jm)
     return jm
+
+
+_STARTED_JOB_MANAGERS: list = []
+
+
+def shutdown_job_managers() -> None:
+    """Stop every job manager this process started (tests, benchmarks)."""
+    while _STARTED_JOB_MANAGERS:
+        jm = _STARTED_JOB_MANAGERS.pop()
+        try:
+            jm.shutdown()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            log.warning("job manager shutdown failed\n%s", traceback.format_exc())
+    _jobs_for.clear()
 
 
 def get_jobs():
@@ -316,6 +331,13 @@ def _stat(stats: dict, *keys, default=None):
     return default
 
 
+def _side(v, pick):
+    """A side length from a stat that is a number or an [h, w] pair."""
+    if isinstance(v, (list, tuple)) and v:
+        return pick(float(x) for x in v)
+    return float(v) if isinstance(v, (int, float)) else None
+
+
 def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None, mode=None) -> list[str]:
     """Plain-language warnings when an image does not look like a run's training data.
 
@@ -341,16 +363,8 @@ def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None,
             w, h = int(original_size[0]), int(original_size[1])
         except (TypeError, ValueError, IndexError):
             pass
-    lo_side = _stat(stats, "min_side", "side_min", "min_size")
-    hi_side = _stat(stats, "max_side", "side_max", "max_size")
-    if lo_side is None:
-        hmin, wmin = _stat(stats, "height_min"), _stat(stats, "width_min")
-        if hmin is not None and wmin is not None:
-            lo_side = min(hmin, wmin)
-    if hi_side is None:
-        hmax, wmax = _stat(stats, "height_max"), _stat(stats, "width_max")
-        if hmax is not None and wmax is not None:
-            hi_side = max(hmax, wmax)
+    lo_side = _side(_stat(stats, "min_size", "min_side"), min)
+    hi_side = _side(_stat(stats, "max_size", "max_side"), max)
     side_small, side_big = min(h, w), max(h, w)
     if isinstance(lo_side, (int, float)) and side_big < 0.25 * float(lo_side):
         warnings.append(f"The image is {w}x{h} pixels, far smaller than the training images "
@@ -359,8 +373,9 @@ def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None,
         warnings.append(f"The image is {w}x{h} pixels, far larger than the training images "
                         f"(longest side at most {int(hi_side)} px); it is resized to the model input.")
     bmean = float(img.mean())
-    b_lo = _stat(stats, "brightness_p01", "brightness_min", "brightness_low")
-    b_hi = _stat(stats, "brightness_p99", "brightness_max", "brightness_high")
+    pct = stats.get("brightness_percentiles") or {}
+    b_lo = _stat(pct, "1", "1.0", default=_stat(stats, "brightness_min"))
+    b_hi = _stat(pct, "99", "99.0", default=_stat(stats, "brightness_max"))
     b_mu, b_sd = _stat(stats, "brightness_mean"), _stat(stats, "brightness_std")
     if b_lo is None and b_mu is not None and b_sd is not None:
         b_lo, b_hi = b_mu - 3 * b_sd, b_mu + 3 * b_sd
@@ -386,9 +401,9 @@ def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class
     from core import explain
 
     img = np.asarray(image, dtype=np.uint8)
-    probs = np.asarray(tm.predict(img[None]))[0]
+    probs = np.asarray(tm.predict(img[None] if img.ndim == 3 else img))[0]
     target = int(probs.argmax()) if class_index is None else int(class_index)
-    x = tm.preprocessing.apply_np(img[None])
+    x = tm.preprocess(img)
     layer = (tm.meta or {}).get("cam_layer")
     heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
     over = explain.overlay(img, heat, alpha=float(alpha))

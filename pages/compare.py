@@ -79,7 +79,7 @@ def results_table(details, arts) -> pd.DataFrame:
         if ev:
             s = {**ev["summary"], **s}
         params = meta.get("params") or meta.get("param_counts") or {}
-        s.setdefault("trainable_params", params.get("trainable"))
+        s.setdefault("trainable_params", s.get("params_trainable", params.get("trainable")))
         s.setdefault("train_time_s", meta.get("train_time_s", r.duration_s))
         col = {}
         for k, label in TABLE:

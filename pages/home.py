@@ -55,8 +55,8 @@ def watch_panel(run_id: int) -> None:
     info = r.progress_info or {}
     text = f"Run #{r.id}: {r.status}"
     if r.status == "running":
-        ep = info.get("epoch")
-        text += f" — epoch {ep + 1 if isinstance(ep, int) else '?'} · {info.get('images_per_sec', 0):.0f} images/s · ETA {_ui.fmt_duration(info.get('eta_s'))}"
+        text += (f" — epoch {info.get('epoch') or '?'}/{info.get('epochs') or '?'} · "
+                 f"{_ui.fmt_num(info.get('images_per_sec'), 0)} images/s · ETA {_ui.fmt_duration(info.get('eta_s'))}")
     st.progress(float(r.progress or 0.0), text=text)
     if r.status == "succeeded":
         acc = (r.summary or {}).get("accuracy")

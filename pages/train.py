@@ -144,20 +144,12 @@ def build_config():
         cfg.validate()
         jobs = _ui.get_jobs()
         if do_search:
-            from core import search
-
             space = {"learning_rate": {"low": float(lr_lo), "high": float(lr_hi), "log": True}}
             if opts:
                 space["optimizer"] = list(opts)
-            trials = search.sample_trials(cfg, space, int(n_trials), int(seed))
-            if hasattr(jobs, "submit_search"):
-                parent = jobs.submit_search(cfg, trials, name=cfg_kwargs["name"])
-                st.success(f"Search #{parent} queued with {len(trials)} trials.")
-                st.session_state["watch_run"] = parent
-            else:
-                ids = [jobs.submit(t) for t in trials]
-                st.success(f"{len(ids)} trials queued: " + ", ".join(f"#{i}" for i in ids))
-                st.session_state["watch_run"] = ids[0]
+            parent = jobs.submit_search(cfg, space, int(n_trials), int(seed), name=cfg_kwargs["name"])
+            st.session_state["watch_run"] = parent
+            st.success(f"Search #{parent} queued with {int(n_trials)} trials (see **Runs**, filtered by parent).")
         else:
             run_id = jobs.submit(cfg, name=cfg_kwargs["name"])
             st.session_state["watch_run"] = run_id
@@ -232,10 +224,10 @@ def live_panel() -> None:
     c = st.columns(4)
     c[0].metric("Status", r.status)
     ep, n_ep = info.get("epoch"), info.get("epochs") or (r.config or {}).get("epochs")
-    c[1].metric("Epoch", f"{(ep or 0) + 1 if isinstance(ep, int) else '—'} / {n_ep or '—'}")
+    c[1].metric("Epoch", f"{ep or '—'} / {n_ep or '—'}")
     c[2].metric("Images/s", _ui.fmt_num(info.get("images_per_sec"), 0))
     c[3].metric("ETA", _ui.fmt_duration(info.get("eta_s")) if r.status == "running" else "—")
-    st.progress(float(r.progress or 0.0), text=f"{100 * float(r.progress or 0):.0f}%")
+    st.progress(float(r.progress or 0.0), text=f"{100 * float(r.progress or 0):.0f}% · {info.get('message') or r.status}")
     if r.status in ("running", "queued"):
         if st.button("Cancel", key=f"t_cancel_{r.id}", icon=":material/stop_circle:"):
             _ui.get_jobs().cancel(r.id)

@@ -1,0 +1,163 @@
+"""Helpers shared by the page tests (AppTest), the upload tests, the browser test and the
+page benchmark: real finished runs made by the real worker, wait-for-condition, and the
+bad/odd upload files (generated in memory, cheaply)."""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+# a quick, real digits run (a few seconds of training on a CPU)
+QUICK_CONFIG = {
+    "dataset": {"name": "digits", "params": {}},
+    "model": "small_cnn",
+    "epochs": 2,
+    "batch_size": 64,
+}
+
+
+def lab_environ(root: Path) -> dict[str, str]:
+    return {"LAB_DATABASE_URL": f"sqlite:///{root / 'runs.db'}", "LAB_MODELS_DIR": str(root / "trained_models")}
+
+
+def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300) -> list[int]:
+    """Queue runs in the store at ``root`` and train them with the real worker
+    (``python -m core.worker <id>``, two at a time). Returns their ids; raises if one fails."""
+    env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    old = {k: os.environ.get(k) for k in ("LAB_DATABASE_URL", "LAB_MODELS_DIR")}
+    os.environ.update(lab_environ(root))
+    try:
+        from core.store import Store
+
+        store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
+        ids = []
+        for i, cfg in enumerate(configs):
+            cfg = {**QUICK_CONFIG, **cfg}
+            ids.append(store.create_run(cfg, name=cfg.get("name") or f"test run {i + 1}",
+                                        dataset=cfg["dataset"]["name"], model=cfg["model"], seed=cfg.get("seed", 0)))
+        procs = []
+        for rid in ids:
+            procs.append(subprocess.Popen([sys.executable, "-m", "core.worker", str(rid)], cwd=PROJECT_ROOT, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        for p in procs:
+            out, _ = p.communicate(timeout=timeout)
+            if p.returncode:
+                raise RuntimeError(f"worker exited {p.returncode}:\n{out.decode(errors='replace')[-3000:]}")
+        for rid in ids:
+            r = store.get_run(rid)
+            if r.status != "succeeded":
+                raise RuntimeError(f"run {rid} ended {r.status}: {r.error}")
+        store.close()
+        return ids
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def wait_for(cond: Callable[[], object], *, timeout: float, interval: float = 0.5, what: str = "condition"):
+    """Poll ``cond`` until it returns a truthy value; fail with ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# ------------------------------------------------------------------ images for uploads
+def png(arr: np.ndarray, **kw) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+def digit_png(index: int = 0, size: int = 64) -> tuple[bytes, int]:
+    """A real digits image (upscaled, as a user would upload it) and its label."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    img = (d.images[index] / 16.0 * 255).astype(np.uint8)
+    f = size // img.shape[0]
+    img = np.kron(img, np.ones((f, f), dtype=np.uint8))
+    return png(img), int(d.target[index])
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def bomb_png(side: int = 30000) -> bytes:
+    """A valid-header PNG claiming side x side pixels with a tiny compressed body (a
+    decompression bomb in shape; only a few KB on disk)."""
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    row = b"\x00" + b"\x00" * side
+    comp = zlib.compressobj(9)
+    body = b"".join(comp.compress(row) for _ in range(64)) + comp.flush()
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+def bad_uploads() -> dict[str, tuple[str, bytes]]:
+    """name -> (filename, bytes) for every odd upload the Predict page must survive."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="JPEG", quality=90)
+    jpeg = buf.getvalue()
+    cmyk = io.BytesIO()
+    Image.fromarray(photo).convert("CMYK").save(cmyk, format="JPEG")
+    png16 = io.BytesIO()
+    Image.fromarray((rng.integers(0, 65535, (64, 64))).astype(np.uint16)).save(png16, format="PNG")
+    rgba = np.dstack([photo[:64, :64], np.full((64, 64), 128, np.uint8)])
+    exif_img = Image.fromarray(np.zeros((40, 80, 3), np.uint8) + np.array([200, 30, 30], np.uint8))
+    exif = exif_img.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW to display
+    exif_buf = io.BytesIO()
+    exif_img.save(exif_buf, format="JPEG", exif=exif.tobytes())
+    gif = io.BytesIO()
+    frames = [Image.fromarray(np.full((32, 32), v, np.uint8)).convert("P") for v in (0, 128, 255)]
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    huge = io.BytesIO()
+    Image.fromarray(np.kron(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8),
+                            np.ones((100, 100, 1), np.uint8))).save(huge, format="JPEG", quality=70)  # 8000x6000
+    return {
+        "zero_byte": ("empty.jpg", b""),
+        "truncated_jpeg": ("truncated.jpg", jpeg[: len(jpeg) // 3]),
+        "text_as_jpg": ("notes.jpg", b"this is a text file, not an image\n" * 20),
+        "decompression_bomb": ("bomb.png", bomb_png()),
+        "cmyk_jpeg": ("cmyk.jpg", cmyk.getvalue()),
+        "png_16bit": ("deep.png", png16.getvalue()),
+        "png_alpha": ("alpha.png", png(rgba)),
+        "grayscale": ("gray.png", png(photo[:, :, 0])),
+        "exif_rotated": ("rotated.jpg", exif_buf.getvalue()),
+        "animated_gif": ("anim.gif", gif.getvalue()),
+        "huge_photo": ("huge.jpg", huge.getvalue()),
+    }
+
+
+# the outcome each upload must have: "error" (refused with a message) or "ok" (shown)
+EXPECTED = {
+    "zero_byte": "error", "truncated_jpeg": "error", "text_as_jpg": "error", "decompression_bomb": "error",
+    "cmyk_jpeg": "ok", "png_16bit": "ok", "png_alpha": "ok", "grayscale": "ok", "exif_rotated": "ok",
+    "animated_gif": "ok", "huge_photo": "ok",
+}

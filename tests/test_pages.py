@@ -1,0 +1,136 @@
+"""AppTest of every page: empty store, a store with real finished runs, and the key
+interactions (quick-start job to success, open a run, compare two runs, upload -> overlay)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lab_pages_support import digit_png, lab_environ, make_finished_runs, wait_for
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["home", "data_explorer", "augmentation", "train", "runs", "compare", "predict"]
+TIMEOUT = 120
+
+
+def app_at(page: str, query: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def problems(at) -> list[str]:
+    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
+
+
+def texts(at) -> str:
+    parts = []
+    for kind in ("markdown", "info", "success", "warning", "caption", "title", "subheader", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A store with two real finished digits runs (different optimisers), env pointing at it."""
+    root = tmp_path_factory.mktemp("lab_pages")
+    ids = make_finished_runs(root, [{"name": "adam run", "optimizer": "adam", "seed": 1},
+                                    {"name": "adamax run", "optimizer": "adamax", "seed": 2}])
+    mp = pytest.MonkeyPatch()
+    for k, v in lab_environ(root).items():
+        mp.setenv(k, v)
+    yield {"root": root, "ids": ids}
+    mp.undo()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shutdown_jobs():
+    yield
+    from pages import _ui
+
+    _ui.shutdown_job_managers()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_empty_store(lab_env, page):
+    at = app_at(page)
+    assert problems(at) == []
+    if page in ("runs", "compare", "predict"):
+        assert at.info, f"{page} should say what to do on an empty store"
+    if page == "home":
+        assert "No runs yet" in texts(at)
+        assert any(b.key == "quick_start" for b in at.button)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_runs(trained, page):
+    at = app_at(page)
+    assert problems(at) == []
+    if page == "runs":
+        df = at.dataframe[0].value
+        assert set(trained["ids"]) <= set(df["id"])
+        assert df["accuracy"].notna().all()
+
+
+def test_open_a_run(trained):
+    rid = trained["ids"][0]
+    at = app_at("runs", {"run": str(rid)})
+    assert problems(at) == []
+    assert any(f"Run #{rid}" in t.value for t in at.title)
+    assert [m.label for m in at.metric][:2] == ["Accuracy", "Balanced accuracy"]
+    assert len(at.get("plotly_chart")) >= 3  # curves, confusion, ROC/PR/calibration
+    at.toggle(key="r_cm_norm").set_value(True).run()
+    assert problems(at) == []
+
+
+def test_compare_two_runs(trained):
+    at = app_at("compare")
+    assert problems(at) == []
+    assert sorted(at.multiselect(key="c_runs").value) == sorted(trained["ids"])
+    table = at.dataframe[0].value
+    assert "accuracy" in table.index and "trainable params" in table.index
+    diff = at.dataframe[1].value
+    assert "optimizer" in diff.index  # only differences are listed
+    assert "model" not in diff.index
+
+
+def test_upload_gives_probabilities_and_overlay(trained):
+    at = app_at("predict")
+    data, label = digit_png(0)
+    at.file_uploader(key="p_files").set_value(("digit.png", data, "image/png")).run()
+    assert problems(at) == []
+    assert len(at.image) >= 2  # the upload and its overlay
+    assert any("Prediction:" in m.value for m in at.markdown)
+    assert len(at.get("download_button")) >= 1
+    # another method and target class keep working
+    at.selectbox(key="p_method").set_value("gradcam++").run()
+    at.selectbox(key="p_target").set_value(at.selectbox(key="p_target").options[2]).run()
+    assert problems(at) == []
+    assert len(at.image) >= 2
+
+
+def test_quick_start_job_succeeds(lab_env):
+    from core.store import Store
+
+    at = app_at("home")
+    next(b for b in at.button if b.key == "quick_start").click().run()
+    assert problems(at) == []
+    store = Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
+    runs, total = store.list_runs()
+    assert total == 1
+    rid = runs[0].id
+    final = wait_for(lambda: store.get_run(rid).status in ("succeeded", "failed", "cancelled", "interrupted")
+                     and store.get_run(rid), timeout=240, interval=1.0, what=f"quick-start run {rid} to finish")
+    assert final.status == "succeeded", final.error
+    at.run()
+    assert problems(at) == []
+    assert f"Run #{rid} succeeded" in texts(at)
