@@ -1,0 +1,260 @@
+"""The job manager with real worker processes, real TensorFlow training on digits and a
+real SQLite store. Few training processes (each imports TensorFlow): one success, one
+cancel, one failure, one SIGKILL; the rest needs no worker."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.jobs import JobManager
+from core.store import HOST, Store
+from core.validation import NotFoundError, ValidationError
+
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def wait_for(cond, *, timeout: float, what: str, interval: float = 0.2):
+    """Poll ``cond()`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def wait_status(store: Store, rid: int, statuses, timeout: float = 240):
+    statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+
+    def done():
+        r = store.get_run(rid)
+        if r.status in statuses:
+            return r
+        if r.status in TERMINAL:  # ended some other way: show why at once
+            log = store.run_dir(rid) / "worker.log"
+            tail = log.read_text()[-3000:] if log.exists() else ""
+            pytest.fail(f"run {rid} ended {r.status!r} (expected {statuses}): {r.error}\n{tail}")
+        return None
+
+    return wait_for(done, timeout=timeout, what=f"run {rid} to become {'/'.join(statuses)}")
+
+
+def digits_config(**over):
+    from core.training import TrainConfig
+
+    cfg = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=2, batch_size=32, seed=0)
+    cfg.update(over)
+    return TrainConfig(**cfg)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'runs.db'}", models_dir=tmp_path / "models")
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def manager(store):
+    jm = JobManager(store, store.models_dir, poll_interval=0.2, cancel_grace_s=60)
+    yield jm
+    jm.shutdown(timeout=20)
+
+
+# ------------------------------------------------------------------ real jobs
+@pytest.mark.slow
+def test_real_job_from_queued_to_succeeded(manager, store):
+    from core.datasets import load_dataset
+    from core.training import load_trained
+
+    manager.start()
+    rid = manager.submit(digits_config(), name="digits quick")
+    assert store.get_run(rid).status in ("queued", "running")
+    assert store.get_run(rid).params["model"] == "small_cnn"
+    wait_for(lambda: store.get_run(rid).pid, timeout=30, what="the worker pid")
+    r = wait_status(store, rid, "succeeded")
+
+    assert r.host == HOST and r.pid and r.progress == 1.0 and r.duration_s > 0 and r.error is None
+    assert r.progress_info["epoch"] == 2 and r.progress_info["images_per_sec"] > 0
+    s = r.summary
+    assert s["epochs_run"] == 2 and s["best_epoch"] in (1, 2) and s["params_total"] > 0
+    assert 0.5 < s["accuracy"] <= 1.0 and "macro_f1" in s and "best_val_loss" in s and s["train_time_s"] > 0
+    print(f"\nworker start-up (spawn -> training call): {s['worker_startup_s']:.1f} s; "
+          f"train_time {s['train_time_s']:.1f} s; run duration {r.duration_s:.1f} s")
+
+    hist = store.get_metric_history(rid)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert list(hist[hist.key == key].step) == [1, 2], key
+    kinds = {a.kind for a in r.artifacts}
+    assert {"model", "meta", "predictions", "evaluation", "split", "history", "log"} <= kinds
+    assert all(a.path.is_file() and a.path.parent == store.run_dir(rid) for a in r.artifacts)
+
+    # the saved model reloads (safe mode) and reproduces the stored test predictions
+    pred = pd.read_csv(r.artifact("predictions").path)
+    assert len(pred) > 100 and (pred.y_true == pred.y_pred).mean() == pytest.approx(s["accuracy"])
+    tm = load_trained(store.run_dir(rid))
+    ds = load_dataset("digits")
+    ids = [str(i) for i in pred.id[:16]]
+    images = ds.images[ds.index_of(ids)]
+    probs = tm.predict(images)
+    stored = pred[[c for c in pred.columns if c.startswith("p_")]].to_numpy()[:16]
+    assert probs.shape == stored.shape
+    assert abs(probs - stored).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_cancel_queued_and_running_jobs(manager, store):
+    manager.start()
+    a = manager.submit(digits_config(epochs=60), name="long")
+    b = manager.submit(digits_config(epochs=1), name="waits in the queue")
+    wait_for(lambda: store.get_run(a).pid, timeout=30, what="run a's worker")
+    assert store.get_run(b).status == "queued"  # max_concurrent=1
+
+    assert manager.cancel(b) == "cancelled"  # queued: at once
+    rb = store.get_run(b)
+    assert rb.status == "cancelled" and rb.pid is None and rb.started_at is None
+
+    with pytest.raises(ValidationError, match=f"Run {a} is running; it was not deleted. Cancel it first"):
+        store.delete_run(a)
+
+    wait_for(lambda: "val_loss" in store.get_run(a).metric_keys, timeout=180, what="run a's first epoch")
+    assert manager.cancel(a) == "running"
+    t0 = time.monotonic()
+    r = wait_status(store, a, "cancelled", timeout=60)
+    stop_s = time.monotonic() - t0
+    print(f"\nrunning job stopped {stop_s:.2f} s after cancel (epoch {r.progress_info.get('epoch')})")
+    assert r.cancel_requested and "cancel" in (r.error or "").lower()
+    hist = store.get_metric_history(a)
+    epochs = sorted(set(hist[hist.key == "val_loss"].step))
+    assert 1 <= len(epochs) < 60  # partial curves kept
+    assert r.artifact("model") is None and r.progress < 1.0
+    assert wait_for(lambda: not manager.active_runs(), timeout=30, what="the worker to exit")
+    store.delete_run(a)
+    assert not store.run_dir(a).exists() and not store.exists(a)
+
+
+@pytest.mark.slow
+def test_training_error_and_sigkill_mark_runs_failed(manager, store):
+    manager.start()
+    # diverging SGD: the loss becomes NaN during the first epoch -> failed with the error and traceback
+    bad = manager.submit(digits_config(optimizer="sgd", learning_rate=1e9, momentum=0.0), name="diverges")
+    r = wait_status(store, bad, "failed")
+    assert "NaN" in r.error or "infinite" in r.error
+    assert r.error.startswith("TrainingError:")
+    tb = r.artifact("traceback")
+    assert tb is not None and "Traceback (most recent call last)" in tb.path.read_text()
+    assert r.artifact("model") is None
+
+    # a worker killed with SIGKILL (what the OOM killer does) -> failed with that reason
+    victim = manager.submit(digits_config(epochs=60), name="killed")
+    pid = wait_for(lambda: store.get_run(victim).pid, timeout=30, what="the victim's worker pid")
+    os.kill(pid, signal.SIGKILL)
+    r = wait_status(store, victim, "failed", timeout=30)
+    assert r.error.startswith("training process was killed by signal SIGKILL (possibly out of memory)")
+    assert r.finished_at is not None and r.artifact("log") is not None
+
+
+# ------------------------------------------------------------------ without training processes
+def test_restart_marks_orphaned_running_runs_interrupted(store):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    r1 = store.create_run(digits_config().to_dict(), name="worker gone", kind="train")
+    assert store.claim_run(r1)
+    store.set_worker(r1, pid=dead.pid, host=HOST)
+    r2 = store.create_run(digits_config().to_dict(), name="pid reused by another program")
+    assert store.claim_run(r2)
+    store.set_worker(r2, pid=os.getpid(), host=HOST)  # alive, but not a worker of run r2
+    r3 = store.create_run(digits_config().to_dict(), name="claimed, never started")
+    assert store.claim_run(r3)
+    r4 = store.create_run(digits_config().to_dict(), name="still queued")
+
+    jm = JobManager(store, store.models_dir, poll_interval=0.2)
+    rep = jm.recover()
+    assert sorted(rep.interrupted) == [r1, r2, r3] and rep.adopted == [] and rep.queued == 1
+    for rid in (r1, r2, r3):
+        r = store.get_run(rid)
+        assert r.status == "interrupted" and r.error.startswith("interrupted: the lab stopped") and r.finished_at
+    assert f"pid {dead.pid}" in store.get_run(r1).error
+    assert store.get_run(r4).status == "queued"
+
+
+def test_many_concurrent_submits_are_all_queued(store):
+    jm = JobManager(store, store.models_dir)  # not started: nothing runs, we count the queue
+    ids: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(t):
+        try:
+            for i in range(5):
+                rid = jm.submit(digits_config(seed=t * 10 + i), name=f"t{t} #{i}")
+                with lock:
+                    ids.append(rid)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(ids) == 40 and len(set(ids)) == 40
+    runs, total = store.list_runs(status="queued", limit=None)
+    assert total == 40 and {r.id for r in runs} == set(ids)
+    assert store.queued_ids(limit=100) == sorted(ids)  # submission order
+
+
+def test_invalid_config_is_refused_and_nothing_queued(store):
+    jm = JobManager(store, store.models_dir)
+    with pytest.raises(ValidationError, match="optimizer"):
+        jm.submit({"dataset": {"name": "digits", "params": {}}, "optimizer": "adamw"})
+    with pytest.raises(ValidationError, match="Unknown training configuration key"):
+        jm.submit({"dataset": {"name": "digits", "params": {}}, "epochz": 3})
+    with pytest.raises(ValidationError, match="must be a TrainConfig or a dict|needs a TrainConfig or a dict"):
+        jm.submit("digits")
+    assert store.list_runs()[1] == 0
+    with pytest.raises(NotFoundError, match="Run 12345 does not exist"):
+        jm.cancel(12345)
+
+
+def test_search_parent_follows_its_trials(store):
+    jm = JobManager(store, store.models_dir)
+    base = digits_config(monitor="val_loss")
+    trials = [digits_config(learning_rate=lr) for lr in (1e-3, 3e-3, 1e-2)]
+    parent = jm.submit_search(base, trials, name="lr search")
+    p = store.get_run(parent)
+    assert p.kind == "search" and p.status == "queued" and len(p.children) == 3
+    kids = p.children
+    assert all(store.get_run(k).parent_id == parent for k in kids)
+    assert store.list_runs(parent_id=None)[1] == 1  # trials are hidden from the top level
+
+    # the outcomes a worker writes, trial by trial
+    for rid, (status, val_loss) in zip(kids, [("succeeded", 0.40), ("succeeded", 0.25), ("failed", None)]):
+        assert store.claim_run(rid)
+        if val_loss is not None:
+            store.log_summary(rid, {"best_val_loss": val_loss, "accuracy": 1 - val_loss})
+        store.set_status(rid, status, None if status == "succeeded" else "boom")
+        jm.recover()
+        p = store.get_run(parent)
+        assert p.status in ("running", "succeeded")
+    p = store.get_run(parent)
+    assert p.status == "succeeded" and p.progress == 1.0
+    assert p.summary["best_run_id"] == kids[1] and p.summary["best_val_loss"] == 0.25
+    assert p.summary["trials"] == 3 and p.summary["trials_succeeded"] == 2
+
+    # cancelling a search cancels its unfinished trials and the search itself
+    p2 = jm.submit_search(base, trials[:2], name="cancelled search")
+    assert jm.cancel(p2) == "cancelled"
+    assert {store.get_run(k).status for k in store.get_run(p2).children} == {"cancelled"}
+    assert store.get_run(p2).status == "cancelled"
