@@ -200,7 +200,7 @@ def make_dataset(
         x = prep.normalize_tf(x)
         return (x, y, i) if with_ids else (x, y)
 
-    d = d.map(finish, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    d = d.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
     return d.prefetch(AUTOTUNE)
 
 
