@@ -117,7 +117,7 @@ def _mtime(p) -> float:
 
 
 def run_artifacts(r) -> tuple[dict | None, pd.DataFrame | None, dict]:
-    d = _ui.run_dir(r)
+    d = run_dir(r)
     ev = load_evaluation(str(d), _mtime(d / "evaluation.json"))
     pred = load_predictions(str(d), _mtime(d / "predictions.csv"))
     meta_p = d / "meta.json"
@@ -127,13 +127,13 @@ def run_artifacts(r) -> tuple[dict | None, pd.DataFrame | None, dict]:
 
 
 # ---------------------------------------------------------------- page wrapping
-def guarded(fn: Callable[[], None]) -> Callable[[], None]:
-    """Run a page body; LabErrors become st.error messages, never tracebacks."""
+def guarded(fn: Callable[..., None]) -> Callable[..., None]:
+    """Run a page body (or a fragment); LabErrors become st.error messages, never tracebacks."""
 
     @functools.wraps(fn)
-    def wrapper() -> None:
+    def wrapper(*args, **kwargs) -> None:
         try:
-            fn()
+            fn(*args, **kwargs)
         except LabError as err:
             st.error(str(err), icon=":material/error:")
         except Exception as err:  # an unexpected bug: a message here, the traceback in the log

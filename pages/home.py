@@ -45,6 +45,7 @@ def quick_start() -> None:
 
 
 @st.fragment(run_every=1.0)
+@_ui.guarded
 def watch_panel(run_id: int) -> None:
     """Progress of the quick-start run; reads the store only."""
     try:
@@ -67,6 +68,7 @@ def watch_panel(run_id: int) -> None:
 
 
 @st.fragment(run_every=2.0)
+@_ui.guarded
 def live_jobs() -> None:
     st.subheader("Running jobs")
     store = _ui.get_store()

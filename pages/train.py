@@ -199,6 +199,7 @@ def show_lr_result(res: dict) -> None:
 
 
 @st.fragment(run_every=1.5)
+@_ui.guarded
 def live_panel() -> None:
     """Progress of the run being watched (or the latest active one). Reads the store only,
     so it keeps working after navigating away and back, and from other browser tabs."""

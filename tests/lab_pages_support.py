@@ -161,3 +161,22 @@ EXPECTED = {
     "cmyk_jpeg": "ok", "png_16bit": "ok", "png_alpha": "ok", "grayscale": "ok", "exif_rotated": "ok",
     "animated_gif": "ok", "huge_photo": "ok",
 }
+
+
+_SHARED: dict = {}
+
+
+def shared_trained_store() -> dict:
+    """One store with two real finished digits runs per test process (shared by the page and
+    upload tests; removed at exit). Returns {"root", "ids", "env"}."""
+    if "root" not in _SHARED:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="lab_pages_"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        ids = make_finished_runs(root, [{"name": "adam run", "optimizer": "adam", "seed": 1},
+                                        {"name": "adamax run", "optimizer": "adamax", "seed": 2}])
+        _SHARED.update(root=root, ids=ids, env=lab_environ(root))
+    return _SHARED

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_pages_support import digit_png, lab_environ, make_finished_runs, wait_for
+from lab_pages_support import digit_png, shared_trained_store, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +40,13 @@ def texts(at) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained():
     """A store with two real finished digits runs (different optimisers), env pointing at it."""
-    root = tmp_path_factory.mktemp("lab_pages")
-    ids = make_finished_runs(root, [{"name": "adam run", "optimizer": "adam", "seed": 1},
-                                    {"name": "adamax run", "optimizer": "adamax", "seed": 2}])
+    shared = shared_trained_store()
     mp = pytest.MonkeyPatch()
-    for k, v in lab_environ(root).items():
+    for k, v in shared["env"].items():
         mp.setenv(k, v)
-    yield {"root": root, "ids": ids}
+    yield shared
     mp.undo()
 
 

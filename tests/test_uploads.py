@@ -1,0 +1,90 @@
+"""Bad and odd uploads through the Predict page (AppTest file_uploader): each gives a clear
+message or a converted, upright image, and the app keeps serving. Also the pages-side
+upload function directly (bytes in, outcome out; nothing written to disk)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab_pages_support import EXPECTED, bad_uploads, digit_png, shared_trained_store
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+FILES = bad_uploads()
+# words the refusal message must contain (what was wrong / what is accepted)
+ERROR_WORDS = {
+    "zero_byte": ["empty"],
+    "truncated_jpeg": ["truncated"],
+    "text_as_jpg": ["JPEG", "PNG"],
+    "decompression_bomb": ["pixels"],
+}
+
+
+@pytest.fixture(scope="module")
+def predict_page():
+    shared = shared_trained_store()
+    mp = pytest.MonkeyPatch()
+    for k, v in shared["env"].items():
+        mp.setenv(k, v)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception
+    yield at
+    mp.undo()
+
+
+@pytest.mark.parametrize("case", list(FILES))
+def test_bad_upload_on_predict_page(predict_page, case):
+    at = predict_page
+    name, data = FILES[case]
+    good, _ = digit_png(3)
+    # the odd file next to a good one: the good one must still be explained
+    at.file_uploader(key="p_files").set_value([(name, data, "application/octet-stream"),
+                                               ("good.png", good, "image/png")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    if EXPECTED[case] == "error":
+        assert len(errors) == 1 and errors[0].startswith(name), errors
+        for w in ERROR_WORDS[case]:
+            assert w.lower() in errors[0].lower(), errors[0]
+        assert "Traceback" not in errors[0]
+        n_overlays = 1
+    else:
+        assert errors == []
+        n_overlays = 2
+    # each explained image shows the upload and its overlay
+    assert len(at.image) == 2 * n_overlays
+    assert sum("Prediction:" in m.value for m in at.markdown) == n_overlays
+
+
+def test_upload_outcomes_directly():
+    from pages._ui import decode_upload
+
+    meta = {"train_stats": {"channels": 3, "min_size": [100, 100], "max_size": [200, 200],
+                            "brightness_percentiles": {"1": 80.0, "99": 180.0}},
+            "preprocessing": {"channels": 3}}
+    out = {k: decode_upload(n, d, meta) for k, (n, d) in FILES.items()}
+    for k, o in out.items():
+        assert (o.error is None) == (EXPECTED[k] == "ok"), (k, o.error)
+    assert out["cmyk_jpeg"].image.shape[2] == 3 and out["cmyk_jpeg"].notices
+    assert out["png_16bit"].image.dtype == np.uint8
+    assert out["png_alpha"].image.shape[2] == 3
+    assert out["exif_rotated"].image.shape[:2] == (80, 40)  # shown upright (portrait)
+    assert out["animated_gif"].notices and "frame" in " ".join(out["animated_gif"].notices).lower()
+    assert max(out["huge_photo"].image.shape[:2]) < 8000 and out["huge_photo"].notices
+    assert any("grayscale" in w for w in out["grayscale"].warnings)
+    assert any("far larger" in w for w in out["huge_photo"].warnings)
+    dark = decode_upload("dark.png", _png(np.zeros((150, 150, 3), np.uint8)), meta)
+    assert any("brightness" in w for w in dark.warnings)
+
+
+def _png(arr):
+    from lab_pages_support import png
+
+    return png(arr)
