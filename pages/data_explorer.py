@@ -33,7 +33,6 @@ def body() -> None:
 
 
 def overview(ds, eda) -> None:
-    from core import plots
     from core.datasets.splits import make_split
 
     dist = eda.class_distribution(ds)
@@ -41,7 +40,8 @@ def overview(ds, eda) -> None:
     c = st.columns(4)
     c[0].metric("Images", f"{len(ds):,}")
     c[1].metric("Classes", ds.num_classes)
-    c[2].metric("Imbalance ratio", f"{ratio:.1f} : 1", help="Largest class size / smallest class size.")
+    c[2].metric("Imbalance ratio", f"{ratio:.1f} : 1" if ratio == ratio and ratio != float("inf") else "∞",
+                help="Largest class size / smallest class size.")
     if ds.groups is not None:
         c[3].metric(f"Distinct {ds.group_name or 'groups'}", f"{len(pd.unique(ds.groups)):,}")
     split = _split_sizes(ds, make_split)
@@ -49,12 +49,12 @@ def overview(ds, eda) -> None:
         st.caption("Default split (stratified" + (f", grouped by {split['grouped_by']}" if split["grouped_by"] else "")
                    + f"): train {split['train']:,} · validation {split['val']:,} · test {split['test']:,}")
     a, b = st.columns(2)
-    figs = plots.class_distribution(dist)
-    if isinstance(figs, (tuple, list)):
-        a.plotly_chart(figs[0], width="stretch")
-        b.plotly_chart(figs[1], width="stretch")
-    else:
-        st.plotly_chart(figs, width="stretch")
+    bar = px.bar(dist, x="class", y="count", text=dist["percent"].map(lambda p: f"{p:.1f}%"),
+                 title="Images per class")
+    a.plotly_chart(bar, width="stretch", key="eda_bar")
+    pie = px.pie(dist, names="class", values="count", title="Class shares")
+    pie.update_traces(textinfo="percent+label")
+    b.plotly_chart(pie, width="stretch", key="eda_pie")
     st.dataframe(dist, hide_index=True, width="stretch")
     if ds.report:
         with st.expander("Loading report"):
@@ -93,30 +93,24 @@ def samples(ds) -> None:
 def image_statistics(ds, eda) -> None:
     sample = st.select_slider("Images to measure", [100, 300, 1000, 3000], value=300, key="eda_sample")
     with st.spinner("Measuring images…"):
-        stats = eda.image_stats(ds, sample=int(sample))
-    df = stats if isinstance(stats, pd.DataFrame) else pd.DataFrame(stats.get("per_image", stats))
-    if isinstance(stats, dict):
-        summ = {k: v for k, v in stats.items() if k != "per_image" and not isinstance(v, (list, dict, pd.DataFrame))}
-        if summ:
-            st.json(summ, expanded=False)
+        df = eda.image_stats(ds, sample=int(sample))
     if df.empty:
         st.info("No images could be measured.")
         return
+    unreadable = int((~df["readable"].astype(bool)).sum())
+    if unreadable:
+        st.warning(f"{unreadable} of {len(df)} sampled images could not be read.")
     cols = st.columns(3)
-    if {"width", "height"} <= set(df.columns):
-        cols[0].plotly_chart(px.scatter(df, x="width", y="height", title="Image sizes (px)", opacity=0.5),
-                             width="stretch")
-    if "channels" in df.columns:
-        cc = df["channels"].value_counts().rename_axis("channels").reset_index(name="images")
-        cols[1].plotly_chart(px.bar(cc, x="channels", y="images", title="Channels"), width="stretch")
-    if "brightness" in df.columns:
-        color = "class" if "class" in df.columns else None
-        cols[2].plotly_chart(px.histogram(df, x="brightness", color=color, nbins=40, title="Mean brightness (0-255)"),
-                             width="stretch")
-    mean_cols = [c for c in df.columns if c.startswith("mean_")]
-    if mean_cols:
-        long = df.melt(value_vars=mean_cols, var_name="channel", value_name="mean")
-        st.plotly_chart(px.box(long, x="channel", y="mean", title="Per-channel means"), width="stretch")
+    cols[0].plotly_chart(px.scatter(df, x="width", y="height", color="class", title="Image sizes (px)", opacity=0.6),
+                         width="stretch", key="eda_sizes")
+    cc = df["channels"].value_counts().rename_axis("channels").reset_index(name="images")
+    cols[1].plotly_chart(px.bar(cc, x="channels", y="images", title="Channels as stored"), width="stretch",
+                         key="eda_channels")
+    cols[2].plotly_chart(px.histogram(df, x="brightness", color="class", nbins=40, title="Mean brightness (0-255)"),
+                         width="stretch", key="eda_brightness")
+    long = df.melt(id_vars=["class"], value_vars=["r_mean", "g_mean", "b_mean"], var_name="channel", value_name="mean")
+    st.plotly_chart(px.box(long, x="channel", y="mean", color="channel", title="Per-channel means"), width="stretch",
+                    key="eda_channel_means")
 
 
 def metadata_views(ds, eda) -> None:
@@ -139,28 +133,29 @@ def exposure(ds, eda) -> None:
                "over-exposed when most pixels are near white.")
     with st.spinner("Screening photos…"):
         scr = eda.exposure_screening(ds)
-    df = scr if isinstance(scr, pd.DataFrame) else pd.DataFrame(scr)
-    flag_col = next((c for c in ("flag", "exposure", "status") if c in df.columns), None)
-    if flag_col:
-        counts = df[flag_col].value_counts().rename_axis(flag_col).reset_index(name="images")
-        st.plotly_chart(px.bar(counts, x=flag_col, y="images", title="Exposure"), width="stretch")
-        flagged = df[df[flag_col].astype(str).str.lower().isin(["under", "over", "under-exposed", "over-exposed",
-                                                                 "underexposed", "overexposed"])]
-        st.write(f"{len(flagged)} flagged of {len(df)} photos.")
-        if len(flagged):
-            from core.datasets.io import load_images
+    table = scr["table"]
+    counts = table["flag"].value_counts().rename_axis("exposure").reset_index(name="images")
+    a, b = st.columns([1, 2])
+    a.plotly_chart(px.bar(counts, x="exposure", y="images", title="Exposure"), width="stretch", key="eda_exposure")
+    flagged = table[table["flag"].isin(["under-exposed", "over-exposed"])]
+    b.write(f"{len(flagged)} flagged of {scr['n_screened']} photos screened.")
+    if len(flagged):
+        from core.datasets.io import load_images
 
-            pos = ds.index_of(flagged["id"].head(8)) if "id" in flagged.columns else []
-            if len(pos):
-                cols = st.columns(len(pos))
-                for col, img, (_, row) in zip(cols, load_images(ds, pos, size=(160, 160)), flagged.head(8).iterrows()):
-                    col.image(img, caption=f"{row['id']} · {row[flag_col]}", width="stretch")
-    st.dataframe(df, hide_index=True, width="stretch")
+        show = flagged.head(8)
+        pos = ds.index_of(show["id"])
+        cols = b.columns(4)
+        for i, (img, (_, row)) in enumerate(zip(load_images(ds, pos, size=(160, 160)), show.iterrows())):
+            cols[i % 4].image(img, caption=f"{row['id']} · {row['flag']}", width="stretch")
+    with st.expander("All screened photos"):
+        st.dataframe(table, hide_index=True, width="stretch")
 
 
 def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
     label_col = "dx" if "dx" in md.columns else None
     md = md.copy()
+    if "age" in md.columns and "age_imputed" in md.columns:  # show ages as recorded
+        md["age"] = pd.to_numeric(md["age"], errors="coerce").mask(md["age_imputed"].astype(bool))
     if label_col is None:
         md["class"] = [ds.class_names[i] for i in ds.labels]
         label_col = "class"
@@ -169,8 +164,10 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
         a, b = st.columns(2)
         a.plotly_chart(px.histogram(md, x="age", nbins=20, title="Age"), width="stretch")
         b.plotly_chart(px.box(md, x=label_col, y="age", title="Age by class"), width="stretch")
-        n_missing = int(md["age"].isna().sum())
-        st.caption(f"Missing ages: {n_missing}. The lab keeps them missing (no imputation in EDA).")
+        row = miss[miss["column"] == "age"] if isinstance(miss, pd.DataFrame) else pd.DataFrame()
+        n_missing = int(row["missing"].iloc[0]) if len(row) else int(md["age"].isna().sum())
+        st.caption(f"Missing ages: {n_missing:,}" + (" (imputed for training; flagged in `age_imputed`)."
+                                                   if "age_imputed" in md.columns else "."))
     if "sex" in md.columns:
         st.plotly_chart(px.histogram(md, x=label_col, color="sex", barmode="group", title="Sex by class"),
                         width="stretch")
@@ -184,16 +181,15 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
         d.plotly_chart(px.pie(dt, names="dx_type", values="images", title="Diagnosis confirmation (dx_type)"),
                        width="stretch")
     if ds.groups is not None:
-        gs = eda.group_sizes(ds)
-        gdf = gs if isinstance(gs, pd.DataFrame) else pd.DataFrame(gs)
-        size_col = next((c for c in ("images", "size", "count", "n_images") if c in gdf.columns), None)
-        if size_col:
-            st.plotly_chart(px.histogram(gdf, x=size_col, title=f"Images per {ds.group_name or 'group'}"),
-                            width="stretch")
-        n_multi = int((gdf[size_col] > 1).sum()) if size_col else 0
-        st.warning(f"{n_multi:,} {ds.group_name or 'group'}s have more than one image. Splitting by image would put "
-                   f"photos of the same lesion in train and test (leakage, as in report C); the lab splits by "
-                   f"{ds.group_name or 'group'}.", icon=":material/warning:")
+        gdf = eda.group_sizes(ds)
+        gname = ds.group_name or "group"
+        st.plotly_chart(px.bar(gdf, x="images_per_group", y="groups", title=f"Images per {gname}",
+                               labels={"images_per_group": f"images per {gname}", "groups": f"{gname}s"}),
+                        width="stretch", key="eda_groups")
+        n_multi = int(gdf.loc[gdf["images_per_group"] > 1, "groups"].sum())
+        st.warning(f"{n_multi:,} of {gdf.attrs.get('n_groups', 0):,} {gname}s have more than one image. Splitting by "
+                   f"image would put photos of the same lesion in train and test (leakage, as in report C); the lab "
+                   f"splits by {gname}.", icon=":material/warning:")
     if isinstance(miss, pd.DataFrame) and not miss.empty:
         with st.expander("Missing values"):
             st.dataframe(miss, hide_index=True)
