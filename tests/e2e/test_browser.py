@@ -1,0 +1,134 @@
+"""End to end in a real browser: `streamlit run app.py` + headless Chromium (Playwright).
+
+Quick-start training to success -> the Runs page shows it -> Predict upload with the
+overlay visible -> Compare two runs. Waits are on conditions (Playwright expect/wait_for),
+never sleeps.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lab_pages_support import digit_png, lab_environ, shared_trained_store, wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+    root = tmp_path_factory.mktemp("e2e") / "lab"
+    shared = shared_trained_store()  # two finished runs, copied so this server has its own store
+    shutil.copytree(shared["root"], root)
+    port = _free_port()
+    env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = open(root / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: proc.poll() is not None or _healthy(f"{base}/_stcore/health"), timeout=90,
+                 what="the Streamlit server health check")
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited: {(root / 'server.log').read_text()[-2000:]}")
+        yield {"base": base, "root": root, "env": env, "ids": list(shared["ids"])}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _no_exception(pg):
+    from playwright.sync_api import expect
+
+    expect(pg.locator("[data-testid='stException']")).to_have_count(0)
+
+
+def test_browser_flow(server, page):
+    from playwright.sync_api import expect
+
+    base = server["base"]
+    pg = page
+    # 1. quick start -> success
+    pg.goto(base + "/")
+    expect(pg.get_by_role("heading", name="Image-classification lab")).to_be_visible()
+    pg.get_by_role("button", name="Train small_cnn on digits").click()
+    expect(pg.get_by_text("succeeded: test accuracy")).to_be_visible(timeout=300_000)
+    _no_exception(pg)
+    from core.store import Store
+
+    store = Store(server["env"]["LAB_DATABASE_URL"], models_dir=server["env"]["LAB_MODELS_DIR"])
+    runs, total = store.list_runs(status="succeeded")
+    assert total == 3
+    new_id = runs[0].id
+
+    # 2. the Runs page lists it; its run page opens
+    pg.goto(base + "/runs")
+    expect(pg.get_by_text("3 runs · showing 3")).to_be_visible()
+    pg.goto(f"{base}/runs?run={new_id}")
+    expect(pg.get_by_role("heading", name=f"Run #{new_id}:")).to_be_visible()
+    expect(pg.get_by_text("Balanced accuracy").first).to_be_visible()
+    _no_exception(pg)
+
+    # 3. Predict: upload a digit, the overlay image appears
+    pg.goto(f"{base}/predict?run={new_id}")
+    expect(pg.get_by_text("Upload one or more images")).to_be_visible()
+    data, _ = digit_png(5)
+    pg.locator("input[type='file']").set_input_files(
+        files=[{"name": "five.png", "mimeType": "image/png", "buffer": data}])
+    overlay = pg.locator("[data-testid='stImage']").filter(has_text="Grad-CAM for")
+    expect(overlay).to_be_visible(timeout=120_000)
+    expect(overlay.locator("img")).to_have_count(1)
+    assert overlay.locator("img").evaluate("img => img.naturalWidth") > 0
+    expect(pg.get_by_text("Prediction:")).to_be_visible()
+    _no_exception(pg)
+
+    # 4. Compare two runs
+    pg.goto(base + "/compare")
+    expect(pg.get_by_role("heading", name="Configuration differences")).to_be_visible()
+    expect(pg.get_by_role("heading", name="Results")).to_be_visible()
+    _no_exception(pg)
