@@ -17,6 +17,7 @@ from .base import (
     model_info,
     model_notices,
     register_model,
+    _ensure_registered,
 )
 from . import zoo  # noqa: F401  (registers the zoo models)
 

@@ -14,7 +14,8 @@ Weights:
   network allows (timeout ``LAB_WEIGHTS_TIMEOUT`` seconds, default 30; no attempt when
   ``LAB_OFFLINE=1``). Unavailable -> ``ModelError`` naming the file, the folder and the
   alternatives.
-- ``None``: random initialisation.
+- ``None`` (the default, so that an unset TrainConfig.weights never triggers a download):
+  random initialisation, with a notice.
 - a path: ``*.weights.h5`` = weights of a whole lab model with the same architecture
   (``model.save_weights``); ``*.keras`` = a saved model whose layers with matching names and
   shapes are copied (loaded with ``safe_mode=True``); other ``*.h5`` = a Keras-applications
@@ -28,6 +29,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,7 @@ _HEAD_DEFAULTS = {  # (dense_units, dropout)
     "report_c": (128, 0.5),
     "report_e": (None, 0.3),
 }
-_OPTIONS = {"weights": "imagenet", "cut_layer": None, "head": "gap_dense", "dense_units": None,
+_OPTIONS = {"weights": None, "cut_layer": None, "head": "gap_dense", "dense_units": None,
             "dropout": None, "trainable": "frozen"}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -334,13 +336,15 @@ def _fold_efficientnet_imagenet_scaling(backbone) -> None:
 
 # --------------------------------------------------------------------------------- build
 def _check_trainable(value: Any) -> str | int:
-    if isinstance(value, str):
-        return check_one_of("trainable", value, ("frozen", "all"))
-    if isinstance(value, bool) or not isinstance(value, int):
+    if (isinstance(value, str) and value not in ("frozen", "all")) or isinstance(value, bool) or not isinstance(
+        value, (str, int)
+    ):
         raise ValidationError(
             "The 'trainable' parameter must be 'frozen', 'all' or an int N >= 0 (fine-tune the last N "
             f"backbone layers that have weights). Got {value!r} ({type(value).__name__}) instead."
         )
+    if isinstance(value, str):
+        return value
     return check_number("trainable", value, low=0, integer=True)
 
 
@@ -376,7 +380,7 @@ def build_backbone_model(
     ctx: BuildContext,
     cfg: BackboneCfg,
     *,
-    weights: Any = "imagenet",
+    weights: Any = None,
     cut_layer: str | None = None,
     head: str = "gap_dense",
     dense_units: int | None = None,
@@ -485,7 +489,9 @@ def build_backbone_model(
         _load_into_backbone(backbone, spec.path, cfg, "Keras-applications")
     elif spec.kind == "weights_h5":
         try:
-            model.load_weights(spec.path)
+            with warnings.catch_warnings():  # Keras warns about containers before it raises on mismatches
+                warnings.filterwarnings("ignore", message="Skipping nested container", category=UserWarning)
+                model.load_weights(spec.path)
         except Exception as e:
             raise ModelError(
                 f"The weights file '{spec.path}' does not fit this model ({cfg.name}, head {head!r}, "
@@ -495,6 +501,9 @@ def build_backbone_model(
             ) from e
     elif spec.kind in ("keras", "run"):
         _transfer_from_saved(model, spec, cfg, ctx, used)
+    else:
+        ctx.notice(f"{cfg.title} starts from random weights (weights=None); pass weights='imagenet' (or a file, "
+                   "or 'run:<id>') for transfer learning.")
 
     ctx.info.update(
         backbone=cfg.name,
