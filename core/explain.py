@@ -120,7 +120,8 @@ def conv_layers(model) -> list[str]:
 
 def resolve_cam_layer(model, layer: str | None = None) -> str:
     """The layer to explain: ``layer`` if given (checked), else the model's default
-    (``core.models.default_cam_layer`` when available) else the last 4-D layer."""
+    (``core.models.default_cam_layer`` when available) else the last 4-D layer that is not a
+    pooling, dropout, padding or cropping layer."""
     candidates = conv_layers(model)
     if not candidates:
         raise ModelError(
@@ -136,7 +137,10 @@ def resolve_cam_layer(model, layer: str | None = None) -> str:
                 return name
         except Exception:  # noqa: BLE001 - any failure there falls back to the last 4-D layer
             pass
-        return candidates[-1]
+        skip = ("Pooling", "Dropout", "ZeroPadding", "Cropping")
+        kinds = {lyr.name: type(lyr).__name__ for lyr in model.layers}
+        spatial = [c for c in candidates if not any(s in kinds[c] for s in skip)]
+        return (spatial or candidates)[-1]
     if not isinstance(layer, str):
         raise ValidationError(f"The 'layer' parameter must be a layer name (str). Got {layer!r}.")
     if layer not in candidates:
