@@ -46,14 +46,13 @@ def body() -> None:
     else:
         st.dataframe(diff, width="stretch")
 
-    from core import plots
+    from pages import _charts as plots
 
     hist = store.get_histories(chosen)
     if not hist.empty:
         st.subheader("Training curves")
         hist = hist.assign(run=hist["run_id"].map(lambda i: f"#{i}"))
-        st.plotly_chart(plots.compare_curves(hist) if hasattr(plots, "compare_curves") else
-                        plots.training_curves(hist), width="stretch", key="c_curves")
+        st.plotly_chart(plots.training_curves(hist), width="stretch", key="c_curves")
     evs = {f"#{r.id} {r.name}": arts[r.id][0] for r in details if arts[r.id][0]}
     if evs:
         st.subheader("Per-class F1")
@@ -61,8 +60,7 @@ def body() -> None:
         st.dataframe(pcf, width="stretch", column_config={k: st.column_config.NumberColumn(k, format="%.3f")
                                                           for k in pcf.columns})
         st.subheader("ROC curves")
-        st.plotly_chart(plots.roc_overlay(evs) if hasattr(plots, "roc_overlay") else
-                        plots.roc_curves(next(iter(evs.values()))), width="stretch", key="c_roc")
+        st.plotly_chart(plots.roc_overlay(evs), width="stretch", key="c_roc")
         st.subheader("Confusion matrices")
         normalize = st.toggle("Normalise rows", value=True, key="c_cm_norm")
         cols = st.columns(min(len(evs), 3))

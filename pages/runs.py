@@ -96,7 +96,7 @@ def _distinct(column: str) -> list[str]:
 
 # ------------------------------------------------------------------ one run
 def run_page(run_id: int) -> None:
-    from core import plots
+    from pages import _charts as plots
 
     store = _ui.get_store()
     if st.button("All runs", icon=":material/arrow_back:", key="r_back"):
@@ -166,7 +166,7 @@ def metrics_tab(r, ev) -> None:
 
 
 def confusion_tab(ev) -> None:
-    from core import plots
+    from pages import _charts as plots
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -176,7 +176,7 @@ def confusion_tab(ev) -> None:
 
 
 def curves_tab(ev) -> None:
-    from core import plots
+    from pages import _charts as plots
 
     if not ev:
         st.info("No evaluation for this run yet.")

@@ -144,9 +144,10 @@ def build_config():
         cfg.validate()
         jobs = _ui.get_jobs()
         if do_search:
-            space = {"learning_rate": {"low": float(lr_lo), "high": float(lr_hi), "log": True}}
+            space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)),
+                                       "high": float(max(lr_lo, lr_hi)), "log": True}}
             if opts:
-                space["optimizer"] = list(opts)
+                space["optimizer"] = {"type": "categorical", "choices": list(opts)}
             parent = jobs.submit_search(cfg, space, int(n_trials), int(seed), name=cfg_kwargs["name"])
             st.session_state["watch_run"] = parent
             st.success(f"Search #{parent} queued with {int(n_trials)} trials (see **Runs**, filtered by parent).")
@@ -187,7 +188,7 @@ def lr_finder(cfg) -> None:
 
 
 def show_lr_result(res: dict) -> None:
-    from core import plots
+    from pages import _charts as plots
 
     st.plotly_chart(plots.lr_finder(res), width="stretch")
     if res.get("suggested_lr"):
@@ -240,9 +241,9 @@ def live_panel() -> None:
                      icon=":material/open_in_new:")
     elif r.status in ("failed", "interrupted", "cancelled"):
         (st.warning if r.status == "cancelled" else st.error)(f"Run #{r.id} {r.status}. {r.error or ''}")
-    hist = store.get_metric_history(r.id)
-    if not hist.empty:
-        from core import plots
+    hist = store.get_metric_history(r.id) if r.kind == "train" else None
+    if hist is not None and not hist.empty:
+        from pages import _charts as plots
 
         st.plotly_chart(plots.training_curves(hist), width="stretch", key=f"t_curves_{r.id}")
     if r.kind == "lr_find" and r.status == "succeeded":
