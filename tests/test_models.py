@@ -190,13 +190,18 @@ def test_every_backbone_builds_at_its_minimum_input(name):
     shape = (cfg.min_size, cfg.min_size, 3)
     res = M.build_model(name, input_shape=shape, num_classes=4, weights=None)
     model = res.model
-    assert _forward(model, shape, n=1).shape == (1, 4)
+    assert tuple(model.output.shape) == (None, 4)  # forward passes: see the upscaling test
     names = {l.name for l in model.layers}
     assert set(cfg.cut_points) <= names
     # flat graph: backbone layers are layers of our model, no nested Model layer
     assert not any(isinstance(l, keras.Model) for l in model.layers)
-    assert M.default_cam_layer(model) == cfg.default_cam_layer
-    assert len(model.get_layer(cfg.default_cam_layer).output.shape) == 4
+    cam_shape = tuple(model.get_layer(cfg.default_cam_layer).output.shape)
+    assert len(cam_shape) == 4
+    cam = M.default_cam_layer(model)
+    if cam_shape[1] > 1:
+        assert cam == cfg.default_cam_layer
+    else:  # at the minimum input the last block is 1x1: a constant CAM, so an earlier 2x2+ layer is used
+        assert tuple(model.get_layer(cam).output.shape)[1] > 1
     # frozen backbone: only the GAP + Dense head trains
     feat = model.get_layer("head_gap").output.shape[-1]
     assert M.count_params(model)["trainable"] == feat * 4 + 4
@@ -319,7 +324,7 @@ def test_efficientnet_imagenet_scaling_matches_keras(tmp_path, monkeypatch):
     model = M.create_model("efficientnetb0", input_shape=(32, 32, 3), num_classes=3, weights="imagenet")
     mnorm = next(l for l in model.layers if isinstance(l, keras.layers.Normalization))
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    got = np.asarray(keras.Model(model.inputs, mnorm.output)(x))
+    got = np.asarray(keras.Model(model.input, mnorm.output)(x))
     expected = (x / 255.0 - mean) / np.sqrt(std**2) / np.sqrt(std)
     assert np.allclose(got, expected, atol=1e-4)
 
@@ -373,6 +378,17 @@ def test_transfer_from_an_earlier_run(lab_env):
         M.create_model("vgg16", input_shape=(32, 32, 3), num_classes=6, weights="run:99")
     with pytest.raises(ValidationError, match="run id made of letters"):
         M.create_model("vgg16", input_shape=(32, 32, 3), num_classes=6, weights="run:../12")
+
+
+def test_default_cam_layer_prefers_maps_larger_than_1x1():
+    big = M.create_model("mobilenetv2", input_shape=(96, 96, 3), num_classes=3)
+    assert M.default_cam_layer(big) == "out_relu"  # 3x3 map: the configured layer
+    small = M.create_model("mobilenetv2", input_shape=(32, 32, 3), num_classes=3)
+    cam = M.default_cam_layer(small)  # out_relu is 1x1 here
+    assert cam != "out_relu" and small.get_layer(cam).output.shape[1] == 2
+    cnn = M.create_model("report_b_cnn5", input_shape=(8, 8, 1), num_classes=3)
+    assert M.default_cam_layer(cnn) == "bn3"  # 2x2; conv4/conv5 see 1x1 maps
+    assert M.default_cam_layer(M.create_model("report_b_cnn5", input_shape=(28, 28, 1), num_classes=10)) == "bn5"
 
 
 def test_count_params_and_cam_layer_on_plain_models():

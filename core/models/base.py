@@ -246,31 +246,44 @@ _NOT_CAM = (
 )
 
 
-def _output_rank(layer: Any) -> int | None:
+def _output_shape(layer: Any) -> tuple | None:
     try:
-        shape = layer.output.shape
+        return tuple(layer.output.shape)
     except (AttributeError, ValueError):
         return None
-    return len(shape)
+
+
+def _spatial(shape: tuple | None) -> bool:
+    """A 4D output with more than one spatial cell (a 1x1 map makes a constant CAM)."""
+    return shape is not None and len(shape) == 4 and ((shape[1] or 2) > 1 or (shape[2] or 2) > 1)
 
 
 def default_cam_layer(model: Any) -> str:
     """Name of the layer Grad-CAM should target by default.
 
-    For a backbone model, the backbone's configured CAM layer when it is in the model
-    (it may be cut away); otherwise the last layer with a 4D (N, H, W, C) output that is a
-    convolution or a per-pixel op after one (BatchNorm, activation, concatenation, add).
+    For a backbone model, the backbone's configured CAM layer when it is in the model (it may
+    be cut away) and its map is larger than 1x1; otherwise the last layer with a 4D
+    (N, H, W, C) output larger than 1x1 (else the last 4D one) that is a convolution or a
+    per-pixel op after one (BatchNorm, activation, concatenation, add) -- pooling, dropout,
+    padding, resizing and input layers are skipped.
     """
     info = getattr(model, "_lab_info", {}) or {}
     preferred = info.get("cam_layer")
-    names = {l.name for l in model.layers}
-    if preferred and preferred in names:
+    by_name = {l.name: l for l in model.layers}
+    if preferred and preferred in by_name and _spatial(_output_shape(by_name[preferred])):
         return preferred
+    last_4d = None
     for layer in reversed(model.layers):
         if type(layer).__name__ in _NOT_CAM:
             continue
-        if _output_rank(layer) == 4:
+        shape = _output_shape(layer)
+        if shape is None or len(shape) != 4:
+            continue
+        if _spatial(shape):
             return layer.name
+        last_4d = last_4d or layer.name
+    if last_4d:
+        return last_4d
     raise ModelError(
         f"Model {getattr(model, 'name', '?')!r} has no layer with a 4D (batch, height, width, channels) "
         "output, so Grad-CAM cannot be computed on it; pass an explicit layer name."
