@@ -60,19 +60,15 @@ def build_config():
         options: dict = {}
         weights = None
         if info.get("family") == "backbone":
-            from core.models import BACKBONES
-
-            bcfg = BACKBONES[model]
             b = st.columns(4)
             weights = b[0].selectbox("Weights", ["imagenet", "none"], key="t_weights",
                                      help="ImageNet weights are downloaded by Keras on first use (internet needed).")
             weights = None if weights == "none" else weights
-            cuts = ["(whole backbone)"] + list(getattr(bcfg, "cut_points", []) or [])
+            cuts = ["(whole backbone)"] + list(info.get("cut_points") or [])
             cut = b[1].selectbox("Cut layer", cuts, key="t_cut")
             if cut != "(whole backbone)":
                 options["cut_layer"] = cut
-            options["head"] = b[2].selectbox("Head", ["gap_dense", "flatten_dense_dropout", "report_c", "report_e"],
-                                             key="t_head")
+            options["head"] = b[2].selectbox("Head", list(info.get("heads") or ["gap_dense"]), key="t_head")
             mode = b[3].selectbox("Training", ["frozen", "fine-tune last N layers"], key="t_trainable")
             if mode == "frozen":
                 options["trainable"] = "frozen"
@@ -84,7 +80,7 @@ def build_config():
 
         st.subheader("Input and data")
         c = st.columns(4)
-        default_size = d_size or info.get("default_input_size") or info.get("input_size")
+        default_size = d_size or list(info.get("default_input") or (32, 32))[:2]
         use_default = c[0].checkbox("Model's default input size", value=d_size is None, key="t_size_default")
         h = c[1].number_input("Height", 8, 1024, int((default_size or [32, 32])[0]), key="t_h")
         w = c[2].number_input("Width", 8, 1024, int((default_size or [32, 32])[1]), key="t_w")

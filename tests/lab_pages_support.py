@@ -32,9 +32,10 @@ def lab_environ(root: Path) -> dict[str, str]:
     return {"LAB_DATABASE_URL": f"sqlite:///{root / 'runs.db'}", "LAB_MODELS_DIR": str(root / "trained_models")}
 
 
-def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300) -> list[int]:
-    """Queue runs in the store at ``root`` and train them with the real worker
-    (``python -m core.worker <id>``, two at a time). Returns their ids; raises if one fails."""
+def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300, in_process: bool = True) -> list[int]:
+    """Queue runs in the store at ``root`` and train them with the real worker code: in this
+    process (``core.worker.run``, one after the other) or as ``python -m core.worker <id>``
+    processes in parallel. Returns their ids; raises if one fails."""
     env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     old = {k: os.environ.get(k) for k in ("LAB_DATABASE_URL", "LAB_MODELS_DIR")}
     os.environ.update(lab_environ(root))
@@ -47,14 +48,27 @@ def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300)
             cfg = {**QUICK_CONFIG, **cfg}
             ids.append(store.create_run(cfg, name=cfg.get("name") or f"test run {i + 1}",
                                         dataset=cfg["dataset"]["name"], model=cfg["model"], seed=cfg.get("seed", 0)))
-        procs = []
-        for rid in ids:
-            procs.append(subprocess.Popen([sys.executable, "-m", "core.worker", str(rid)], cwd=PROJECT_ROOT, env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        for p in procs:
-            out, _ = p.communicate(timeout=timeout)
-            if p.returncode:
-                raise RuntimeError(f"worker exited {p.returncode}:\n{out.decode(errors='replace')[-3000:]}")
+        if in_process:  # the worker's own code path, in this process (saves a TensorFlow start per run)
+            import signal
+
+            from core import worker
+
+            saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
+            try:
+                for rid in ids:
+                    rc = worker.run(rid)
+                    if rc:
+                        raise RuntimeError(f"worker.run({rid}) returned {rc}")
+            finally:
+                for s, h in saved.items():
+                    signal.signal(s, h)
+        else:
+            procs = [subprocess.Popen([sys.executable, "-m", "core.worker", str(rid)], cwd=PROJECT_ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for rid in ids]
+            for p in procs:
+                out, _ = p.communicate(timeout=timeout)
+                if p.returncode:
+                    raise RuntimeError(f"worker exited {p.returncode}:\n{out.decode(errors='replace')[-3000:]}")
         for rid in ids:
             r = store.get_run(rid)
             if r.status != "succeeded":

@@ -132,3 +132,26 @@ def test_quick_start_job_succeeds(lab_env):
     at.run()
     assert problems(at) == []
     assert f"Run #{rid} succeeded" in texts(at)
+
+
+def test_train_form_submit_and_cancel(lab_env):
+    """The Train form queues the config it shows; Cancel on the Jobs tab stops the run."""
+    from core.store import Store
+
+    at = app_at("train")
+    assert problems(at) == []
+    at.number_input(key="t_epochs_digits").set_value(30).run()
+    at.selectbox(key="t_opt").set_value("adamax").run()
+    submit = next(b for b in at.button if b.label == "Submit")
+    submit.click().run()
+    assert problems(at) == []
+    store = Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
+    runs, total = store.list_runs()
+    assert total == 1
+    r = store.get_run(runs[0].id)
+    assert r.config["epochs"] == 30 and r.config["optimizer"] == "adamax" and r.config["dataset"]["name"] == "digits"
+    cancel = next(b for b in at.button if b.key == f"t_cancel_{r.id}")
+    cancel.click().run()
+    final = wait_for(lambda: store.get_run(r.id).status in ("cancelled", "failed", "succeeded")
+                     and store.get_run(r.id), timeout=180, interval=1.0, what="the cancelled run to stop")
+    assert final.status == "cancelled", (final.status, final.error)
