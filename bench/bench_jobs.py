@@ -13,6 +13,9 @@ The same short training (digits, small_cnn), each round both ways, both in a fre
 
 Overhead beyond start-up = (job wall - job start-up - plain train() wall) / plain train()
 wall. Goal: <= 5 %. The order alternates between rounds; the median is reported.
+  (c) the store logging alone, in one warm process: train() with a StoreReporter (writing
+      to the SQLite store) versus no reporter, alternating, ``--ab`` pairs; this isolates the
+      reporter's cost from process-to-process noise.
 The machine's load average is printed too: on a shared 2-core box numbers are noisy.
 
 Usage:  python bench/bench_jobs.py [--epochs 5] [--repeat 3]
@@ -86,6 +89,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ab", type=int, default=3, help="pairs of in-process trainings for (c); 0 = skip")
     args = ap.parse_args()
 
     from core.jobs import JobManager
@@ -128,6 +132,25 @@ def main() -> None:
         jm.shutdown()
 
     med = statistics.median
+    ab = []
+    if args.ab:
+        from core.training import train
+        from core.worker import StoreReporter
+
+        train(cfg, out_dir=tmp / "warmup")  # imports, tracing caches, dataset caches
+        for i in range(args.ab):
+            pair = {}
+            for what in (("store", "none") if i % 2 == 0 else ("none", "store")):
+                rep = None
+                if what == "store":
+                    rid = store.create_run(cfg_dict, name=f"ab {i}", status="running")
+                    rep = StoreReporter(store, rid, epochs=cfg.epochs)
+                t = time.perf_counter()
+                train(cfg, out_dir=tmp / f"ab_{i}_{what}", reporter=rep)
+                pair[what] = time.perf_counter() - t
+            ab.append(100 * (pair["store"] / pair["none"] - 1))
+            print(f"(c) pair {i + 1}: train() with StoreReporter {pair['store']:.2f} s, without {pair['none']:.2f} s "
+                  f"-> {ab[-1]:+.1f} %")
     print()
     print(f"worker start-up (spawn -> train call, TF import included), median: "
           f"{med(r['job']['startup_s'] for r in rounds):.2f} s "
@@ -136,6 +159,8 @@ def main() -> None:
     print(f"model.fit time in the worker vs plain, median: {med(r['fit_pct'] for r in rounds):+.1f} %")
     print(f"overhead beyond start-up, median of {len(rounds)}: {med(r['overhead_pct'] for r in rounds):+.1f} %  "
           "(goal <= 5 %)")
+    if ab:
+        print(f"(c) store logging cost in one warm process, median of {len(ab)} pairs: {med(ab):+.1f} %")
 
 
 if __name__ == "__main__":

@@ -242,6 +242,10 @@ def register_artifacts(store, run_id: int, out_dir: Path) -> list[str]:
 def _run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: float | None) -> tuple[str, str | None]:
     from . import training
 
+    reporter_msg = "importing TensorFlow"
+    store.set_progress(run_id, 0.0, {"message": reporter_msg})
+    import keras  # noqa: F401 - imported here so that the start-up time below includes it
+
     config = training.TrainConfig.from_dict(detail.config)
     config.validate()
     reporter = StoreReporter(store, run_id, epochs=getattr(config, "epochs", None), flags=flags)
