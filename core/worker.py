@@ -46,16 +46,28 @@ class Flags:
         self.cancel = False
         self.interrupt = False
 
-    def install(self) -> None:
+    def install(self) -> dict:
+        """Install the handlers (main thread only); returns the previous ones for ``restore``."""
         def on_usr1(_sig, _frm):
             self.cancel = True
 
         def on_term(_sig, _frm):
             self.interrupt = True
 
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGUSR1, signal.SIGTERM)}
         signal.signal(signal.SIGUSR1, on_usr1)
         signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
+        return saved
+
+    @staticmethod
+    def restore(saved: dict) -> None:
+        for sig, handler in saved.items():
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, TypeError):
+                pass
 
     @property
     def stop(self) -> bool:
@@ -299,7 +311,14 @@ def _run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags) -> tup
 def run(run_id: int) -> int:
     t_spawn = _num(os.environ.get("LAB_WORKER_SPAWNED_AT"))
     flags = Flags()
-    flags.install()
+    saved = flags.install()
+    try:
+        return _run(run_id, flags, t_spawn)
+    finally:
+        flags.restore(saved)  # when called in-process (tests), leave the caller's handlers as they were
+
+
+def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
     from .store import HOST, Store
 
     store = Store()
@@ -318,6 +337,7 @@ def run(run_id: int) -> int:
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
 
     status, error = "failed", None
+    reraise: BaseException | None = None
     try:
         try:
             from .training import Cancelled
@@ -336,6 +356,7 @@ def run(run_id: int) -> int:
         except BaseException as exc:  # noqa: BLE001 - everything else is a failure with its traceback
             if isinstance(exc, KeyboardInterrupt) or (flags.interrupt and isinstance(exc, SystemExit)):
                 status, error = "interrupted", "interrupted: the training process was stopped"
+                reraise = exc  # recorded, then passed on to an in-process caller
             else:
                 status = "failed"
                 error = f"{type(exc).__name__}: {exc}"
@@ -358,12 +379,15 @@ def run(run_id: int) -> int:
             except Exception:  # noqa: BLE001
                 pass
         store.set_status(run_id, status, error)
+        if reraise is not None:
+            raise reraise
         return 0
     except Exception:  # noqa: BLE001 - the store itself failed: the supervisor reports it
         traceback.print_exc()
         return 3
     finally:
         stop.set()
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
