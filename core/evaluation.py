@@ -144,8 +144,8 @@ def _check_labels(y, k: int, what: str) -> np.ndarray:
     return y
 
 
-def _unpack(pred_df: pd.DataFrame, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Validated (ids, y_true, y_pred, probs, names), rows sorted by id."""
+def _unpack(pred_df: pd.DataFrame, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], int]:
+    """Validated (ids, y_true, y_pred, probs, names, n_renormalised_rows), rows sorted by id."""
     names = _check_class_names(class_names)
     k = len(names)
     if not isinstance(pred_df, pd.DataFrame):
@@ -172,12 +172,12 @@ def _unpack(pred_df: pd.DataFrame, class_names: Sequence[str]) -> tuple[np.ndarr
     if len(np.unique(ids)) != len(ids):
         raise ValidationError("Sample ids in the predictions frame must be unique.")
     y_true = _check_labels(df["y_true"].to_numpy(), k, "y_true")
-    p, _ = _normalise_probs(df[cols].to_numpy(dtype=np.float64), "the probability columns")
+    p, fixed = _normalise_probs(df[cols].to_numpy(dtype=np.float64), "the probability columns")
     if "y_pred" in df.columns:
         y_pred = _check_labels(df["y_pred"].to_numpy(), k, "y_pred")
     else:
         y_pred = p.argmax(axis=1)
-    return ids, y_true, y_pred, p, names
+    return ids, y_true, y_pred, p, names, fixed
 
 
 # --------------------------------------------------------------------------------------
@@ -495,10 +495,12 @@ def evaluate(
     n_bootstrap = check_number("n_bootstrap", n_bootstrap, low=0, integer=True)
     seed = check_number("seed", seed, low=0, integer=True)
     n_bins = check_number("n_bins", n_bins, low=1, high=1000, integer=True)
-    ids, y_true, y_pred, p, names = _unpack(pred_df, class_names)
+    ids, y_true, y_pred, p, names, fixed = _unpack(pred_df, class_names)
     n, k = p.shape
     labels = list(range(k))
     notices: list[str] = []
+    if fixed:
+        notices.append(f"{fixed} row(s) of probabilities did not sum to one and were renormalised.")
     present = np.bincount(y_true, minlength=k) > 0
     absent = [names[c] for c in range(k) if not present[c]]
     if absent:
@@ -653,7 +655,7 @@ class Interpretation:
     """
 
     def __init__(self, pred_df: pd.DataFrame, class_names: Sequence[str], *, ordinal: bool = False) -> None:
-        ids, y_true, y_pred, p, names = _unpack(pred_df, class_names)
+        ids, y_true, y_pred, p, names, _ = _unpack(pred_df, class_names)
         self.ids, self.y_true, self.y_pred, self.probs = ids, y_true, y_pred, p
         self.class_names = names
         self.ordinal = ordinal

@@ -166,6 +166,12 @@ def test_absent_class_single_class_and_renormalisation():
     assert df.attrs["renormalised_rows"] == 2
     assert df[["p_0", "p_1", "p_2"]].sum(axis=1).to_numpy() == pytest.approx([1, 1])
     assert df["p_0"].iloc[0] == pytest.approx(0.5)
+    # a hand-made frame with unnormalised rows: evaluate renormalises and says so
+    raw_df = pd.DataFrame({"id": ["r1", "r2"], "y_true": [0, 2], "y_pred": [0, 2],
+                           "p_0": [0.8, 0.1], "p_1": [0.4, 0.1], "p_2": [0.4, 0.2]})
+    ev = evaluate(raw_df, NAMES3, n_bootstrap=0)
+    assert any("renormalised" in t for t in ev["notices"])
+    assert ev["summary"]["log_loss"] == pytest.approx(-(np.log(0.5) + np.log(0.5)) / 2)
 
 
 def test_bad_input_messages():

@@ -140,6 +140,19 @@ def test_model_is_not_mutated_and_clone_is_cached(trained):
     assert explain._visualizer(model, "gradcam") is not v2
 
 
+def test_concurrent_calls_share_the_cache_safely(trained):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, x, _, _ = trained
+    explain.clear_cache(model)
+    serial = explain.cam(model, x[:4], method="gradcam")
+    explain.clear_cache(model)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: explain.cam(model, x[i:i + 1], method="gradcam"), range(4)))
+    np.testing.assert_allclose(np.concatenate(results), serial, atol=1e-5)
+    assert len(explain._cache[model]) == 1
+
+
 def test_overlay_shapes_and_blending():
     img = np.full((40, 50), 100, np.uint8)
     heat = np.zeros((8, 10), np.float32)
