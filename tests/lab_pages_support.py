@@ -21,7 +21,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 # a quick, real digits run (a few seconds of training on a CPU)
 QUICK_CONFIG = {
-    "dataset": {"name": "digits", "params": {}},
+    "dataset": {"name": "digits", "params": {"max_per_class": 100}},
     "model": "small_cnn",
     "epochs": 2,
     "batch_size": 64,

@@ -62,7 +62,7 @@ def test_known_confusion_matrix_sensitivity_specificity():
     assert s["max_specificity"] == pytest.approx(6 / 7)
     assert s["log_loss"] == pytest.approx(-(7 * np.log(0.7) + 3 * np.log(0.15)) / 10)
     assert s["n_samples"] == 10
-    json.dumps(ev)  # serialisable
+    json.dumps(ev, allow_nan=False)  # serialisable, no NaN
 
 
 def test_quadratic_kappa_hand_computed():
@@ -153,7 +153,7 @@ def test_absent_class_single_class_and_renormalisation():
     assert pc["a"]["auc"] == pytest.approx(roc_auc_score(np.array(y) == 0, p[:, 0]))
     assert ev["summary"]["macro_auc"] == pytest.approx((pc["a"]["auc"] + pc["b"]["auc"]) / 2)
     assert ev["notices"]
-    json.dumps(ev)
+    json.dumps(ev, allow_nan=False)
 
     # a single class in y_true still evaluates (AUCs undefined)
     ev = evaluate(predictions_frame(["a1", "a2", "a3"], [1, 1, 1], probs_for([1, 0, 1], 3), NAMES3), NAMES3)

@@ -258,3 +258,41 @@ def test_search_parent_follows_its_trials(store):
     assert jm.cancel(p2) == "cancelled"
     assert {store.get_run(k).status for k in store.get_run(p2).children} == {"cancelled"}
     assert store.get_run(p2).status == "cancelled"
+
+
+def test_search_from_a_space_samples_distinct_trials(store):
+    from core.search import SMALL_CNN_SPACE
+
+    jm = JobManager(store, store.models_dir)
+    parent = jm.submit_search(digits_config(), SMALL_CNN_SPACE, n_trials=3, seed=1, name="space search")
+    p = store.get_run(parent)
+    assert p.kind == "search" and len(p.children) == 3 and p.params["search.n_trials"] == "3"
+    lrs = {store.get_run(k).config["learning_rate"] for k in p.children}
+    assert len(lrs) == 3 and all(1e-4 <= lr <= 1e-2 for lr in lrs)
+    with pytest.raises(ValidationError):
+        jm.submit_search(digits_config(), {"learning_rate": {"type": "float", "low": 1.0, "high": 0.1}}, n_trials=2)
+    assert store.list_runs(kind="search")[1] == 1  # the refused search left nothing behind
+
+
+@pytest.mark.slow
+def test_lr_find_job_through_the_worker_code(store, monkeypatch):
+    """The lr_find path of the worker, run in this process (no extra TensorFlow start)."""
+    from core import worker
+
+    monkeypatch.setenv("LAB_DATABASE_URL", store.url)
+    monkeypatch.setenv("LAB_MODELS_DIR", str(store.models_dir))
+    jm = JobManager(store, store.models_dir)
+    rid = jm.submit_lr_find(digits_config(batch_size=64), num_steps=30, end_lr=1.0)
+    assert store.get_run(rid).kind == "lr_find" and store.get_run(rid).params["lr_find.num_steps"] == "30"
+    before = {s: __import__("signal").getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
+    assert worker.run(rid) == 0
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
+    r = wait_status(store, rid, "succeeded", timeout=5)
+    hist = store.get_metric_history(rid)
+    assert 5 <= len(hist[hist.key == "lr"]) <= 30
+    lrs = list(hist[hist.key == "lr"].value)
+    assert lrs == sorted(lrs) and lrs[0] < 1e-5
+    import json
+
+    art = json.loads(r.artifact("lr_find").path.read_text())
+    assert set(art) == {"lrs", "losses", "smoothed", "suggested_lr"} and len(art["lrs"]) == len(lrs)
