@@ -770,8 +770,11 @@ def _sample_images(ds, n: int = 200, seed: int = 0) -> list:
 # --------------------------------------------------------------------------------------
 
 
+DIVERGENCE_FACTOR = 1e4  # running loss > 10000x max(first loss, ln(k)) = diverged
+
+
 def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_batches: int, batch_size: int,
-                    val_data, model_ref):
+                    val_data, model_ref, n_classes: int = 2):
     """Progress/cancel/NaN per batch; metrics, best weights, early stopping, plateau per epoch."""
 
     class OneCycle(keras.callbacks.Callback):
@@ -809,6 +812,7 @@ def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_ba
             self.stopped_early = False
             self.mode_max = config.monitor in ("val_accuracy", "val_macro_f1")
             self.epoch = 0
+            self.first_loss = None
 
         def on_train_begin(self, logs=None):
             self.t0 = time.monotonic()
@@ -822,12 +826,22 @@ def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_ba
             self.batches_done += 1
             b = batch + 1
             loss = logs.get("loss")
+            if loss is not None and self.first_loss is None and math.isfinite(loss):
+                self.first_loss = loss
             if loss is not None and not math.isfinite(loss):
                 self.model.stop_training = True
                 raise TrainingError(
                     f"The loss became {'NaN' if math.isnan(loss) else 'infinite'} at epoch {self.epoch} batch {b}; "
                     f"training diverged. Try a lower learning rate (now {config.learning_rate:g}), another "
                     "optimizer, or check the normalisation of the inputs."
+                )
+            limit = DIVERGENCE_FACTOR * max(self.first_loss or 0.0, math.log(max(2, n_classes)))
+            if loss is not None and loss > limit:
+                self.model.stop_training = True
+                raise TrainingError(
+                    f"The loss diverged to {loss:.3g} (more than {DIVERGENCE_FACTOR:g}x the starting loss "
+                    f"{self.first_loss:.3g}) at epoch {self.epoch} batch {b}; it would become NaN. Try a lower "
+                    f"learning rate (now {config.learning_rate:g}), another optimizer, or check the input normalisation."
                 )
             now = time.monotonic()
             el = now - self.epoch_t0
@@ -1047,11 +1061,12 @@ def _use_cached_features(p: Prepared) -> bool:
 
 
 def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = None, split=None,
-          n_bootstrap: int = 200, cache_features: bool | None = None) -> TrainResult:
+          n_bootstrap: int = 200, cache_features: bool | None = None, extra_callbacks=()) -> TrainResult:
     """Train, keep the best epoch, evaluate on the test split, save every artifact.
 
     ``split``: a ``Split`` (or its dict) to reuse, e.g. for comparable runs of a search.
     ``cache_features``: None = automatic (frozen backbone and no augmentation).
+    ``extra_callbacks``: more Keras callbacks, run after the lab's own each batch/epoch.
     Raises ``Cancelled`` when ``reporter.should_cancel()`` turns true, ``TrainingError`` when
     the loss becomes NaN, ``ValidationError`` for a bad configuration.
     """
@@ -1152,7 +1167,8 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
     rep.on_start(info)
 
     callbacks, engine = _make_callbacks(keras, reporter=rep, config=config, n_batches=n_batches, batch_size=bs,
-                                        val_data=val_data, model_ref=fit_model)
+                                        val_data=val_data, model_ref=fit_model, n_classes=n_classes)
+    callbacks = callbacks + list(extra_callbacks)
     t0 = time.monotonic()
     try:
         fit_model.fit(train_pipe, validation_data=val_fit, epochs=config.epochs, callbacks=callbacks,

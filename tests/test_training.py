@@ -212,7 +212,7 @@ def test_fashion_mnist_subset_above_chance(shared_datasets, tmp_path, monkeypatc
 
 
 def test_frozen_backbone_trains_on_cached_features(tmp_path):
-    cfg = TrainConfig(dataset={"name": "digits"}, model="vgg16", input_size=[32, 32], epochs=3,
+    cfg = TrainConfig(dataset={"name": "digits"}, model="vgg16", input_size=[32, 32], epochs=3, normalization="rescale",
                       model_options={"weights": None, "trainable": "frozen", "cut_layer": "block1_pool", "head": "flatten_dense",
                                      "dense_units": 64})
     rep = CollectingReporter()

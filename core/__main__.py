@@ -1,0 +1,8 @@
+"""``python -m core ...``: the lab's command line (see core/cli.py)."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .cli import main  # noqa: E402
+
+raise SystemExit(main())
