@@ -463,7 +463,11 @@ def explain_batch(
     if not imgs:
         raise ValidationError("No images to explain.")
     rgb = [_as_rgb_uint8(im) for im in imgs]
-    raw = [np.asarray(im) if np.asarray(im).ndim == 3 else np.asarray(im)[..., None] for im in imgs]
+    raw = []
+    for im in imgs:  # H x W -> H x W x 1; RGBA -> RGB; dtype uint8 as checked above
+        a = np.asarray(im).astype(np.uint8)
+        a = a[..., None] if a.ndim == 2 else a
+        raw.append(a[..., :3] if a.shape[-1] == 4 else a)
     x = np.concatenate([np.asarray(fn(r[None]), dtype=np.float32) for r in raw], axis=0)
     probs = np.asarray(model(x, training=False), dtype=np.float64)
     idx = probs.argmax(axis=-1) if class_index is None else _class_indices(model, x, class_index)

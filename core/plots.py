@@ -383,3 +383,12 @@ def brightness_figure(hist: pd.DataFrame, *, title: str | None = "Grey-level his
     fig.update_xaxes(title="grey level", range=[0, 256])
     fig.update_yaxes(title="fraction of pixels")
     return _layout(fig, title)
+
+
+# names used in docs/ARCHITECTURE.md
+class_distribution = class_distribution_bar
+confusion_matrix = confusion_matrix_figure
+roc_curves = roc_figure
+pr_curves = pr_figure
+calibration = calibration_figure
+lr_finder = lr_finder_figure

@@ -153,6 +153,22 @@ def test_concurrent_calls_share_the_cache_safely(trained):
     assert len(explain._cache[model]) == 1
 
 
+def test_cache_does_not_keep_models_alive():
+    import gc
+
+    import keras
+
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, padding="same", name="c")(inp))
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h))
+    explain.cam(model, np.full((1, 8, 8, 1), 0.1, np.float32), method="gradcam")
+    before = len(explain._cache)
+    assert model in explain._cache
+    del model
+    gc.collect()
+    assert len(explain._cache) == before - 1
+
+
 def test_overlay_shapes_and_blending():
     img = np.full((40, 50), 100, np.uint8)
     heat = np.zeros((8, 10), np.float32)

@@ -36,6 +36,7 @@ def test_class_distribution_figures():
 
 
 def test_evaluation_figures(evaluation):
+    assert plots.confusion_matrix is plots.confusion_matrix_figure and plots.roc_curves is plots.roc_figure
     cm = plots.confusion_matrix_figure(evaluation["confusion"])
     assert len(cm.data) == 1 and cm.data[0].type == "heatmap"
     assert np.asarray(cm.data[0].z).shape == (3, 3)
