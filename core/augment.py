@@ -211,6 +211,87 @@ def _custom_layers():
             return {**super().get_config(), "fraction": self.fraction, "seed": self.seed}
 
     @keras.saving.register_keras_serializable(package="lab_augment")
+    class RandomAffine(keras.layers.Layer):
+        """Crop, rotation, shear, shift, zoom and flips as ONE projective warp per image.
+
+        Same parameter distributions as the separate Keras layers (see the module
+        docstring), but each image is interpolated once instead of once per operation,
+        which is what makes on-line augmentation cheap (ImageDataGenerator also composes
+        one affine matrix per image).
+        """
+
+        def __init__(self, rotation=0.0, shear=0.0, width_shift=0.0, height_shift=0.0, zoom=0.0,
+                     horizontal_flip=False, vertical_flip=False, random_crop=1.0, fill_mode="nearest",
+                     seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.cfg = dict(rotation=float(rotation), shear=float(shear), width_shift=float(width_shift),
+                            height_shift=float(height_shift), zoom=float(zoom), horizontal_flip=bool(horizontal_flip),
+                            vertical_flip=bool(vertical_flip), random_crop=float(random_crop), fill_mode=fill_mode)
+            self.seed = seed
+            self.seed_generator = keras.random.SeedGenerator(seed)
+
+        def _u(self, n, lo, hi):
+            return keras.random.uniform((n,), lo, hi, seed=self.seed_generator)
+
+        def call(self, x, training=True):
+            if not training:
+                return x
+            c = self.cfg
+            shape = tf.shape(x)
+            n = shape[0]
+            h = tf.cast(shape[1], tf.float32)
+            w = tf.cast(shape[2], tf.float32)
+            one, zero = tf.ones((n,)), tf.zeros((n,))
+            # output -> input mapping, in coordinates centred on the image centre:
+            # p_in = A @ p_out + t, A = flips * crop_scale * zoom * shear * rotation
+            a11, a12, a21, a22 = one, zero, zero, one
+            tx, ty = zero, zero
+
+            def matmul(b11, b12, b21, b22):  # A <- A @ B
+                return a11 * b11 + a12 * b21, a11 * b12 + a12 * b22, a21 * b11 + a22 * b21, a21 * b12 + a22 * b22
+
+            if c["random_crop"] < 1.0:
+                f = c["random_crop"]
+                a11, a12, a21, a22 = matmul(f * one, zero, zero, f * one)
+                tx = tx + self._u(n, -0.5, 0.5) * (1.0 - f) * (w - 1.0)
+                ty = ty + self._u(n, -0.5, 0.5) * (1.0 - f) * (h - 1.0)
+            if c["width_shift"] > 0:
+                tx = tx + self._u(n, -c["width_shift"], c["width_shift"]) * w
+            if c["height_shift"] > 0:
+                ty = ty + self._u(n, -c["height_shift"], c["height_shift"]) * h
+            if c["rotation"] > 0:
+                ang = self._u(n, -c["rotation"], c["rotation"]) * (np.pi / 180.0)
+                cs, sn = tf.cos(ang), tf.sin(ang)
+                a11, a12, a21, a22 = matmul(cs, -sn, sn, cs)
+            if c["shear"] > 0:
+                sh = self._u(n, -c["shear"], c["shear"])
+                a11, a12, a21, a22 = matmul(one, sh, zero, one)
+            if c["zoom"] > 0:
+                z = self._u(n, 1.0 - c["zoom"], 1.0 + c["zoom"])
+                a11, a12, a21, a22 = matmul(z, zero, zero, z)
+            if c["horizontal_flip"]:
+                fx = tf.where(self._u(n, 0.0, 1.0) < 0.5, -one, one)
+                a11, a12, a21, a22 = matmul(fx, zero, zero, one)
+            if c["vertical_flip"]:
+                fy = tf.where(self._u(n, 0.0, 1.0) < 0.5, -one, one)
+                a11, a12, a21, a22 = matmul(one, zero, zero, fy)
+            cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+            # p_in = A (p_out - centre) + centre + t
+            b1 = cx + tx - a11 * cx - a12 * cy
+            b2 = cy + ty - a21 * cx - a22 * cy
+            transforms = tf.stack([a11, a12, b1, a21, a22, b2, zero, zero], axis=1)
+            return tf.raw_ops.ImageProjectiveTransformV3(
+                images=x, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+                interpolation="BILINEAR", fill_mode=c["fill_mode"].upper(),
+            )
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), **self.cfg, "seed": self.seed}
+
+    @keras.saving.register_keras_serializable(package="lab_augment")
     class AdditiveGaussianNoise(keras.layers.Layer):
         """Add N(0, (stddev*255)^2) noise to [0, 255] images (active whenever training=True)."""
 
@@ -267,6 +348,7 @@ def _custom_layers():
 
     _LAYERS = {
         "RandomCropResize": RandomCropResize,
+        "RandomAffine": RandomAffine,
         "AdditiveGaussianNoise": AdditiveGaussianNoise,
         "SaltAndPepper": SaltAndPepper,
         "ClipPixels": ClipPixels,
@@ -277,10 +359,17 @@ def _custom_layers():
 _LAYERS: dict | None = None
 
 
-def build_augmenter(spec, seed: int | None = 0):
+def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
     """A ``keras.Sequential`` of preprocessing layers for ``spec`` (AugmentSpec, dict or preset
     name). Input and output: float32 (N, H, W, C) batches in [0, 255]; call with
     ``training=True``. An identity spec gives a Sequential that returns its input unchanged.
+
+    ``fused=True`` (default): the geometric operations (crop, rotation, shear, shift, zoom,
+    flips) are one ``RandomAffine`` layer - one interpolation per image, several times
+    cheaper than chaining the Keras layers. ``fused=False``: the stock Keras layers
+    (RandomCrop-and-resize, RandomRotation, RandomShear, RandomTranslation, RandomZoom,
+    RandomFlip) one after another. Photometric layers (RandomBrightness, RandomContrast,
+    Gaussian and salt-and-pepper noise) follow in both cases.
 
     Each layer gets its own seed derived from ``seed``, so a fresh augmenter built with the
     same seed produces the same sequence of random transformations.
@@ -298,23 +387,29 @@ def build_augmenter(spec, seed: int | None = 0):
 
     fill = spec.fill_mode
     layers: list = []
-    if spec.random_crop < 1.0:
-        layers.append(custom["RandomCropResize"](spec.random_crop, seed=s(), name="random_crop"))
-    if spec.rotation > 0:
-        layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
-    if spec.shear > 0:
-        layers.append(keras.layers.RandomShear(x_factor=spec.shear, fill_mode=fill, seed=s(), name="shear"))
-    if spec.width_shift > 0 or spec.height_shift > 0:
-        layers.append(
-            keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=fill, seed=s(), name="shift")
-        )
-    if spec.zoom > 0:
-        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=fill, seed=s(), name="zoom"))
-    if spec.horizontal_flip or spec.vertical_flip:
-        mode = {(True, False): "horizontal", (False, True): "vertical", (True, True): "horizontal_and_vertical"}[
-            (spec.horizontal_flip, spec.vertical_flip)
-        ]
-        layers.append(keras.layers.RandomFlip(mode, seed=s(), name="flip"))
+    geometric = (spec.random_crop < 1.0 or spec.rotation > 0 or spec.shear > 0 or spec.width_shift > 0
+                 or spec.height_shift > 0 or spec.zoom > 0 or spec.horizontal_flip or spec.vertical_flip)
+    if fused and geometric:
+        layers.append(custom["RandomAffine"](
+            rotation=spec.rotation, shear=spec.shear, width_shift=spec.width_shift, height_shift=spec.height_shift,
+            zoom=spec.zoom, horizontal_flip=spec.horizontal_flip, vertical_flip=spec.vertical_flip,
+            random_crop=spec.random_crop, fill_mode=fill, seed=s(), name="geometric"))
+    elif geometric:
+        if spec.random_crop < 1.0:
+            layers.append(custom["RandomCropResize"](spec.random_crop, seed=s(), name="random_crop"))
+        if spec.rotation > 0:
+            layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
+        if spec.shear > 0:
+            layers.append(keras.layers.RandomShear(x_factor=spec.shear, fill_mode=fill, seed=s(), name="shear"))
+        if spec.width_shift > 0 or spec.height_shift > 0:
+            layers.append(keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=fill,
+                                                         seed=s(), name="shift"))
+        if spec.zoom > 0:
+            layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=fill, seed=s(), name="zoom"))
+        if spec.horizontal_flip or spec.vertical_flip:
+            mode = {(True, False): "horizontal", (False, True): "vertical",
+                    (True, True): "horizontal_and_vertical"}[(spec.horizontal_flip, spec.vertical_flip)]
+            layers.append(keras.layers.RandomFlip(mode, seed=s(), name="flip"))
     if spec.brightness > 0:
         layers.append(keras.layers.RandomBrightness(spec.brightness, value_range=(0, 255), seed=s(), name="brightness"))
     if spec.contrast > 0:

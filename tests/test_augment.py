@@ -122,9 +122,24 @@ def test_noise_layers_have_the_requested_strength():
 )
 def test_each_operation_changes_the_image_and_stays_in_range(spec):
     img = photo()
-    outs = preview(img, spec, n=4, seed=1)
-    assert all(o.shape == img.shape for o in outs)
-    assert all(np.abs(o.astype(int) - img).mean() > 1.0 for o in outs)
+    for fused in (True, False):
+        aug = build_augmenter(spec, seed=1, fused=fused)
+        outs = np.asarray(aug(np.repeat(img[None].astype(np.float32), 8, axis=0), training=True))
+        assert outs.shape == (8, *img.shape) and outs.min() >= 0 and outs.max() <= 255
+        diffs = np.abs(outs - img).mean(axis=(1, 2, 3))
+        assert diffs.mean() > 2.0 and (diffs > 0.05).sum() >= 6, (fused, diffs)
+
+
+def test_fused_and_layer_stack_augmenters_move_pixels_alike():
+    """The fused RandomAffine and the stock Keras layers draw from the same distributions:
+    mean displacement of a report-A augmentation is of the same size."""
+    img = photo(64, 64)
+    x = np.repeat(img[None].astype(np.float32), 64, axis=0)
+    d = {}
+    for fused in (True, False):
+        out = np.asarray(build_augmenter(PRESETS["report_a"], seed=0, fused=fused)(x, training=True))
+        d[fused] = np.abs(out - x).mean()
+    assert 0.7 < d[True] / d[False] < 1.4, d
 
 
 def test_random_crop_keeps_a_window_of_the_requested_size():
