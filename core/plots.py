@@ -35,6 +35,13 @@ __all__ = [
     "compare_curves",
     "compare_roc",
     "history_frame",
+    "class_distribution",
+    "confusion_matrix",
+    "roc_curves",
+    "pr_curves",
+    "calibration",
+    "roc_overlay",
+    "lr_finder",
 ]
 
 _TEMPLATE = "plotly_white"
@@ -241,7 +248,11 @@ def _base_metrics(cols: Sequence[str]) -> list[str]:
 
 
 def training_curves(history, *, metrics: Sequence[str] | None = None, title: str | None = "Training curves") -> go.Figure:
-    """One panel per metric (loss, accuracy, ...): training solid, validation dashed."""
+    """One panel per metric (loss, accuracy, ...): training solid, validation dashed. A long
+    frame with a ``run`` column draws every run (store histories of several runs)."""
+    if isinstance(history, pd.DataFrame) and "run" in history.columns:
+        runs = {str(r): part.drop(columns="run") for r, part in history.groupby("run", sort=False)}
+        return _runs_training_curves(runs, metrics, title)
     df = history_frame(history)
     bases = list(metrics) if metrics else _base_metrics(list(df.columns))
     bases = [b for b in bases if b in df.columns or f"val_{b}" in df.columns]
@@ -253,6 +264,26 @@ def training_curves(history, *, metrics: Sequence[str] | None = None, title: str
             if col in df.columns:
                 fig.add_trace(go.Scatter(x=df["epoch"], y=df[col], mode="lines+markers", name=f"{label} {b}",
                                          line=dict(dash=dash)), row=1, col=i)
+        fig.update_xaxes(title="epoch", row=1, col=i)
+    return _layout(fig, title)
+
+
+def _runs_training_curves(runs: Mapping[str, Any], metrics, title) -> go.Figure:
+    frames = {name: history_frame(h) for name, h in runs.items()}
+    cols: list[str] = []
+    for df in frames.values():
+        cols += [c for c in df.columns if c not in cols]
+    bases = list(metrics) if metrics else _base_metrics(cols)
+    bases = [b for b in bases if b in cols or f"val_{b}" in cols]
+    if not bases:
+        raise ValidationError(f"No metric columns to plot in the histories (columns: {cols}).")
+    fig = make_subplots(rows=1, cols=len(bases), subplot_titles=bases)
+    for i, b in enumerate(bases, start=1):
+        for name, df in frames.items():
+            for col, dash, label in ((b, None, "train"), (f"val_{b}", "dash", "val")):
+                if col in df.columns:
+                    fig.add_trace(go.Scatter(x=df["epoch"], y=df[col], mode="lines+markers", name=f"{name} {label} {b}",
+                                             line=dict(dash=dash)), row=1, col=i)
         fig.update_xaxes(title="epoch", row=1, col=i)
     return _layout(fig, title)
 
@@ -385,10 +416,45 @@ def brightness_figure(hist: pd.DataFrame, *, title: str | None = "Grey-level his
     return _layout(fig, title)
 
 
-# names used in docs/ARCHITECTURE.md
+# --------------------------------------------------------------------------------------
+# names from docs/ARCHITECTURE.md, taking a whole evaluate() dict (what the pages hold)
+# --------------------------------------------------------------------------------------
+def _part(ev: Mapping[str, Any], key: str) -> Any:
+    return ev[key] if isinstance(ev, Mapping) and key in ev else ev
+
+
 class_distribution = class_distribution_bar
-confusion_matrix = confusion_matrix_figure
-roc_curves = roc_figure
-pr_curves = pr_figure
-calibration = calibration_figure
-lr_finder = lr_finder_figure
+
+
+def confusion_matrix(ev: Mapping[str, Any], *, normalize: bool = False, title: str | None = None) -> go.Figure:
+    """Confusion heatmap from an evaluation dict (or its ``confusion`` part); ``normalize``
+    colours by row share instead of counts (cells always show count and row %)."""
+    return confusion_matrix_figure(
+        _part(ev, "confusion"), color_by="normalized" if normalize else "count",
+        title=title or ("Confusion matrix (rows normalised)" if normalize else "Confusion matrix (counts)"),
+    )
+
+
+def roc_curves(ev: Mapping[str, Any], *, title: str | None = "ROC curves (one-vs-rest)") -> go.Figure:
+    return roc_figure(_part(ev, "roc"), title=title)
+
+
+def pr_curves(ev: Mapping[str, Any], *, title: str | None = "Precision-recall curves") -> go.Figure:
+    return pr_figure(_part(ev, "pr"), title=title)
+
+
+def calibration(ev: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    return calibration_figure(_part(ev, "calibration"), title=title)
+
+
+def roc_overlay(evs: Mapping[str, Mapping[str, Any]], *, curve: str = "macro", title: str | None = None) -> go.Figure:
+    """``compare_roc`` over run -> evaluation dict (or run -> roc dict)."""
+    return compare_roc({name: _part(ev, "roc") for name, ev in evs.items()}, curve=curve, title=title)
+
+
+def lr_finder(res: Any, *, title: str | None = "Learning-rate finder") -> go.Figure:
+    """``lr_finder_figure`` from an LRFindResult or its dict (lrs, losses, smoothed, suggested_lr)."""
+    if isinstance(res, Mapping):
+        return lr_finder_figure(res.get("lrs"), res.get("losses"), res.get("smoothed"), res.get("suggested_lr"),
+                                title=title)
+    return lr_finder_figure(result=res, title=title)

@@ -36,7 +36,6 @@ def test_class_distribution_figures():
 
 
 def test_evaluation_figures(evaluation):
-    assert plots.confusion_matrix is plots.confusion_matrix_figure and plots.roc_curves is plots.roc_figure
     cm = plots.confusion_matrix_figure(evaluation["confusion"])
     assert len(cm.data) == 1 and cm.data[0].type == "heatmap"
     assert np.asarray(cm.data[0].z).shape == (3, 3)
@@ -95,3 +94,19 @@ def test_eda_helpers():
                          "fraction": [0.3, 0.7, 0.5, 0.5]})
     fig = plots.brightness_figure(hist)
     assert len(fig.data) == 2 and list(fig.data[0].x) == [64, 192]
+
+
+def test_architecture_names_take_whole_evaluations(evaluation):
+    assert len(plots.roc_curves(evaluation).data) == 6
+    assert len(plots.pr_curves(evaluation).data) == 3
+    assert len(plots.calibration(evaluation).data) == 3
+    cm = plots.confusion_matrix(evaluation, normalize=True)
+    assert cm.data[0].zmax == 1 and "normalised" in cm.layout.title.text
+    assert len(plots.roc_overlay({"r1": evaluation, "r2": evaluation}).data) == 3
+    res = {"lrs": [1e-5, 1e-3, 1e-1], "losses": [2, 1, 3], "smoothed": [2, 1.2, 2.5], "suggested_lr": 1e-3}
+    assert len(plots.lr_finder(res).data) == 2
+    # a store history of two runs (key, step, value, run)
+    long = pd.DataFrame({"run": [1] * 4 + [2] * 4, "key": ["loss", "val_loss"] * 4,
+                         "step": [1, 1, 2, 2] * 2, "value": [1.0, 1.1, 0.8, 0.9, 1.2, 1.3, 0.7, 0.95]})
+    fig = plots.training_curves(long)
+    assert len(fig.data) == 4 and {t.name for t in fig.data} >= {"1 train loss", "2 val loss"}
