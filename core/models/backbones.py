@@ -410,9 +410,8 @@ def build_backbone_model(
         )
     spec = _parse_weights(weights)
     th, tw = h, w
-    if min(h, w) < cfg.min_size:
-        scale = cfg.min_size / min(h, w)
-        th, tw = max(cfg.min_size, int(round(h * scale))), max(cfg.min_size, int(round(w * scale)))
+    if min(h, w) < cfg.min_size:  # each side up to the minimum (no blow-up of very elongated inputs)
+        th, tw = max(h, cfg.min_size), max(w, cfg.min_size)
     imagenet_path = imagenet_weights_path(cfg, th, tw) if spec.kind == "imagenet" else None
 
     # ---- build
