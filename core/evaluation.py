@@ -87,7 +87,13 @@ def _normalise_probs(p: np.ndarray, what: str = "y_prob") -> tuple[np.ndarray, i
         raise ValidationError(
             f"{what} holds values above 1 (max {float(p.max()):.4g}); expected probabilities in [0, 1], not logits."
         )
-    return p / s[:, None], int(off.sum())
+    # rows already summing to one (to rounding) are left untouched: dividing them again would
+    # perturb tied scores and change AUCs in the last digits
+    fix = np.abs(s - 1.0) > 1e-9
+    if fix.any():
+        p = p.copy()
+        p[fix] = p[fix] / s[fix, None]
+    return p, int(off.sum())
 
 
 def predictions_frame(ids, y_true, y_prob, class_names: Sequence[str]) -> pd.DataFrame:
@@ -538,12 +544,14 @@ def evaluate(
         for c in range(k):
             npos = Yt[:, c].sum()
             if 0 < npos < n:
-                auc_c[c] = skm.roc_auc_score(Yt[:, c], p[:, c])
-                ap_c[c] = skm.average_precision_score(Yt[:, c], p[:, c])
+                # areas from the full curves: skm.auc(roc) == roc_auc_score, and the step sum
+                # over the PR curve is exactly average_precision_score's formula
                 fpr, tpr, _ = skm.roc_curve(Yt[:, c], p[:, c])
+                auc_c[c] = skm.auc(fpr, tpr)
+                pr, rc, _ = skm.precision_recall_curve(Yt[:, c], p[:, c])
+                ap_c[c] = -np.sum(np.diff(rc) * pr[:-1])
                 fpr, tpr = _downsample(fpr, tpr)
                 roc_curves[names[c]] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(auc_c[c])}
-                pr, rc, _ = skm.precision_recall_curve(Yt[:, c], p[:, c])
                 pr, rc = _downsample(pr, rc)
                 pr_curves[names[c]] = {"precision": pr.tolist(), "recall": rc.tolist(), "ap": float(ap_c[c])}
         if np.isfinite(auc_c).all() and k > 2:
@@ -551,8 +559,8 @@ def evaluate(
             macro_auc = float(skm.roc_auc_score(y_true, p, multi_class="ovr", average="macro", labels=labels))
         else:
             macro_auc = float(np.nanmean(auc_c)) if np.isfinite(auc_c).any() else float("nan")
-        micro_auc = float(skm.roc_auc_score(Yt.ravel(), p.ravel())) if k >= 2 else float("nan")
         fpr_m, tpr_m, _ = skm.roc_curve(Yt.ravel(), p.ravel())
+        micro_auc = float(skm.auc(fpr_m, tpr_m))  # == roc_auc_score(average="micro")
         fpr_m, tpr_m = _downsample(fpr_m, tpr_m)
         roc_curves["micro"] = {"fpr": fpr_m.tolist(), "tpr": tpr_m.tolist(), "auc": micro_auc}
         curves = [roc_curves[names[c]] for c in range(k) if np.isfinite(auc_c[c])]

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import average_precision_score, cohen_kappa_score, roc_auc_score
 
 from core.datasets.base import Dataset
 from core.evaluation import (
@@ -92,6 +92,14 @@ def test_auc_perfect_and_random_scorers():
     assert abs(ev["summary"]["macro_auc"] - 0.5) < 0.03
     assert abs(ev["summary"]["micro_auc"] - 0.5) < 0.03
     assert ev["summary"]["macro_auc"] == pytest.approx(roc_auc_score(y, rand, multi_class="ovr"))
+    onehot = np.eye(k)[y]
+    assert ev["summary"]["micro_auc"] == pytest.approx(roc_auc_score(onehot, rand, average="micro"))
+    assert ev["summary"]["macro_ap"] == pytest.approx(average_precision_score(onehot, rand, average="macro"))
+    ties = np.round(rand, 1) + 1e-9  # many tied scores
+    ev_t = evaluate(predictions_frame(ids, y, ties, list("wxyz")), list("wxyz"), n_bootstrap=0)
+    p_t = ties / ties.sum(1, keepdims=True)
+    assert ev_t["per_class"][0]["auc"] == pytest.approx(roc_auc_score(y == 0, p_t[:, 0]))
+    assert ev_t["per_class"][0]["ap"] == pytest.approx(average_precision_score(y == 0, p_t[:, 0]))
     # ROC curves: one per class + micro + macro, small enough for JSON
     assert set(ev["roc"]) == {"w", "x", "y", "z", "micro", "macro"}
     assert all(len(c["fpr"]) <= 201 for c in ev["roc"].values())
