@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -284,7 +283,7 @@ def test_lr_find_job_through_the_worker_code(store, monkeypatch):
     jm = JobManager(store, store.models_dir)
     rid = jm.submit_lr_find(digits_config(batch_size=64), num_steps=30, end_lr=1.0)
     assert store.get_run(rid).kind == "lr_find" and store.get_run(rid).params["lr_find.num_steps"] == "30"
-    before = {s: __import__("signal").getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
+    before = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
     assert worker.run(rid) == 0
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
     r = wait_status(store, rid, "succeeded", timeout=5)
