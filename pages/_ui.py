@@ -395,9 +395,25 @@ class Explained:
     overlay: np.ndarray      # uint8 HxWx3, the image's own size
 
 
+def display_copy(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
+    """A copy no larger than ``max_side`` for showing (browsers do not need 4096 px)."""
+    img = np.asarray(image, dtype=np.uint8)
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    pil = Image.fromarray(img[:, :, 0] if img.ndim == 3 and img.shape[2] == 1 else img)
+    out = np.asarray(pil.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS))
+    return out[:, :, None] if out.ndim == 2 and img.ndim == 3 else out
+
+
 def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class_index: int | None = None,
-                        alpha: float = 0.45) -> Explained:
-    """Probabilities and a CAM overlay for one decoded image (all maths in core)."""
+                        alpha: float = 0.45, display_max_side: int = 1024) -> Explained:
+    """Probabilities and a CAM overlay for one decoded image (all maths in core). The model sees
+    the decoded image exactly as the run's preprocessing expects; the overlay is drawn on a
+    copy at most ``display_max_side`` pixels wide/high."""
     from core import explain
 
     img = np.asarray(image, dtype=np.uint8)
@@ -406,5 +422,5 @@ def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class
     x = tm.preprocess(img)
     layer = (tm.meta or {}).get("cam_layer")
     heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
-    over = explain.overlay(img, heat, alpha=float(alpha))
+    over = explain.overlay(display_copy(img, display_max_side), heat, alpha=float(alpha))
     return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8))

@@ -3,6 +3,8 @@
 warnings when an image does not look like the training data. Uploads stay in memory."""
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -56,6 +58,13 @@ def body() -> None:
             show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _explained(_tm, model_path: str, model_mtime: float, digest: str, method: str, class_index, alpha: float, _image):
+    """Probabilities and overlay of one upload, cached per (model file, bytes, method, class, opacity)
+    so that reruns of the page (another widget changed) do not recompute the CAM."""
+    return _ui.predict_and_explain(_tm, _image, method=method, class_index=class_index, alpha=alpha)
+
+
 def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
     out = _ui.decode_upload(name, data, meta)
     if not out.ok:
@@ -67,12 +76,13 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
         st.warning(f"{name}: {w}", icon=":material/warning:")
     class_index = None if target == "(predicted)" else class_names.index(target)
     with st.spinner(f"Predicting and explaining {name}…"):
-        res = _ui.predict_and_explain(tm, out.image, method=method, class_index=class_index, alpha=alpha)
+        res = _explained(tm, str(tm.path), tm.path.stat().st_mtime, hashlib.sha1(data).hexdigest(), method,
+                         class_index, float(alpha), out.image)
     probs = res.probs
     order = probs.argsort()[::-1][:top_k]
     pred = int(order[0])
     left, mid, right = st.columns([1, 1, 1])
-    left.image(out.image, caption=f"{name} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
+    left.image(_ui.display_copy(out.image), caption=f"{name} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
     mid.image(res.overlay, caption=f"{METHODS[method]} for '{class_names[res.class_index]}'", width="stretch")
     mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",

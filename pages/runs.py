@@ -79,19 +79,13 @@ def runs_table() -> None:
         st.rerun()
 
 
-@st.cache_data(ttl=10, show_spinner=False)
-def _distinct_cached(url: str, column: str) -> list[str]:
-    store = _ui.get_store()
-    if hasattr(store, "distinct_values"):
-        return list(store.distinct_values(column))
-    rows, _ = store.list_runs(limit=2000)
-    return sorted({getattr(r, column) for r in rows if getattr(r, column)})
-
-
 def _distinct(column: str) -> list[str]:
-    from core.config import get_settings
+    """Filter options: the registry names (no scan of the runs table)."""
+    if column == "dataset":
+        return [i.name for i in _ui.cached_dataset_infos()]
+    from core.models import list_models
 
-    return _distinct_cached(get_settings().database_url, column)
+    return list_models()
 
 
 # ------------------------------------------------------------------ one run

@@ -140,10 +140,10 @@ def test_train_form_submit_and_cancel(lab_env):
 
     at = app_at("train")
     assert problems(at) == []
-    at.number_input(key="t_epochs_digits").set_value(30).run()
-    at.selectbox(key="t_opt").set_value("adamax").run()
-    submit = next(b for b in at.button if b.label == "Submit")
-    submit.click().run()
+    # widgets inside a form take effect with the submit, in one script run
+    at.number_input(key="t_epochs_digits").set_value(30)
+    at.selectbox(key="t_opt").set_value("adamax")
+    next(b for b in at.button if b.label == "Submit").click().run()
     assert problems(at) == []
     store = Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
     runs, total = store.list_runs()

@@ -136,6 +136,18 @@ def test_files_pipeline_on_real_ham10000_images(shared_datasets, tmp_path):
     np.testing.assert_array_equal(yt, ham.labels[ham.index_of(it)])
 
 
+def test_minmax_fitted_on_files(shared_datasets):
+    from core.preprocess import fit_preprocessing
+
+    ham = ham_reduced(shared_datasets, every=100)
+    prep = fit_preprocessing(ham, input_size=(32, 32), channels=3, normalization="minmax")
+    x = collect(make_dataset(ham, Preprocessing((32, 32), 3, "none"), batch_size=50, training=False,
+                             with_ids=True))[0]
+    assert (prep.min_value, prep.max_value) == (x.min(), x.max())
+    scaled = collect(make_dataset(ham, prep, batch_size=50, training=False, with_ids=True))[0]
+    assert scaled.min() == 0.0 and scaled.max() == 1.0
+
+
 def test_oversampling_balances_classes(shared_datasets):
     ham = ham_reduced(shared_datasets, every=50)
     counts = np.bincount(ham.labels, minlength=7)
