@@ -75,7 +75,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_pages_"))
     os.environ.update(lab_environ(root))
     try:
-        print(f"== training two small digits runs and one report B CNN (real worker) in {root}")
+        print(f"== training a small digits run and a report B CNN on digits (worker code) in {root}")
         t = time.perf_counter()
         ids = make_finished_runs(root, [
             {"name": "digits adam", "seed": 1},

@@ -46,7 +46,7 @@ def body() -> None:
     else:
         st.dataframe(diff, width="stretch")
 
-    from pages import _charts as plots
+    from core import plots
 
     hist = store.get_histories(chosen)
     if not hist.empty:

@@ -49,12 +49,10 @@ def overview(ds, eda) -> None:
         st.caption("Default split (stratified" + (f", grouped by {split['grouped_by']}" if split["grouped_by"] else "")
                    + f"): train {split['train']:,} · validation {split['val']:,} · test {split['test']:,}")
     a, b = st.columns(2)
-    bar = px.bar(dist, x="class", y="count", text=dist["percent"].map(lambda p: f"{p:.1f}%"),
-                 title="Images per class")
-    a.plotly_chart(bar, width="stretch", key="eda_bar")
-    pie = px.pie(dist, names="class", values="count", title="Class shares")
-    pie.update_traces(textinfo="percent+label")
-    b.plotly_chart(pie, width="stretch", key="eda_pie")
+    from core import plots
+
+    a.plotly_chart(plots.class_distribution_bar(dist), width="stretch", key="eda_bar")
+    b.plotly_chart(plots.class_distribution_pie(dist), width="stretch", key="eda_pie")
     st.dataframe(dist, hide_index=True, width="stretch")
     if ds.report:
         with st.expander("Loading report"):

@@ -90,7 +90,7 @@ def _distinct(column: str) -> list[str]:
 
 # ------------------------------------------------------------------ one run
 def run_page(run_id: int) -> None:
-    from pages import _charts as plots
+    from core import plots
 
     store = _ui.get_store()
     if st.button("All runs", icon=":material/arrow_back:", key="r_back"):
@@ -160,7 +160,7 @@ def metrics_tab(r, ev) -> None:
 
 
 def confusion_tab(ev) -> None:
-    from pages import _charts as plots
+    from core import plots
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -170,7 +170,7 @@ def confusion_tab(ev) -> None:
 
 
 def curves_tab(ev) -> None:
-    from pages import _charts as plots
+    from core import plots
 
     if not ev:
         st.info("No evaluation for this run yet.")

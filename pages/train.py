@@ -184,7 +184,7 @@ def lr_finder(cfg) -> None:
 
 
 def show_lr_result(res: dict) -> None:
-    from pages import _charts as plots
+    from core import plots
 
     st.plotly_chart(plots.lr_finder(res), width="stretch")
     if res.get("suggested_lr"):
@@ -239,7 +239,7 @@ def live_panel() -> None:
         (st.warning if r.status == "cancelled" else st.error)(f"Run #{r.id} {r.status}. {r.error or ''}")
     hist = store.get_metric_history(r.id) if r.kind == "train" else None
     if hist is not None and not hist.empty:
-        from pages import _charts as plots
+        from core import plots
 
         st.plotly_chart(plots.training_curves(hist), width="stretch", key=f"t_curves_{r.id}")
     if r.kind == "lr_find" and r.status == "succeeded":
