@@ -549,10 +549,10 @@ class TrainedModel:
 
     def preprocess(self, images_uint8) -> np.ndarray:
         arr = np.asarray(images_uint8)
-        if arr.ndim == 2:
+        if arr.ndim == 2:  # one grayscale image H x W
             arr = arr[None, :, :, None]
-        elif arr.ndim == 3:
-            arr = arr[None] if arr.shape[-1] in (1, 3, 4) and arr.shape[0] > 4 else arr[..., None] if arr.shape[-1] not in (1, 3, 4) else arr[None]
+        elif arr.ndim == 3:  # one image H x W x C (C in 1, 3, 4) or a batch of grayscale N x H x W
+            arr = arr[None] if arr.shape[-1] in (1, 3, 4) else arr[..., None]
         if arr.ndim != 4:
             raise ValidationError(f"Images must be HxW, HxWxC or NxHxWxC arrays. Got shape {np.asarray(images_uint8).shape} instead.")
         if arr.shape[-1] == 4:
