@@ -97,10 +97,8 @@ def main() -> None:
         run_s, _ = timed_page("runs", query={"run": str(ids[0])}, repeats=args.repeats)
         print(f"Run page (?run={ids[0]}, all tabs):         {run_s * 1000:.0f} ms")
 
-        def pick_two(at):
-            at.multiselect(key="c_runs").set_value(ids).run()
-
-        cmp_s, _ = timed_page("compare", setup=pick_two, repeats=args.repeats)
+        cmp_s, at = timed_page("compare", query={"runs": ",".join(map(str, ids))}, repeats=args.repeats)
+        assert sorted(at.multiselect(key="c_runs").value) == sorted(ids)
         print(f"Compare page (2 real runs of {total}):      {cmp_s * 1000:.0f} ms  (goal <= 1000 ms)")
 
         # Predict: upload -> probabilities + Grad-CAM overlay, report B CNN

@@ -21,14 +21,18 @@ def body() -> None:
     store = _ui.get_store()
     c = st.columns([2, 3])
     text = c[0].text_input("Filter runs", key="c_text", placeholder="name, dataset, model, tag")
-    # only the newest 200 finished runs are offered (fast with thousands stored)
-    rows, total = store.list_runs(status="succeeded", text=text.strip() or None, limit=200)
+    # only the newest 100 finished runs are offered (fast with thousands stored); ?runs= adds others
+    rows, total = store.list_runs(status="succeeded", kind="train", text=text.strip() or None, limit=100)
     if total < 2 and not text:
         st.info("Compare needs at least two succeeded runs. Train some on **Train** (or the quick start on **Home**).",
                 icon=":material/info:")
         return
     labels = {r.id: _ui.run_label(r) for r in rows}
-    pre = [int(x) for x in st.query_params.get_all("runs") if x.isdigit()] if "runs" in st.query_params else []
+    # ?runs=3,7 (or ?runs=3&runs=7) preselects runs
+    pre = [int(x) for v in st.query_params.get_all("runs") for x in v.split(",") if x.strip().isdigit()]
+    for rid in pre:  # preselected runs older than the newest 100
+        if rid not in labels and store.exists(rid):
+            labels[rid] = _ui.run_label(store.get_run(rid))
     default = [i for i in pre if i in labels] or list(labels)[:2]
     chosen = c[1].multiselect("Runs", list(labels), default=default, format_func=labels.get, key="c_runs")
     if len(chosen) < 2:

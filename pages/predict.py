@@ -28,6 +28,10 @@ def body() -> None:
     ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")
     rows = [r for r in all_rows if ds_filter == "(all)" or r.dataset == ds_filter]
     pre = st.query_params.get("run")
+    if pre and pre.isdigit() and int(pre) not in {r.id for r in rows} and store.exists(int(pre)):
+        r = store.get_run(int(pre))  # a run older than the newest 500, asked for by ?run=
+        if r.status == "succeeded":
+            rows.insert(0, r)
     ids = [r.id for r in rows]
     idx = ids.index(int(pre)) if pre and pre.isdigit() and int(pre) in ids else 0
     labels = {r.id: _ui.run_label(r) for r in rows}

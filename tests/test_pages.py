@@ -155,3 +155,29 @@ def test_train_form_submit_and_cancel(lab_env):
     final = wait_for(lambda: store.get_run(r.id).status in ("cancelled", "failed", "succeeded")
                      and store.get_run(r.id), timeout=180, interval=1.0, what="the cancelled run to stop")
     assert final.status == "cancelled", (final.status, final.error)
+
+
+def test_augmentation_preset_goes_to_training(lab_env):
+    at = app_at("augmentation")
+    assert problems(at) == []
+    at.selectbox(key="aug_preset").set_value("report_c").run()
+    assert at.slider(key="aug_rotation").value == 20.0 and at.toggle(key="aug_horizontal_flip").value is True
+    n_before = len(at.image)
+    at.button(key="aug_reroll").click().run()
+    assert at.number_input(key="aug_seed").value == 1 and len(at.image) == n_before == 9  # original + 8
+    at.button(key="aug_use").click().run()
+    assert problems(at) == []
+    at.switch_page("pages/train.py").run()
+    assert problems(at) == []
+    assert any("rotation 20" in c.value for c in at.caption)
+
+
+def test_data_explorer_ham10000_folder(lab_env, shared_datasets):
+    at = app_at("data_explorer")
+    at.selectbox(key="eda_name").set_value("ham10000").run()
+    at.text_input(key="eda_path_ham10000").set_value(str(shared_datasets / "ham10000")).run()
+    assert problems(at) == []
+    assert [m.label for m in at.metric][:3] == ["Images", "Classes", "Imbalance ratio"]
+    assert any("leakage" in w.value for w in at.warning)  # images per lesion
+    assert any("Missing ages" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 10
