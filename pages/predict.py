@@ -18,20 +18,24 @@ METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "ScoreC
 def body() -> None:
     st.title("Predict & explain")
     store = _ui.get_store()
-    all_rows, total = store.list_runs(status="succeeded", kind="train", limit=500)
-    if not total:
+    c = st.columns([1, 3])
+    datasets = [i.name for i in _ui.cached_dataset_infos()]
+    ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")
+    # the newest 100 succeeded training runs (of that dataset); ?run= adds an older one
+    rows, total = store.list_runs(status="succeeded", kind="train", dataset=None if ds_filter == "(all)" else ds_filter,
+                                  limit=100)
+    if not total and ds_filter == "(all)":
         st.info("No trained models yet. Train one on **Train** (or the quick start on **Home**), then come back "
                 "to upload images.", icon=":material/info:")
         return
-    c = st.columns([1, 3])
-    datasets = sorted({r.dataset for r in all_rows if r.dataset})
-    ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")
-    rows = [r for r in all_rows if ds_filter == "(all)" or r.dataset == ds_filter]
     pre = st.query_params.get("run")
     if pre and pre.isdigit() and int(pre) not in {r.id for r in rows} and store.exists(int(pre)):
-        r = store.get_run(int(pre))  # a run older than the newest 500, asked for by ?run=
+        r = store.get_run(int(pre))  # a run outside the newest 100, asked for by ?run=
         if r.status == "succeeded":
             rows.insert(0, r)
+    if not rows:
+        st.info(f"No succeeded runs on {ds_filter} yet. Choose another dataset or train one on **Train**.")
+        return
     ids = [r.id for r in rows]
     idx = ids.index(int(pre)) if pre and pre.isdigit() and int(pre) in ids else 0
     labels = {r.id: _ui.run_label(r) for r in rows}

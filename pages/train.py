@@ -47,16 +47,19 @@ def build_config():
     ds_name, ds_params = picked
     d_model, d_epochs, d_batch, d_size = DEFAULTS.get(ds_name, ("small_cnn", 10, 32, None))
 
+    st.subheader("Model")
+    c = st.columns(3)  # outside the form: the options below depend on the choice
+    family = c[0].radio("Family", ["zoo", "backbone"], horizontal=True, key="t_family",
+                        index=1 if model_info(d_model).get("family") == "backbone" else 0,
+                        help="zoo: the report architectures trained from scratch; backbone: transfer learning.")
+    names = list_models(family=family) or list_models()
+    m_idx = names.index(d_model) if d_model in names else 0
+    model = c[1].selectbox("Architecture", names, index=m_idx, key=f"t_model_{family}")
+    info = model_info(model)
+    c[2].caption(f"**{info.get('title', model)}**" + (f" — report {info['report']}" if info.get("report") else "")
+                 + (f"\n\n{info['description']}" if info.get("description") else ""))
+
     with st.form("train_form", border=True):
-        st.subheader("Model")
-        c = st.columns(3)
-        family = c[0].radio("Family", ["zoo", "backbone"], horizontal=True, key="t_family",
-                            help="zoo: the report architectures trained from scratch; backbone: transfer learning.")
-        names = list_models(family=family) or list_models()
-        m_idx = names.index(d_model) if d_model in names else 0
-        model = c[1].selectbox("Architecture", names, index=m_idx, key=f"t_model_{family}")
-        info = model_info(model)
-        c[2].caption(f"**{info.get('title', model)}** — {info.get('report') or ''}")
         options: dict = {}
         weights = None
         if info.get("family") == "backbone":
