@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from pages import _ui
@@ -95,10 +94,9 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
     mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",
                         key=f"p_dl_{name}_{run_id}_{method}", on_click="ignore")
-    df = pd.DataFrame({"class": [class_names[i] for i in order], "probability": probs[order]})
-    fig = px.bar(df[::-1], x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".2f",
-                 title=f"Top {len(order)} probabilities")
-    fig.update_layout(height=80 + 32 * len(order), margin=dict(l=10, r=10, t=40, b=10))
+    from core import plots
+
+    fig = plots.probability_bars(probs, class_names, top_k=top_k, title=f"Top {len(order)} probabilities")
     right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")
     right.markdown(f"**Prediction: {class_names[pred]}** ({probs[pred]:.1%})")
     if per_class is not None and class_names[pred] in per_class.index:

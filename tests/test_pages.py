@@ -181,3 +181,27 @@ def test_data_explorer_ham10000_folder(lab_env, shared_datasets):
     assert any("leakage" in w.value for w in at.warning)  # images per lesion
     assert any("Missing ages" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 10
+
+
+def test_fundus_model_shows_research_notice(lab_env, shared_datasets):
+    """A model of the fundus domain: the Predict page says 'Research use only — not a
+    diagnosis' next to the prediction, and warns when an upload does not look like a fundus photo."""
+    import numpy as np
+
+    from lab_pages_support import make_finished_runs, png
+
+    folder = shared_datasets / "fundus"
+    (rid,) = make_finished_runs(lab_env, [{
+        "name": "fundus tiny", "dataset": {"name": "fundus", "params": {"path": str(folder), "max_per_class": 6}},
+        "input_size": [32, 32], "epochs": 1, "batch_size": 16, "split": {"val_ratio": 0.2, "test_ratio": 0.3, "seed": 0,
+                                                                        "grouped": "auto"}}])
+    at = app_at("predict", {"run": str(rid)})
+    assert problems(at) == []
+    assert any("not a diagnosis" in w.value for w in at.warning)
+    photo = next((folder / "images").rglob("*.jp*g")).read_bytes()
+    white = png(np.full((600, 600, 3), 255, np.uint8))
+    at.file_uploader(key="p_files").set_value([("eye.jpg", photo, "image/jpeg"), ("white.png", white, "image/png")]).run()
+    assert problems(at) == []
+    assert sum("Prediction:" in m.value for m in at.markdown) == 2
+    assert any("white.png" in w.value and "brightness" in w.value for w in at.warning)
+    assert not any("eye.jpg" in w.value and "brightness" in w.value for w in at.warning)
