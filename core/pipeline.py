@@ -102,14 +102,20 @@ def _source(ds, positions: np.ndarray, prep):
     return src.map(load, num_parallel_calls=AUTOTUNE)
 
 
-def _cache(d, cache, suffix: str = ""):
+def _materialize(ds, prep) -> np.ndarray:
+    """All images of ``ds`` resized (uint8 N x h x w x c), decoded in parallel, in order."""
+    chunks = [x.numpy() for x, _, _ in _source(ds, np.arange(len(ds)), prep).batch(256)]
+    return np.concatenate(chunks)
+
+
+def _cache(d, cache):
     if cache is True:
         return d.cache()
     if cache is False or cache is None:
         return d
     path = Path(cache)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return d.cache(str(path) + suffix)
+    return d.cache(str(path))
 
 
 def make_dataset(
@@ -138,7 +144,8 @@ def make_dataset(
         augment: AugmentSpec, dict, preset name or None; used only when ``training``.
         oversample: draw classes with equal probability (each class repeated and
             reshuffled as needed); one epoch = ``epoch_samples`` (default ``len(ds)``)
-            samples. Training only.
+            samples. Training only. With caching on, the resized images are decoded once
+            into memory when the pipeline is built (a cache file path is not used).
         seed: shuffling / sampling / augmentation seed.
         cache: True = decoded+resized images kept in memory after the first epoch;
             a path = cached to that file; False = decode every epoch.
@@ -169,10 +176,17 @@ def make_dataset(
     if oversample:
         epoch_samples = check_number("epoch_samples", epoch_samples, low=1, integer=True, allow_none=True) or n
         classes = np.unique(ds.labels)
+        # Per-class streams are consumed partially each epoch (majority classes never finish
+        # a pass), so a tf.data cache would never complete. With caching on, the resized
+        # images are instead decoded once, in parallel, into one uint8 array.
+        mem = None if cache is False else _materialize(ds, prep)
         parts = []
         for c in classes:
             pos_c = positions[ds.labels == c]
-            d = _cache(_source(ds, pos_c, prep), cache, f".class{int(c)}")
+            if mem is None:
+                d = _source(ds, pos_c, prep)
+            else:
+                d = tf.data.Dataset.from_tensor_slices((mem[pos_c], ds.labels[pos_c], ds.ids[pos_c].astype(str)))
             d = d.shuffle(min(len(pos_c), shuffle_buffer), seed=seed + int(c), reshuffle_each_iteration=True)
             parts.append(d.repeat())
         weights = [1.0 / len(classes)] * len(classes)
