@@ -9,7 +9,6 @@ import functools
 import io
 import json
 import logging
-import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,8 +177,6 @@ def shared_sidebar() -> None:
 def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
                    allow_subsample: bool = True) -> tuple[str, dict] | None:
     """Select a dataset (and its folder/file for those that need one). Returns (name, params)."""
-    from core.datasets import list_datasets
-
     infos = cached_dataset_infos()
     names = [i.name for i in infos]
     by_name = {i.name: i for i in infos}
