@@ -150,6 +150,62 @@ def show_error(err: Exception) -> None:
 
 
 # ---------------------------------------------------------------- shared sidebar
+PAGE_TITLE = "Image-classification lab"
+
+
+def _pages() -> dict[str, list]:
+    # url_path = the file's stem, so the URL of a page is the same whichever way Streamlit
+    # first resolves it (see ensure_frame).
+    return {
+        "Lab": [
+            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+            st.Page("pages/data_explorer.py", title="Data explorer", icon=":material/query_stats:",
+                    url_path="data_explorer"),
+            st.Page("pages/augmentation.py", title="Augmentation studio", icon=":material/auto_fix_high:",
+                    url_path="augmentation"),
+        ],
+        "Experiments": [
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+            st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        ],
+        "Use": [
+            st.Page("pages/predict.py", title="Predict & explain", icon=":material/image_search:",
+                    url_path="predict"),
+        ],
+    }
+
+
+def navigation():
+    """Page config + st.navigation over the lab's pages (called by app.py)."""
+    st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/biotech:", layout="wide")
+    st.session_state["_lab_framed"] = True
+    return st.navigation(_pages(), position="sidebar")
+
+
+def _legacy_pages_mode() -> bool:
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without it has no legacy mode to escape
+        return False
+    return bool(PagesManager.uses_pages_directory)
+
+
+def ensure_frame() -> None:
+    """Give a page the app frame when Streamlit ran it without app.py.
+
+    A folder named ``pages/`` beside the entrypoint makes Streamlit treat the app as a
+    legacy multipage app until the first session runs ``st.navigation``: a deep link
+    (``/runs?run=7``) opened first after a restart runs the page file directly, with a
+    file-list sidebar and no frame. Declaring the navigation here ends that mode for
+    every session and draws the real sidebar. A no-op when app.py framed the page, and after
+    a session's first run (AppTest re-enters the legacy mode on every run).
+    """
+    if _legacy_pages_mode() and not st.session_state.get("_lab_framed"):
+        navigation()
+        shared_sidebar()
+
+
 def shared_sidebar() -> None:
     with st.sidebar:
         st.caption("Research and teaching use only.")

@@ -7,6 +7,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 # field -> (label, min, max, step, help)
 SLIDERS = {
     "rotation": ("Rotation (max degrees)", 0.0, 360.0, 1.0, "Angle drawn from U(-r, r)."),

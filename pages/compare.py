@@ -9,6 +9,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 TABLE = [("train_time_s", "training time"), ("trainable_params", "trainable params"), ("accuracy", "accuracy"),
          ("macro_f1", "F1 (macro)"), ("weighted_f1", "F1 (weighted)"), ("macro_recall", "recall (macro)"),
          ("macro_precision", "precision (macro)"), ("balanced_accuracy", "balanced accuracy"),

@@ -8,6 +8,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 
 @_ui.guarded
 def body() -> None:

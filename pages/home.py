@@ -6,6 +6,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 QUICK_START = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=5, batch_size=32,
                    name="quick start: small_cnn on digits")
 

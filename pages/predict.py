@@ -10,6 +10,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "ScoreCAM", "saliency": "Saliency (SmoothGrad)"}
 
 

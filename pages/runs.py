@@ -12,6 +12,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 SORTS = {"newest": ("created_at", True), "oldest": ("created_at", False), "accuracy": ("accuracy", True),
          "balanced accuracy": ("balanced_accuracy", True), "macro F1": ("macro_f1", True),

@@ -7,6 +7,8 @@ import streamlit as st
 
 from pages import _ui
 
+_ui.ensure_frame()
+
 # sensible defaults per dataset: (model, epochs, batch size, input size or None)
 DEFAULTS = {
     "digits": ("small_cnn", 5, 32, None),

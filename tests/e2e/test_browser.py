@@ -94,6 +94,15 @@ def test_browser_flow(server, page):
 
     base = server["base"]
     pg = page
+    # 0. the first visit after the server starts is a deep link: the page still gets the
+    #    app frame (sections, shared sidebar), not Streamlit's legacy pages/ file list.
+    pg.goto(base + "/runs")
+    sidebar = pg.locator("[data-testid='stSidebar']")
+    expect(sidebar.get_by_text("Predict & explain")).to_be_visible()
+    expect(sidebar.get_by_text("Research and teaching use only.")).to_be_visible()
+    expect(sidebar.get_by_text("ui", exact=True)).to_have_count(0)
+    expect(pg.get_by_text("Page not found")).to_have_count(0)
+
     # 1. quick start -> success
     pg.goto(base + "/")
     expect(pg.get_by_role("heading", name="Image-classification lab")).to_be_visible()
@@ -124,7 +133,9 @@ def test_browser_flow(server, page):
     overlay = pg.locator("[data-testid='stImage']").filter(has_text="Grad-CAM for")
     expect(overlay).to_be_visible(timeout=120_000)
     expect(overlay.locator("img")).to_have_count(1)
-    assert overlay.locator("img").evaluate("img => img.naturalWidth") > 0
+    # the <img> is in the DOM before its bytes arrive: wait until it has decoded pixels
+    pg.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                         arg=overlay.locator("img").element_handle(), timeout=60_000)
     expect(pg.get_by_text("Prediction:")).to_be_visible()
     _no_exception(pg)
 
