@@ -92,6 +92,26 @@ def _drop_unreadable(paths: np.ndarray, report: dict) -> np.ndarray:
     return ok
 
 
+def _attach_files(df: pd.DataFrame, id_col: str, folder: Path, *, csv: Path, images_what: str, csv_what: str,
+                  kind: str, max_missing_fraction: float, report: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """Keep the CSV rows whose image is found (anywhere under ``folder``) and readable.
+
+    Absent images are counted and reported (an error past ``max_missing_fraction``);
+    unreadable files are skipped and listed. Returns the kept rows and their file paths.
+    """
+    found = scan_images(folder)
+    _require_images(found, folder, images_what)
+    present = df[id_col].isin(found.keys()).to_numpy()
+    _missing_report(report, len(df), df.loc[~present, id_col].tolist(), max_missing_fraction, csv_what, folder)
+    df = df[present].reset_index(drop=True)
+    paths = np.array([str(found[i]) for i in df[id_col]])
+    ok = _drop_unreadable(paths, report)
+    df, paths = df[ok].reset_index(drop=True), paths[ok]
+    if len(df) == 0:
+        raise DatasetError(f"No readable {kind} listed in {str(csv)!r} were found under {str(folder)!r}.")
+    return df, paths
+
+
 def _folder_availability(path, default_attr: str, what: str, layout: str):
     default = getattr(get_settings(), default_attr)
     p = path or default
@@ -155,16 +175,9 @@ def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None
     for col in HAM_COLUMNS:
         if col not in df.columns:
             df[col] = pd.NA
-    found = scan_images(folder)
-    _require_images(found, folder, "HAM10000 images (ISIC_xxxxxxx.jpg)")
-    present = df["image_id"].isin(found.keys()).to_numpy()
-    _missing_report(report, len(df), df.loc[~present, "image_id"].tolist(), max_missing_fraction, "metadata CSV", folder)
-    df = df[present].reset_index(drop=True)
-    paths = np.array([str(found[i]) for i in df["image_id"]])
-    ok = _drop_unreadable(paths, report)
-    df, paths = df[ok].reset_index(drop=True), paths[ok]
-    if len(df) == 0:
-        raise DatasetError(f"No readable HAM10000 images listed in {str(csv)!r} were found under {str(folder)!r}.")
+    df, paths = _attach_files(df, "image_id", folder, csv=csv, images_what="HAM10000 images (ISIC_xxxxxxx.jpg)",
+                              csv_what="metadata CSV", kind="HAM10000 images",
+                              max_missing_fraction=max_missing_fraction, report=report)
     age = pd.to_numeric(df["age"], errors="coerce")
     report["missing_age"] = int(age.isna().sum())
     df["age_imputed"] = False
@@ -268,16 +281,8 @@ def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
     if dup.any():
         report["duplicate_rows"] = int(dup.sum())
         df = df[~dup]
-    found = scan_images(folder)
-    _require_images(found, folder, "retina photos")
-    present = df["image"].isin(found.keys()).to_numpy()
-    _missing_report(report, len(df), df.loc[~present, "image"].tolist(), max_missing_fraction, "labels CSV", folder)
-    df = df[present].reset_index(drop=True)
-    paths = np.array([str(found[i]) for i in df["image"]])
-    ok = _drop_unreadable(paths, report)
-    df, paths = df[ok].reset_index(drop=True), paths[ok]
-    if len(df) == 0:
-        raise DatasetError(f"No readable images listed in {str(csv)!r} were found under {str(folder)!r}.")
+    df, paths = _attach_files(df, "image", folder, csv=csv, images_what="retina photos", csv_what="labels CSV",
+                              kind="images", max_missing_fraction=max_missing_fraction, report=report)
     pe = [patient_id(i) for i in df["image"]]
     df["patient_id"] = [p for p, _ in pe]
     df["eye"] = [e for _, e in pe]
