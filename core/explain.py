@@ -222,16 +222,43 @@ def _shifted(score):
     return fn
 
 
-def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float, rng) -> np.ndarray:
+def _binomial_blur(maps: np.ndarray, passes: int) -> np.ndarray:
+    """``passes`` rounds of the separable [1, 2, 1] / 4 filter over (N, H, W) maps (edges
+    reflected). Each round multiplies the frequency f (cycles per pixel) by cos(pi f)^2 per
+    axis: the period-2 pattern (f = 0.5) is removed exactly, smooth structure is kept;
+    ``passes`` rounds are a Gaussian of s.d. sqrt(passes / 2) pixels."""
+    out = np.asarray(maps, dtype=np.float32)
+    for _ in range(passes):
+        for ax in (1, 2):
+            if out.shape[ax] < 2:
+                continue
+            pad = [(0, 0)] * 3
+            pad[ax] = (1, 1)
+            p = np.pad(out, pad, mode="reflect")
+            n = out.shape[ax]
+            out = 0.25 * (np.take(p, range(0, n), axis=ax) + np.take(p, range(2, n + 2), axis=ax)) \
+                + 0.5 * np.take(p, range(1, n + 1), axis=ax)
+    return out
+
+
+def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float, blur: int, rng) -> np.ndarray:
     """SmoothGrad as tf-keras-vis computes it (mean over noisy copies of |d score / d x|, max
     over channels, min-max normalised), but all copies in one batched gradient call and with
-    a seeded generator instead of NumPy's global one."""
+    a seeded generator instead of NumPy's global one.
+
+    Before the normalisation the map gets ``blur`` rounds of a [1, 2, 1] binomial filter.
+    A strided convolution (small_cnn's stride-2 stem from 48 px up, most backbones' first
+    conv) covers the pixels of one parity with more kernel taps than the others, so
+    |d score / d x| carries a period-2 checkerboard that averaging over noise does not
+    remove (it is in every sample); upsampled to the uploaded image's size it shows as a
+    regular dot lattice over the whole image. The binomial filter zeroes exactly that
+    frequency (the usual light smoothing of gradient maps, here with a zero at the stride)."""
     from tf_keras_vis.utils import normalize
     from tf_keras_vis.utils.scores import CategoricalScore
 
     if samples == 0:
         g = vis(CategoricalScore(idx.tolist()), xb, smooth_samples=0, keepdims=True, normalize_map=False)
-        return normalize(np.max(np.asarray(g), axis=-1))
+        return normalize(_binomial_blur(np.max(np.asarray(g), axis=-1), blur))
     maps = []
     per_call = max(1, 64 // samples)  # images per gradient call, about 64 noisy copies
     for s0 in range(0, len(xb), per_call):
@@ -243,7 +270,7 @@ def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float
         score = CategoricalScore(np.tile(idx[s0:s0 + per_call], samples).tolist())
         g = vis(score, noisy, smooth_samples=0, keepdims=True, normalize_map=False)
         g = np.asarray(g).reshape(samples, b, *xi.shape[1:]).mean(axis=0)
-        maps.append(normalize(np.max(g, axis=-1)))
+        maps.append(normalize(_binomial_blur(np.max(g, axis=-1), blur)))
     return np.concatenate(maps, axis=0)
 
 
@@ -257,6 +284,7 @@ def cam(
     max_n: int = 10,
     smooth_samples: int = 20,
     smooth_noise: float = 0.2,
+    smooth_blur: int = 2,
     batch_size: int = 16,
     seed: int = 0,
 ) -> np.ndarray:
@@ -266,7 +294,10 @@ def cam(
     ``method``: ``"gradcam"``, ``"gradcam++"``, ``"scorecam"`` (Faster-Score-CAM keeping the
     ``max_n`` most varying channels; ``max_n=-1`` uses all) or ``"saliency"`` (SmoothGrad
     with ``smooth_samples`` noisy copies, noise s.d. ``smooth_noise`` x the image's value range,
-    drawn from ``seed``; 0 samples = vanilla gradients).
+    drawn from ``seed``; 0 samples = vanilla gradients; the map is then smoothed by
+    ``smooth_blur`` rounds of a [1, 2, 1] binomial filter, a Gaussian of s.d.
+    sqrt(smooth_blur / 2) input pixels that removes the checkerboard strided convolutions
+    leave in input gradients; 0 = no smoothing).
     ``layer``: the 4-D layer for the CAM methods (default: the model's CAM layer).
     Maps are min-max normalised per image; a map with no signal is all zeros.
     """
@@ -287,6 +318,7 @@ def cam(
     if method == "saliency":
         smooth_samples = check_number("smooth_samples", smooth_samples, low=0, integer=True)
         smooth_noise = check_number("smooth_noise", smooth_noise, low=0.0)
+        smooth_blur = check_number("smooth_blur", smooth_blur, low=0, high=16, integer=True)
         seed = check_number("seed", seed, low=0, integer=True)
     vis = _visualizer(model, method)
     rng = np.random.default_rng(seed)
@@ -298,7 +330,7 @@ def cam(
         if method == "gradcam++":
             score = _shifted(score)
         if method == "saliency":
-            m = _smoothgrad(vis, xb, idx[start:start + batch_size], smooth_samples, smooth_noise, rng)
+            m = _smoothgrad(vis, xb, idx[start:start + batch_size], smooth_samples, smooth_noise, smooth_blur, rng)
         elif method == "scorecam":
             m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
                     max_N=max_n, normalize_cam=True, expand_cam=True)
