@@ -17,4 +17,9 @@ from pages import _ui  # noqa: E402
 
 nav = _ui.navigation()
 _ui.shared_sidebar()
-nav.run()
+missing = _ui.missing_page()
+if missing is not None:
+    _ui.page_not_found(missing)
+else:
+    nav.run()
+_ui.warm_up_in_background()  # after the page: the imports the other pages need, once per process

@@ -143,25 +143,71 @@ class AugmentSpec:
         return ", ".join(parts)
 
 
-PRESETS: dict[str, AugmentSpec] = {
+# Presets are named by what they do; the report each comes from is a hint. The old names
+# (report_a ... report_d) stay valid as aliases: stored runs, TrainConfig and the CLI
+# (``--augment report_c``) use them.
+_PRESET_SPECS: dict[str, AugmentSpec] = {
     "none": AugmentSpec(),
     # report A (HAM10000 CNNs): ImageDataGenerator(rotation 75, shifts 0.3, shear 0.2, zoom 0.2, hflip)
-    "report_a": AugmentSpec(rotation=75, width_shift=0.3, height_shift=0.3, shear=0.2, zoom=0.2, horizontal_flip=True),
+    "strong_geometric": AugmentSpec(rotation=75, width_shift=0.3, height_shift=0.3, shear=0.2, zoom=0.2,
+                                    horizontal_flip=True),
     # report B (Fashion-MNIST): rotation up to 15 degrees, horizontal and vertical shifts
-    "report_b": AugmentSpec(rotation=15, width_shift=0.1, height_shift=0.1),
+    "small_rotations_shifts": AugmentSpec(rotation=15, width_shift=0.1, height_shift=0.1),
     # report C (HAM10000 224x224): rotation 20, shear 0.1, zoom 0.1, horizontal flip
-    "report_c": AugmentSpec(rotation=20, shear=0.1, zoom=0.1, horizontal_flip=True),
+    "flips_small_rotations": AugmentSpec(rotation=20, shear=0.1, zoom=0.1, horizontal_flip=True),
     # report D (fundus): random crop, rotation 0-360, mirroring on both axes, brightness and
     # contrast jitter 0.1, Gaussian and salt-and-pepper noise, 10 % scaling
-    "report_d": AugmentSpec(
+    "any_rotation_colour_noise": AugmentSpec(
         random_crop=0.9, rotation=360, horizontal_flip=True, vertical_flip=True, brightness=0.1,
         contrast=0.1, gaussian_noise=0.02, salt_pepper=0.005, zoom=0.1, fill_mode="constant",
     ),
 }
 
+# canonical preset name -> (label shown to people, hint: where the setting comes from)
+PRESET_INFO: dict[str, tuple[str, str]] = {
+    "none": ("No augmentation", "images are used as they are"),
+    "strong_geometric": ("Strong geometric + flip",
+                         "rotation up to ±75°, shifts up to 30 %, shear, zoom, mirroring; as in report A (HAM10000 CNNs)"),
+    "small_rotations_shifts": ("Small rotations + shifts",
+                               "rotation up to ±15°, shifts up to 10 %; as in report B (Fashion-MNIST)"),
+    "flips_small_rotations": ("Flips + small rotations",
+                              "mirroring, rotation up to ±20°, light shear and zoom; as in report C (HAM10000 at 224 px)"),
+    "any_rotation_colour_noise": ("Strong geometric + colour + noise",
+                                  "any rotation, both flips, crop and zoom, brightness/contrast jitter, Gaussian and "
+                                  "salt-and-pepper noise; as in report D (fundus photos)"),
+}
+
+# old name -> canonical name (still accepted everywhere a preset name is)
+PRESET_ALIASES: dict[str, str] = {
+    "report_a": "strong_geometric",
+    "report_b": "small_rotations_shifts",
+    "report_c": "flips_small_rotations",
+    "report_d": "any_rotation_colour_noise",
+}
+
+# every accepted name (canonical and alias) -> its spec; an alias maps to the same object
+PRESETS: dict[str, AugmentSpec] = {**_PRESET_SPECS, **{old: _PRESET_SPECS[new] for old, new in PRESET_ALIASES.items()}}
+
+
+def preset_names() -> list[str]:
+    """The canonical preset names, in display order (no aliases)."""
+    return list(_PRESET_SPECS)
+
+
+def canonical_preset(name: str) -> str:
+    """The canonical name of a preset given by its name or an old alias (``report_c``)."""
+    check_one_of("augmentation preset", name, list(PRESETS))
+    return PRESET_ALIASES.get(name, name)
+
+
+def preset_label(name: str, *, hint: bool = True) -> str:
+    """"Flips + small rotations — mirroring, ...; as in report C (HAM10000 at 224 px)"."""
+    label, where = PRESET_INFO[canonical_preset(name)]
+    return f"{label} — {where}" if hint and name != "none" else label
+
 
 def get_preset(name: str) -> AugmentSpec:
-    """A fresh copy of a preset (presets are mutable dataclasses)."""
+    """A fresh copy of a preset (presets are mutable dataclasses); old aliases accepted."""
     check_one_of("augmentation preset", name, list(PRESETS))
     return AugmentSpec.from_dict(PRESETS[name].to_dict())
 

@@ -1,21 +1,32 @@
 """Command line: ``python -m core <command> ...`` (same TrainConfig as the dashboard).
 
-    python -m core train --dataset digits --model small_cnn --epochs 3 --out runs/digits
-    python -m core train --config run.json --out runs/x
+    python -m core train --dataset digits --model small_cnn --epochs 3     # recorded in the run store
+    python -m core train --config run.json --out runs/x --no-record        # just a folder
+    python -m core runs list [--status succeeded] [--dataset digits] [--limit 20]
+    python -m core runs show 12 [--json]
     python -m core evaluate --model runs/digits
     python -m core predict img1.png img2.jpg --model runs/digits --top-k 3
     python -m core lr-find --dataset digits --model small_cnn --num-steps 100
     python -m core search --dataset digits --model small_cnn --space small_cnn --trials 4 --out runs/search
     python -m core list-models [--family backbone] | list-datasets
     python -m core import-dataset fashion_mnist /path/to/idx/files
+    python -m core jobs serve [--max-concurrent N]   # run the job queue with no browser
+    python -m core jobs status [--json]
 
-Exit status: 0 success, 2 user error (message on stderr), 130 cancelled (Ctrl-C).
+Exit status: 0 success, 2 user error (message on stderr: a bad option, a run store that cannot
+be opened, a path that cannot be written -- permissions, full disk, missing folder), 130
+cancelled (Ctrl-C). ``train`` records the run in the run store (LAB_DATABASE_URL) like a run
+of the dashboard's job queue -- same folder (LAB_MODELS_DIR/<id>), artifacts, per-epoch
+metrics, summary and status -- so it appears on Runs and Compare and can be used on Predict;
+the store is opened before training, and the run always ends succeeded, failed or cancelled.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -149,41 +160,187 @@ def _print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
             print(f"  {k:<{width}}  {v:.4f}{ci}", file=stream)
 
 
+def _write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a user-named output file atomically (complete or absent; /dev/stdout works)."""
+    from .training import OutputError, atomic_write_text, describe_os_error
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise OutputError(describe_os_error(e, path)) from e
+
+
 def cmd_train(args) -> int:
-    from .training import ConsoleReporter, train
+    from .training import ConsoleReporter, check_writable_dir, train
 
     cfg = config_from_args(args)
-    out = _out_dir(args, cfg)
-    if args.save_config:
-        Path(args.save_config).write_text(cfg.to_json())
-    res = train(cfg, out_dir=out, reporter=ConsoleReporter())
+    if args.save_config:  # written first: a bad path fails before any training
+        _write_text(args.save_config, cfg.to_json())
     if args.record:
-        _record(cfg, res)
+        return _train_recorded(cfg, args)
+    out = check_writable_dir(_out_dir(args, cfg), "run folder")
+    res = train(cfg, out_dir=out, reporter=ConsoleReporter())
+    _print_train_result(res)
+    return 0
+
+
+def _print_train_result(res) -> None:
     print(f"\nRun folder: {res.out_dir}")
     print(f"Best epoch {res.best_epoch} of {res.epochs_run}; {res.params['trainable']:,} trainable / "
           f"{res.params['non_trainable']:,} non-trainable params; {res.train_time_s:.1f}s training")
     print("Test metrics:")
     _print_summary(res.summary)
-    return 0
 
 
-def _record(cfg, res) -> None:
-    """Record a CLI run in the run store (optional; needs core.store)."""
+def open_store():
+    """The run store of LAB_DATABASE_URL, opened (and migrated) now: a bad URL fails in
+    seconds with a message, before any data is loaded or anything is trained."""
+    from .store import Store, StoreError
+
     try:
-        from .store import Store
-    except ImportError:
-        print("note: the run store is not available; run not recorded", file=sys.stderr)
-        return
-    store = Store()
-    rid = store.create_run(cfg.to_dict(), name=cfg.display_name(), dataset=cfg.dataset["name"], model=cfg.model,
-                           seed=cfg.seed, status="running")
-    for row in res.history:
-        store.log_metrics(rid, {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"}, int(row["epoch"]))
-    store.log_summary(rid, {k: v for k, v in res.summary.items() if isinstance(v, (int, float))})
-    for name in ("model.keras", "meta.json", "predictions.csv", "evaluation.json", "split.json", "history.csv"):
-        store.add_artifact(rid, name.split(".")[0], str(res.out_dir / name))
-    store.set_status(rid, "finished")
-    print(f"Recorded as run {rid} in the store.")
+        return Store()
+    except StoreError as e:
+        raise StoreError(f"{e} Nothing was trained. Fix LAB_DATABASE_URL, or add --no-record to train "
+                         "without recording the run.") from None
+
+
+class _Tee:
+    """Reporter protocol fanned out to several reporters (console + store)."""
+
+    def __init__(self, *reporters):
+        self.reporters = reporters
+
+    def _each(self, name, *a):
+        for r in self.reporters:
+            fn = getattr(r, name, None)
+            if callable(fn):
+                fn(*a)
+
+    def on_start(self, info):
+        self._each("on_start", info)
+
+    def on_batch(self, *a):
+        self._each("on_batch", *a)
+
+    def on_epoch(self, *a):
+        self._each("on_epoch", *a)
+
+    def on_message(self, level, text):
+        self._each("on_message", level, text)
+
+    def should_cancel(self) -> bool:
+        return any(bool(getattr(r, "should_cancel", lambda: False)()) for r in self.reporters)
+
+
+def _keep_alive(store, run_id: int, stop: threading.Event, every_s: float = 15.0) -> None:
+    while not stop.wait(every_s):
+        try:
+            store.heartbeat(run_id)
+        except Exception:  # noqa: BLE001 - a missed heartbeat is not worth stopping the training
+            pass
+
+
+def _train_recorded(cfg, args) -> int:
+    """Train as a first-class run of the store, the way ``core.worker`` runs a queued job:
+    ``StoreReporter`` for progress and per-epoch metrics, ``summary_from_result`` and
+    ``register_artifacts`` for the outcome, the run's folder ``LAB_MODELS_DIR/<id>`` (or
+    ``--out``). The run is created ``running`` with this process as its worker (the job
+    supervisor leaves a live one alone, and marks it interrupted if the process dies) and
+    always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included."""
+    from .training import check_writable_dir
+
+    store = open_store()
+    try:
+        out = Path(args.out) if args.out else None
+        check_writable_dir(out or store.models_dir, "run folder" if out else "models folder (LAB_MODELS_DIR)")
+        d = cfg.to_dict()
+        dataset = (d.get("dataset") or {}).get("name")
+        rid = store.create_run(d, name=cfg.name or f"{cfg.model} on {dataset}", dataset=dataset, model=cfg.model,
+                               seed=cfg.seed, kind="train", status="running", tags={"source": "cli"})
+        return _run_recorded(store, rid, cfg, d, out)
+    finally:
+        store.close()
+
+
+def _run_recorded(store, rid: int, cfg, d: dict, out: Path | None) -> int:
+    import signal
+    import traceback
+
+    from .store import HOST
+    from .training import (Cancelled, ConsoleReporter, OutputError, check_writable_dir, describe_os_error,
+                           train)
+    from .worker import Flags, StoreReporter, register_artifacts, summary_from_result
+
+    flags = Flags()
+    ctrl_c: list[bool] = []
+    main_thread = threading.current_thread() is threading.main_thread()
+
+    def on_int(_sig, _frm):  # first Ctrl-C: stop after this batch; a second one: at once
+        if ctrl_c:
+            raise KeyboardInterrupt
+        ctrl_c.append(True)
+        flags.cancel = True
+        sys.stderr.write("\nCtrl-C: stopping after this batch (press Ctrl-C again to stop at once)\n")
+
+    status, error, raised, res = "failed", "the command line stopped before training", None, None
+    stop = threading.Event()
+    saved, old_int = {}, None
+    try:
+        try:
+            saved = flags.install()  # SIGUSR1 cancels, SIGTERM interrupts (as for a job worker)
+            if main_thread:
+                old_int = signal.getsignal(signal.SIGINT)
+                signal.signal(signal.SIGINT, on_int)
+            store.log_params(rid, d)
+            store.set_worker(rid, pid=os.getpid(), host=HOST)
+            out = out or store.run_dir(rid)
+            print(f"Run {rid} is recorded in the run store; its folder is {out}", file=sys.stderr)
+            threading.Thread(target=_keep_alive, args=(store, rid, stop), daemon=True).start()
+            reporter = _Tee(ConsoleReporter(), StoreReporter(store, rid, epochs=cfg.epochs, flags=flags))
+            res = train(cfg, out_dir=out, reporter=reporter)
+            store.log_summary(rid, summary_from_result(res))
+            if "model" in register_artifacts(store, rid, out):
+                status, error = "succeeded", None
+            else:
+                error = (f"training finished but the model file {out / 'model.keras'} is missing or incomplete "
+                         "(disk full?); metrics and predictions were kept")
+                raised = OutputError(error)
+        except Cancelled as e:
+            raised = e
+            if flags.interrupt and not flags.cancel:
+                status, error = "interrupted", "interrupted: the training process was asked to stop (SIGTERM)"
+            else:
+                status, error = "cancelled", "cancelled with Ctrl-C" if ctrl_c else (str(e) or "cancelled by the user")
+        except KeyboardInterrupt as e:
+            raised, status, error = e, "cancelled", "cancelled with Ctrl-C"
+        except BaseException as e:  # noqa: BLE001 - recorded as the failure, then passed on
+            raised, status = e, "failed"
+            error = describe_os_error(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
+            if out is not None:
+                try:
+                    check_writable_dir(out)
+                    _write_text(out / "traceback.txt", "".join(traceback.format_exception(e)))
+                    store.add_artifact(rid, "traceback", out / "traceback.txt")
+                except Exception:  # noqa: BLE001 - e.g. the disk is full: the error is in the store anyway
+                    pass
+        finally:
+            stop.set()
+            if main_thread and old_int is not None:
+                signal.signal(signal.SIGINT, old_int)
+            flags.restore(saved)
+        if status != "succeeded" and out is not None:
+            try:  # keep what was written (history, complete files), as the job worker does
+                register_artifacts(store, rid, out)
+            except Exception:  # noqa: BLE001
+                pass
+    finally:
+        store.set_status(rid, status, error)  # never left "running", whatever happened above
+    print(f"Run {rid}: {status}", file=sys.stderr)
+    if raised is not None:
+        raise raised
+    _print_train_result(res)
+    print(f"Recorded as run {rid}: python -m core runs show {rid}")
+    return 0
 
 
 def cmd_evaluate(args) -> int:
@@ -202,7 +359,7 @@ def cmd_evaluate(args) -> int:
         print("\nPer class:")
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
-        Path(args.json).write_text(json.dumps(ev, indent=2, default=str))
+        _write_text(args.json, json.dumps(ev, indent=2, default=str))
     return 0
 
 
@@ -240,13 +397,18 @@ def cmd_lr_find(args) -> int:
     from .training import ConsoleReporter
 
     cfg = config_from_args(args)
+    if args.json:  # a bad path fails now, not after the sweep
+        from .training import check_writable_dir
+
+        check_writable_dir(Path(args.json).parent or Path("."), "folder of --json")
     res = lr_find(cfg, reporter=ConsoleReporter(), start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps)
-    print(f"\n{len(res.lrs)} steps; {res.reason}")
+    print(f"\n{len(res.lrs)} steps; end of the curve: {res.end_state}" + (" (diverged)" if res.diverged else ""))
+    print(f"  {res.reason}")
     print(f"Suggested learning rate (steepest descent): {res.suggested_lr:.3g}" if res.suggested_lr else "No suggestion (too few steps).")
     if res.min_lr_div10:
         print(f"Minimum-loss LR / 10: {res.min_lr_div10:.3g}")
     if args.json:
-        Path(args.json).write_text(json.dumps(res.to_dict(), indent=2))
+        _write_text(args.json, json.dumps(res.to_dict(), indent=2))
     return 0
 
 
@@ -298,6 +460,109 @@ def cmd_import_dataset(args) -> int:
     return 0
 
 
+def _when(dt) -> str:
+    if dt is None:
+        return ""
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _dur(s) -> str:
+    from .training import _fmt_s
+
+    return "" if s is None else _fmt_s(float(s))
+
+
+def cmd_runs_list(args) -> int:
+    from .store import STATUSES
+
+    for st in args.status or []:
+        if st not in STATUSES:
+            raise ValidationError(f"--status must be one of {', '.join(STATUSES)}. Got {st!r} instead.")
+    store = open_store()
+    try:
+        runs, total = store.list_runs(status=args.status or None, dataset=args.dataset or None,
+                                      model=args.model or None, kind=args.kind or None, tag=args.tag,
+                                      text=args.text, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([_run_json(r) for r in runs], indent=2))
+        return 0
+    if not runs:
+        print("No runs match." if total == 0 and (args.status or args.dataset or args.model or args.kind or args.tag or args.text)
+              else "No runs in the store yet (python -m core train ... records one).")
+        return 0
+    rows = [{
+        "id": str(r.id), "status": r.status, "kind": r.kind, "name": r.name, "dataset": r.dataset or "",
+        "model": r.model or "",
+        "accuracy": f"{r.summary['accuracy']:.4f}" if isinstance(r.summary.get("accuracy"), float) else "",
+        "macro_f1": f"{r.summary['macro_f1']:.4f}" if isinstance(r.summary.get("macro_f1"), float) else "",
+        "created": _when(r.created_at), "duration": _dur(r.duration_s),
+    } for r in runs]
+    cols = list(rows[0])
+    clip = {"name": 40, "model": 24}
+    for row in rows:
+        for k, n in clip.items():
+            if len(row[k]) > n:
+                row[k] = row[k][: n - 1] + "…"
+    width = {c: max(len(c), *(len(row[c]) for row in rows)) for c in cols}
+    right = {"id", "accuracy", "macro_f1", "duration"}
+    fmt = lambda vals: "  ".join(v.rjust(width[c]) if c in right else v.ljust(width[c]) for c, v in zip(cols, vals))
+    print(fmt(cols).rstrip())
+    for row in rows:
+        print(fmt([row[c] for c in cols]).rstrip())
+    if total > len(runs):
+        print(f"({len(runs)} of {total} runs shown; --limit N shows more)")
+    return 0
+
+
+def _run_json(r) -> dict:
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(r), default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)))
+
+
+def cmd_runs_show(args) -> int:
+    store = open_store()
+    try:
+        r = store.get_run(args.id)
+    finally:
+        store.close()
+    if args.json:
+        d = _run_json(r)
+        for a in d.get("artifacts", []):
+            a["exists"] = Path(a["path"]).exists()
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"Run {r.id}: {r.name}")
+    fields = [("status", r.status), ("kind", r.kind), ("dataset", r.dataset), ("model", r.model), ("seed", r.seed),
+              ("created", _when(r.created_at)), ("started", _when(r.started_at)), ("finished", _when(r.finished_at)),
+              ("duration", _dur(r.duration_s)), ("progress", f"{r.progress:.0%}" if r.status == "running" else None),
+              ("worker", f"pid {r.pid} on {r.host}" if r.pid else None), ("parent", r.parent_id),
+              ("children", ", ".join(map(str, r.children)) if r.children else None),
+              ("tags", ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()) if r.tags else None),
+              ("notes", r.notes), ("error", r.error)]
+    for k, v in fields:
+        if v not in (None, ""):
+            text = str(v).replace("\n", "\n" + " " * 12)
+            print(f"  {k:<9} {text}")
+    if r.summary:
+        print("Summary:")
+        w = max(len(k) for k in r.summary)
+        for k in sorted(r.summary):
+            print(f"  {k:<{w}}  {r.summary[k]:.6g}")
+    if r.artifacts:
+        print("Artifacts:")
+        for a in r.artifacts:
+            size = f"{a.bytes:,} B" if a.bytes is not None else ""
+            print(f"  {a.kind:<12} {a.path}  {size}{'' if a.exists else '  (missing)'}")
+    if r.metric_keys:
+        print("Metrics logged: " + ", ".join(r.metric_keys))
+    print("Config:")
+    print("  " + json.dumps(r.config, indent=2, sort_keys=True).replace("\n", "\n  "))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core", description="Image-classification lab: train, evaluate, predict.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -306,7 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--out", help="run folder (default: LAB_MODELS_DIR/<time>-<name>)")
     p.add_argument("--save-config", help="also write the resolved config JSON here")
-    p.add_argument("--record", action="store_true", help="record the run in the run store")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
+                   help="record the run in the run store (LAB_DATABASE_URL) so it appears on the dashboard "
+                        "(default); --no-record only writes the run folder")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a saved run on its stored test split")
@@ -353,6 +620,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="folder or file with the dataset files")
     p.add_argument("--keras-home", help="cache root (default KERAS_HOME or ~/.keras)")
     p.set_defaults(fn=cmd_import_dataset)
+
+    p = sub.add_parser("runs", help="runs in the run store: list, show")
+    runs_sub = p.add_subparsers(dest="runs_command", required=True)
+    q = runs_sub.add_parser("list", help="a table of runs, newest first")
+    q.add_argument("--status", action="append", metavar="STATUS",
+                   help="queued, running, succeeded, failed, cancelled or interrupted (repeatable)")
+    q.add_argument("--dataset", action="append", help="dataset name (repeatable)")
+    q.add_argument("--model", action="append", help="model name (repeatable)")
+    q.add_argument("--kind", action="append", choices=["train", "lr_find", "search"])
+    q.add_argument("--tag", help="KEY or KEY=VALUE, e.g. source=cli")
+    q.add_argument("--text", help="search names, datasets, models, notes and tags")
+    q.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.set_defaults(fn=cmd_runs_list)
+    q = runs_sub.add_parser("show", help="everything about one run")
+    q.add_argument("id", type=int)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(fn=cmd_runs_show)
+
+    from .jobs import add_cli as add_jobs_cli  # `jobs serve` / `jobs status` live in core/jobs.py
+    add_jobs_cli(sub)
     return ap
 
 
@@ -371,3 +659,16 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... | head`: the reader left; say so once, without a traceback
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        print("error: the output was closed early (broken pipe)", file=sys.stderr)
+        return 2
+    except OSError as e:  # permissions, full disk, missing folder, file-size limit: the user can fix it
+        from .training import describe_os_error
+
+        print(f"\nerror: {describe_os_error(e, action='access')}", file=sys.stderr)
+        return 2
+

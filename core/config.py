@@ -6,7 +6,9 @@ LAB_DATABASE_URL  SQLAlchemy URL of the run store (default sqlite:///<root>/runs
 LAB_MODELS_DIR    folder of run artifacts (default <root>/trained_models)
 LAB_DATA_DIR      default folder holding user datasets (default <root>/data)
 LAB_DATA_ROOTS    os.pathsep-separated folders the lab may read datasets from; when set,
-                  a dataset path outside all of them is refused (deployed labs)
+                  a dataset path outside all of them is refused (deployed labs). Symbolic
+                  links are resolved first: a file or folder inside a root that links to
+                  somewhere outside is refused too (core.datasets.common.check_inside_roots)
 LAB_HAM10000_DIR  a HAM10000 folder offered by default on the pages
 LAB_FUNDUS_DIR    a fundus folder offered by default on the pages
 LAB_SHARED_DATASETS  (tests/benchmarks only) the ../shared/datasets folder

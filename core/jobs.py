@@ -15,10 +15,25 @@ and memory is returned after each job. Progress reaches the pages only through t
 The worker writes the run's final status itself; when a worker dies without doing so
 (SIGKILL, OOM, segfault) the supervisor marks the run failed with the reason.
 
-Recovery (``start()``/``recover()``): runs left ``running`` on this host whose worker
-process is gone become ``interrupted``; workers still alive (the dashboard restarted
-while they trained) are adopted and watched; runs of other hosts are marked interrupted
-only when their heartbeat is stale. Queued runs are picked up again.
+Supervisors and their lease: every ``JobManager`` that runs the queue is a *supervisor*
+with an id and a heartbeat row in the store (table ``supervisors``), renewed every
+``beat_s`` seconds and removed on a clean shutdown; it is *alive* while that heartbeat is
+younger than ``lease_s``. The dashboard starts one per process on the first page view of
+any session (``pages/_ui.py``); ``python -m core jobs serve`` runs one with no browser.
+Several supervisors may share a store: claiming a queued run is a compare-and-set in the
+store (``UPDATE ... WHERE status = 'queued'``), so exactly one of them runs it, and the run
+records who claimed it (``runs.supervisor_id``).
+
+Recovery (``start()``/``recover()``, and again every ``recover_every_s`` seconds): a run
+left ``running`` whose supervisor is still alive belongs to that supervisor and is left
+alone. Otherwise (its supervisor stopped or expired, or it never had one): on this host a
+live worker is adopted and watched (a compare-and-set on ``supervisor_id``), a live
+process that recorded the run itself (``python -m core train``) is left alone, and a run
+whose process is gone becomes ``interrupted``; runs of other hosts become interrupted only
+when their heartbeat is stale. Queued runs are picked up again.
+
+``job_snapshot(store)`` is the one read of the queue's state for every page (running and
+queued runs with their progress, live supervisors, recent runs) in one consistent read.
 """
 from __future__ import annotations
 
@@ -29,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,12 +52,17 @@ from pathlib import Path
 from typing import Any
 
 from .store import FINAL_STATUSES, HOST, Store
-from .validation import ValidationError, check_number
+from .validation import ValidationError, check_number, fit_name
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_LINES = 15
+LEASE_S = 30.0           # a supervisor whose heartbeat is older than this is dead
+BEAT_S = 5.0             # how often a supervisor renews its lease
+RECOVER_EVERY_S = 15.0   # how often a supervisor looks for runs left by a dead one
+JOB_KINDS = ("train", "lr_find")  # what workers run (a search parent follows its trials)
+DASHBOARD_SUPERVISOR_ENV = "LAB_DASHBOARD_SUPERVISOR"
 
 
 
@@ -94,6 +115,22 @@ def _proc_alive(pid: int | None, run_id: int | None = None) -> bool:
     return True
 
 
+def _started_before(pid: int, when: datetime | None, slack_s: float = 2.0) -> bool:
+    """Did process ``pid`` start before ``when`` (so it is not a later process that reuses the
+    pid)? True where /proc cannot tell."""
+    if when is None:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat: start time, in clock ticks since boot
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+        started = btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True
+    return started <= when.timestamp() + slack_s
+
+
 def _signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -140,6 +177,10 @@ class JobManager:
         cancel_grace_s: float = 60.0,
         stale_heartbeat_s: float = 300.0,
         python: str = sys.executable,
+        kind: str = "dashboard",
+        lease_s: float = LEASE_S,
+        beat_s: float = BEAT_S,
+        recover_every_s: float = RECOVER_EVERY_S,
     ):
         self.store = store if store is not None else Store(models_dir=models_dir)
         self.models_dir = Path(models_dir) if models_dir is not None else self.store.models_dir
@@ -148,6 +189,14 @@ class JobManager:
         self.cancel_grace_s = float(cancel_grace_s)
         self.stale_heartbeat_s = float(stale_heartbeat_s)
         self.python = python
+        self.kind = str(kind)
+        self.lease_s = float(lease_s)
+        self.beat_s = min(float(beat_s), self.lease_s / 3)
+        self.recover_every_s = float(recover_every_s)
+        self.supervisor_id = f"{self.kind}@{HOST[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._last_beat = 0.0
+        self._last_recover = 0.0
+        self._last_tick_error: str | None = None
         self._children: dict[int, _Child] = {}
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -158,16 +207,32 @@ class JobManager:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> JobManager:
-        """Recover runs left by an earlier process, then start the supervisor thread (idempotent)."""
+        """Take a lease, recover runs left by an earlier process, then start the supervisor
+        thread (idempotent; restarts a supervisor thread that died)."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return self
             self._stop.clear()
             self._shutting_down = False
+            self._beat(force=True)
+            try:
+                self.store.prune_supervisors(older_than_s=86_400.0)
+            except Exception:  # noqa: BLE001 - housekeeping only
+                log.exception("pruning old supervisor leases")
             self.last_recovery = self.recover()
+            self._last_recover = time.monotonic()
             self._thread = threading.Thread(target=self._loop, name="lab-job-supervisor", daemon=True)
             self._thread.start()
+        log.info("job supervisor %s started (max %d at a time); recovery: %s",
+                 self.supervisor_id, self.max_concurrent, self.last_recovery)
         return self
+
+    def _beat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= self.beat_s:
+            self.store.beat_supervisor(self.supervisor_id, kind=self.kind, host=HOST,
+                                       max_concurrent=self.max_concurrent)
+            self._last_beat = now
 
     @property
     def running(self) -> bool:
@@ -184,6 +249,15 @@ class JobManager:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, self.poll_interval * 4))
+        try:
+            self._stop_children(stop_running, timeout)
+        finally:
+            try:  # the lease ends: another supervisor may adopt what is left at once
+                self.store.remove_supervisor(self.supervisor_id)
+            except Exception:  # noqa: BLE001 - the store went away: the lease simply expires
+                log.warning("could not remove the lease of supervisor %s", self.supervisor_id)
+
+    def _stop_children(self, stop_running: bool, timeout: float) -> None:
         if not stop_running:
             with self._lock:
                 for ch in self._children.values():
@@ -273,7 +347,7 @@ class JobManager:
         parent = self.store.create_run(d, name=parent_name, dataset=dataset, model=base.model, seed=seed, kind="search")
         self.store.log_params(parent, {**d, "search": space_params})
         for i, t in enumerate(trials, 1):
-            self.submit(t, name=f"{parent_name} · trial {i}", parent_id=parent)
+            self.submit(t, name=fit_name(parent_name, f" · trial {i}"), parent_id=parent)
         self._wake.set()
         return parent
 
@@ -302,37 +376,54 @@ class JobManager:
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> RecoveryReport:
-        """Mark runs whose worker is gone as interrupted, adopt live workers, count queued runs."""
+        """Runs left ``running`` by a supervisor that is gone: adopt live workers of this host,
+        mark those whose process is gone ``interrupted``; count queued runs. Runs whose
+        supervisor is alive (another dashboard, ``jobs serve``) are left to it."""
         rep = RecoveryReport()
-        runs, _ = self.store.list_runs(status="running", limit=None, sort="id", descending=False)
+        runs, _ = self.store.list_runs(status="running", kind=list(JOB_KINDS), limit=None, sort="id",
+                                       descending=False)
+        live = {sv.id for sv in self.store.list_supervisors(alive_within_s=self.lease_s)} if runs else set()
+        live.add(self.supervisor_id)
         now = datetime.now(timezone.utc)
         for r in runs:
-            if r.kind == "search":
-                continue  # follows its children
             with self._lock:
                 if r.id in self._children:
                     continue
-            same_host = r.host in (None, HOST)
-            if same_host and r.host is not None and _proc_alive(r.pid, r.id):
-                with self._lock:
-                    self._children[r.id] = _Child(r.id, None, int(r.pid), time.time())
-                rep.adopted.append(r.id)
-                continue
-            if not same_host:
+                owner = r.supervisor_id
+                if owner in live and owner != self.supervisor_id:
+                    rep.left_alone.append(r.id)  # its supervisor is alive and watches it
+                    continue
+                same_host = r.host in (None, HOST)
                 beat = r.heartbeat_at or r.started_at
                 age = (now - beat).total_seconds() if beat else float("inf")
-                if age < self.stale_heartbeat_s:
-                    rep.left_alone.append(r.id)
-                    continue
-                why = f"its worker on host {r.host} has not reported for {age / 60:.0f} min"
-            elif r.pid:
-                why = f"its worker process (pid {r.pid}) is gone"
-            else:
-                why = "it was claimed but its worker process never started"
+                if same_host and r.pid:
+                    if _proc_alive(r.pid, r.id):  # a worker of this run: watch it from now on
+                        if self.store.adopt_run(r.id, expected=owner, supervisor=self.supervisor_id):
+                            self._children[r.id] = _Child(r.id, None, int(r.pid), time.time())
+                            rep.adopted.append(r.id)
+                        else:
+                            rep.left_alone.append(r.id)
+                        continue
+                    if _proc_alive(r.pid) and _started_before(r.pid, r.started_at):
+                        rep.left_alone.append(r.id)  # e.g. ``python -m core train`` recording its own run
+                        continue
+                    why = f"its worker process (pid {r.pid}) is gone"
+                elif same_host:
+                    if owner is None and age < self.stale_heartbeat_s:
+                        rep.left_alone.append(r.id)  # recorded by a process that did not give its pid
+                        continue
+                    why = ("it was claimed but its worker process never started" if owner else
+                           f"it has not reported for {age / 60:.0f} min and no process is recorded for it")
+                else:
+                    if age < self.stale_heartbeat_s:
+                        rep.left_alone.append(r.id)
+                        continue
+                    why = f"its worker on host {r.host} has not reported for {age / 60:.0f} min"
             try:
                 self.store.set_status(r.id, "interrupted",
                                       f"interrupted: the lab stopped while this run was training ({why}). Submit it again to retry.")
                 rep.interrupted.append(r.id)
+                log.info("run %s interrupted: %s", r.id, why)
             except Exception:  # noqa: BLE001 - finished meanwhile
                 log.exception("recovering run %s", r.id)
         rep.queued = self.store.list_runs(status="queued", limit=0)[1]
@@ -348,12 +439,22 @@ class JobManager:
         while not self._stop.is_set():
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001 - the supervisor must survive store hiccups
-                log.exception("job supervisor tick failed")
+                self._last_tick_error = None
+            except Exception as exc:  # noqa: BLE001 - the supervisor must survive store hiccups
+                text = f"{type(exc).__name__}: {exc}"
+                if text != self._last_tick_error:  # once per distinct error, not every poll
+                    log.exception("job supervisor tick failed")
+                self._last_tick_error = text
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 
     def _tick(self) -> None:
+        self._beat()
+        if time.monotonic() - self._last_recover >= self.recover_every_s:
+            self._last_recover = time.monotonic()
+            rep = self.recover()
+            if rep.interrupted or rep.adopted:
+                log.info("recovery: %s", rep)
         with self._lock:
             self._reap()
             now = time.monotonic()
@@ -370,7 +471,7 @@ class JobManager:
             for rid in self.store.queued_ids(limit=free * 4):
                 if free <= 0 or self._stop.is_set():
                     break
-                if self.store.claim_run(rid, host=HOST):
+                if self.store.claim_run(rid, host=HOST, supervisor=self.supervisor_id):
                     self._spawn(rid)
                     free -= 1
 
@@ -400,6 +501,7 @@ class JobManager:
             self.store.set_status(run_id, "failed", f"could not start the training process: {type(exc).__name__}: {exc}")
             return
         self._children[run_id] = _Child(run_id, proc, proc.pid, time.time(), log_file)
+        log.info("run %s: worker started (pid %s)", run_id, proc.pid)
         try:
             self.store.set_worker(run_id, pid=proc.pid, host=HOST)
         except Exception:  # noqa: BLE001
@@ -452,6 +554,7 @@ class JobManager:
             except Exception:  # noqa: BLE001
                 pass
         if detail.status in FINAL_STATUSES:
+            log.info("run %s: %s", ch.run_id, detail.status)
             return  # the worker wrote its outcome
         status = "failed"
         if ch.term_sent_at is not None:
@@ -459,7 +562,7 @@ class JobManager:
         elif ch.cancel_sent_at is not None or detail.cancel_requested:
             status, reason = "cancelled", "cancelled (the training process was stopped)"
         elif rc is None:
-            reason = "the training process ended without reporting a result (it was not started by this dashboard process)"
+            reason = "the training process ended without reporting a result (it was not started by this supervisor process)"
         elif rc < 0:
             name = _signal_name(-rc)
             if -rc == signal.SIGKILL:
@@ -475,6 +578,7 @@ class JobManager:
             if tail:
                 reason += f"\n\nLast lines of worker.log:\n{tail}"
         self.store.set_status(ch.run_id, status, reason)
+        log.info("run %s: %s (%s)", ch.run_id, status, reason.splitlines()[0])
 
     # ------------------------------------------------------------------ searches
     def _update_searches(self) -> list[int]:
@@ -535,3 +639,187 @@ class JobManager:
             if cands:
                 return (max if maximise else min)(cands, key=lambda t: t.summary[key])
         return ok[0]
+
+
+# ---------------------------------------------------------------------- the queue's state
+def dashboard_supervises() -> bool:
+    """Does a dashboard process run the queue itself? Yes unless ``LAB_DASHBOARD_SUPERVISOR``
+    is 0/false/off/no (then ``python -m core jobs serve`` runs it)."""
+    return os.environ.get(DASHBOARD_SUPERVISOR_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+@dataclass
+class JobSnapshot:
+    """The state of the job queue at one instant (one consistent read of the store).
+
+    ``running``/``queued``: training and LR-finder jobs (oldest first), with progress;
+    ``n_running``/``n_queued`` their counts (``queued`` holds at most ``limit``);
+    ``searches``: unfinished search parents; ``supervisors``: live supervisor leases;
+    ``recent``: the newest runs of any status (when asked for).
+    """
+
+    running: list
+    queued: list
+    n_running: int
+    n_queued: int
+    searches: list
+    supervisors: list
+    recent: list
+    n_runs: int
+    taken_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return bool(self.n_running or self.n_queued)
+
+    @property
+    def supervised(self) -> bool:
+        return bool(self.supervisors)
+
+    @property
+    def waiting_unsupervised(self) -> bool:
+        """Queued runs that nothing will start: no supervisor is alive."""
+        return self.n_queued > 0 and not self.supervisors
+
+    def by_id(self) -> dict[int, Any]:
+        """Every run of the snapshot by id (running, queued, searches, recent)."""
+        out: dict[int, Any] = {}
+        for r in (*self.recent, *self.searches, *self.queued, *self.running):
+            out[r.id] = r
+        return out
+
+    def headline(self) -> str:
+        """One line for a status bar, e.g. ``1 running, 2 queued`` or ``No jobs running.``"""
+        if not self.active:
+            return "No jobs running."
+        return f"{self.n_running} running, {self.n_queued} queued"
+
+    def unsupervised_message(self) -> str:
+        n = self.n_queued
+        return (f"{n} queued run{'s' if n != 1 else ''} waiting: no job supervisor is alive. It starts "
+                "with the dashboard (open any page), or run `python -m core jobs serve`.")
+
+
+def job_snapshot(store: Store, *, recent: int = 0, limit: int = 20, lease_s: float = LEASE_S) -> JobSnapshot:
+    """Running and queued jobs with progress, live supervisors and (optionally) the ``recent``
+    newest runs, all read in one transaction, so that every part agrees with every other."""
+    with store.read_snapshot():
+        running, n_running = store.list_runs(status="running", kind=list(JOB_KINDS), limit=None,
+                                             sort="id", descending=False)
+        queued, n_queued = store.list_runs(status="queued", kind=list(JOB_KINDS), limit=limit,
+                                           sort="id", descending=False)
+        searches, _ = store.list_runs(status=["queued", "running"], kind="search", limit=limit)
+        supervisors = store.list_supervisors(alive_within_s=lease_s)
+        rec, n_runs = store.list_runs(limit=recent, sort="created_at", descending=True)
+    return JobSnapshot(running=running, queued=queued, n_running=n_running, n_queued=n_queued,
+                       searches=searches, supervisors=supervisors, recent=rec, n_runs=n_runs,
+                       taken_at=datetime.now(timezone.utc))
+
+
+def progress_text(r) -> str:
+    """``epoch 2/5 · 40 %`` (or the worker's message) for a run; the same words on every page."""
+    info = r.progress_info or {}
+    pct = f"{100 * float(r.progress or 0.0):.0f} %"
+    if r.status == "queued":
+        return "queued"
+    if r.status != "running":
+        return r.status
+    if info.get("epoch") and info.get("epochs"):
+        return f"epoch {info['epoch']}/{info['epochs']} · {pct}"
+    msg = str(info.get("message") or "starting")
+    return f"{msg} · {pct}"
+
+
+# ---------------------------------------------------------------------- command line
+def add_cli(sub) -> None:
+    """The ``jobs`` subcommand of ``python -m core`` (``serve``, ``status``)."""
+    p = sub.add_parser("jobs", help="run the job queue without a browser (serve) or show its state (status)")
+    jsub = p.add_subparsers(dest="jobs_command", required=True)
+    s = jsub.add_parser("serve", help="supervise the queue of the run store (LAB_DATABASE_URL) until SIGTERM/Ctrl-C")
+    s.add_argument("--max-concurrent", type=int, default=1, help="trainings at a time (default 1)")
+    s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue (default 1)")
+    s.add_argument("--keep-running", action="store_true",
+                   help="on stop, leave running trainings going (the next supervisor adopts them) "
+                        "instead of stopping them (they end 'interrupted')")
+    s.add_argument("--grace", type=float, default=60.0,
+                   help="seconds a stopped training has to end before it is killed (default 60)")
+    s.set_defaults(fn=cmd_jobs_serve)
+    st = jsub.add_parser("status", help="live supervisors, running and queued runs")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(fn=cmd_jobs_status)
+
+
+def cmd_jobs_serve(args) -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    core_log = logging.getLogger("core")  # this supervisor's events, not every library's
+    core_log.addHandler(handler)
+    core_log.setLevel(logging.INFO)
+    store = Store()
+    jm = JobManager(store, store.models_dir, max_concurrent=args.max_concurrent,
+                    poll_interval=check_number("--poll", args.poll, low=0.05, high=60),
+                    cancel_grace_s=args.grace, kind="serve")
+    stop = threading.Event()
+    got: list[str] = []
+
+    def on_signal(sig, _frame):
+        got.append(_signal_name(sig))
+        stop.set()
+
+    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        jm.start()
+        print(f"supervising the job queue of {store!r} as {jm.supervisor_id}; "
+              "SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            if not jm.running:  # the thread died: say so, start it again
+                log.error("the supervisor thread stopped; restarting it")
+                jm.start()
+        left = jm.active_runs()
+        what = (f"leaving {len(left)} running training(s) to the next supervisor" if args.keep_running else
+                f"stopping {len(left)} running training(s) (they end 'interrupted')") if left else "nothing running"
+        print(f"{got[0]} received: {what}; queued runs stay queued", file=sys.stderr, flush=True)
+        jm.shutdown(stop_running=not args.keep_running, timeout=args.grace)
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
+        store.close()
+        core_log.removeHandler(handler)
+    print("job supervisor stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_jobs_status(args) -> int:
+    import json
+
+    store = Store()
+    try:
+        snap = job_snapshot(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({
+            "supervisors": [sv.to_dict() for sv in snap.supervisors],
+            "running": [{"id": r.id, "name": r.name, "progress": r.progress, "supervisor_id": r.supervisor_id,
+                         "pid": r.pid, "host": r.host} for r in snap.running],
+            "queued": [{"id": r.id, "name": r.name} for r in snap.queued],
+            "n_running": snap.n_running, "n_queued": snap.n_queued,
+            "waiting_unsupervised": snap.waiting_unsupervised,
+        }, default=str, indent=2))
+        return 0
+    if snap.supervisors:
+        for sv in snap.supervisors:
+            print(f"supervisor {sv.id}: {sv.kind} on {sv.host} (pid {sv.pid}), max {sv.max_concurrent} at a time, "
+                  f"last heartbeat {sv.age_s:.0f} s ago")
+    else:
+        print("no job supervisor is alive (start the dashboard, or run: python -m core jobs serve)")
+    print(snap.headline())
+    for r in snap.running:
+        print(f"  running #{r.id} {r.name}: {progress_text(r)}")
+    for r in snap.queued:
+        print(f"  queued  #{r.id} {r.name}")
+    if snap.n_queued > len(snap.queued):
+        print(f"  ... and {snap.n_queued - len(snap.queued)} more queued")
+    if snap.waiting_unsupervised:
+        print(snap.unsupervised_message().replace("`", ""))
+    return 0

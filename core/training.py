@@ -24,6 +24,7 @@ the full model is saved with the trained head (same result, many times faster).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -41,6 +42,7 @@ from .validation import (
     ValidationError,
     check_number,
     check_one_of,
+    check_run_name,
     check_type,
 )
 
@@ -67,6 +69,37 @@ class TrainingError(LabError):
 
 class Cancelled(LabError):
     """Training was cancelled by the user; curves reported so far are kept by the reporter."""
+
+
+class OutputError(LabError):
+    """A file or folder could not be written or created (permissions, full disk, missing
+    folder, file-size limit). The message names the path and what to do; no partial file
+    is left behind (writes go to a temporary file that is removed on failure)."""
+
+
+_OS_ADVICE = {
+    errno.ENOSPC: "The disk is full: free some space, or write to a folder on another disk",
+    errno.EDQUOT: "Your disk quota is used up: free some space, or write to another folder",
+    errno.EFBIG: "The file is larger than this system allows (see `ulimit -f`): raise the limit or write elsewhere",
+    errno.EACCES: "Choose a folder you can write to, or change its permissions",
+    errno.EPERM: "Choose a folder you can write to (this one does not allow it)",
+    errno.EROFS: "The file system is read-only: choose a writable folder",
+    errno.ENOENT: "Check the path (for an output, create its folder first)",
+    errno.ENOTDIR: "A part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "That path is a folder: give a file name",
+    errno.EEXIST: "A file already exists where a folder is needed: choose another path",
+    errno.ENAMETOOLONG: "Choose a shorter path",
+}
+
+
+def describe_os_error(exc: OSError, path: Any = None, action: str = "write") -> str:
+    """One line for a user: what could not be done to which path, why, and what to do."""
+    path = path if path is not None else (exc.filename or None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = errno.errorcode.get(exc.errno or -1)
+    advice = _OS_ADVICE.get(exc.errno, "Check the path and that its disk is writable, then try again")
+    where = f" {str(path)!r}" if path is not None else ""
+    return f"Cannot {action}{where}: {reason}{f' ({code})' if code else ''}. {advice}."
 
 
 # --------------------------------------------------------------------------------------
@@ -289,6 +322,7 @@ class TrainConfig:
         check_type("mixed_precision", self.mixed_precision, bool)
         check_number("seed", self.seed, low=0, high=2**31 - 1, integer=True)
         check_type("name", self.name, str, allow_none=True)
+        check_run_name(self.name)  # a name over 200 characters is refused, never cut
         return self
 
     # ---- resolved views ----
@@ -821,7 +855,10 @@ def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_ba
             self.first_loss = None
 
         def on_train_begin(self, logs=None):
+            from .progress import EtaEstimator
+
             self.t0 = time.monotonic()
+            self.eta = EtaEstimator()
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
@@ -853,8 +890,7 @@ def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_ba
             el = now - self.epoch_t0
             ips = b * batch_size / el if el > 0 else float("nan")
             total = config.epochs * n_batches
-            per_batch = (now - self.t0) / self.batches_done
-            eta = per_batch * max(0, total - self.batches_done)
+            eta = self.eta.update(now, self.batches_done / total)  # None until it can say (core.progress)
             reporter.on_batch(self.epoch, b, n_batches, logs, ips, eta)
             if reporter.should_cancel():
                 self.model.stop_training = True
@@ -926,15 +962,61 @@ def _make_callbacks(keras, *, reporter: _SafeReporter, config: TrainConfig, n_ba
 # --------------------------------------------------------------------------------------
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """``write(tmp_path)`` into a temporary file next to ``path``, then ``os.replace`` it: the
+    file is complete or absent, never partial; the temporary file is removed on any failure.
+    A ``path`` that exists and is not a regular file (``/dev/stdout``, a FIFO) is written
+    directly (replacing it would replace the device)."""
+    path = Path(path)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        if path.is_symlink():
+            path = path.resolve()
+        if path.exists() and not path.is_file():
+            write(path)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # name the file asked for, not a temporary one
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions of a plainly created file, not mkstemp's 0600
+        write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write(path, lambda p: Path(p).write_text(text))
+
+
+_atomic_write_text = atomic_write_text  # the old private name
+
+
+def check_writable_dir(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """Create ``folder`` if needed and prove it is writable (a probe file, removed); an
+    ``OutputError`` naming the folder otherwise -- before minutes of training, not after."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(describe_os_error(e, folder, f"write to the {what}")) from e
+    return folder
 
 
 def save_model_atomic(model, path: Path) -> None:
@@ -1074,7 +1156,9 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
     ``cache_features``: None = automatic (frozen backbone and no augmentation).
     ``extra_callbacks``: more Keras callbacks, run after the lab's own each batch/epoch.
     Raises ``Cancelled`` when ``reporter.should_cancel()`` turns true, ``TrainingError`` when
-    the loss becomes NaN, ``ValidationError`` for a bad configuration.
+    the loss becomes NaN, ``ValidationError`` for a bad configuration, ``OutputError`` when
+    ``out_dir`` cannot be written (checked before training; a full disk at the end leaves
+    complete files only).
     """
     import keras
     import pandas as pd
@@ -1086,8 +1170,7 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
     from .pipeline import balanced_class_weights, make_dataset
 
     rep = _SafeReporter(reporter)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_dir(out_dir, "run folder")  # fails now, not after the training
     config.validate()
     seed_everything(config.seed)
 
@@ -1180,7 +1263,10 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
         fit_model.fit(train_pipe, validation_data=val_fit, epochs=config.epochs, callbacks=callbacks,
                       class_weight=class_weight, verbose=0)
     except (Cancelled, TrainingError):
-        _write_history(out, engine.history)
+        try:
+            _write_history(out, engine.history)
+        except OSError as e:  # keep the cancel/failure as the outcome
+            rep.on_message("warning", describe_os_error(e, out / "history.csv"))
         raise
     train_time = time.monotonic() - t0
     if engine.best_weights is not None:
@@ -1226,15 +1312,21 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
         "keras_version": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_write_text(out / "split.json", dumps(p.split.to_dict()))
-    _write_history(out, engine.history)
-    tmp_pred = out / ".predictions.csv.tmp"
-    pred_df.to_csv(tmp_pred, index=False)
-    os.replace(tmp_pred, out / "predictions.csv")
-    _atomic_write_text(out / "evaluation.json", dumps(evaluation))
-    _atomic_write_text(out / "meta.json", dumps(meta))
     model_path = out / "model.keras"
-    save_model_atomic(model, model_path)
+    writes = [
+        ("split.json", lambda: atomic_write_text(out / "split.json", dumps(p.split.to_dict()))),
+        ("history.csv", lambda: _write_history(out, engine.history)),
+        ("predictions.csv", lambda: atomic_write(out / "predictions.csv", lambda t: pred_df.to_csv(t, index=False))),
+        ("evaluation.json", lambda: atomic_write_text(out / "evaluation.json", dumps(evaluation))),
+        ("meta.json", lambda: atomic_write_text(out / "meta.json", dumps(meta))),
+        ("model.keras", lambda: save_model_atomic(model, model_path)),
+    ]
+    for name, write in writes:  # each file is complete or absent (temporary files are removed)
+        try:
+            write()
+        except OSError as e:
+            raise OutputError(describe_os_error(e, out / name) + " The training itself had finished; the files "
+                              "written before this one are complete.") from e
     summ = evaluation.get("summary", {})
     rep.on_message("info", f"test accuracy {summ.get('accuracy', float('nan')):.4f}, macro F1 {summ.get('macro_f1', float('nan')):.4f}; saved {model_path}")
     return TrainResult(
@@ -1247,9 +1339,7 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
 def _write_history(out: Path, history: list[dict]) -> None:
     import pandas as pd
 
-    tmp = out / ".history.csv.tmp"
-    pd.DataFrame(history).to_csv(tmp, index=False)
-    os.replace(tmp, out / "history.csv")
+    atomic_write(out / "history.csv", lambda t: pd.DataFrame(history).to_csv(t, index=False))
 
 
 def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bootstrap: int = 200) -> dict[str, Any]:

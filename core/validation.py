@@ -95,3 +95,35 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> NotFoundError:
     close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return NotFoundError(f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}.")
+
+
+MAX_NAME_LENGTH = 200  # run names (the store's column width)
+MAX_TAG_VALUE_LENGTH = 500  # tag values
+
+
+def check_run_name(name: Any, *, what: str = "run name") -> str | None:
+    """A run name stripped of surrounding blanks; ValidationError when longer than MAX_NAME_LENGTH.
+
+    Names are refused, never silently cut: the message gives the limit and the length.
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ValidationError(f"A {what} must be text. Got {type(name).__name__} instead.")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"A {what} may have at most {MAX_NAME_LENGTH} characters; this one has {len(name):,} "
+            f"(it starts {name[:40]!r}). Shorten it; put longer descriptions in the run's notes."
+        )
+    return name
+
+
+def fit_name(base: str, suffix: str = "") -> str:
+    """``base + suffix`` for a name the lab derives (a re-run, a search trial), shortening ``base``
+    with an ellipsis so that the whole stays within MAX_NAME_LENGTH."""
+    base = (base or "").strip()
+    room = MAX_NAME_LENGTH - len(suffix)
+    if len(base) > room:
+        base = base[: max(room - 1, 0)].rstrip() + "…"
+    return (base + suffix)[:MAX_NAME_LENGTH]

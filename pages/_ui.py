@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import atexit
 import logging
+import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +46,11 @@ def get_store():
 
 @st.cache_resource(show_spinner=False)
 def _jobs_for(url: str, models_dir: str):
-    from core.jobs import JobManager
+    from core.jobs import JobManager, dashboard_supervises
 
-    jm = JobManager(_store_for(url, models_dir), Path(models_dir))
-    jm.start()
+    jm = JobManager(_store_for(url, models_dir), Path(models_dir), poll_interval=1.0, kind="dashboard")
+    if dashboard_supervises():
+        jm.start()
     _STARTED_JOB_MANAGERS.append(jm)
     return jm
 
@@ -55,21 +58,50 @@ def _jobs_for(url: str, models_dir: str):
 _STARTED_JOB_MANAGERS: list = []
 
 
-def shutdown_job_managers() -> None:
-    """Stop every job manager this process started (tests, benchmarks)."""
+def shutdown_job_managers(*, stop_running: bool = True) -> None:
+    """Stop every job manager this process started (tests, benchmarks; at exit with
+    ``stop_running=False``: trainings go on and the next supervisor adopts them)."""
     while _STARTED_JOB_MANAGERS:
         jm = _STARTED_JOB_MANAGERS.pop()
         try:
-            jm.shutdown()
+            jm.shutdown(stop_running=stop_running)
         except Exception:  # noqa: BLE001 - best effort at exit
             log.warning("job manager shutdown failed\n%s", traceback.format_exc())
     _jobs_for.clear()
 
 
+atexit.register(shutdown_job_managers, stop_running=False)  # ends the lease when the server stops
+
+
 def get_jobs():
-    """The job manager (started once per process, shared by all sessions)."""
+    """The job manager (one per process and store, shared by all sessions). Its supervisor
+    runs the queue unless LAB_DASHBOARD_SUPERVISOR=0 (then `python -m core jobs serve` does)."""
     s = get_settings()
     return _jobs_for(s.database_url, str(s.models_dir))
+
+
+def ensure_supervisor():
+    """Called on every page view (shared sidebar): the queue of this process's store is
+    supervised from the first page view of any session after a (re)start, and a supervisor
+    thread that died is started again. Returns the job manager."""
+    from core.jobs import dashboard_supervises
+
+    jm = get_jobs()
+    if dashboard_supervises() and not jm.running:
+        jm.start()
+    return jm
+
+
+JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at this pace
+
+
+def job_snapshot(recent: int = 0):
+    """The queue's state in one consistent read (core.jobs.job_snapshot): running and queued
+    runs with progress, live supervisors, and the ``recent`` newest runs. Every page shows
+    job status from this, so that no two places disagree."""
+    from core.jobs import job_snapshot as snapshot
+
+    return snapshot(get_store(), recent=recent)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -134,19 +166,19 @@ def guarded(fn: Callable[..., None]) -> Callable[..., None]:
         try:
             fn(*args, **kwargs)
         except LabError as err:
-            st.error(str(err), icon=":material/error:")
+            st.error(md_text(err), icon=":material/error:")
         except Exception as err:  # an unexpected bug: a message here, the traceback in the log
             if type(err).__module__.startswith("streamlit"):  # rerun/stop control flow
                 raise
             log.error("page error\n%s", traceback.format_exc())
-            st.error(f"Something went wrong: {type(err).__name__}: {err}. The details are in the server log.",
+            st.error(f"Something went wrong: {type(err).__name__}: {md_text(err)}. The details are in the server log.",
                      icon=":material/bug_report:")
 
     return wrapper
 
 
 def show_error(err: Exception) -> None:
-    st.error(str(err), icon=":material/error:")
+    st.error(md_text(err), icon=":material/error:")
 
 
 # ---------------------------------------------------------------- shared sidebar
@@ -177,10 +209,91 @@ def _pages() -> dict[str, list]:
 
 
 def navigation():
-    """Page config + st.navigation over the lab's pages (called by app.py)."""
+    """Page config + st.navigation over the lab's pages (called by app.py).
+
+    An address that names no page (``/nosuchpage``) is remembered for ``missing_page()`` and
+    the request is turned into one for the default page first, so that Streamlit's own
+    "Running the app's main page" dialog does not cover the lab's "Page not found" page."""
     st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/biotech:", layout="wide")
     st.session_state["_lab_framed"] = True
+    missing = requested_unknown_page()
+    st.session_state["_lab_missing_page"] = missing
+    if missing is not None:
+        _forget_requested_page()
     return st.navigation(_pages(), position="sidebar")
+
+
+def missing_page() -> str | None:
+    """The unknown page asked for in this script run (see ``navigation``), else None."""
+    return st.session_state.get("_lab_missing_page")
+
+
+def _forget_requested_page() -> None:
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        get_script_run_ctx().pages_manager.set_script_intent("", "")
+    except Exception:  # noqa: BLE001 - internal API moved: Streamlit's dialog shows as well
+        log.info("could not clear the requested page name")
+
+
+# imported in the background once the first page of a server process is drawn, so that
+# the first visit of the other pages does not pay for them (pandas and the store are
+# already imported by then; TensorFlow is left to the first prediction)
+WARM_UP_MODULES = ("plotly.graph_objects", "plotly.subplots", "core.plots", "core.evaluation", "core.training",
+                   "core.datasets.io", "sklearn.datasets", "PIL.Image")
+_WARM_UP: dict = {}
+
+
+def warm_up_in_background() -> None:
+    """Start (once per process) a daemon thread importing ``WARM_UP_MODULES``."""
+    import threading
+
+    if _WARM_UP.get("thread") is not None:
+        return
+
+    def work() -> None:
+        import importlib
+        import time
+
+        t = time.perf_counter()
+        for name in WARM_UP_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - an optional module: the page imports it when needed
+                log.info("warm-up: could not import %s", name)
+        _WARM_UP["seconds"] = time.perf_counter() - t
+
+    _WARM_UP["thread"] = threading.Thread(target=work, name="lab-warm-up", daemon=True)
+    _WARM_UP["thread"].start()
+
+
+def requested_unknown_page() -> str | None:
+    """The URL path the browser asked for when it names no page of the lab (``/nosuchpage``),
+    else None. Streamlit then runs the default page without a word; app.py says so instead."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        pm = get_script_run_ctx().pages_manager
+        if pm.intended_page_script_hash:  # a page picked in the app (sidebar, page link, rerun)
+            return None
+        name = (pm.intended_page_name or "").strip("/")
+    except Exception:  # noqa: BLE001 - internal API moved: no check rather than a broken app
+        return None
+    known = {"", "home"} | {p.url_path for section in _pages().values() for p in section}
+    return name if name and name not in known else None
+
+
+def page_not_found(name: str) -> None:
+    """A "page not found" page with links to the real ones (instead of silently showing Home)."""
+    st.title("Page not found")
+    st.error(f"There is no page at /{md_text(name[:200])} in this lab. Check the address, or pick a page "
+             "below or in the sidebar.", icon=":material/link_off:")
+    st.markdown("The lab's pages:")
+    for section, pages in _pages().items():
+        st.caption(section)
+        for p in pages:
+            st.page_link(p, label=p.title, icon=p.icon)
 
 
 def _legacy_pages_mode() -> bool:
@@ -198,35 +311,66 @@ def ensure_frame() -> None:
     legacy multipage app until the first session runs ``st.navigation``: a deep link
     (``/runs?run=7``) opened first after a restart runs the page file directly, with a
     file-list sidebar and no frame. Declaring the navigation here ends that mode for
-    every session and draws the real sidebar. A no-op when app.py framed the page, and after
-    a session's first run (AppTest re-enters the legacy mode on every run).
+    every session; the run then starts again through app.py (frame, sidebar, same widget
+    ids as every later run). A no-op when app.py framed the page, and after a session's
+    first run (AppTest re-enters the legacy mode on every run).
     """
     if _legacy_pages_mode() and not st.session_state.get("_lab_framed"):
         navigation()
-        shared_sidebar()
+        # run again, now through app.py: widgets made in this legacy run get other ids than in
+        # the app's later runs, so their first change was lost (an upload on a deep-linked
+        # Predict page vanished without a prediction)
+        st.rerun()
 
 
 def shared_sidebar() -> None:
     with st.sidebar:
         st.caption("Research and teaching use only.")
-        try:
-            store = get_store()
-            running, n_run = store.list_runs(status="running", limit=5)
-            queued, n_q = store.list_runs(status="queued", limit=5)
-        except LabError as err:
-            st.error(str(err))
-            return
-        except Exception as err:  # store unreachable: say so, keep the app serving
-            log.error("store error\n%s", traceback.format_exc())
-            st.error(f"The run store is not reachable: {err}")
-            return
-        if n_run or n_q:
-            st.markdown(f"**Jobs:** {n_run} running, {n_q} queued")
-            for r in running:
-                st.progress(float(r.progress or 0.0), text=f"#{r.id} {r.name}")
-        else:
-            st.caption("No jobs running.")
+        sidebar_jobs()
         st.caption(f"Store: `{redact_url(get_settings().database_url)}`")
+
+
+@st.fragment(run_every=JOBS_REFRESH_S)
+def sidebar_jobs() -> None:
+    """Job status in the sidebar of every page, redrawn every JOBS_REFRESH_S seconds on its
+    own (it used to be drawn once per page run: "No jobs running" during a run started by the
+    page below it, "1 running" long after the run had finished)."""
+    try:
+        jm = ensure_supervisor()
+        snap = job_snapshot()
+    except LabError as err:
+        st.error(str(err))
+        return
+    except Exception as err:  # store unreachable: say so, keep the app serving
+        log.error("store error\n%s", traceback.format_exc())
+        st.error(f"The run store is not reachable: {err}")
+        return
+    render_job_status(snap, own_supervisor=jm.supervisor_id)
+
+
+def render_job_status(snap, own_supervisor: str | None = None) -> None:
+    """Counts, a progress bar per running job, and a warning when queued runs wait for a
+    supervisor that is not alive."""
+    from core.jobs import progress_text
+
+    if snap.waiting_unsupervised:
+        st.warning(snap.unsupervised_message(), icon=":material/hourglass_disabled:")
+    if not snap.active:
+        st.caption("No jobs running.")
+        return
+    st.markdown(f"**Jobs:** {snap.headline()}")
+    for r in snap.running:
+        st.progress(min(1.0, max(0.0, float(r.progress or 0.0))),
+                    text=f"#{r.id} {md_text(r.name)} · {md_text(progress_text(r))}")
+    if snap.n_queued:
+        shown = ", ".join(f"#{q.id}" for q in snap.queued[:5])
+        more = f" and {snap.n_queued - 5} more" if snap.n_queued > 5 else ""
+        st.caption(f"Queued: {shown}{more}")
+    if snap.supervisors:
+        sv = next((x for x in snap.supervisors if x.id == own_supervisor), snap.supervisors[0])
+        who = "this dashboard" if sv.id == own_supervisor else f"{sv.kind} on {sv.host}"
+        more = f" (+{len(snap.supervisors) - 1} more)" if len(snap.supervisors) > 1 else ""
+        st.caption(f"Queue run by {md_text(who)}{more}.")
 
 
 # ---------------------------------------------------------------- widgets
@@ -236,6 +380,7 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
     infos = cached_dataset_infos()
     names = [i.name for i in infos]
     by_name = {i.name: i for i in infos}
+    default = st.session_state.get(f"{key}_name", default)  # a value set before the widget is shown first
     idx = names.index(default) if default in names else 0
     name = st.selectbox(label, names, index=idx, key=f"{key}_name",
                         format_func=lambda n: f"{by_name[n].title} ({availability_label(by_name[n].availability)})")
@@ -246,7 +391,8 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
         s = get_settings()
         prefill = {"ham10000": s.ham10000_dir, "fundus": s.fundus_dir}.get(name)
         path = st.text_input(
-            "Folder or file on the server", value=str(prefill or ""), key=f"{key}_path_{name}",
+            "Folder or file on the server", value=str(st.session_state.get(f"{key}_path_{name}", prefill or "")),
+            key=f"{key}_path_{name}",
             help=info.how_to or "A folder readable by the lab.",
             placeholder="/data/HAM10000" if name == "ham10000" else "/path/to/data")
         if not path.strip():
@@ -254,13 +400,15 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
             return None
         params["path"] = path.strip()
         if name == "fundus" and "labels_csv" in accepted:
-            lc = st.text_input("Labels CSV (optional: found automatically)", key=f"{key}_labels_{name}")
+            lc = st.text_input("Labels CSV (optional: found automatically)", key=f"{key}_labels_{name}",
+                               value=str(st.session_state.get(f"{key}_labels_{name}", "")))
             if lc.strip():
                 params["labels_csv"] = lc.strip()
     elif info.availability == "needs_download":
         st.warning(f"{info.title} is not in the local cache yet. {info.how_to}", icon=":material/cloud_download:")
     if allow_subsample and "max_per_class" in accepted:
-        mpc = st.number_input("Images per class (0 = all)", min_value=0, value=0, step=50, key=f"{key}_mpc_{name}",
+        mpc = st.number_input("Images per class (0 = all)", min_value=0,
+                              value=int(st.session_state.get(f"{key}_mpc_{name}", 0)), step=50, key=f"{key}_mpc_{name}",
                               help="A deterministic stratified subsample for quick looks and runs.")
         if mpc:
             params["max_per_class"] = int(mpc)
@@ -296,6 +444,44 @@ def run_label(r) -> str:
 
 
 # ---------------------------------------------------------------- pure helpers (no st.*)
+_WJ = "\u2060"  # WORD JOINER: invisible, no line break; splits sequences without changing the text
+_MD_TYPOGRAPHY = re.compile(r"(?<!\S)(?:<->|->|<-|--|>=|<=|~=)(?!\S)")  # Streamlit turns these into arrows etc.
+_MD_ALWAYS = re.compile(r"([\\`*~\[\]<$&|])")  # code, emphasis, strikethrough, links/images, HTML, LaTeX, tables
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # intraword _ never emphasises: keep it
+_MD_LINE_START = re.compile(r"^([ \t]*)([#>+=-]|\d+[.)])", re.MULTILINE)  # headings, quotes, lists, setext
+_MD_HASH_AFTER_SPACE = re.compile(r"(?<=\s)#")  # a heading's closing "##" would be dropped
+_MD_COLON = re.compile(r":(?=[\w+\-/])")  # :red[...], :material/x:, :tada:, :streamlit:, https://
+_MD_WWW = re.compile(r"(?<=www)\.", re.IGNORECASE)  # GFM's www. autolinks
+_MD_AT = re.compile(r"@(?=[\w-])")  # GFM's e-mail autolinks
+
+
+def md_text(value: Any) -> str:
+    """``value`` shown as literal text inside Streamlit Markdown (titles, captions, st.error,
+    progress texts, image captions, spinners...): run names, notes, tags, class names, file
+    names, ids, error messages. Not needed for plain-text widgets (selectbox options,
+    dataframes, text inputs); never wrap the result in backticks (code spans show backslashes).
+
+    Two mechanisms, because Streamlit's Markdown has two kinds of syntax:
+    - constructs parsed from the source (links, images, emphasis, code, HTML, LaTeX, tables,
+      headings, lists) are backslash-escaped, which CommonMark shows as the bare character;
+    - rewrites done afterwards on the decoded text (GFM autolinks of ``https://``, ``www.``
+      and e-mail addresses; Streamlit's ``:red[..]`` directives, ``:material/..:`` icons,
+      ``:streamlit:``, emoji shortcodes, ``->`` arrows) cannot be escaped that way: an
+      invisible word joiner (U+2060) is put inside the sequence instead.
+    Characters that cannot start markup (``.``, ``(``, ``'``, ``/``, ``_`` inside words...)
+    are left alone so messages stay readable in the source.
+    """
+    s = "" if value is None else str(value)
+    s = _MD_TYPOGRAPHY.sub(lambda m: _WJ.join(m.group(0)), s)
+    s = _MD_ALWAYS.sub(r"\\\1", s)
+    s = _MD_UNDERSCORE.sub(r"\\_", s)
+    s = _MD_LINE_START.sub(lambda m: m.group(1) + (m.group(2)[:-1] + "\\" + m.group(2)[-1]), s)
+    s = _MD_HASH_AFTER_SPACE.sub(r"\\#", s)
+    s = _MD_COLON.sub(":" + _WJ, s)
+    s = _MD_WWW.sub(_WJ + ".", s)
+    return _MD_AT.sub("@" + _WJ, s)
+
+
 def redact_url(url: str) -> str:
     """Hide a password in a database URL."""
     if "@" in url and "://" in url:
@@ -327,6 +513,12 @@ def fmt_num(v: Any, digits: int = 3) -> str:
     if not np.isfinite(f):
         return "—"
     return f"{f:.{digits}f}"
+
+
+def plural(n: int, word: str, plural_word: str | None = None) -> str:
+    """``1 run``, ``2 runs``, ``1,000 runs`` (``plural_word`` for irregular ones: ``plural(2, 'class', 'classes')``)."""
+    n = int(n)
+    return f"{n:,} {word if n == 1 else (plural_word or word + 's')}"
 
 
 def png_bytes(image: np.ndarray) -> bytes:

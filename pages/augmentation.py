@@ -23,15 +23,8 @@ SLIDERS = {
     "random_crop": ("Random crop (fraction kept, 1 = off)", 0.05, 1.0, 0.01, "Crop then resize back."),
 }
 TOGGLES = {"horizontal_flip": "Horizontal flip", "vertical_flip": "Vertical flip"}
-PRESET_LABELS = {"none": "None", "report_a": "Report A (HAM10000 CNNs)", "report_b": "Report B (Fashion-MNIST)",
-                 "report_c": "Report C (HAM10000 224px)", "report_d": "Report D (fundus)"}
-
-
-def _apply_preset() -> None:
-    from core.augment import get_preset
-
-    spec = get_preset(st.session_state["aug_preset"])
-    _set_widgets(spec.to_dict())
+GRID_COLUMNS = 3      # preview images per row; each image fills its column (never wider than it)
+MIN_PREVIEW_PX = 128  # tiny images (digits are 8x8) are enlarged with sharp pixels to at least this
 
 
 def _reroll() -> None:
@@ -50,17 +43,26 @@ def _set_widgets(d: dict) -> None:
 
 @_ui.guarded
 def body() -> None:
-    from core.augment import FILL_MODES, PRESETS, AugmentSpec, preview
+    from core.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names, preview
 
     st.title("Augmentation studio")
     st.caption("What the training pipeline will do to an image: the same Keras layers, the same seed.")
     if "aug_rotation" not in st.session_state:  # first visit: start from the spec in use, else none
         _set_widgets(AugmentSpec.from_dict(st.session_state.get("train_augment")).to_dict())
+        st.session_state.pop("aug_preset_applied", None)
 
     controls, view = st.columns([1, 2], gap="large")
     with controls:
-        st.selectbox("Preset", list(PRESETS), key="aug_preset", format_func=lambda n: PRESET_LABELS.get(n, n),
-                     on_change=_apply_preset)
+        if st.session_state.get("aug_preset") not in (None, *preset_names()):  # an old name (report_c)
+            st.session_state["aug_preset"] = canonical_preset(st.session_state["aug_preset"])
+        preset = st.selectbox("Preset", preset_names(), key="aug_preset", format_func=lambda n: PRESET_INFO[n][0],
+                              help="Each preset sets the sliders below; change them freely.")
+        # a newly chosen preset sets the sliders (before they are created in this run); no on_change
+        # callback: on a session opened by a deep link the callback's rerun reset the selectbox
+        if st.session_state.get("aug_preset_applied", preset) != preset:
+            _set_widgets(get_preset(preset).to_dict())
+        st.session_state["aug_preset_applied"] = preset
+        preset_hint = st.empty()
         values: dict = {}
         for k, (label, lo, hi, step, hlp) in SLIDERS.items():
             values[k] = st.slider(label, lo, hi, step=step, key=f"aug_{k}", help=hlp)
@@ -70,6 +72,8 @@ def body() -> None:
         values["fill_mode"] = st.selectbox("Fill mode", list(FILL_MODES), key="aug_fill_mode",
                                            help="How the area uncovered by rotation/shift/zoom is filled.")
         spec = AugmentSpec(**values)
+        modified = spec != get_preset(preset)
+        preset_hint.caption(PRESET_INFO[preset][1][:1].upper() + PRESET_INFO[preset][1][1:] + (" · modified below" if modified else "") + ".")
 
     with view:
         image, caption = pick_image()
@@ -83,22 +87,40 @@ def body() -> None:
         with st.spinner("Augmenting…"):
             variants = preview(image, spec, n=int(n), seed=seed)
         st.markdown(f"**Spec:** {spec.describe()}")
-        width = _display_width(image)
-        cols = st.columns(5)
-        cols[0].image(image, caption=f"original · {caption}", width=width, clamp=True)
-        for i, v in enumerate(variants):
-            cols[(i + 1) % 5].image(v, caption=f"variant {i + 1}", width=width, clamp=True)
+        preview_grid([image, *variants], [f"original · {caption}"] + [f"variant {i + 1}" for i in range(len(variants))])
         st.divider()
+        source = st.session_state.get("aug_source_title") or "an uploaded image"
+        st.caption(f"**Use in training** hands these settings to the **Train** page. They apply to the training "
+                   f"images of the next run you submit there, on the dataset you choose on that page (the validation "
+                   f"and test images are never augmented). Previewed here on: {source}.")
         if st.button("Use in training", type="primary", icon=":material/send:", key="aug_use"):
             st.session_state["train_augment"] = None if spec.is_identity else spec.to_dict()
-            st.success(f"The Train page will use: {spec.describe()}.")
+            st.session_state["train_augment_source"] = source
+            st.success(f"Saved for the Train page: {spec.describe()}. It will augment the training images of the next "
+                       f"run you submit on Train, on the dataset chosen there (previewed on {source}).",
+                       icon=":material/check:")
         current = st.session_state.get("train_augment")
-        st.caption("In use for training: " + (AugmentSpec.from_dict(current).describe() if current else "no augmentation"))
+        st.caption("In use for training: " + (AugmentSpec.from_dict(current).describe() if current else "no augmentation")
+                   + (f" (previewed on {st.session_state['train_augment_source']})"
+                      if current and st.session_state.get("train_augment_source") else ""))
 
 
-def _display_width(image: np.ndarray) -> int:
+def preview_grid(images: list[np.ndarray], captions: list[str]) -> None:
+    """Rows of GRID_COLUMNS columns, one image per column, each as wide as its column: images
+    never overlap or run past the page whatever their pixel size or the window width."""
+    for start in range(0, len(images), GRID_COLUMNS):
+        cols = st.columns(GRID_COLUMNS)
+        for col, img, cap in zip(cols, images[start:start + GRID_COLUMNS], captions[start:start + GRID_COLUMNS]):
+            col.image(_enlarge(img), caption=_ui.md_text(cap), width="stretch", clamp=True)
+
+
+def _enlarge(image: np.ndarray) -> np.ndarray:
+    """Small images repeated pixel by pixel (sharp, not blurred by the browser) up to MIN_PREVIEW_PX."""
     h, w = image.shape[:2]
-    return int(min(220, max(96, w * max(1, 96 // max(w, 1)))))
+    f = int(np.ceil(MIN_PREVIEW_PX / max(min(h, w), 1)))
+    if f <= 1:
+        return image
+    return np.repeat(np.repeat(image, f, axis=0), f, axis=1)
 
 
 def pick_image() -> tuple[np.ndarray | None, str]:
@@ -110,10 +132,11 @@ def pick_image() -> tuple[np.ndarray | None, str]:
             return None, ""
         out = _ui.decode_upload(up.name, up.getvalue())
         if not out.ok:
-            st.error(out.error)
+            st.error(_ui.md_text(out.error))
             return None, ""
         for note in out.notices:
             st.caption(note)
+        st.session_state["aug_source_title"] = None
         return out.image, up.name
     picked = _ui.dataset_picker("aug", allow_subsample=False)
     if picked is None:
@@ -121,6 +144,7 @@ def pick_image() -> tuple[np.ndarray | None, str]:
     name, params = picked
     with st.spinner(f"Loading {name}…"):
         ds = _ui.load_dataset_cached(name, params)
+    st.session_state["aug_source_title"] = _dataset_title(name)
     from core.datasets.io import load_images
 
     k = st.selectbox("Class", range(ds.num_classes), format_func=lambda i: ds.class_names[i], key=f"aug_class_{name}")
@@ -131,6 +155,11 @@ def pick_image() -> tuple[np.ndarray | None, str]:
     j = st.number_input(f"Image of that class (0-{len(pos) - 1})", 0, len(pos) - 1, 0, key=f"aug_idx_{name}")
     img = load_images(ds, [int(pos[int(j)])])[0]
     return np.asarray(img, dtype=np.uint8), f"{ds.class_names[k]} · {ds.ids[pos[int(j)]]}"
+
+
+def _dataset_title(name: str) -> str:
+    info = next((i for i in _ui.cached_dataset_infos() if i.name == name), None)
+    return info.title if info is not None else name
 
 
 body()

@@ -1,7 +1,12 @@
 """Compare: 2+ runs -> config differences, overlaid curves, the report B table (+ balanced
-accuracy, macro AUC, kappa), per-class F1, confusion matrices side by side, ROC overlays."""
+accuracy, macro AUC, kappa), per-class F1, confusion matrices, ROC overlays.
+
+Every run keeps one colour in every figure of the page (``plots.run_colors``); runs trained
+on different datasets or splits are flagged, and per-class results are only put side by side
+for runs that share the same classes."""
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
@@ -11,10 +16,18 @@ from pages import _ui
 
 _ui.ensure_frame()
 
-TABLE = [("train_time_s", "training time"), ("trainable_params", "trainable params"), ("accuracy", "accuracy"),
+TRAIN_TIME = "training time (fit only)"
+WALL_TIME = "wall time (whole job)"
+TABLE = [("train_time_s", TRAIN_TIME), ("duration_s", WALL_TIME), ("n_samples", "test images"),
+         ("trainable_params", "trainable params"), ("accuracy", "accuracy"),
          ("macro_f1", "F1 (macro)"), ("weighted_f1", "F1 (weighted)"), ("macro_recall", "recall (macro)"),
          ("macro_precision", "precision (macro)"), ("balanced_accuracy", "balanced accuracy"),
          ("macro_auc", "macro AUC"), ("kappa_quadratic", "quadratic kappa")]
+TIME_HELP = (f"**{TRAIN_TIME}**: the seconds spent fitting the model (all epochs, validation after each epoch "
+             f"included). **{WALL_TIME}**: from the moment the job started to the moment it ended, so it also "
+             f"counts loading and preparing the data, building the model, evaluating on the test set and saving "
+             f"the model; it is always the longer of the two.")
+_DEFAULT_SPLIT = {"val_ratio": 0.1, "test_ratio": 0.2, "seed": 0, "grouped": "auto"}
 
 
 @_ui.guarded
@@ -43,8 +56,19 @@ def body() -> None:
     details = [store.get_run(i) for i in chosen]
     arts = {r.id: _ui.run_artifacts(r) for r in details}
 
+    from core import plots
+
+    names = {r.id: run_name(r) for r in details}
+    colors = plots.run_colors([names[r.id] for r in details])  # one colour per run, in every figure below
+    st.markdown("&emsp;".join(f'<span style="color:{colors[names[r.id]]};font-size:1.2em">■</span> '
+                              f"{_ui.md_text(names[r.id])}" for r in details), unsafe_allow_html=True)
+    comp = comparability(details, arts)
+    for msg in comp["warnings"]:
+        st.warning(msg, icon=":material/compare_arrows:")
+
     st.subheader("Results")
     st.dataframe(results_table(details, arts), width="stretch")
+    st.caption(TIME_HELP)
     st.subheader("Configuration differences")
     diff = config_diff(details)
     if diff.empty:
@@ -52,27 +76,119 @@ def body() -> None:
     else:
         st.dataframe(diff, width="stretch")
 
-    from core import plots
-
     hist = store.get_histories(chosen)
     if not hist.empty:
         st.subheader("Training curves")
-        hist = hist.assign(run=hist["run_id"].map(lambda i: f"#{i}"))
-        st.plotly_chart(plots.training_curves(hist), width="stretch", key="c_curves")
-    evs = {f"#{r.id} {r.name}": arts[r.id][0] for r in details if arts[r.id][0]}
+        hist = hist.assign(run=hist["run_id"].map(lambda i: _plot_text(names[i])))
+        pcolors = {_plot_text(k): v for k, v in colors.items()}
+        st.plotly_chart(plots.training_curves(hist, colors=pcolors), width="stretch", key="c_curves")
+        if (hist["key"] == "epoch_time_s").any():
+            st.plotly_chart(plots.epoch_times_figure(hist[hist["key"] == "epoch_time_s"], colors=pcolors),
+                            width="content", key="c_epoch_times")
+            st.caption("Epoch timings are not a training curve; the first epoch also builds the model graph, so it "
+                       "is usually the slowest.")
+    evs = {names[r.id]: arts[r.id][0] for r in details if arts[r.id][0]}
     if evs:
         st.subheader("Per-class F1")
-        pcf = pd.DataFrame({k: {p["class"]: p["f1"] for p in ev["per_class"]} for k, ev in evs.items()})
-        st.dataframe(pcf, width="stretch", column_config={k: st.column_config.NumberColumn(k, format="%.3f")
-                                                          for k in pcf.columns})
+        groups = comp["class_groups"]
+        for gi, (classes, members) in enumerate(groups.items()):
+            members = [m for m in members if m in evs]
+            if not members:
+                continue
+            if len(groups) > 1:
+                st.markdown(f"**{len(classes)} classes** — " + ", ".join(_ui.md_text(m) for m in members))
+            pcf = pd.DataFrame({m: {p["class"]: p["f1"] for p in evs[m]["per_class"]} for m in members},
+                               index=list(classes))
+            st.dataframe(pcf, width="stretch", key=f"c_pcf_{gi}",
+                         column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in pcf.columns})
         st.subheader("ROC curves")
-        st.plotly_chart(plots.roc_overlay(evs), width="stretch", key="c_roc")
+        st.plotly_chart(plots.roc_overlay({_plot_text(k): v for k, v in evs.items()},
+                                          colors={_plot_text(k): v for k, v in colors.items()}),
+                        width="stretch", key="c_roc")
         st.subheader("Confusion matrices")
-        normalize = st.toggle("Normalise rows", value=True, key="c_cm_norm")
-        cols = st.columns(min(len(evs), 3))
-        for i, (k, ev) in enumerate(evs.items()):
-            cols[i % len(cols)].plotly_chart(plots.confusion_matrix(ev, normalize=normalize, title=k),
-                                             width="stretch", key=f"c_cm_{i}")
+        normalize = st.toggle("Colour by row share (cells always show count and row %)", value=True, key="c_cm_norm")
+        for i, (k, ev) in enumerate(evs.items()):  # one per row: readable for any number of runs and classes
+            title = f'<span style="color:{colors[k]}">■</span> {_plot_text(k)}'
+            st.plotly_chart(plots.confusion_matrix(ev, normalize=normalize, title=title), width="stretch",
+                            key=f"c_cm_{i}")
+
+
+def run_name(r) -> str:
+    return f"#{r.id} {r.name}"
+
+
+def _plot_text(s: str) -> str:  # noqa: D401 - same rule as core.plots.plot_text
+    """Plotly renders a few HTML tags in titles and legends: show run names as text."""
+    return html.escape(str(s), quote=False)
+
+
+def _dataset_of(r, meta: dict) -> dict:
+    d = meta.get("dataset") or (r.config or {}).get("dataset") or {"name": r.dataset}
+    return {"name": d.get("name"), "params": {k: v for k, v in (d.get("params") or {}).items() if v is not None}}
+
+
+def _describe_dataset(d: dict) -> str:
+    p = d["params"]
+    bits = [f"{p['max_per_class']} images per class" if "max_per_class" in p else "all images"]
+    if "path" in p:
+        bits.append(f"folder {p['path']}")
+    return f"{d['name']} ({', '.join(bits)})"
+
+
+def _grouped(names: dict, values: dict, describe) -> str:
+    """'#1 a and #2 b: digits (...); #3 c: ham10000 (...)' - runs grouped by equal values."""
+    groups: dict[str, list[str]] = {}
+    for i, v in values.items():
+        groups.setdefault(describe(v), []).append(_ui.md_text(names[i]))
+    return "; ".join(f"{' and '.join(runs) if len(runs) < 3 else ', '.join(runs)}: {_ui.md_text(desc)}"
+                     for desc, runs in groups.items())
+
+
+def _split_of(r) -> dict:
+    return {**_DEFAULT_SPLIT, **((r.config or {}).get("split") or {})}
+
+
+def _describe_split(s: dict) -> str:
+    return (f"validation {s['val_ratio']:.0%}, test {s['test_ratio']:.0%}, seed {s['seed']}, grouped {s['grouped']}")
+
+
+def comparability(details, arts) -> dict:
+    """What makes the runs' scores not directly comparable, in plain words, and the runs
+    grouped by their class list (per-class results are only comparable within a group)."""
+    warnings: list[str] = []
+    names = {r.id: run_name(r) for r in details}
+    dsets = {r.id: _dataset_of(r, arts[r.id][2]) for r in details}
+    splits = {r.id: _split_of(r) for r in details}
+    tests = {}
+    for r in details:
+        pred = arts[r.id][1]
+        if pred is not None and "id" in pred.columns:
+            tests[r.id] = set(pred["id"].astype(str))
+    same_data = len({json.dumps(d, sort_keys=True, default=str) for d in dsets.values()}) == 1
+    same_split = len({json.dumps(s, sort_keys=True, default=str) for s in splits.values()}) == 1
+    if not same_data:
+        which = "datasets" if len({d["name"] for d in dsets.values()}) > 1 else "subsets of the dataset"
+        warnings.append(
+            f"These runs were trained and tested on different {which}: "
+            + _grouped(names, dsets, _describe_dataset)
+            + ". Their scores come from different test images (and possibly different classes), so they are not "
+              "directly comparable. Per-class F1 is shown only side by side for runs with the same classes.")
+    if not same_split:
+        warnings.append(
+            "These runs split the data differently: "
+            + _grouped(names, splits, _describe_split)
+            + ". They were tested on different images, so part of a difference in their scores comes from the "
+              "test images rather than the model.")
+    if same_data and same_split and len(tests) == len(details) and len({frozenset(t) for t in tests.values()}) > 1:
+        common = set.intersection(*tests.values())
+        warnings.append(f"Same dataset and split settings, but the test sets differ (the data changed between the "
+                        f"runs?): {len(common)} test images in common. Compare the scores with care.")
+    groups: dict[tuple, list[str]] = {}
+    for r in details:
+        ev, _, meta = arts[r.id]
+        classes = tuple((ev or {}).get("class_names") or meta.get("class_names") or ())
+        groups.setdefault(classes, []).append(names[r.id])
+    return {"warnings": warnings, "class_groups": groups, "same_data": same_data, "same_split": same_split}
 
 
 def results_table(details, arts) -> pd.DataFrame:
@@ -84,17 +200,18 @@ def results_table(details, arts) -> pd.DataFrame:
             s = {**ev["summary"], **s}
         params = meta.get("params") or meta.get("param_counts") or {}
         s.setdefault("trainable_params", s.get("params_trainable", params.get("trainable")))
-        s.setdefault("train_time_s", meta.get("train_time_s", r.duration_s))
+        s["train_time_s"] = meta.get("train_time_s", s.get("train_time_s"))
+        s["duration_s"] = r.duration_s
         col = {}
         for k, label in TABLE:
             v = s.get(k)
-            if k == "train_time_s":
+            if k in ("train_time_s", "duration_s"):
                 col[label] = _ui.fmt_duration(v)
-            elif k == "trainable_params":
+            elif k in ("trainable_params", "n_samples"):
                 col[label] = f"{int(v):,}" if v is not None else "—"
             else:
                 col[label] = _ui.fmt_num(v)
-        out[f"#{r.id} {r.name}"] = col
+        out[run_name(r)] = col
     return pd.DataFrame(out)
 
 
@@ -102,8 +219,8 @@ def config_diff(details) -> pd.DataFrame:
     """Only the configuration keys whose values differ between the runs."""
     from core.store import flatten
 
-    flat = {f"#{r.id} {r.name}": {k: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
-                                   for k, v in flatten(r.config or {}).items()} for r in details}
+    flat = {run_name(r): {k: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
+                          for k, v in flatten(r.config or {}).items()} for r in details}
     keys = sorted(set().union(*[set(f) for f in flat.values()]))
     rows = {}
     for k in keys:

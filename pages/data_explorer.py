@@ -36,7 +36,13 @@ def body() -> None:
 
 def overview(ds, eda) -> None:
     from core.datasets.splits import make_split
+    from core.validation import LabError
 
+    for problem in eda.load_problems(ds):  # absent/unreadable files etc.: visible, not only in the raw report
+        if problem["level"] == "warning":
+            st.warning(problem["message"], icon=":material/warning:")
+        else:
+            st.info(problem["message"], icon=":material/info:")
     dist = eda.class_distribution(ds)
     ratio = eda.imbalance_ratio(ds)
     c = st.columns(4)
@@ -46,7 +52,11 @@ def overview(ds, eda) -> None:
                 help="Largest class size / smallest class size.")
     if ds.groups is not None:
         c[3].metric(f"Distinct {ds.group_name or 'groups'}", f"{len(pd.unique(ds.groups)):,}")
-    split = _split_sizes(ds, make_split)
+    try:
+        split = _split_sizes(ds, make_split)
+    except LabError as err:  # too few images for the default split: say so, keep exploring
+        split = None
+        st.caption(f"Default split: not possible on this selection. {_ui.md_text(err)}")
     if split is not None:
         st.caption("Default split (stratified" + (f", grouped by {split['grouped_by']}" if split["grouped_by"] else "")
                    + f"): train {split['train']:,} · validation {split['val']:,} · test {split['test']:,}")
@@ -55,9 +65,10 @@ def overview(ds, eda) -> None:
 
     a.plotly_chart(plots.class_distribution_bar(dist), width="stretch", key="eda_bar")
     b.plotly_chart(plots.class_distribution_pie(dist), width="stretch", key="eda_pie")
-    st.dataframe(dist, hide_index=True, width="stretch")
+    st.dataframe(dist.assign(percent=dist["percent"].round(1)), hide_index=True, width="stretch",
+                 column_config={"percent": st.column_config.NumberColumn("percent", format="%.1f%%")})
     if ds.report:
-        with st.expander("Loading report"):
+        with st.expander("Loading report (raw)"):
             st.json(ds.report, expanded=False)
 
 
@@ -84,13 +95,15 @@ def samples(ds) -> None:
             continue
         pick = rng.choice(pos, size=min(per_class, len(pos)), replace=False)
         imgs = load_images(ds, pick, size=None)
-        st.markdown(f"**{cname}** · {len(pos):,} images")
+        st.markdown(f"**{_ui.md_text(cname)}** · {len(pos):,} images")
         cols = st.columns(per_class)
         for col, img, p in zip(cols, imgs, pick):
-            col.image(img, caption=str(ds.ids[p])[:18], width="stretch", clamp=True)
+            col.image(img, caption=_ui.md_text(str(ds.ids[p])[:18]), width="stretch", clamp=True)
 
 
 def image_statistics(ds, eda) -> None:
+    from core import plots
+
     sample = st.select_slider("Images to measure", [100, 300, 1000, 3000], value=300, key="eda_sample")
     with st.spinner("Measuring images…"):
         df = eda.image_stats(ds, sample=int(sample))
@@ -100,17 +113,20 @@ def image_statistics(ds, eda) -> None:
     unreadable = int((~df["readable"].astype(bool)).sum())
     if unreadable:
         st.warning(f"{unreadable} of {len(df)} sampled images could not be read.")
-    cols = st.columns(3)
-    cols[0].plotly_chart(px.scatter(df, x="width", y="height", color="class", title="Image sizes (px)", opacity=0.6),
-                         width="stretch", key="eda_sizes")
+    below = dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0, title=None)  # legends under the plot
+    cols = st.columns([3, 1])
+    sizes = px.scatter(df, x="width", y="height", color="class", title="Image sizes (px)", opacity=0.6)
+    cols[0].plotly_chart(sizes.update_layout(legend=below), width="stretch", key="eda_sizes")
     cc = df["channels"].value_counts().rename_axis("channels").reset_index(name="images")
-    cols[1].plotly_chart(px.bar(cc, x="channels", y="images", title="Channels as stored"), width="stretch",
-                         key="eda_channels")
-    cols[2].plotly_chart(px.histogram(df, x="brightness", color="class", nbins=40, title="Mean brightness (0-255)"),
-                         width="stretch", key="eda_brightness")
-    long = df.melt(id_vars=["class"], value_vars=["r_mean", "g_mean", "b_mean"], var_name="channel", value_name="mean")
-    st.plotly_chart(px.box(long, x="channel", y="mean", color="channel", title="Per-channel means"), width="stretch",
-                    key="eda_channel_means")
+    cc["channels"] = cc["channels"].map({1: "1 (grey)", 3: "3 (RGB)", 4: "4 (RGBA/CMYK)"}).fillna(cc["channels"].astype(str))
+    cols[1].plotly_chart(px.bar(cc, x="channels", y="images", title="Channels as stored").update_xaxes(type="category"),
+                         width="stretch", key="eda_channels")
+    bright = px.histogram(df, x="brightness", color="class", nbins=40, title="Mean brightness (0-255)",
+                          barmode="overlay", opacity=0.6)
+    st.plotly_chart(bright.update_layout(legend=below), width="stretch", key="eda_brightness")
+    st.plotly_chart(plots.channel_means_figure(df), width="stretch", key="eda_channel_means")
+    if (df["channels"] == 1).all():
+        st.caption("Grey images: the three channel means are the same grey mean.")
 
 
 def metadata_views(ds, eda) -> None:
@@ -122,17 +138,21 @@ def metadata_views(ds, eda) -> None:
     else:
         miss = eda.missing_values(ds)
         if isinstance(miss, pd.DataFrame) and not miss.empty:
-            st.dataframe(miss, hide_index=True)
+            st.caption("Missing values per metadata column")
+            st.dataframe(_pct(miss), hide_index=True, column_config=_PCT_COLUMNS)
         if ds.domain != "fundus":
             st.caption("This dataset has no per-image metadata beyond ids and labels.")
 
 
 def exposure(ds, eda) -> None:
     st.subheader("Exposure screening")
-    st.caption("Report D's rule on grayscale histograms: under-exposed when 90% of pixels are in 0-30, "
-               "over-exposed when most pixels are near white.")
     with st.spinner("Screening photos…"):
         scr = eda.exposure_screening(ds)
+    t = scr["thresholds"]
+    st.caption(f"Each photo is converted to grey (0 = black, 255 = white). It is flagged **under-exposed** (too "
+               f"dark) when at least {t['dark_fraction']:.0%} of its pixels are {t['dark_level']} or darker, and "
+               f"**over-exposed** (too bright) when more than {t['bright_fraction']:.0%} of its pixels are "
+               f"{t['bright_level']} or brighter. This is the screening rule of report D, the fundus source report.")
     table = scr["table"]
     counts = table["flag"].value_counts().rename_axis("exposure").reset_index(name="images")
     a, b = st.columns([1, 2])
@@ -146,9 +166,14 @@ def exposure(ds, eda) -> None:
         pos = ds.index_of(show["id"])
         cols = b.columns(4)
         for i, (img, (_, row)) in enumerate(zip(load_images(ds, pos, size=(160, 160)), show.iterrows())):
-            cols[i % 4].image(img, caption=f"{row['id']} · {row['flag']}", width="stretch")
+            cols[i % 4].image(img, caption=f"{_ui.md_text(row['id'])} · {row['flag']}", width="stretch")
     with st.expander("All screened photos"):
-        st.dataframe(table, hide_index=True, width="stretch")
+        shown = table.assign(**{c: (100 * table[c]).round(1) for c in ("dark_fraction", "bright_fraction")})
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={"dark_fraction": st.column_config.NumberColumn(
+                                        f"dark pixels (≤ {t['dark_level']})", format="%.1f%%"),
+                                    "bright_fraction": st.column_config.NumberColumn(
+                                        f"bright pixels (≥ {t['bright_level']})", format="%.1f%%")})
 
 
 def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
@@ -178,8 +203,10 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
                        width="stretch")
     if "dx_type" in md.columns:
         dt = md["dx_type"].value_counts().rename_axis("dx_type").reset_index(name="images")
-        d.plotly_chart(px.pie(dt, names="dx_type", values="images", title="Diagnosis confirmation (dx_type)"),
-                       width="stretch")
+        pie = px.pie(dt, names="dx_type", values="images", title="Diagnosis confirmation (dx_type)")
+        pie.update_traces(texttemplate="%{percent:.1%}", textposition="inside",
+                          hovertemplate="%{label}: %{value:,} images (%{percent:.1%})<extra></extra>")
+        d.plotly_chart(pie.update_layout(uniformtext=dict(minsize=10, mode="hide")), width="stretch")
     if ds.groups is not None:
         gdf = eda.group_sizes(ds)
         gname = ds.group_name or "group"
@@ -188,11 +215,22 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
                         width="stretch", key="eda_groups")
         n_multi = int(gdf.loc[gdf["images_per_group"] > 1, "groups"].sum())
         st.warning(f"{n_multi:,} of {gdf.attrs.get('n_groups', 0):,} {gname}s have more than one image. Splitting by "
-                   f"image would put photos of the same lesion in train and test (leakage, as in report C); the lab "
-                   f"splits by {gname}.", icon=":material/warning:")
+                   f"image would put photos of the same lesion in both the training and the test set, so the test "
+                   f"score would overstate how well a model does on lesions it has never seen (this is called "
+                   f"leakage; report C, one of the source reports the lab builds on, is the example). The lab splits by "
+                   f"{gname}: all photos of one {gname.replace('_id', '')} go to the same part.",
+                   icon=":material/warning:")
     if isinstance(miss, pd.DataFrame) and not miss.empty:
         with st.expander("Missing values"):
-            st.dataframe(miss, hide_index=True)
+            st.dataframe(_pct(miss), hide_index=True, column_config=_PCT_COLUMNS)
+
+
+_PCT_COLUMNS = {"percent": st.column_config.NumberColumn("percent", format="%.1f%%")}
+
+
+def _pct(df: pd.DataFrame) -> pd.DataFrame:
+    """Percent columns rounded to one decimal for display."""
+    return df.assign(percent=df["percent"].round(1)) if "percent" in df.columns else df
 
 
 body()

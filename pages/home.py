@@ -10,6 +10,9 @@ _ui.ensure_frame()
 
 QUICK_START = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=5, batch_size=32,
                    name="quick start: small_cnn on digits")
+# measured from queued to "succeeded" with the worker (bench/README.md, "Quick start"): 10 s on a
+# 2-core CPU at load 3, 42 s with the cores shared by a dozen other jobs; the 5 epochs take ~2 s
+QUICK_START_TIME = "10–45 seconds on a 2-core CPU (longer when it is busy), most of it starting TensorFlow"
 
 
 @_ui.guarded
@@ -24,16 +27,15 @@ def body() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         quick_start()
-        live_jobs()
-        recent_runs()
+        live_jobs()  # also draws Recent runs: one snapshot of the store for both
     with right:
         datasets_panel()
 
 
 def quick_start() -> None:
     st.subheader("Quick start")
-    st.write("Train a small CNN on the bundled 8x8 digits (1,797 images, about a minute on a CPU) "
-             "and watch it live. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
+    st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {QUICK_START['epochs']} epochs) and "
+             f"watch it live: {QUICK_START_TIME}. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
     if st.button("Train small_cnn on digits", type="primary", icon=":material/play_arrow:", key="quick_start"):
         from core.training import TrainConfig
 
@@ -46,6 +48,14 @@ def quick_start() -> None:
         watch_panel(st.session_state["watch_run"])
 
 
+def eta_text(eta_s) -> str:
+    """The training's own estimate (core.progress: none until enough progress, from the recent
+    rate); "estimating…" while it has none. Evaluation and saving come after it."""
+    if eta_s is None:
+        return "time left: estimating…"
+    return f"about {_ui.fmt_duration(max(1.0, float(eta_s)))} of training left"
+
+
 @st.fragment(run_every=1.0)
 @_ui.guarded
 def watch_panel(run_id: int) -> None:
@@ -53,41 +63,42 @@ def watch_panel(run_id: int) -> None:
     try:
         r = _ui.get_store().get_run(run_id)
     except Exception as err:  # deleted meanwhile
-        st.info(f"Run #{run_id} is no longer available ({err}).")
+        st.info(f"Run #{run_id} is no longer available ({_ui.md_text(err)}).")
         return
     info = r.progress_info or {}
     text = f"Run #{r.id}: {r.status}"
     if r.status == "running":
         text += (f" — epoch {info.get('epoch') or '?'}/{info.get('epochs') or '?'} · "
-                 f"{_ui.fmt_num(info.get('images_per_sec'), 0)} images/s · ETA {_ui.fmt_duration(info.get('eta_s'))}")
+                 f"{_ui.fmt_num(info.get('images_per_sec'), 0)} images/s · {eta_text(info.get('eta_s'))}")
     st.progress(float(r.progress or 0.0), text=text)
     if r.status == "succeeded":
         acc = (r.summary or {}).get("accuracy")
         st.success(f"Run #{r.id} succeeded: test accuracy {_ui.fmt_num(acc)}.", icon=":material/check_circle:")
         st.page_link("pages/runs.py", label=f"Open run #{r.id}", icon=":material/open_in_new:", query_params={"run": str(r.id)})
     elif r.status in ("failed", "interrupted", "cancelled"):
-        st.error(f"Run #{r.id} {r.status}: {r.error or 'no details'}")
+        st.error(f"Run #{r.id} {r.status}: {_ui.md_text(r.error or 'no details')}")
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=_ui.JOBS_REFRESH_S)
 @_ui.guarded
 def live_jobs() -> None:
+    # Running jobs and Recent runs come from one consistent read and refresh together (Recent
+    # runs was drawn once per page run: it showed `running` with no accuracy after success).
+    snap = _ui.job_snapshot(recent=8)
     st.subheader("Running jobs")
-    store = _ui.get_store()
-    rows, total = store.list_runs(status="running", limit=10)
-    queued, nq = store.list_runs(status="queued", limit=10)
+    rows, total, queued, nq = snap.running, snap.n_running, snap.queued, snap.n_queued
     if not total and not nq:
         st.caption("Nothing is training right now. Start a job on **Train** or with the quick start above.")
-        return
     for r in rows:
-        st.progress(float(r.progress or 0.0), text=_ui.run_label(r))
+        st.progress(float(r.progress or 0.0), text=_ui.md_text(_ui.run_label(r)))
     if nq:
-        st.caption(f"{nq} queued: " + ", ".join(f"#{q.id} {q.name}" for q in queued))
+        st.caption(f"{_ui.plural(nq, 'run')} queued: " + ", ".join(f"#{q.id} {_ui.md_text(q.name)}" for q in queued))
+    recent_runs(snap)
 
 
-def recent_runs() -> None:
+def recent_runs(snap) -> None:
     st.subheader("Recent runs")
-    rows, total = _ui.get_store().list_runs(limit=8, sort="created_at", descending=True)
+    rows, total = snap.recent, snap.n_runs
     if not total:
         st.info("No runs yet. Use the quick start above or the **Train** page.", icon=":material/info:")
         return
@@ -98,22 +109,36 @@ def recent_runs() -> None:
         "created": r.created_at,
     } for r in rows])
     st.dataframe(df, hide_index=True, width="stretch")
-    st.caption(f"{total} runs in the store — see **Runs** for all of them.")
+    st.caption(f"{_ui.plural(total, 'run')} in the store — see **Runs** for all of them.")
+
+
+# ready first (nothing to do), then those that need a folder, then those that need a download
+AVAILABILITY_ORDER = {"builtin": 0, "cached": 0, "needs_folder": 1, "needs_download": 2}
+
+
+def ordered_datasets(infos) -> list:
+    """Datasets in the order a newcomer needs them: ready ones first (alphabetical within a group)."""
+    return sorted(infos, key=lambda i: (AVAILABILITY_ORDER.get(i.availability, 3), i.title.lower()))
 
 
 def datasets_panel() -> None:
     st.subheader("Datasets")
-    infos = _ui.cached_dataset_infos()
+    infos = ordered_datasets(_ui.cached_dataset_infos())
+    n_ready = sum(AVAILABILITY_ORDER.get(i.availability) == 0 for i in infos)
+    st.caption(f"{_ui.plural(n_ready, 'dataset')} ready to use; the others need a folder or a download first.")
     icons = {"builtin": ":material/check_circle:", "cached": ":material/check_circle:",
              "needs_download": ":material/cloud_download:", "needs_folder": ":material/folder_open:"}
     for i in infos:
+        ready = AVAILABILITY_ORDER.get(i.availability) == 0
         with st.container(border=True):
             st.markdown(f"{icons.get(i.availability, '')} **{i.title}** · `{i.name}` — "
                         f"{_ui.availability_label(i.availability)}")
             if i.description:
                 st.caption(i.description)
-            if i.availability not in ("builtin", "cached") and i.how_to:
-                st.caption(f"How to provide it: {i.how_to}")
+            if not ready and i.how_to:
+                with st.expander("How to provide it"):
+                    st.caption(i.how_to)
+
 
 
 body()

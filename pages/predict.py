@@ -42,12 +42,18 @@ def body() -> None:
     labels = {r.id: _ui.run_label(r) for r in rows}
     rid = c[1].selectbox("Model (a succeeded run)", ids, index=idx, format_func=labels.get, key="p_run")
     run = store.get_run(rid)
-    with st.spinner("Loading the model…"):
-        tm = _ui.load_run_model(run)
-    meta = tm.meta
+    # the run's meta.json names the classes and the domain: the model itself (TensorFlow) is
+    # loaded only once there is an image to predict, so the page shows at once
+    ev, _, meta = _ui.run_artifacts(run)
+    tm = None
+    if not meta.get("class_names"):  # an older run without meta.json: ask the model
+        with st.spinner("Loading the model…"):
+            tm = _ui.load_run_model(run)
+        meta = tm.meta
     class_names = list(meta.get("class_names") or [])
-    if meta.get("domain") in ("lesion", "fundus"):
-        st.warning(f"**{_ui.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
+    if is_domain_model(meta):
+        st.warning(f"**{_ui.RESEARCH_NOTICE}** It is repeated beside every prediction of this model.",
+                   icon=":material/health_and_safety:")
 
     c = st.columns(4)
     method = c[0].selectbox("Explanation", list(METHODS), format_func=METHODS.get, key="p_method")
@@ -60,11 +66,44 @@ def body() -> None:
     if not files:
         st.info("Upload one or more images to get the model's probabilities and an explanation overlay.")
         return
-    ev, _, _ = _ui.run_artifacts(run)
+    if tm is None:
+        with st.spinner("Loading the model…"):
+            tm = _ui.load_run_model(run)
     per_class = pd.DataFrame(ev["per_class"]).set_index("class") if ev else None
     for f in files:
         with st.container(border=True):
             show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
+
+
+DOMAIN_MODELS = ("lesion", "fundus")  # medical images: the research-use notice goes beside each prediction
+ABSOLUTE_LOW = 0.5                    # below: by the model's own account its answer is more likely wrong
+
+
+def is_domain_model(meta: dict) -> bool:
+    return (meta or {}).get("domain") in DOMAIN_MODELS
+
+
+def near_chance_threshold(k: int) -> float:
+    """Top-1 probabilities below this are close to guessing among ``k`` classes: twice chance
+    (2/k), but never above halfway between chance and certainty (binary models: 0.75)."""
+    k = max(2, int(k))
+    return min(2.0 / k, (1.0 + 1.0 / k) / 2.0)
+
+
+def low_confidence_hint(p: float, k: int) -> str | None:
+    """A plain-language hint when the top-1 probability ``p`` (of ``k`` classes) is low, else None."""
+    if k < 2 or p != p:
+        return None
+    chance = 1.0 / k
+    if p < near_chance_threshold(k):
+        return (f"**Low confidence — close to a guess.** The top class gets {p:.0%}, while picking one of the "
+                f"{k} classes at random would give {chance:.0%} each. Do not rely on it; the image may be "
+                "ambiguous, of another kind than the training images, or the model too weak.")
+    if p < ABSOLUTE_LOW:
+        return (f"**Low confidence.** The top class gets only {p:.0%}: by the model's own probabilities this "
+                f"answer is more likely wrong than right (chance level is {chance:.0%}). Look at the other "
+                "classes in the chart before using it.")
+    return None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -77,22 +116,22 @@ def _explained(_tm, model_path: str, model_mtime: float, digest: str, method: st
 def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
     out = _ui.decode_upload(name, data, meta)
     if not out.ok:
-        st.error(out.error, icon=":material/broken_image:")
+        st.error(_ui.md_text(out.error), icon=":material/broken_image:")
         return
     for n in out.notices:
-        st.info(f"{name}: {n}", icon=":material/info:")
+        st.info(f"{_ui.md_text(name)}: {_ui.md_text(n)}", icon=":material/info:")
     for w in out.warnings:
-        st.warning(f"{name}: {w}", icon=":material/warning:")
+        st.warning(f"{_ui.md_text(name)}: {_ui.md_text(w)}", icon=":material/warning:")
     class_index = None if target == "(predicted)" else class_names.index(target)
-    with st.spinner(f"Predicting and explaining {name}…"):
+    with st.spinner(f"Predicting and explaining {_ui.md_text(name)}…"):
         res = _explained(tm, str(tm.path), tm.path.stat().st_mtime, hashlib.sha1(data).hexdigest(), method,
                          class_index, float(alpha), out.image)
     probs = res.probs
     order = probs.argsort()[::-1][:top_k]
     pred = int(order[0])
     left, mid, right = st.columns([1, 1, 1])
-    left.image(_ui.display_copy(out.image), caption=f"{name} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
-    mid.image(res.overlay, caption=f"{METHODS[method]} for '{class_names[res.class_index]}'", width="stretch")
+    left.image(_ui.display_copy(out.image), caption=f"{_ui.md_text(name)} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
+    mid.image(res.overlay, caption=f"{METHODS[method]} for '{_ui.md_text(class_names[res.class_index])}'", width="stretch")
     mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",
                         key=f"p_dl_{name}_{run_id}_{method}", on_click="ignore")
@@ -100,10 +139,15 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
 
     fig = plots.probability_bars(probs, class_names, top_k=top_k, title=f"Top {len(order)} probabilities")
     right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")
-    right.markdown(f"**Prediction: {class_names[pred]}** ({probs[pred]:.1%})")
+    right.markdown(f"**Prediction: {_ui.md_text(class_names[pred])}** ({probs[pred]:.1%})")
+    if is_domain_model(meta):
+        right.warning(f"**{_ui.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
+    hint = low_confidence_hint(float(probs[pred]), len(class_names))
+    if hint:
+        right.warning(hint, icon=":material/help:")
     if per_class is not None and class_names[pred] in per_class.index:
         row = per_class.loc[class_names[pred]]
-        right.caption(f"On the run's test split, class '{class_names[pred]}' had sensitivity "
+        right.caption(f"On the run's test split, class '{_ui.md_text(class_names[pred])}' had sensitivity "
                       f"{_ui.fmt_num(row.get('sensitivity'))} and specificity {_ui.fmt_num(row.get('specificity'))} "
                       f"(precision {_ui.fmt_num(row.get('precision'))}, n={int(row.get('support', 0))}).")
         with right.expander("All classes on the test split"):

@@ -28,7 +28,7 @@ def body() -> None:
         try:
             run_page(int(rid))
         except ValueError:
-            st.error(f"'?run={rid}' is not a run id: use a whole number such as ?run=12.")
+            st.error(f"'?run={_ui.md_text(rid)}' is not a run id: use a whole number such as ?run=12.")
         return
     st.title("Runs")
     runs_table()
@@ -59,26 +59,134 @@ def runs_table() -> None:
     rows, _ = store.list_runs(dataset=datasets or None, model=models or None, status=status or None,
                               tag=tag.strip() or None, text=text.strip() or None, sort=sort_key, descending=desc,
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    configs = store.get_configs([r.id for r in rows])
     df = pd.DataFrame([{
         "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status, "dataset": r.dataset, "model": r.model,
+        **run_params(configs.get(r.id) or {}, _input_shape(r)),
         "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
         "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
         "min sens.": r.summary.get("min_sensitivity"), "kappa": r.summary.get("kappa_quadratic"),
         "duration": _ui.fmt_duration(r.duration_s), "tags": ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()),
         "created": r.created_at,
     } for r in rows])
-    c[2].caption(f"{n_total:,} runs · showing {len(df)}")
-    st.dataframe(df, hide_index=True, width="stretch", column_config={
-        "open": st.column_config.LinkColumn("open", display_text="open", width="small"),
-        **{k: st.column_config.NumberColumn(k, format="%.3f") for k in
-           ("accuracy", "balanced acc.", "macro F1", "macro AUC", "min sens.", "kappa")},
-        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-    })
+    c[2].caption(f"{_ui.plural(n_total, 'run')} · showing {len(df)}")
+    groups = st.pills("Columns", list(COLUMN_GROUPS), default=["Parameters", "Metrics"], selection_mode="multi",
+                      key="r_cols", help="Choose which groups of columns the table shows; id and name always show.")
+    cols = FIXED_COLUMNS + [c for g in COLUMN_GROUPS if g in (groups or []) for c in COLUMN_GROUPS[g]]
+    st.dataframe(df[cols], hide_index=True, width="stretch", column_config=column_config())
+    if sum(WIDTHS[c] for c in cols) > TABLE_WIDTH_PX:
+        st.caption(":material/swap_horiz: More columns than fit: scroll the table sideways (id and name stay in "
+                   "place), or show fewer column groups.")
     pick = st.selectbox("Open a run", [None] + [r.id for r in rows], key="r_open",
                         format_func=lambda i: "—" if i is None else _ui.run_label(next(r for r in rows if r.id == i)))
     if pick is not None:
         st.query_params["run"] = str(pick)
         st.rerun()
+
+
+# id, name and status always show; the default groups fit beside each other at 1400 px (a
+# ~940 px wide table next to the sidebar), the others add columns to scroll to
+COLUMN_GROUPS = {
+    "Parameters": ["model", "input", "epochs", "batch", "lr", "optimizer", "augment", "weights"],
+    "Metrics": ["accuracy", "balanced acc."],
+    "More metrics": ["macro F1", "macro AUC", "min sens.", "kappa"],
+    "Dataset, duration, tags, date": ["dataset", "duration", "tags", "created"],
+}
+FIXED_COLUMNS = ["open", "id", "name", "status"]
+TABLE_WIDTH_PX = 940  # the main column at 1400 px with the sidebar open
+WIDTHS = {"open": 40, "id": 40, "name": 108, "status": 76, "dataset": 76, "model": 92, "input": 64, "epochs": 50,
+          "batch": 48, "lr": 52, "optimizer": 70, "augment": 80, "weights": 80, "accuracy": 60, "balanced acc.": 60,
+          "macro F1": 60, "macro AUC": 64, "min sens.": 64, "kappa": 56, "duration": 84, "tags": 120,
+          "created": 126}
+
+
+def column_config() -> dict:
+    """Compact widths, so that parameters and the main metrics fit beside each other at 1400 px."""
+    cc, w = st.column_config, WIDTHS
+    num = {k: cc.NumberColumn(k, format="%.3f", width=w[k]) for k in
+           ("accuracy", "macro F1", "macro AUC", "min sens.", "kappa")}
+    return {
+        "open": cc.LinkColumn("open", display_text="open", width=w["open"], pinned=True),
+        "id": cc.NumberColumn("id", width=w["id"], pinned=True, format="%d"),
+        "name": cc.TextColumn("name", width=w["name"], pinned=True),
+        "status": cc.TextColumn("status", width=w["status"]),
+        "dataset": cc.TextColumn("dataset", width=w["dataset"]),
+        "model": cc.TextColumn("model", width=w["model"]),
+        "input": cc.TextColumn("input", width=w["input"], help="input size the model saw (height x width x channels)"),
+        "epochs": cc.NumberColumn("epochs", width=w["epochs"], format="%d", help="epochs asked for"),
+        "batch": cc.NumberColumn("batch", width=w["batch"], format="%d", help="batch size"),
+        "lr": cc.NumberColumn("lr", width=w["lr"], format="%.0e", help="learning rate"),
+        "optimizer": cc.TextColumn("optim.", width=w["optimizer"], help="optimizer"),
+        "augment": cc.TextColumn("augment", width=w["augment"], help="augmentation preset or settings"),
+        "weights": cc.TextColumn("weights", width=w["weights"], help="initial weights: random init or a weights file"),
+        **num,
+        "balanced acc.": cc.NumberColumn("bal. acc.", format="%.3f", width=w["balanced acc."], help="balanced accuracy"),
+        "duration": cc.TextColumn("duration", width=w["duration"]),
+        "tags": cc.TextColumn("tags", width=w["tags"]),
+        "created": cc.DatetimeColumn("created", format="YYYY-MM-DD HH:mm", width=w["created"]),
+    }
+
+
+def run_params(config: dict, input_shape=None) -> dict:
+    """The parameters that tell runs apart, from a run's stored config (defaults filled in
+    as training applies them) and, when known, the input shape it actually trained on."""
+    from core.training import TrainConfig
+
+    d = TrainConfig()
+    size = input_shape or config.get("input_size")
+    if size:
+        size = "x".join(str(int(v)) for v in size)
+    aug = config.get("augment")
+    return {
+        "input": size or "native",
+        "epochs": config.get("epochs", d.epochs),
+        "batch": config.get("batch_size", d.batch_size),
+        "lr": config.get("learning_rate", d.learning_rate),
+        "optimizer": config.get("optimizer", d.optimizer),
+        "augment": augment_label(aug),
+        "weights": weights_label(config.get("weights") or (config.get("model_options") or {}).get("weights")),
+    }
+
+
+def weights_label(w) -> str:
+    """None = random initialisation (the lab never downloads weights unasked); a path: its file name."""
+    if not w:
+        return "random init"
+    w = str(w)
+    return w.replace("\\", "/").rsplit("/", 1)[-1] if "/" in w or "\\" in w else w
+
+
+def augment_label(aug) -> str:
+    if not aug:
+        return "none"
+    if isinstance(aug, str):
+        return aug
+    if isinstance(aug, dict):
+        if aug.get("preset"):
+            return str(aug["preset"])
+        on = [f"{k} {v}" if not isinstance(v, bool) else k for k, v in aug.items() if v not in (None, False, 0, 0.0, "")]
+        return ", ".join(on) if on else "none"
+    return str(aug)
+
+
+def _input_shape(r):
+    """[h, w, c] from the run's meta.json (cached per file time), None when it has none yet."""
+    try:
+        p = _ui.run_dir(r) / "meta.json"
+        return _meta_input_shape(str(p), p.stat().st_mtime) if p.is_file() else None
+    except OSError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _meta_input_shape(path: str, mtime: float):
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).read_text()).get("input_shape")
+    except (OSError, ValueError):
+        return None
 
 
 def _distinct(column: str) -> list[str]:
@@ -92,43 +200,73 @@ def _distinct(column: str) -> list[str]:
 
 # ------------------------------------------------------------------ one run
 def run_page(run_id: int) -> None:
-    from core import plots
-
     store = _ui.get_store()
     if st.button("All runs", icon=":material/arrow_back:", key="r_back"):
         st.query_params.clear()
         st.rerun()
     r = store.get_run(run_id)
-    st.title(f"Run #{r.id}: {r.name}")
-    st.caption(f"{r.dataset} · {r.model} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
+    st.title(f"Run #{r.id}: {_ui.md_text(r.name)}")
+    st.caption(f"{_ui.md_text(r.dataset)} · {_ui.md_text(r.model)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
                f"duration {_ui.fmt_duration(r.duration_s)} · seed {r.seed}")
     if r.error:
-        st.error(r.error)
+        st.error(_ui.md_text(r.error))
     ev, pred, meta = _ui.run_artifacts(r)
     if meta.get("domain") in ("lesion", "fundus"):
         st.warning(_ui.RESEARCH_NOTICE, icon=":material/health_and_safety:")
-    tabs = st.tabs(["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Config", "Manage"])
-    with tabs[0]:
-        metrics_tab(r, ev)
-    with tabs[1]:
-        hist = store.get_metric_history(r.id)
-        if hist.empty:
-            st.info("No training curves recorded for this run.")
-        else:
-            st.plotly_chart(plots.training_curves(hist), width="stretch", key="r_curves")
-    with tabs[2]:
-        confusion_tab(ev)
-    with tabs[3]:
-        curves_tab(ev)
-    with tabs[4]:
-        gallery_tab(r, pred, meta)
-    with tabs[5]:
-        st.json(r.config, expanded=True)
-        if r.params:
-            with st.expander("Parameters"):
-                st.json(r.params, expanded=False)
-    with tabs[6]:
-        manage_tab(r)
+    if balanced_by_subsample(r, meta):
+        st.warning(subsample_notice(balanced_by_subsample(r, meta)), icon=":material/balance:")
+    # only the open tab runs (on_change="rerun"): a deep link renders the metrics without
+    # computing every chart and decoding the gallery's images first
+    tabs = st.tabs(RUN_TABS, key="r_tab", on_change="rerun")
+    sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(ev),
+                lambda: curves_tab(ev), lambda: gallery_tab(r, pred, meta), lambda: config_tab(r),
+                lambda: manage_tab(r)]
+    for tab, section in zip(tabs, sections):
+        if tab.open is not False:  # None when the tabs do not track state: draw them all
+            with tab:
+                section()
+
+
+RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Config", "Manage"]
+
+
+def history_tab(r) -> None:
+    from core import plots
+
+    store = _ui.get_store()
+    hist = store.get_metric_history(r.id)
+    if hist.empty:
+        st.info("No training curves recorded for this run.")
+    else:
+        st.plotly_chart(plots.training_curves(hist), width="stretch", key="r_curves")
+        if (hist["key"] == "epoch_time_s").any():  # timings: small bars, not a training curve
+            st.plotly_chart(plots.epoch_times_figure(hist), width="content", key="r_epoch_times")
+
+
+def config_tab(r) -> None:
+    st.json(r.config, expanded=True)
+    if r.params:
+        with st.expander("Parameters"):
+            st.json(r.params, expanded=False)
+
+
+def balanced_by_subsample(r, meta) -> int | None:
+    """``max_per_class`` when the run's data was a per-class-capped subsample (its test split
+    then has near-equal class counts, unlike the real data)."""
+    spec = meta.get("dataset") or (r.config or {}).get("dataset") or {}
+    mpc = (spec.get("params") or {}).get("max_per_class")
+    try:
+        return int(mpc) if mpc else None
+    except (TypeError, ValueError):
+        return None
+
+
+def subsample_notice(mpc: int) -> str:
+    return (f"**Balanced subsample — not the real class frequencies.** This run used at most {mpc:,} images per "
+            "class (`max_per_class`), so its test split has (nearly) equal class counts. Accuracy here is close "
+            "to balanced accuracy and over-weights rare classes; precision (PPV) and NPV depend on how common "
+            "each class is, so on data with the real class mix the PPV of rare classes will usually be lower "
+            "and that of common classes higher. Sensitivity and specificity per class do not depend on it.")
 
 
 def metrics_tab(r, ev) -> None:
@@ -156,7 +294,7 @@ def metrics_tab(r, ev) -> None:
                                     ("precision", "recall", "sensitivity", "specificity", "f1", "auc", "ap",
                                      "ovr_accuracy")})
         for n in ev.get("notices", []):
-            st.caption(n)
+            st.caption(_ui.md_text(n))
     with st.expander("All summary metrics"):
         st.dataframe(pd.DataFrame({"metric": list(s), "value": list(s.values())}), hide_index=True)
 
@@ -197,30 +335,71 @@ def gallery_tab(r, pred, meta) -> None:
     mc = interp.most_confused(8)
     if mc:
         st.markdown("**Most confused pairs** (actual → predicted: count): " +
-                    "; ".join(f"{a} → {p}: {n}" for a, p, n in mc))
-    mode = st.radio("Show", ["Top losses", "Random test images", "Misclassified"], horizontal=True, key="r_gal_mode")
-    n = st.slider("Images", 4, 32, 12, 4, key="r_gal_n")
-    if mode == "Top losses":
-        sel = interp.top_losses(n)
-    elif mode == "Misclassified":
-        sel = interp.top_losses(n, only_wrong=True)
-    else:
-        all_ = interp.top_losses(len(pred))
-        sel = all_.sample(min(n, len(all_)), random_state=int(st.session_state.get("r_gal_seed", 0)))
+                    "; ".join(f"{_ui.md_text(a)} → {_ui.md_text(p)}: {n}" for a, p, n in mc))
+    mode = st.radio("Show", list(GALLERY_MODES), horizontal=True, key="r_gal_mode",
+                    captions=list(GALLERY_MODES.values()))
+    c = st.columns([2, 2, 2])
+    n = c[0].slider("Images", 4, 32, 12, 4, key="r_gal_n")
+    actual = predicted = None
+    if mode == "Misclassified":
+        anyc = ["(any)"] + list(class_names)
+        actual = c[1].selectbox("True class", anyc, key="r_gal_actual")
+        predicted = c[2].selectbox("Predicted class", anyc, key="r_gal_pred")
+        actual = None if actual == "(any)" else actual
+        predicted = None if predicted == "(any)" else predicted
+    sel, total, what = gallery_selection(interp, mode, n, actual=actual, predicted=predicted,
+                                         seed=int(st.session_state.get("r_gal_seed", 0)))
     if sel.empty:
-        st.success("No misclassified test images.")
+        st.success(f"No test images: {_ui.md_text(what)}.")
         return
+    st.caption(f"Showing {len(sel)} of {_ui.plural(total, 'test image')} — {_ui.md_text(what)}. "
+               "Caption: sample id · true class · predicted class · p = the model's probability for its prediction.")
     images = gallery_images(r, meta, list(sel["id"]))
     cols = st.columns(4)
     for i, (_, row) in enumerate(sel.iterrows()):
         col = cols[i % 4]
         ok = row["actual"] == row["predicted"]
-        caption = f"actual {row['actual']} / predicted {row['predicted']} ({row['p_pred']:.2f})"
+        caption = gallery_caption(row)
         if images is not None and row["id"] in images:
-            col.image(images[row["id"]], caption=caption, width="stretch", clamp=True)
+            col.image(images[row["id"]], caption=_ui.md_text(caption), width="stretch", clamp=True)
         else:
-            col.markdown(f"`{row['id']}` — {caption}")
-        col.caption(("✓" if ok else "✗") + f" loss {row['loss']:.2f}")
+            col.markdown(_ui.md_text(caption))
+        col.caption(("✓ right" if ok else "✗ wrong") + f" · p(true) {row['p_actual']:.2f} · loss {row['loss']:.2f}")
+
+
+GALLERY_MODES = {
+    "Misclassified": "every wrong prediction, most confident first",
+    "Correct but unsure": "right answers the model gave the least probability",
+    "Random test images": "a random sample, right or wrong",
+}
+
+
+def gallery_caption(row) -> str:
+    return f"{row['id']} · true {row['actual']} · pred {row['predicted']} · p {row['p_pred']:.2f}"
+
+
+def gallery_selection(interp, mode: str, n: int, *, actual: str | None = None, predicted: str | None = None,
+                      seed: int = 0):
+    """(rows to show, how many qualify, what they are) for a gallery mode. Misclassified and
+    "Correct but unsure" never share an image."""
+    every = interp.top_losses(max(1, len(interp.y_true)))
+    if mode == "Misclassified":
+        sel = every[every["y_true"] != every["y_pred"]]
+        if actual is not None:
+            sel = sel[sel["actual"] == actual]
+        if predicted is not None:
+            sel = sel[sel["predicted"] == predicted]
+        sel = sel.sort_values(["p_pred", "id"], ascending=[False, True], kind="stable")
+        what = "wrong predictions" + (f", true {actual}" if actual else "") + (f", predicted {predicted}" if predicted else "")
+        what += ", the most confidently wrong first"
+    elif mode == "Correct but unsure":
+        sel = every[every["y_true"] == every["y_pred"]].sort_values(["p_pred", "id"], ascending=[True, True],
+                                                                   kind="stable")
+        what = "right predictions, the least confident first"
+    else:
+        sel = every.sample(frac=1.0, random_state=seed) if len(every) else every
+        what = "a random sample of the test split"
+    return sel.head(n).reset_index(drop=True), len(sel), what
 
 
 def gallery_images(r, meta, ids: list[str]) -> dict | None:
@@ -236,7 +415,7 @@ def gallery_images(r, meta, ids: list[str]) -> dict | None:
         imgs = load_images(ds, pos, size=None)
         return {i: _upscale(img) for i, img in zip(ids, imgs)}
     except Exception as err:  # the dataset may be gone; show ids instead
-        st.caption(f"Images not shown: {err}")
+        st.caption(f"Images not shown: {_ui.md_text(err)}")
         return None
 
 
@@ -279,7 +458,9 @@ def manage_tab(r) -> None:
         from core.training import TrainConfig
 
         cfg = TrainConfig.from_dict(r.config)
-        new_id = _ui.get_jobs().submit(cfg, name=f"{r.name} (re-run)")
+        from core.validation import fit_name
+
+        new_id = _ui.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)"))
         st.success(f"Run #{new_id} queued.")
     with d[3].popover("Delete", icon=":material/delete:"):
         st.write(f"Delete run #{r.id}, its metrics and its files?")

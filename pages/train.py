@@ -1,6 +1,31 @@
-"""Train: build a TrainConfig (sensible defaults per dataset), LR finder, optional search,
-submit to the job manager; a live panel that reads the store; cancel; the queue."""
+"""Train: build a TrainConfig, LR finder, optional search, submit to the job manager; a live
+panel and the queue, both read from the store in one refresh.
+
+How the page keeps its promises (issue 8, items 5-8):
+- No ``st.form``: every widget commits its own value, nothing submits on Enter; only the
+  Submit / Find LR buttons queue work, and an identical configuration is never queued twice
+  in a row (a double click says "already submitted as run #N").
+- Every widget has one stable key and its value is also kept in a plain session dict
+  (``SAVED``), so a widget that disappears (backbone options on a zoo model, the
+  architecture of the other family, another page) comes back with its value. A value that
+  is not valid for a new choice is changed *visibly* (a warning under the widget). Dataset
+  recommendations are offered with an "Apply" button, never applied behind the user's back.
+- The form lives in the URL (non-default values only, plus ``run`` = the run last
+  submitted), so a reload (a new browser session) shows the same form and follows the same
+  run. Values from the URL are checked like any input; a bad one is reported and ignored.
+- The run name is derived from the config actually submitted; a typed name that mentions
+  another model, dataset, optimiser or epoch count is flagged and needs a confirmation.
+"""
 from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -9,158 +34,350 @@ from pages import _ui
 
 _ui.ensure_frame()
 
-# sensible defaults per dataset: (model, epochs, batch size, input size or None)
+# recommended settings per dataset: (model, epochs, batch size, input size or None, class weights)
 DEFAULTS = {
-    "digits": ("small_cnn", 5, 32, None),
-    "mnist": ("small_cnn", 3, 64, None),
-    "fashion_mnist": ("report_b_cnn5", 20, 32, None),
-    "cifar10": ("report_e_model3", 15, 64, None),
-    "ham10000": ("report_a_tuned_cnn", 10, 16, [120, 150]),
-    "fundus": ("densenet121", 10, 16, [224, 224]),
-    "image_folder": ("small_cnn", 10, 32, [64, 64]),
-    "medmnist": ("small_cnn", 10, 64, None),
+    "digits": ("small_cnn", 5, 32, None, "none"),
+    "mnist": ("small_cnn", 3, 64, None, "none"),
+    "fashion_mnist": ("report_b_cnn5", 20, 32, None, "none"),
+    "cifar10": ("report_e_model3", 15, 64, None, "none"),
+    "ham10000": ("report_a_tuned_cnn", 10, 16, [120, 150], "balanced"),
+    "fundus": ("densenet121", 10, 16, [224, 224], "balanced"),
+    "image_folder": ("small_cnn", 10, 32, [64, 64], "none"),
+    "medmnist": ("small_cnn", 10, 64, None, "none"),
 }
 OPTIMIZERS = ["adam", "adamax", "adagrad", "rmsprop", "sgd"]
 SCHEDULES = ["constant", "plateau", "one_cycle"]
 MONITORS = ["val_loss", "val_accuracy", "val_macro_f1"]
-NORMALIZATIONS = ["rescale", "minmax", "per_image_mean", "backbone", "none"]
+NORMALIZATIONS = ["auto", "rescale", "minmax", "per_image_mean", "backbone", "none"]
+NORM_HELP = ("auto: a backbone's own preprocessing for backbones, rescale to 0-1 for zoo models. "
+             "'backbone' exists only for backbone models.")
+FAMILIES = ["zoo", "backbone"]
+WHOLE = "(whole backbone)"
+FINE_TUNE = "fine-tune last N layers"
+DS_KEY = "train"            # key prefix of the dataset picker (pages/_ui.dataset_picker)
+SAVED = "_t_saved"          # plain dict: every form value, kept when its widget is not drawn
+LAST = "_t_last_submit"     # {"token", "run_id", "at", "what"} of the last submit of this session
+FORCE = "_t_force"          # (token, run id it repeats): "Queue it again" was pressed
+URL_RUN = "_t_url_run"      # the run last submitted (``run`` in the URL)
+URL_LOADED = "_t_url_loaded"
+FLASH = "_t_flash"          # messages for the next run (set in callbacks)
+SHORT_DATASET_NAMES = {"ham": "ham10000", "cifar": "cifar10", "fmnist": "fashion_mnist"}
 
 
+@dataclass(frozen=True)
+class Field:
+    default: Any
+    kind: str                # choice | int | float | bool | text | multi
+    low: float | None = None
+    high: float | None = None
+
+
+FIELDS: dict[str, Field] = {
+    "t_family": Field("zoo", "choice"),
+    "t_model_zoo": Field("small_cnn", "choice"),
+    "t_model_backbone": Field("mobilenetv2", "choice"),
+    "t_weights": Field("imagenet", "choice"),
+    "t_cut": Field(WHOLE, "choice"),
+    "t_head": Field("gap_dense", "choice"),
+    "t_trainable": Field("frozen", "choice"),
+    "t_ft_n": Field(20, "int", 1, 500),
+    "t_units": Field(128, "int", 8, 4096),
+    "t_dropout": Field(0.3, "float", 0.0, 0.9),
+    "t_size_auto": Field(True, "bool"),
+    "t_h": Field(64, "int", 8, 1024),
+    "t_w": Field(64, "int", 8, 1024),
+    "t_norm": Field("auto", "choice"),
+    "t_val": Field(0.1, "float", 0.05, 0.4),
+    "t_test": Field(0.2, "float", 0.05, 0.4),
+    "t_cw": Field("none", "choice"),
+    "t_oversample": Field(False, "bool"),
+    "t_opt": Field("adam", "choice"),
+    "t_lr": Field(1e-3, "float", 1e-7, 10.0),
+    "t_sched": Field("constant", "choice"),
+    "t_monitor": Field("val_loss", "choice"),
+    "t_epochs": Field(5, "int", 1, 500),
+    "t_batch": Field(32, "int", 1, 1024),
+    "t_patience": Field(0, "int", 0, 100),
+    "t_wd": Field(0.0, "float", 0.0, 1.0),
+    "t_seed": Field(0, "int", 0, 2**31 - 1),
+    "t_name": Field("", "text"),
+    "t_search": Field(False, "bool"),
+    "t_trials": Field(4, "int", 2, 50),
+    "t_lr_lo": Field(1e-4, "float", 1e-6, 1.0),
+    "t_lr_hi": Field(1e-2, "float", 1e-6, 1.0),
+    "t_search_opts": Field(["adam", "adamax"], "multi"),
+}
+_DS_FIELD = re.compile(rf"^{DS_KEY}_(name|path_\w+|labels_\w+|mpc_\w+)$")
+
+
+def field_spec(key: str) -> Field | None:
+    if key in FIELDS:
+        return FIELDS[key]
+    m = _DS_FIELD.match(key)
+    if not m:
+        return None
+    part = m.group(1)
+    if part == "name":
+        return Field("digits", "choice")
+    if part.startswith("mpc_"):
+        return Field(0, "int", 0, 10**9)
+    return Field("", "text")
+
+
+# ---------------------------------------------------------------- page
 @_ui.guarded
 def body() -> None:
     st.title("Train")
     tab_new, tab_live = st.tabs(["New run", "Jobs"])
     with tab_new:
-        cfg = build_config()
+        build_config()
     with tab_live:
-        live_panel()
-        queue()
-    if cfg is None:
-        return
+        jobs_tab()
 
 
 def build_config():
     from core.models import list_models, model_info
     from core.training import TrainConfig
 
-    picked = _ui.dataset_picker("train")
+    _load_url_once()
+    for msg in st.session_state.pop(FLASH, []):
+        st.info(_plain(msg), icon=":material/info:")
+    saved = _saved()
+
+    dataset_notes = _restore_dataset_keys()
+    picked = _ui.dataset_picker(DS_KEY)
+    _remember_dataset_keys()
+    for note in dataset_notes:
+        st.warning(_plain(note), icon=":material/sync_problem:")
     if picked is None:
+        _sync_url()
         return None
     ds_name, ds_params = picked
-    d_model, d_epochs, d_batch, d_size = DEFAULTS.get(ds_name, ("small_cnn", 10, 32, None))
 
     st.subheader("Model")
-    c = st.columns(3)  # outside the form: the options below depend on the choice
-    family = c[0].radio("Family", ["zoo", "backbone"], horizontal=True, key="t_family",
-                        index=1 if model_info(d_model).get("family") == "backbone" else 0,
-                        help="zoo: the report architectures trained from scratch; backbone: transfer learning.")
+    c = st.columns(3)
+    prev_family = saved.get("t_family")
+    family = _widget(c[0].radio, "t_family", "Family", options=FAMILIES, horizontal=True,
+                     help="zoo: the report architectures trained from scratch; backbone: transfer learning.")
     names = list_models(family=family) or list_models()
-    m_idx = names.index(d_model) if d_model in names else 0
-    model = c[1].selectbox("Architecture", names, index=m_idx, key=f"t_model_{family}")
+    other = "backbone" if family == "zoo" else "zoo"
+    model = _widget(c[1].selectbox, f"t_model_{family}", "Architecture", options=names,
+                    why=f" among the {family} models")
+    if prev_family and prev_family != family:
+        c[1].caption(_plain(f"Family {family}: your {family} architecture is shown. The {other} choice "
+                            f"({saved.get(f't_model_{other}', FIELDS[f't_model_{other}'].default)}) is kept for "
+                            f"when you switch back."))
     info = model_info(model)
-    c[2].caption(f"**{info.get('title', model)}**" + (f" — report {info['report']}" if info.get("report") else "")
-                 + (f"\n\n{info['description']}" if info.get("description") else ""))
+    c[2].caption(_plain(f"{info.get('title', model)}" + (f" — report {info['report']}" if info.get("report") else ""))
+                 + (f"\n\n{_plain(info['description'])}" if info.get("description") else ""))
+    _recommendation(ds_name, family, model)
 
-    with st.form("train_form", border=True):
-        options: dict = {}
-        weights = None
-        if info.get("family") == "backbone":
-            b = st.columns(4)
-            weights = b[0].selectbox("Weights", ["imagenet", "none"], key="t_weights",
-                                     help="ImageNet weights are downloaded by Keras on first use (internet needed).")
-            weights = None if weights == "none" else weights
-            cuts = ["(whole backbone)"] + list(info.get("cut_points") or [])
-            cut = b[1].selectbox("Cut layer", cuts, key="t_cut")
-            if cut != "(whole backbone)":
-                options["cut_layer"] = cut
-            options["head"] = b[2].selectbox("Head", list(info.get("heads") or ["gap_dense"]), key="t_head")
-            mode = b[3].selectbox("Training", ["frozen", "fine-tune last N layers"], key="t_trainable")
-            if mode == "frozen":
-                options["trainable"] = "frozen"
-            else:
-                options["trainable"] = int(st.number_input("N layers to fine-tune", 1, 500, 20, key="t_ft_n"))
-            h = st.columns(2)
-            options["dense_units"] = int(h[0].number_input("Dense units", 8, 4096, 128, key="t_units"))
-            options["dropout"] = float(h[1].slider("Dropout", 0.0, 0.9, 0.3, key="t_dropout"))
+    options: dict = {}
+    weights = None
+    if info.get("family") == "backbone":
+        b = st.columns(4)
+        w_choice = _widget(b[0].selectbox, "t_weights", "Weights", options=["imagenet", "none"],
+                           help="ImageNet weights are downloaded by Keras on first use (internet needed).")
+        weights = None if w_choice == "none" else w_choice
+        cut = _widget(b[1].selectbox, "t_cut", "Cut layer", options=[WHOLE] + list(info.get("cut_points") or []),
+                      why=f" in {model}")
+        if cut != WHOLE:
+            options["cut_layer"] = cut
+        options["head"] = _widget(b[2].selectbox, "t_head", "Head", options=list(info.get("heads") or ["gap_dense"]),
+                                  why=f" for {model}")
+        mode = _widget(b[3].selectbox, "t_trainable", "Training", options=["frozen", FINE_TUNE])
+        if mode == "frozen":
+            options["trainable"] = "frozen"
+        else:
+            options["trainable"] = int(_widget(st.number_input, "t_ft_n", "N layers to fine-tune",
+                                               min_value=1, max_value=500))
+        h = st.columns(2)
+        options["dense_units"] = int(_widget(h[0].number_input, "t_units", "Dense units", min_value=8, max_value=4096))
+        options["dropout"] = float(_widget(h[1].slider, "t_dropout", "Dropout", min_value=0.0, max_value=0.9))
 
-        st.subheader("Input and data")
-        c = st.columns(4)
-        default_size = d_size or list(info.get("default_input") or (32, 32))[:2]
-        use_default = c[0].checkbox("Model's default input size", value=d_size is None, key="t_size_default")
-        h = c[1].number_input("Height", 8, 1024, int((default_size or [32, 32])[0]), key="t_h")
-        w = c[2].number_input("Width", 8, 1024, int((default_size or [32, 32])[1]), key="t_w")
-        norm = c[3].selectbox("Normalisation", NORMALIZATIONS,
-                              index=NORMALIZATIONS.index("backbone") if info.get("family") == "backbone" else 0,
-                              key="t_norm")
-        c = st.columns(4)
-        val_ratio = c[0].slider("Validation fraction", 0.05, 0.4, 0.1, 0.05, key="t_val")
-        test_ratio = c[1].slider("Test fraction", 0.05, 0.4, 0.2, 0.05, key="t_test")
-        class_weight = c[2].selectbox("Class weights", ["none", "balanced"], key="t_cw",
-                                      index=1 if ds_name in ("ham10000", "fundus") else 0)
-        oversample = c[3].checkbox("Oversample minority classes", key="t_oversample")
-        aug = st.session_state.get("train_augment")
-        from core.augment import AugmentSpec
+    st.subheader("Input and data")
+    c = st.columns(4)
+    size_auto = _widget(c[0].checkbox, "t_size_auto", "Automatic input size",
+                        help="Zoo models: the dataset's typical image size. Backbones: the backbone's default "
+                             "(224x224). Untick to choose height and width.")
+    h = _widget(c[1].number_input, "t_h", "Height", min_value=8, max_value=1024, disabled=size_auto)
+    w = _widget(c[2].number_input, "t_w", "Width", min_value=8, max_value=1024, disabled=size_auto)
+    norm_options = NORMALIZATIONS if family == "backbone" else [n for n in NORMALIZATIONS if n != "backbone"]
+    norm = _widget(c[3].selectbox, "t_norm", "Normalisation", options=norm_options, help=NORM_HELP,
+                   why=" for a zoo model (it needs a backbone)")
+    c = st.columns(4)
+    val_ratio = _widget(c[0].slider, "t_val", "Validation fraction", min_value=0.05, max_value=0.4, step=0.05)
+    test_ratio = _widget(c[1].slider, "t_test", "Test fraction", min_value=0.05, max_value=0.4, step=0.05)
+    class_weight = _widget(c[2].selectbox, "t_cw", "Class weights", options=["none", "balanced"])
+    oversample = _widget(c[3].checkbox, "t_oversample", "Oversample minority classes")
+    aug = st.session_state.get("train_augment")
+    from core.augment import AugmentSpec
 
-        st.caption("Augmentation (set it in the **Augmentation studio**): "
-                   + (AugmentSpec.from_dict(aug).describe() if aug else "none"))
+    source = st.session_state.get("train_augment_source")
+    st.caption("Augmentation (set it in the **Augmentation studio**): "
+               + (_plain(AugmentSpec.from_dict(aug).describe()) if aug else "none")
+               + (_plain(f" (previewed on {source})") if aug and source else ""))
 
-        st.subheader("Optimisation")
-        c = st.columns(4)
-        optimizer = c[0].selectbox("Optimiser", OPTIMIZERS, key="t_opt")
-        lr = c[1].number_input("Learning rate", 1e-7, 10.0, float(st.session_state.get("t_lr_suggested", 1e-3)),
-                               format="%.6f", key="t_lr")
-        schedule = c[2].selectbox("Schedule", SCHEDULES, key="t_sched")
-        monitor = c[3].selectbox("Monitor", MONITORS, key="t_monitor")
-        c = st.columns(5)
-        epochs = c[0].number_input("Epochs", 1, 500, d_epochs, key=f"t_epochs_{ds_name}")
-        batch = c[1].number_input("Batch size", 1, 1024, d_batch, key=f"t_batch_{ds_name}")
-        patience = c[2].number_input("Early-stopping patience (0 = off)", 0, 100, 0, key="t_patience")
-        weight_decay = c[3].number_input("Weight decay", 0.0, 1.0, 0.0, format="%.6f", key="t_wd")
-        seed = c[4].number_input("Seed", 0, 2**31 - 1, 0, key="t_seed")
-        name = st.text_input("Run name (optional)", key="t_name")
-
-        st.subheader("Hyper-parameter search (optional)")
-        do_search = st.checkbox("Random search instead of one run", key="t_search")
-        s = st.columns(4)
-        n_trials = s[0].number_input("Trials", 2, 50, 4, key="t_trials")
-        lr_lo = s[1].number_input("LR from", 1e-6, 1.0, 1e-4, format="%.6f", key="t_lr_lo")
-        lr_hi = s[2].number_input("LR to", 1e-6, 1.0, 1e-2, format="%.6f", key="t_lr_hi")
-        opts = s[3].multiselect("Optimisers", OPTIMIZERS, default=["adam", "adamax"], key="t_search_opts")
-
-        b = st.columns([1, 1, 3])
-        submitted = b[0].form_submit_button("Submit", type="primary", icon=":material/play_arrow:")
-        lr_clicked = b[1].form_submit_button("Find LR", icon=":material/query_stats:")
+    st.subheader("Optimisation")
+    c = st.columns(4)
+    optimizer = _widget(c[0].selectbox, "t_opt", "Optimiser", options=OPTIMIZERS)
+    lr = _widget(c[1].number_input, "t_lr", "Learning rate", min_value=1e-7, max_value=10.0, format="%.6f")
+    schedule = _widget(c[2].selectbox, "t_sched", "Schedule", options=SCHEDULES)
+    monitor = _widget(c[3].selectbox, "t_monitor", "Monitor", options=MONITORS)
+    c = st.columns(5)
+    epochs = _widget(c[0].number_input, "t_epochs", "Epochs", min_value=1, max_value=500)
+    batch = _widget(c[1].number_input, "t_batch", "Batch size", min_value=1, max_value=1024)
+    patience = _widget(c[2].number_input, "t_patience", "Early-stopping patience (0 = off)", min_value=0, max_value=100)
+    weight_decay = _widget(c[3].number_input, "t_wd", "Weight decay", min_value=0.0, max_value=1.0, format="%.6f")
+    seed = _widget(c[4].number_input, "t_seed", "Seed", min_value=0, max_value=2**31 - 1)
 
     cfg_kwargs = dict(
         dataset={"name": ds_name, "params": ds_params},
         split={"val_ratio": float(val_ratio), "test_ratio": float(test_ratio), "seed": int(seed), "grouped": "auto"},
-        model=model, model_options=options, input_size=None if use_default else [int(h), int(w)],
-        normalization=norm, weights=weights, optimizer=optimizer, learning_rate=float(lr),
-        weight_decay=float(weight_decay), schedule=schedule, epochs=int(epochs), batch_size=int(batch),
-        early_stopping=int(patience) or None, monitor=monitor, class_weight=class_weight, oversample=bool(oversample),
-        augment=aug, seed=int(seed), name=name.strip() or None,
+        model=model, model_options=options, input_size=None if size_auto else [int(h), int(w)],
+        normalization=None if norm == "auto" else norm, weights=weights, optimizer=optimizer,
+        learning_rate=float(lr), weight_decay=float(weight_decay), schedule=schedule, epochs=int(epochs),
+        batch_size=int(batch), early_stopping=int(patience) or None, monitor=monitor, class_weight=class_weight,
+        oversample=bool(oversample), augment=aug, seed=int(seed),
     )
     cfg = make_config(TrainConfig, cfg_kwargs)
-    if submitted:
-        cfg.validate()
-        jobs = _ui.get_jobs()
-        if do_search:
-            space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)),
-                                       "high": float(max(lr_lo, lr_hi)), "log": True}}
-            if opts:
-                space["optimizer"] = {"type": "categorical", "choices": list(opts)}
-            parent = jobs.submit_search(cfg, space, int(n_trials), int(seed), name=cfg_kwargs["name"])
-            st.session_state["watch_run"] = parent
-            st.success(f"Search #{parent} queued with {int(n_trials)} trials (see **Runs**, filtered by parent).")
+    auto_name = default_run_name(cfg)
+    typed = _widget(st.text_input, "t_name", "Run name (optional)", placeholder=auto_name, max_chars=_max_name(),
+                    help=f"At most {_max_name()} characters. Leave empty to name the run after its "
+                         "configuration.").strip()
+    conflicts = name_conflicts(typed, cfg) if typed else []
+    name_ok = True
+    if conflicts:
+        st.warning(_plain(f"The name {typed!r} contradicts this run's configuration: " + "; ".join(conflicts) + "."),
+                   icon=":material/warning:")
+        digest = hashlib.sha1(json.dumps([typed, conflicts]).encode()).hexdigest()[:10]
+        name_ok = st.checkbox("Keep this name anyway", key=f"t_name_ok_{digest}")
+    else:
+        st.caption(_plain(f"The run will be named: {typed or auto_name}"))
+
+    st.subheader("Hyper-parameter search (optional)")
+    do_search = _widget(st.checkbox, "t_search", "Random search instead of one run")
+    s = st.columns(4)
+    n_trials = _widget(s[0].number_input, "t_trials", "Trials", min_value=2, max_value=50)
+    lr_lo = _widget(s[1].number_input, "t_lr_lo", "LR from", min_value=1e-6, max_value=1.0, format="%.6f")
+    lr_hi = _widget(s[2].number_input, "t_lr_hi", "LR to", min_value=1e-6, max_value=1.0, format="%.6f")
+    opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=OPTIMIZERS)
+
+    b = st.columns([1, 1, 3])
+    submitted = b[0].button("Submit", type="primary", icon=":material/play_arrow:", key="t_submit",
+                            help="Queue this configuration. Only this button queues a run (Enter does not).")
+    lr_clicked = b[1].button("Find LR", icon=":material/query_stats:", key="t_find_lr")
+    _sync_url()
+
+    search = None
+    if do_search:
+        space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)),
+                                   "high": float(max(lr_lo, lr_hi)), "log": True}}
+        if opts:
+            space["optimizer"] = {"type": "categorical", "choices": list(opts)}
+        search = {"space": space, "n_trials": int(n_trials), "seed": int(seed)}
+    what = "search" if search else "train"
+    run_name = typed or (None if search else auto_name)  # a search's trials are named after it by the job manager
+    token = submit_token(what, cfg, run_name, search)
+    force = st.session_state.pop(FORCE, None)
+    if submitted or (force and force[0] == token):
+        if conflicts and not name_ok:
+            st.error(_plain(f"Not queued: the name {typed!r} contradicts the configuration. Change the name, "
+                            "clear it to use the automatic one, or tick 'Keep this name anyway'."),
+                     icon=":material/block:")
         else:
-            run_id = jobs.submit(cfg, name=cfg_kwargs["name"])
-            st.session_state["watch_run"] = run_id
-            st.success(f"Run #{run_id} queued. Follow it in the **Jobs** tab (it keeps going if you leave this page).")
+            repeat_of = force[1] if force and force[0] == token and not submitted else None
+            _submit(cfg, what=what, token=token, name=run_name, search=search, repeat_of=repeat_of)
     if lr_clicked:
-        lr_finder(cfg)
+        lr_token = submit_token("lr_find", cfg, None, None)
+        last = st.session_state.get(LAST)
+        if last and last.get("token") == lr_token and last.get("run_id"):
+            st.warning(f"Already submitted as run #{last['run_id']}: the LR finder for this configuration is queued "
+                       "or done (see the **Jobs** tab).", icon=":material/content_copy:")
+        else:
+            lr_finder(cfg, lr_token)
+    last = st.session_state.get(LAST)
+    if last and last.get("run_id") and not submitted:
+        st.caption(f"Last submitted from this page: run #{last['run_id']} "
+                   f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}); follow it in the **Jobs** tab.")
     if st.session_state.get("t_lr_result") is not None:
-        show_lr_result(st.session_state["t_lr_result"])
+        show_lr_result(st.session_state["t_lr_result"], key="t_use_lr_local")
     return cfg
+
+
+def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None, repeat_of: int | None) -> None:
+    """Queue the run (or search) once: the same configuration twice in a row is refused with
+    the number of the run it already is, unless "Queue it again" was pressed for that run."""
+    try:
+        cfg.validate()
+    except Exception as err:  # noqa: BLE001 - a LabError: say what is wrong, keep the page
+        if not isinstance(err, _lab_error()):
+            raise
+        st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
+        return
+    last = st.session_state.get(LAST)
+    if last and last.get("token") == token and repeat_of != last.get("run_id"):
+        rid = last.get("run_id")
+        st.warning(f"Already submitted as run #{rid} "
+                   f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}), not queued again: this exact "
+                   "configuration is what you submitted last. Change a setting to queue a new run, or queue an "
+                   "identical one on purpose.", icon=":material/content_copy:")
+        if rid:
+            st.button("Queue it again", key=f"t_again_{rid}", on_click=_force_again, args=(token, rid),
+                      icon=":material/replay:")
+        return
+    jobs = _ui.get_jobs()
+    # no st.* call between recording the token and the submit: a rerun cannot interrupt it there
+    st.session_state[LAST] = {"token": token, "run_id": None, "at": time.time(), "what": what}
+    try:
+        if search:
+            rid = jobs.submit_search(cfg, search["space"], search["n_trials"], search["seed"], name=name)
+        else:
+            rid = jobs.submit(cfg, name=name)
+    except BaseException as err:
+        st.session_state.pop(LAST, None)
+        if isinstance(err, _lab_error()):
+            st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
+            return
+        raise
+    st.session_state[LAST]["run_id"] = rid
+    _follow(rid)
+    if search:
+        st.success(f"Search #{rid} queued with {search['n_trials']} trials (see **Runs**, filtered by parent). "
+                   "The **Jobs** tab follows it.", icon=":material/check:")
+    else:
+        st.success(f"Run #{rid} queued. The **Jobs** tab follows it (it keeps going if you leave this page).",
+                   icon=":material/check:")
+
+
+def _force_again(token: str, rid: int) -> None:
+    st.session_state[FORCE] = (token, rid)
+
+
+def _follow(rid: int) -> None:
+    """The Jobs tab (and the URL, for a reload) follow the run just submitted."""
+    st.session_state["watch_run"] = rid
+    st.session_state["t_watch_select"] = rid
+    st.session_state[URL_RUN] = rid
+    _sync_url()
+
+
+def _max_name() -> int:
+    from core import validation
+
+    return int(getattr(validation, "MAX_NAME_LENGTH", 200))
+
+
+def _lab_error():
+    from core.validation import LabError
+
+    return LabError
+
+
+def submit_token(what: str, cfg, name: str | None, search: dict | None) -> str:
+    """What identifies one submission: the kind, the full config, the name and the search."""
+    d = {"what": what, "config": cfg.to_dict(), "name": name, "search": search}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def make_config(TrainConfig, kwargs: dict):
@@ -171,12 +388,341 @@ def make_config(TrainConfig, kwargs: dict):
     return TrainConfig(**{k: v for k, v in kwargs.items() if k in known})
 
 
-def lr_finder(cfg) -> None:
+# ---------------------------------------------------------------- names
+def default_run_name(cfg) -> str:
+    """A name made from the config that will actually run (dataset, model, key parameters)."""
+    ds = (cfg.dataset or {}).get("name", "?")
+    parts = [f"{cfg.model} on {ds}", f"{cfg.epochs} ep", f"bs {cfg.batch_size}",
+             f"{cfg.optimizer} lr {cfg.learning_rate:.0e}"]
+    if cfg.input_size:
+        parts.append(f"{int(cfg.input_size[0])}x{int(cfg.input_size[1])}")
+    if (cfg.model_options or {}).get("trainable") not in (None, "frozen"):
+        parts.append(f"fine-tune {cfg.model_options['trainable']}")
+    if cfg.augment:
+        parts.append("augmented")
+    return " · ".join(parts)
+
+
+def _vocabulary() -> dict[str, dict[str, str]]:
+    """kind -> {word as written in a name: the registered name it means}."""
+    from core.datasets import list_datasets
+    from core.models import list_models
+
+    datasets = {i.name: i.name for i in (_ui.cached_dataset_infos() or list_datasets())}
+    datasets.update({k: v for k, v in SHORT_DATASET_NAMES.items() if v in datasets})
+    return {"model": {m: m for m in list_models()}, "dataset": datasets, "optimizer": {o: o for o in OPTIMIZERS}}
+
+
+def _word(w: str) -> str:
+    return rf"(?<![a-z0-9]){re.escape(w.lower())}(?![a-z0-9])"
+
+
+def name_conflicts(name: str, cfg) -> list[str]:
+    """What a typed run name says that the config does not do: another model, dataset or
+    optimiser known to the lab, or another number of epochs. Empty when consistent."""
+    text = re.sub(r"[\s\-]+", "_", name.lower())
+    actual = {"model": cfg.model, "dataset": (cfg.dataset or {}).get("name", ""), "optimizer": cfg.optimizer}
+    vocab = _vocabulary()
+    for kind, value in actual.items():  # the true names first: "fashion_mnist" is not a mention of "mnist"
+        for word, meant in vocab[kind].items():
+            if meant == value:
+                text = re.sub(_word(word), " ", text)
+    out = []
+    for kind in ("model", "dataset", "optimizer"):
+        for word in sorted(vocab[kind], key=len, reverse=True):
+            if re.search(_word(word), text):
+                out.append(f"it mentions the {kind} {word} but this run uses {actual[kind]}")
+                text = re.sub(_word(word), " ", text)
+    m = re.search(r"(?<![a-z0-9.])(\d+)_?(?:ep|epochs?)(?![a-z])", text)
+    if m and int(m.group(1)) != int(cfg.epochs):
+        out.append(f"it says {m.group(1)} epochs but this run trains {cfg.epochs}")
+    return out
+
+
+# ---------------------------------------------------------------- widget state
+def _saved() -> dict:
+    if SAVED not in st.session_state:
+        st.session_state[SAVED] = {}
+    return st.session_state[SAVED]
+
+
+def _check(key: str, value: Any, options: list | None) -> tuple[bool, Any]:
+    """(valid, value converted to the widget's type) for a value of field ``key``."""
+    spec = field_spec(key)
+    if spec is None:
+        return False, value
+    try:
+        if spec.kind == "choice":
+            return isinstance(value, str) and (options is None or value in options), value
+        if spec.kind == "int":
+            if isinstance(value, bool):
+                return False, value
+            f = float(value)
+            if not f.is_integer():
+                return False, value
+            v = int(f)
+            return spec.low <= v <= spec.high, v
+        if spec.kind == "float":
+            if isinstance(value, bool):
+                return False, value
+            v = float(value)
+            return math.isfinite(v) and spec.low <= v <= spec.high, v
+        if spec.kind == "bool":
+            return isinstance(value, bool), value
+        if spec.kind == "text":
+            return isinstance(value, str) and (key != "t_name" or len(value) <= _max_name()), value
+        if spec.kind == "multi":
+            vals = [value] if isinstance(value, str) else list(value)
+            return all(isinstance(v, str) and (options is None or v in options) for v in vals), vals
+    except (TypeError, ValueError, OverflowError):
+        return False, value
+    return False, value
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, list):
+        return ", ".join(map(str, v)) or "(none)"
+    return str(v)
+
+
+def _prepare(key: str, label: str, options: list | None = None, why: str = "") -> str | None:
+    """Give the widget ``key`` its value before it is drawn: its own (live), else the kept one,
+    else the default. A value not valid any more is replaced and a message says so."""
+    ss, saved, spec = st.session_state, _saved(), field_spec(key)
+    default = spec.default
+    if spec.kind == "choice" and options is not None and default not in options:
+        default = options[0]
+    if spec.kind == "multi" and options is not None:
+        default = [v for v in default if v in options]
+    live = key in ss
+    if not live and key not in saved:
+        ss[key] = default
+        return None
+    current = ss[key] if live else saved[key]
+    ok, value = _check(key, current, options)
+    if ok:
+        if not live:
+            ss[key] = value
+        return None
+    if spec.kind == "multi" and options is not None and isinstance(current, (list, tuple)):
+        value = [v for v in current if v in options]
+        ss[key] = value
+        dropped = [v for v in current if v not in options]
+        return f"{label}: {_shown(dropped)} not available{why}; kept {_shown(value)}."
+    ss[key] = default
+    return f"{label}: {_shown(current)} is not available{why}, so it is now {_shown(default)}."
+
+
+def _widget(fn, key: str, label: str, *, options: list | None = None, why: str = "", **kwargs):
+    """Draw one form widget with a stable key, its value kept across reruns, family switches
+    and pages; a forced change is shown as a warning under the widget."""
+    note = _prepare(key, label, options, why)
+    # the value is also passed as the widget's default: the browser then shows it even on a
+    # run where Streamlit does not send session-state values to the frontend (the first page
+    # view after a server start, a deep link in legacy pages mode)
+    want = st.session_state[key]
+    kind = getattr(fn, "__name__", "")
+    if kind in ("selectbox", "radio"):
+        kwargs["index"] = options.index(want)
+    elif kind == "multiselect":
+        kwargs["default"] = list(want)
+    else:
+        kwargs["value"] = want
+    value = fn(label, options, key=key, **kwargs) if options is not None else fn(label, key=key, **kwargs)
+    _saved()[key] = value
+    if note:
+        where = getattr(fn, "__self__", None)
+        (where if hasattr(where, "warning") else st).warning(_plain(note), icon=":material/sync_problem:")
+    return value
+
+
+def _restore_dataset_keys() -> list[str]:
+    """Put the kept dataset choice (name, folder, subsample) back before the picker draws."""
+    notes = []
+    names = [i.name for i in _ui.cached_dataset_infos()]
+    for key, value in list(_saved().items()):
+        if not key.startswith(f"{DS_KEY}_") or key in st.session_state or field_spec(key) is None:
+            continue
+        ok, v = _check(key, value, names if key == f"{DS_KEY}_name" else None)
+        if ok:
+            st.session_state[key] = v
+        else:
+            _saved().pop(key, None)
+            notes.append(f"Dataset: {_shown(value)} is not a dataset of this lab; the default is used.")
+    return notes
+
+
+def _remember_dataset_keys() -> None:
+    name = st.session_state.get(f"{DS_KEY}_name")
+    for key in (f"{DS_KEY}_name", f"{DS_KEY}_path_{name}", f"{DS_KEY}_labels_{name}", f"{DS_KEY}_mpc_{name}"):
+        if key in st.session_state:
+            _saved()[key] = st.session_state[key]
+
+
+def _recommendation(ds_name: str, family: str, model: str) -> None:
+    """Offer the dataset's recommended settings; applied only by the user's click."""
+    rec = DEFAULTS.get(ds_name)
+    if not rec:
+        return
+    r_model, r_epochs, r_batch, r_size, r_cw = rec
+    from core.models import model_info
+
+    r_family = model_info(r_model).get("family", "zoo")
+    ss = st.session_state
+    want = {"t_family": r_family, f"t_model_{r_family}": r_model, "t_epochs": r_epochs, "t_batch": r_batch,
+            "t_size_auto": r_size is None, "t_cw": r_cw}
+    if r_size:
+        want.update({"t_h": int(r_size[0]), "t_w": int(r_size[1])})
+    current = {k: ss.get(k, _saved().get(k, field_spec(k).default)) for k in want}
+    if all(current[k] == v for k, v in want.items()):
+        return
+    text = (f"Suggested for {ds_name}: {r_model}, {r_epochs} epochs, batch {r_batch}, "
+            + (f"input {r_size[0]}x{r_size[1]}" if r_size else "automatic input size")
+            + (", balanced class weights" if r_cw == "balanced" else "") + ".")
+    c = st.columns([4, 1])
+    c[0].caption(_plain(text + " Your settings are kept unless you apply these."))
+    c[1].button("Apply suggestion", key=f"t_apply_{ds_name}", on_click=_apply, args=(want, ds_name, current),
+                icon=":material/tune:")
+
+
+def _apply(want: dict, ds_name: str, before: dict) -> None:
+    changes = []
+    for k, v in want.items():
+        if before.get(k) != v:
+            changes.append(f"{k.removeprefix('t_')}: {before.get(k)} → {v}")
+        st.session_state[k] = v
+        _saved()[k] = v
+    st.session_state[FLASH] = [f"Applied the suggested settings for {ds_name}: " + "; ".join(changes) + "."]
+
+
+# ---------------------------------------------------------------- the URL (reload = new session)
+def _to_url(key: str, value: Any) -> str | list[str] | None:
+    spec = field_spec(key)
+    if spec is None or value == spec.default:
+        return None
+    if spec.kind == "bool":
+        return "1" if value else "0"
+    if spec.kind == "multi":
+        return [str(v) for v in value] or [""]
+    if spec.kind == "float":
+        return repr(float(value))
+    return str(value)
+
+
+def _from_url(key: str, raw: list[str]) -> tuple[bool, Any]:
+    spec = field_spec(key)
+    if spec.kind == "multi":
+        return True, [v for v in raw if v != ""]
+    text = raw[-1] if raw else ""
+    if spec.kind == "bool":
+        if text in ("1", "true", "True"):
+            return True, True
+        if text in ("0", "false", "False"):
+            return True, False
+        return False, text
+    if spec.kind in ("int", "float"):
+        return _check(key, text, None)
+    return True, text
+
+
+def _url_state() -> dict[str, str | list[str]]:
+    out: dict[str, str | list[str]] = {}
+    for key, value in sorted(_saved().items()):
+        v = _to_url(key, value)
+        if v is not None:
+            out[key] = v
+    aug = st.session_state.get("train_augment")
+    if aug:
+        out["t_aug"] = json.dumps(aug, sort_keys=True, separators=(",", ":"))
+    if st.session_state.get(URL_RUN):
+        out["run"] = str(st.session_state[URL_RUN])
+    return out
+
+
+def _ours(key: str) -> bool:
+    return key in ("run", "t_aug") or field_spec(key) is not None
+
+
+def _sync_url() -> None:
+    """Mirror the form into the URL (only values that differ from the defaults)."""
+    qp = st.query_params
+    want = _url_state()
+    have = {k: (qp.get_all(k) if isinstance(want.get(k), list) else qp.get(k)) for k in qp if _ours(k)}
+    if have == want:
+        return
+    keep = {k: qp.get_all(k) for k in qp if not _ours(k)}
+    qp.from_dict({**keep, **want})
+
+
+def _load_url_once() -> None:
+    """First run of this session on this page: take the form from the URL (a reload, a shared
+    link). Invalid values are reported and ignored; nothing from the URL is trusted."""
+    if st.session_state.get(URL_LOADED):
+        return
+    st.session_state[URL_LOADED] = True
+    qp = st.query_params
+    notes = []
+    saved = _saved()
+    for key in list(qp):
+        if key == "run":
+            raw = qp.get("run", "")
+            if raw.isdigit() and _ui.get_store().exists(int(raw)):
+                st.session_state[URL_RUN] = int(raw)
+                st.session_state.setdefault("watch_run", int(raw))
+            else:
+                notes.append(f"Ignored run={raw} from the link: no such run.")
+            continue
+        if key == "t_aug":
+            try:
+                from core.augment import AugmentSpec
+
+                spec = AugmentSpec.from_dict(json.loads(qp.get("t_aug")))
+                st.session_state.setdefault("train_augment", None if spec.is_identity else spec.to_dict())
+            except Exception:  # noqa: BLE001 - anything wrong in a URL is reported, not raised
+                notes.append("Ignored the augmentation from the link: it is not a valid augmentation.")
+            continue
+        if field_spec(key) is None or key in saved:
+            continue
+        ok, value = _from_url(key, qp.get_all(key))
+        if ok:
+            saved[key] = value
+        else:
+            notes.append(f"Ignored {key}={_shown(qp.get_all(key))} from the link: not a valid value.")
+    if notes:
+        st.session_state.setdefault(FLASH, []).extend(notes)
+
+
+def _plain(text: Any) -> str:
+    """Text shown as typed inside Markdown (names, paths, values from the URL are never markup)."""
+    helper = getattr(_ui, "md_text", None)
+    if callable(helper):
+        return helper(text)
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+
+
+# ---------------------------------------------------------------- LR finder
+def lr_finder(cfg, token: str) -> None:
     """LR range test: through the job manager when it supports lr_find jobs, else here."""
     jobs = _ui.get_jobs()
     if hasattr(jobs, "submit_lr_find"):
-        run_id = jobs.submit_lr_find(cfg)
-        st.session_state["watch_run"] = run_id
+        try:
+            cfg.validate()
+        except Exception as err:  # noqa: BLE001
+            if not isinstance(err, _lab_error()):
+                raise
+            st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
+            return
+        st.session_state[LAST] = {"token": token, "run_id": None, "at": time.time(), "what": "lr_find"}
+        try:
+            run_id = jobs.submit_lr_find(cfg)
+        except BaseException as err:
+            st.session_state.pop(LAST, None)
+            if isinstance(err, _lab_error()):
+                st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
+                return
+            raise
+        st.session_state[LAST]["run_id"] = run_id
+        _follow(run_id)
         st.info(f"LR finder queued as run #{run_id}; its plot appears in the **Jobs** tab when done.")
         return
     from core.lr_finder import lr_find
@@ -188,41 +734,73 @@ def lr_finder(cfg) -> None:
                                        "suggested_lr": float(res.suggested_lr) if res.suggested_lr else None}
 
 
-def show_lr_result(res: dict) -> None:
+def _use_lr(value: float) -> None:
+    st.session_state["t_lr"] = float(value)
+    _saved()["t_lr"] = float(value)
+    st.session_state[FLASH] = [f"Learning rate set to {value:.2e} (the LR finder's suggestion)."]
+
+
+def show_lr_result(res: dict, key: str = "t_use_lr") -> None:
     from core import plots
 
-    st.plotly_chart(plots.lr_finder(res), width="stretch")
+    st.plotly_chart(plots.lr_finder(res), width="stretch", key=f"{key}_plot")
     if res.get("suggested_lr"):
         st.info(f"Suggested learning rate: {res['suggested_lr']:.2e}")
-        if st.button("Use the suggested learning rate", key="t_use_lr"):
-            st.session_state["t_lr_suggested"] = res["suggested_lr"]
-            st.session_state.pop("t_lr", None)
-            st.rerun()
+        st.button("Use the suggested learning rate", key=key, on_click=_use_lr, args=(float(res["suggested_lr"]),))
 
 
-@st.fragment(run_every=1.5)
+# ---------------------------------------------------------------- Jobs tab
+def _snapshot(store):
+    snap = getattr(store, "read_snapshot", None)
+    return snap() if callable(snap) else contextlib.nullcontext()
+
+
+def _active_and_recent(store) -> tuple[list, list]:
+    """Running and queued runs (oldest first) and the 5 newest runs, through the job snapshot
+    every page uses (core.jobs.job_snapshot) when there is one."""
+    try:
+        from core.jobs import job_snapshot
+    except ImportError:
+        job_snapshot = None
+    if job_snapshot is not None:
+        snap = job_snapshot(store, recent=5, limit=100)
+        return sorted([*snap.running, *snap.queued], key=lambda r: r.id), list(snap.recent)
+    active, _ = store.list_runs(status=["running", "queued"], limit=100, sort="id", descending=False)
+    recent, _ = store.list_runs(limit=5)
+    return active, recent
+
+
+@st.fragment(run_every=getattr(_ui, "JOBS_REFRESH_S", 1.5))
 @_ui.guarded
-def live_panel() -> None:
-    """Progress of the run being watched (or the latest active one). Reads the store only,
-    so it keeps working after navigating away and back, and from other browser tabs."""
+def jobs_tab() -> None:
+    """The watched run and the queue, from one read of the store, redrawn together (they used
+    to be read at different times: the queue said 0 % while the panel said 77 %). Reads the
+    store only, so it keeps working after navigating away and back, and from other tabs."""
     store = _ui.get_store()
-    active, _ = store.list_runs(status=["running", "queued"], limit=20, sort="id", descending=False)
-    recent, _ = store.list_runs(limit=20)
-    choices = {r.id: r for r in active}
-    watch = st.session_state.get("watch_run")
-    if watch and watch not in choices and store.exists(watch):
-        choices[watch] = store.get_run(watch)
-    for r in recent[:5]:
-        choices.setdefault(r.id, r)
-    if not choices:
-        st.info("No jobs yet. Fill in the form on **New run** and press Submit.", icon=":material/info:")
-        return
-    ids = list(choices)
-    default = ids.index(watch) if watch in ids else 0
-    rid = st.selectbox("Run", ids, index=default, key="t_watch_select",
-                       format_func=lambda i: _ui.run_label(choices[i]))
-    st.session_state["watch_run"] = rid
-    r = store.get_run(rid)
+    with _snapshot(store):
+        active, recent = _active_and_recent(store)
+        choices = {r.id: r for r in active}
+        watch = st.session_state.get("watch_run")
+        if watch and watch not in choices and store.exists(watch):
+            choices[watch] = store.get_run(watch)
+        for r in recent:
+            choices.setdefault(r.id, r)
+        if not choices:
+            st.info("No jobs yet. Fill in the form on **New run** and press Submit.", icon=":material/info:")
+            queue_table([], None)
+            return
+        ids = list(choices)
+        if st.session_state.get("t_watch_select") not in ids:
+            st.session_state["t_watch_select"] = watch if watch in ids else ids[0]
+        rid = st.selectbox("Run", ids, key="t_watch_select", format_func=lambda i: _ui.run_label(choices[i]))
+        st.session_state["watch_run"] = rid
+        r = store.get_run(rid)
+        hist = store.get_metric_history(r.id) if r.kind == "train" else None
+    run_panel(r, hist)
+    queue_table(active, r)
+
+
+def run_panel(r, hist) -> None:
     info = r.progress_info or {}
     c = st.columns(4)
     c[0].metric("Status", r.status)
@@ -230,19 +808,18 @@ def live_panel() -> None:
     c[1].metric("Epoch", f"{ep or '—'} / {n_ep or '—'}")
     c[2].metric("Images/s", _ui.fmt_num(info.get("images_per_sec"), 0))
     c[3].metric("ETA", _ui.fmt_duration(info.get("eta_s")) if r.status == "running" else "—")
-    st.progress(float(r.progress or 0.0), text=f"{100 * float(r.progress or 0):.0f}% · {info.get('message') or r.status}")
+    st.progress(min(1.0, max(0.0, float(r.progress or 0.0))), text=_plain(progress_words(r)))
     if r.status in ("running", "queued"):
         if st.button("Cancel", key=f"t_cancel_{r.id}", icon=":material/stop_circle:"):
             _ui.get_jobs().cancel(r.id)
             st.toast(f"Cancel requested for run #{r.id}")
     elif r.status == "succeeded":
-        st.success(f"Done: test accuracy {_ui.fmt_num(r.summary.get('accuracy'))}, balanced accuracy "
+        st.success(f"Run #{r.id} done: test accuracy {_ui.fmt_num(r.summary.get('accuracy'))}, balanced accuracy "
                    f"{_ui.fmt_num(r.summary.get('balanced_accuracy'))}.")
         st.page_link("pages/runs.py", label=f"Open run #{r.id}", query_params={"run": str(r.id)},
                      icon=":material/open_in_new:")
     elif r.status in ("failed", "interrupted", "cancelled"):
-        (st.warning if r.status == "cancelled" else st.error)(f"Run #{r.id} {r.status}. {r.error or ''}")
-    hist = store.get_metric_history(r.id) if r.kind == "train" else None
+        (st.warning if r.status == "cancelled" else st.error)(_plain(f"Run #{r.id} {r.status}. {r.error or ''}"))
     if hist is not None and not hist.empty:
         from core import plots
 
@@ -250,28 +827,39 @@ def live_panel() -> None:
     if r.kind == "lr_find" and r.status == "succeeded":
         res = _lr_result_from_run(r)
         if res:
-            show_lr_result(res)
+            show_lr_result(res, key=f"t_use_lr_{r.id}")
+
+
+def progress_words(r) -> str:
+    """The same words as the sidebar and Home (core.jobs.progress_text), with the percentage."""
+    pct = f"{100 * float(r.progress or 0.0):.0f} %"
+    try:
+        from core.jobs import progress_text
+    except ImportError:
+        return f"{pct} · {(r.progress_info or {}).get('message') or r.status}"
+    text = progress_text(r)
+    return text if pct in text else f"{text} · {pct}"
 
 
 def _lr_result_from_run(r) -> dict | None:
-    import json
-
     for a in r.artifacts:
         if a.kind in ("lr_find", "lr_finder") and a.path.is_file():
             return json.loads(a.path.read_text())
     return None
 
 
-def queue() -> None:
+def queue_table(active: list, watched) -> None:
+    """Queued and running runs. The watched run's row is the very record the panel above shows."""
     st.subheader("Queue")
-    rows, total = _ui.get_store().list_runs(status=["queued", "running"], sort="id", descending=False, limit=100)
-    if not total:
+    rows = [watched if watched is not None and r.id == watched.id else r for r in active]
+    if not rows:
         st.caption("The queue is empty.")
         return
     st.dataframe(pd.DataFrame([{"id": r.id, "name": r.name, "status": r.status, "dataset": r.dataset,
-                                "model": r.model, "progress": r.progress} for r in rows]),
+                                "model": r.model, "progress": round(100 * float(r.progress or 0.0))} for r in rows]),
                  hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
+                                                                            format="%d %%")})
 
 
 body()

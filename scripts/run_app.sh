@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: set up, then start the lab on the embedded digits set.
 #   ./scripts/run_app.sh [extra streamlit args, e.g. --server.port 8502]
+# The dashboard also runs the job queue: its supervisor starts with the first page view after
+# a (re)start, resumes queued runs and marks runs whose worker died as interrupted. To run the
+# queue on a machine with no browser open, use `python -m core jobs serve` (and
+# LAB_DASHBOARD_SUPERVISOR=0 for dashboards that should leave the queue to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
 VENV="${LAB_VENV:-.venv}"
+# a venv set up for the tests (DEV=1) has everything the app needs: keep it, do not reinstall
+if [ -z "${DEV:-}" ] && compgen -G "$VENV/.installed-*-1" >/dev/null; then export DEV=1; fi
+./scripts/setup.sh
 exec "$VENV/bin/python" -m streamlit run app.py "$@"

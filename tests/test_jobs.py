@@ -164,27 +164,49 @@ def test_training_error_and_sigkill_mark_runs_failed(manager, store):
 
 
 # ------------------------------------------------------------------ without training processes
+def _set_started_at(store, rid, when):
+    import sqlalchemy as sa
+
+    from core.store import schema as S
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(S.runs).where(S.runs.c.id == rid).values(started_at=when, heartbeat_at=when))
+
+
 def test_restart_marks_orphaned_running_runs_interrupted(store):
+    from datetime import datetime, timedelta, timezone
+
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     r1 = store.create_run(digits_config().to_dict(), name="worker gone", kind="train")
-    assert store.claim_run(r1)
+    assert store.claim_run(r1, supervisor="dashboard@gone:1:x")
     store.set_worker(r1, pid=dead.pid, host=HOST)
-    r2 = store.create_run(digits_config().to_dict(), name="pid reused by another program")
+    r2 = store.create_run(digits_config().to_dict(), name="pid reused by a later program")
     assert store.claim_run(r2)
-    store.set_worker(r2, pid=os.getpid(), host=HOST)  # alive, but not a worker of run r2
+    store.set_worker(r2, pid=os.getpid(), host=HOST)  # alive, not a worker of r2, started after r2
+    _set_started_at(store, r2, datetime.now(timezone.utc) - timedelta(days=30))
     r3 = store.create_run(digits_config().to_dict(), name="claimed, never started")
-    assert store.claim_run(r3)
+    assert store.claim_run(r3, supervisor="dashboard@gone:1:x")  # by a supervisor that is gone
     r4 = store.create_run(digits_config().to_dict(), name="still queued")
+    r5 = store.create_run(digits_config().to_dict(), name="recorded by a live process (python -m core train)")
+    assert store.claim_run(r5, pid=os.getpid())  # this process started before r5: it is its recorder
+    r6 = store.create_run(digits_config().to_dict(), name="recorded without a pid, reporting",
+                          status="running")
+    r7 = store.create_run(digits_config().to_dict(), name="recorded without a pid, silent for long",
+                          status="running")
+    _set_started_at(store, r7, datetime.now(timezone.utc) - timedelta(hours=2))
 
     jm = JobManager(store, store.models_dir, poll_interval=0.2)
     rep = jm.recover()
-    assert sorted(rep.interrupted) == [r1, r2, r3] and rep.adopted == [] and rep.queued == 1
-    for rid in (r1, r2, r3):
+    assert sorted(rep.interrupted) == [r1, r2, r3, r7] and rep.adopted == [] and rep.queued == 1
+    assert sorted(rep.left_alone) == [r5, r6]
+    for rid in (r1, r2, r3, r7):
         r = store.get_run(rid)
         assert r.status == "interrupted" and r.error.startswith("interrupted: the lab stopped") and r.finished_at
     assert f"pid {dead.pid}" in store.get_run(r1).error
+    assert "never started" in store.get_run(r3).error
     assert store.get_run(r4).status == "queued"
+    assert store.get_run(r5).status == store.get_run(r6).status == "running"
 
 
 def test_many_concurrent_submits_are_all_queued(store):
@@ -294,4 +316,7 @@ def test_lr_find_job_through_the_worker_code(store, monkeypatch):
     import json
 
     art = json.loads(r.artifact("lr_find").path.read_text())
-    assert set(art) == {"lrs", "losses", "smoothed", "suggested_lr"} and len(art["lrs"]) == len(lrs)
+    assert {"lrs", "losses", "smoothed", "suggested_lr", "end_state", "reason"} <= set(art) and len(art["lrs"]) == len(lrs)
+    from core.lr_finder import LRFindResult
+
+    assert LRFindResult.from_dict(art).end_state == art["end_state"]  # the page reads what the finder said

@@ -85,7 +85,15 @@ def test_open_a_run(trained):
     assert problems(at) == []
     assert any(f"Run #{rid}" in t.value for t in at.title)
     assert [m.label for m in at.metric][:2] == ["Accuracy", "Balanced accuracy"]
-    assert len(at.get("plotly_chart")) >= 3  # curves, confusion, ROC/PR/calibration
+    n_charts = 0
+    for tab in ("Curves", "Confusion", "ROC / PR / calibration"):  # only the open tab is computed
+        at.session_state["r_tab"] = tab
+        at.run()
+        assert problems(at) == []
+        n_charts += len(at.get("plotly_chart"))
+    assert n_charts >= 3  # curves, confusion, ROC/PR/calibration
+    at.session_state["r_tab"] = "Confusion"
+    at.run()
     at.toggle(key="r_cm_norm").set_value(True).run()
     assert problems(at) == []
 
@@ -141,7 +149,7 @@ def test_train_form_submit_and_cancel(lab_env):
     at = app_at("train")
     assert problems(at) == []
     # widgets inside a form take effect with the submit, in one script run
-    at.number_input(key="t_epochs_digits").set_value(30)
+    at.number_input(key="t_epochs").set_value(30)
     at.selectbox(key="t_opt").set_value("adamax")
     next(b for b in at.button if b.label == "Submit").click().run()
     assert problems(at) == []
@@ -160,7 +168,7 @@ def test_train_form_submit_and_cancel(lab_env):
 def test_augmentation_preset_goes_to_training(lab_env):
     at = app_at("augmentation")
     assert problems(at) == []
-    at.selectbox(key="aug_preset").set_value("report_c").run()
+    at.selectbox(key="aug_preset").set_value("flips_small_rotations").run()  # report C's set
     assert at.slider(key="aug_rotation").value == 20.0 and at.toggle(key="aug_horizontal_flip").value is True
     n_before = len(at.image)
     at.button(key="aug_reroll").click().run()

@@ -28,7 +28,7 @@ def test_class_distribution_figures():
     dist = pd.DataFrame({"label": [0, 1, 2], "class": NAMES, "count": [50, 30, 20], "percent": [50.0, 30.0, 20.0]})
     bar = plots.class_distribution_bar(dist)
     assert isinstance(bar, go.Figure) and len(bar.data) == 1
-    assert list(bar.data[0].y) == [50, 30, 20] and bar.data[0].text[0] == "50 (50.0%)"
+    assert list(bar.data[0].y) == [50, 30, 20] and bar.data[0].text[0] == "50<br>50.0%"
     pie = plots.class_distribution_pie({"a": 3, "b": 1})
     assert pie.data[0].type == "pie" and "percent" in pie.data[0].textinfo
     with pytest.raises(ValidationError, match="'class' and 'count'"):
@@ -109,4 +109,37 @@ def test_architecture_names_take_whole_evaluations(evaluation):
     long = pd.DataFrame({"run": [1] * 4 + [2] * 4, "key": ["loss", "val_loss"] * 4,
                          "step": [1, 1, 2, 2] * 2, "value": [1.0, 1.1, 0.8, 0.9, 1.2, 1.3, 0.7, 0.95]})
     fig = plots.training_curves(long)
-    assert len(fig.data) == 4 and {t.name for t in fig.data} >= {"1 train loss", "2 val loss"}
+    assert len(fig.data) == 4 and {t.name for t in fig.data} == {"1", "2"}  # legend: one entry per run
+    assert {t.hovertemplate.split("<br>")[0] for t in fig.data} >= {"1 · train loss", "2 · validation loss"}
+    assert {t.line.dash for t in fig.data} == {"solid", "dash"}
+
+
+def test_class_names_and_group_values_are_plain_text_in_figures():
+    """Plotly renders <a href>, <b>, <img-like> tags in ticks, legends and subplot titles: a class
+    name or metadata value from a user's dataset must show as text, never as a live link."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from core import plots
+
+    evil = ['<a href="https://evil.example/login">phish</a>', "<b>bold</b>", "plain & simple"]
+    figs = [
+        plots.class_distribution_bar({n: i + 1 for i, n in enumerate(evil)}),
+        plots.class_distribution_pie({n: i + 1 for i, n in enumerate(evil)}),
+        plots.confusion_matrix_figure(np.eye(3, dtype=int) * 4 + 1, evil),
+        plots.roc_figure({evil[0]: {"fpr": [0, 1], "tpr": [0, 1], "auc": 0.5}}),
+        plots.pr_figure({evil[0]: {"recall": [0, 1], "precision": [1, 0], "ap": 0.5}}),
+        plots.per_class_bars([{"class": n, "precision": .5, "sensitivity": .5, "specificity": .5, "f1": .5} for n in evil]),
+        plots.probability_bars([0.2, 0.3, 0.5], evil),
+        plots.image_grid([np.zeros((4, 4), np.uint8)] * 3, evil),
+        plots.histogram(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
+        plots.box_plot(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
+        plots.brightness_figure(pd.DataFrame({"class": evil, "bin_left": [0, 0, 0], "bin_right": [8, 8, 8],
+                                              "fraction": [.1, .2, .3]})),
+    ]
+    for fig in figs:
+        text = json.dumps(fig.to_plotly_json(), default=str)
+        assert "<a href" not in text and "<b>bold" not in text, text[:400]
+        assert "&lt;a href" in text or "&lt;b&gt;" in text

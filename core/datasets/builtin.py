@@ -18,12 +18,10 @@ COMMON_PARAMS = {"max_per_class": "int or None: keep at most this many images pe
     domain="general", params=dict(COMMON_PARAMS),
 )
 def load_digits(*, max_per_class: int | None = None) -> Dataset:
-    from sklearn.datasets import load_digits as _sk_digits
-
     max_per_class = check_max_per_class(max_per_class)
-    bunch = _sk_digits()
-    x = np.clip(np.rint(bunch.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
-    y = bunch.target.astype(np.int64)
+    images, target = _digits_arrays()
+    x = np.clip(np.rint(images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
+    y = target.astype(np.int64)
     ids = np.array([f"digits-{i:04d}" for i in range(len(y))])
     pos = subsample_positions(y, max_per_class)
     return Dataset(
@@ -32,6 +30,25 @@ def load_digits(*, max_per_class: int | None = None) -> Dataset:
         spec={"name": "digits", "params": {"max_per_class": max_per_class}},
         report={"source": "sklearn.datasets.load_digits", "n_loaded": int(len(pos))},
     )
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (8x8 images 0-16, targets), read straight from the CSV it ships,
+    as ``sklearn.datasets.load_digits`` does, without importing scikit-learn (1-3 s that
+    pages showing digits paid on first render); falls back to sklearn if the file moved."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if p.is_file():
+            data = np.loadtxt(p, delimiter=",")
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits as _sk_digits
+
+    bunch = _sk_digits()
+    return bunch.images, bunch.target
 
 
 def _keras_dataset(name: str, max_per_class: int | None) -> Dataset:

@@ -12,6 +12,32 @@ from ..validation import DatasetError, ValidationError, check_number
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
+def inside_roots(real: Path, roots) -> bool:
+    """Whether the resolved path ``real`` is one of ``roots`` or below one (no roots: anything goes)."""
+    return not roots or any(real == r or r in real.parents for r in roots)
+
+
+def _roots_text(roots) -> str:
+    return f"Allowed data roots (LAB_DATA_ROOTS): {', '.join(str(r) for r in roots)}."
+
+
+def check_inside_roots(path, *, what: str = "file", roots=None) -> Path:
+    """The real path of ``path`` (symlinks resolved); DatasetError when it is outside ``LAB_DATA_ROOTS``.
+
+    Call it on every file the lab reads and every folder it walks: a path inside a data root
+    may be a symbolic link to somewhere else.
+    """
+    roots = get_settings().data_roots if roots is None else roots
+    real = Path(os.path.realpath(os.fspath(path)))
+    if not inside_roots(real, roots):
+        via = f" (a link to {str(real)!r})" if str(real) != os.path.abspath(os.fspath(path)) else ""
+        raise DatasetError(
+            f"The {what} {os.fspath(path)!r}{via} is outside the folders this lab may read. {_roots_text(roots)} "
+            "Move or copy the files into a data root, or remove the link."
+        )
+    return real
+
+
 def check_path(path, *, what: str = "dataset folder", must_be: str = "dir") -> Path:
     """Resolve ``path``; refuse it when outside ``LAB_DATA_ROOTS`` or missing.
 
@@ -23,11 +49,8 @@ def check_path(path, *, what: str = "dataset folder", must_be: str = "dir") -> P
         raise ValidationError(f"The 'path' parameter must be a folder path (str). Got {path!r} ({type(path).__name__}) instead.")
     p = Path(path).expanduser().resolve()
     roots = get_settings().data_roots
-    if roots and not any(p == r or r in p.parents for r in roots):
-        raise DatasetError(
-            f"The {what} {str(p)!r} is outside the folders this lab may read. "
-            f"Allowed data roots (LAB_DATA_ROOTS): {', '.join(str(r) for r in roots)}."
-        )
+    if not inside_roots(p, roots):
+        raise DatasetError(f"The {what} {str(p)!r} is outside the folders this lab may read. {_roots_text(roots)}")
     if not p.exists():
         raise DatasetError(f"The {what} {str(p)!r} does not exist.")
     if must_be == "dir" and not p.is_dir():
@@ -64,18 +87,76 @@ def subsample_positions(labels: np.ndarray, max_per_class: int | None, parts: np
     return np.flatnonzero(keep)
 
 
-def scan_images(folder: Path) -> dict[str, Path]:
-    """Map of file stem -> path for all image files under ``folder`` (recursive).
+def walk_images(folder: Path, *, what: str = "dataset folder") -> list[tuple[Path, Path]]:
+    """``(path as found under folder, real path)`` of every image file below ``folder``.
 
-    Duplicated stems keep the first path in sorted order.
+    Recursive, in a stable order (a folder's files sorted, then its subfolders sorted);
+    symbolic links to folders are followed once (no cycles). Every folder walked and every
+    file found is resolved and checked against ``LAB_DATA_ROOTS``: when anything leads
+    outside the roots the whole walk is refused with a DatasetError naming the paths.
+    """
+    roots = get_settings().data_roots
+    out: list[tuple[Path, Path]] = []
+    outside: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def walk(shown: Path, real: str) -> None:
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(real), key=lambda e: e.name)
+        except OSError:
+            return
+        subdirs = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(e)
+            elif e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith("."):
+                # ``real`` is inside the roots: only a link can lead out of it
+                if not e.is_symlink():
+                    out.append((shown / e.name, Path(e.path)))
+                    continue
+                rp = os.path.realpath(e.path)
+                if inside_roots(Path(rp), roots):
+                    out.append((shown / e.name, Path(rp)))
+                else:
+                    outside.append((str(shown / e.name), rp))
+        for e in subdirs:
+            rp = os.path.realpath(e.path) if e.is_symlink() else e.path
+            if inside_roots(Path(rp), roots):
+                walk(shown / e.name, rp)
+            else:
+                outside.append((str(shown / e.name), rp))
+
+    start = os.path.realpath(os.fspath(folder))
+    if not inside_roots(Path(start), roots):
+        outside.append((str(folder), start))
+    else:
+        walk(Path(folder), start)
+    if outside:
+        first = "; ".join(f"{a!r} -> {b!r}" for a, b in outside[:3])
+        raise DatasetError(
+            f"The {what} {str(folder)!r} leads outside the folders this lab may read: {len(outside)} "
+            f"link(s) to files or folders elsewhere ({first}{'; ...' if len(outside) > 3 else ''}). "
+            f"{_roots_text(roots)} Nothing was loaded: replace the links by the files themselves or "
+            "move their targets into a data root."
+        )
+    return out
+
+
+def scan_images(folder: Path, *, what: str = "dataset folder") -> dict[str, Path]:
+    """Map of file stem -> real path of all image files under ``folder`` (see :func:`walk_images`).
+
+    Duplicated stems keep the first path in walking order.
     """
     out: dict[str, Path] = {}
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for f in sorted(files):
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."):
-                stem = f.rsplit(".", 1)[0]
-                out.setdefault(stem, Path(root) / f)
+    for shown, real in walk_images(folder, what=what):
+        out.setdefault(shown.name.rsplit(".", 1)[0], real)
     return out
 
 

@@ -302,3 +302,33 @@ def file_sizes(ds: Dataset) -> pd.DataFrame:
         return pd.DataFrame(columns=["id", "class", "bytes"])
     return pd.DataFrame({"id": ds.ids, "class": _class_names(ds, ds.labels),
                          "bytes": [os.path.getsize(p) if os.path.exists(p) else np.nan for p in ds.paths]})
+
+
+def load_problems(ds: Dataset) -> list[dict]:
+    """What went wrong (or was changed) while loading, as sentences to show plainly.
+
+    Returns a list of ``{"level": "warning" | "info", "message": str}``: images listed but
+    absent (with the first ids), unreadable files, duplicate rows, empty class folders are
+    warnings; other loader notices (e.g. ages filled in) are info.
+    """
+    rep = ds.report or {}
+    out: list[dict] = []
+    seen: set[str] = set()
+    missing = int(rep.get("missing_images") or 0)
+    ids = [str(i) for i in rep.get("missing_image_ids") or []]
+    for note in rep.get("notices") or []:
+        note = str(note)
+        low = note.lower()
+        level = "warning" if any(w in low for w in ("absent", "unreadable", "duplicate", "without images",
+                                                     "only one class", "skipped", "ignored")) else "info"
+        if "absent" in low and missing and ids:
+            shown = ", ".join(ids[:5]) + (f" and {missing - 5:,} more" if missing > 5 else "")
+            note += f" First missing: {shown}. Everything here (and training) uses only the images that were found."
+        out.append({"level": level, "message": note})
+        seen.add(low)
+    bad = rep.get("unreadable") or []
+    if bad and not any("unreadable" in s for s in seen):
+        out.append({"level": "warning", "message": f"{len(bad)} unreadable image file(s) skipped."})
+    if missing and not any("absent" in s for s in seen):
+        out.append({"level": "warning", "message": f"{missing} listed image(s) are absent and were skipped."})
+    return out

@@ -15,8 +15,8 @@ import pandas as pd
 from ..config import get_settings
 from ..validation import DatasetError, ValidationError, check_number, check_one_of
 from .base import Dataset, register_dataset
-from .common import (IMAGE_EXTENSIONS, check_max_per_class, check_path, check_readable, scan_images,
-                     subsample_positions)
+from .common import (IMAGE_EXTENSIONS, check_inside_roots, check_max_per_class, check_path, check_readable,
+                     scan_images, subsample_positions, walk_images)
 
 HAM_CODES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 HAM_NAMES = ["Actinic keratoses", "Basal cell carcinoma", "Benign keratosis-like lesions", "Dermatofibroma",
@@ -99,7 +99,7 @@ def _attach_files(df: pd.DataFrame, id_col: str, folder: Path, *, csv: Path, ima
     Absent images are counted and reported (an error past ``max_missing_fraction``);
     unreadable files are skipped and listed. Returns the kept rows and their file paths.
     """
-    found = scan_images(folder)
+    found = scan_images(folder, what="dataset folder")
     _require_images(found, folder, images_what)
     present = df[id_col].isin(found.keys()).to_numpy()
     _missing_report(report, len(df), df.loc[~present, id_col].tolist(), max_missing_fraction, csv_what, folder)
@@ -131,8 +131,9 @@ def _find_ham_csv(folder: Path) -> Path:
     for depth_glob in ("HAM10000_metadata.csv", "*/HAM10000_metadata.csv"):
         hits = sorted(folder.glob(depth_glob))
         if hits:
-            return hits[0]
+            return check_inside_roots(hits[0], what="HAM10000 metadata CSV")
     for cand in sorted(folder.glob("*.csv")) + sorted(folder.glob("*/*.csv")):
+        cand = check_inside_roots(cand, what="CSV file")
         try:
             cols = pd.read_csv(cand, nrows=0).columns
         except Exception:  # noqa: BLE001
@@ -222,6 +223,7 @@ def _find_fundus_csv(folder: Path) -> Path:
     seen = []
     cands = sorted(folder.glob("*.csv"), key=lambda p: (p.name.lower() not in ("labels.csv", "trainlabels.csv", "train.csv"), p.name))
     for cand in cands:
+        cand = check_inside_roots(cand, what="CSV file")
         try:
             cols = list(pd.read_csv(cand, nrows=0).columns)
         except Exception:  # noqa: BLE001
@@ -319,12 +321,13 @@ def load_image_folder(path=None, *, max_per_class: int | None = None) -> Dataset
     classes, rows = [], []
     empty = []
     for d in subdirs:
-        files = sorted(scan_images(d).values())
+        files = sorted(walk_images(d, what="class folder"))  # (path under folder, real path), roots checked
         if not files:
             empty.append(d.name)
             continue
         classes.append(d.name)
-        rows.extend((str(f), len(classes) - 1, f.relative_to(folder).with_suffix("").as_posix()) for f in files)
+        rows.extend((str(real), len(classes) - 1, shown.relative_to(folder).with_suffix("").as_posix())
+                    for shown, real in files)
     if empty:
         report["empty_classes"] = empty
         report["notices"].append(f"Subfolder(s) without images ignored: {', '.join(empty)}.")

@@ -34,9 +34,11 @@ def _resize(arr: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 def decode_file(path: str, *, max_side: int | None = None, channels: str = "auto") -> np.ndarray:
     """uint8 H x W x C array of an image file (via core.images.load_image); DatasetError when unreadable."""
     from ..images import ImageError, load_image
+    from .common import check_inside_roots
 
+    real = check_inside_roots(path, what="image file")  # a path inside a data root may link elsewhere
     try:
-        return load_image(path, max_side=max_side, channels=channels).array
+        return load_image(str(real), max_side=max_side, channels=channels).array
     except ImageError as e:
         raise DatasetError(f"Cannot decode {path}: {e}") from e
 

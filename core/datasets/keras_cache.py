@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..validation import DatasetError, ValidationError, unknown_name
+from .common import check_inside_roots
 
 FASHION_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
                  "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
@@ -226,7 +227,7 @@ def _find_idx(folder: Path) -> dict[str, Path]:
     for f in FASHION_FILES:
         for cand in (folder / f, folder / f[:-3]):
             if cand.is_file():
-                found[f] = cand
+                found[f] = check_inside_roots(cand, what="IDX file")
                 break
     missing = [f for f in FASHION_FILES if f not in found]
     if missing:
@@ -329,6 +330,9 @@ def _import_cifar10(src: Path, home: Path) -> Path:
         if all((batches / f).is_file() for f in CIFAR10_BATCHES):
             from keras.src.datasets.cifar import load_batch  # validate with Keras' parser before copying
 
+            for f in CIFAR10_BATCHES:
+                check_inside_roots(batches / f, what="CIFAR-10 batch file")
+
             for f in CIFAR10_BATCHES[:-1]:
                 load_batch(str(batches / f))
             folder.mkdir(parents=True, exist_ok=True)
@@ -346,6 +350,9 @@ def _import_cifar10(src: Path, home: Path) -> Path:
         npz, meta = src, src.parent / "batches.meta"
     else:
         raise DatasetError(f"Cannot import {src} as CIFAR-10. Accepted: {KERAS_DATASETS['cifar10'].accepts}.")
+    npz = check_inside_roots(npz, what=".npz file")
+    if meta.is_file():
+        meta = check_inside_roots(meta, what="batches.meta file")
     try:
         with np.load(npz, allow_pickle=False) as f:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
@@ -366,7 +373,7 @@ def import_keras_dataset(name: str, source_path, *, keras_home_dir=None) -> Path
     _check_name(name)
     if source_path is None:
         raise ValidationError(f"The 'source_path' parameter is required: {KERAS_DATASETS[name].accepts}.")
-    src = Path(source_path).expanduser().resolve()
+    src = check_inside_roots(Path(source_path).expanduser(), what=f"{name} source")  # symlinks resolved
     if not src.exists():
         raise DatasetError(f"{src} does not exist. Expected {KERAS_DATASETS[name].accepts}.")
     home = Path(keras_home_dir).expanduser() if keras_home_dir else keras_home()

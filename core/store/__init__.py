@@ -19,10 +19,11 @@ from .repository import (
     RunDetail,
     RunSummary,
     Store,
+    SupervisorInfo,
     flatten,
 )
 
 __all__ = [
-    "Store", "StoreError", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES", "KINDS",
+    "Store", "StoreError", "SupervisorInfo", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES", "KINDS",
     "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision",
 ]

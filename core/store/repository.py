@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..validation import NotFoundError, ValidationError, check_one_of, check_number
+from ..validation import (MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of,
+                          check_run_name)
 from . import schema as S
 from .engine import WRITE_OPTION, StoreError, make_engine, safe_url, upgrade
 
@@ -141,6 +143,7 @@ class RunSummary:
     notes: str | None = None
     summary: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    supervisor_id: str | None = None  # the job supervisor that claimed it (None: a worker/CLI run)
 
     @property
     def is_final(self) -> bool:
@@ -164,6 +167,23 @@ class RunDetail(RunSummary):
         return found[-1] if found else None
 
 
+@dataclass
+class SupervisorInfo:
+    """A job supervisor's lease row (``supervisors`` table): alive while its heartbeat is recent."""
+
+    id: str
+    host: str
+    pid: int
+    kind: str
+    max_concurrent: int
+    started_at: datetime
+    heartbeat_at: datetime
+    age_s: float  # seconds since its last heartbeat, by the clock of the reader
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class Store:
     """The run store. ``Store()`` uses ``LAB_DATABASE_URL`` / ``LAB_MODELS_DIR`` settings.
 
@@ -180,6 +200,7 @@ class Store:
         self.models_dir = Path(models_dir) if models_dir is not None else Path(settings.models_dir)
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        self._local = threading.local()  # the read transaction of read_snapshot(), per thread
         if migrate:
             upgrade(self.engine)
 
@@ -197,9 +218,38 @@ class Store:
 
     @contextmanager
     def _read(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:  # inside read_snapshot(): the same transaction
+            yield conn
+            return
         with self.engine.connect() as conn:
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def read_snapshot(self):
+        """Every read of this thread inside the block sees one consistent state of the store
+        (one transaction; REPEATABLE READ on PostgreSQL, SQLite's WAL snapshot)::
+
+            with store.read_snapshot():
+                active, _ = store.list_runs(status=["running", "queued"])
+                recent, _ = store.list_runs(limit=8)
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield self
+            return
+        conn = self.engine.connect()
+        try:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                self._local.conn = conn
+                try:
+                    yield self
+                finally:
+                    self._local.conn = None
+        finally:
+            conn.close()
 
     @contextmanager
     def _write(self):
@@ -246,12 +296,13 @@ class Store:
         check_one_of("kind", kind, KINDS)
         check_one_of("status", status, ("queued", "running"))
         seed = check_number("seed", seed, integer=True, allow_none=True)
+        name = check_run_name(name)  # refused when too long, never cut
         now = utcnow()
         with self._write() as conn:
             if parent_id is not None:
                 self._require(conn, parent_id)
             values = dict(
-                name=(name or "").strip()[:200] or "run",
+                name=name or "run",
                 kind=kind,
                 status=status,
                 dataset=dataset,
@@ -300,7 +351,7 @@ class Store:
                 values["heartbeat_at"] = now
             elif status == "queued":  # re-queue
                 values.update(started_at=None, finished_at=None, duration_s=None, pid=None, host=None,
-                              cancel_requested=False, progress=0.0, error=error)
+                              supervisor_id=None, cancel_requested=False, progress=0.0, error=error)
             else:
                 values["finished_at"] = now
                 started = _aware(row.started_at)
@@ -309,15 +360,31 @@ class Store:
                     values["progress"] = 1.0
             conn.execute(sa.update(S.runs).where(S.runs.c.id == row.id).values(**values))
 
-    def claim_run(self, run_id: int, *, host: str = HOST, pid: int | None = None) -> bool:
-        """Atomically move a queued run to running (for the job manager). False if it was not queued."""
+    def claim_run(self, run_id: int, *, host: str = HOST, pid: int | None = None,
+                  supervisor: str | None = None) -> bool:
+        """Atomically move a queued run to running (for the job manager). False if it was not queued.
+
+        A compare-and-set (``UPDATE ... WHERE status = 'queued'``): of several supervisors
+        claiming the same run at once, on SQLite or PostgreSQL, exactly one gets True.
+        """
         now = utcnow()
         with self._write() as conn:
             res = conn.execute(
                 sa.update(S.runs)
                 .where(S.runs.c.id == int(run_id), S.runs.c.status == "queued")
-                .values(status="running", started_at=now, heartbeat_at=now, host=host, pid=pid)
+                .values(status="running", started_at=now, heartbeat_at=now, host=host, pid=pid,
+                        supervisor_id=supervisor)
             )
+            return res.rowcount == 1
+
+    def adopt_run(self, run_id: int, *, expected: str | None, supervisor: str) -> bool:
+        """Compare-and-set a running run's supervisor from ``expected`` (an expired one, or None)
+        to ``supervisor``. False when it is no longer running or another supervisor took it first."""
+        r = S.runs.c
+        owner = r.supervisor_id.is_(None) if expected is None else r.supervisor_id == expected
+        with self._write() as conn:
+            res = conn.execute(sa.update(S.runs).where(r.id == int(run_id), r.status == "running", owner)
+                               .values(supervisor_id=supervisor))
             return res.rowcount == 1
 
     def set_worker(self, run_id: int, *, pid: int | None, host: str | None = HOST) -> None:
@@ -443,7 +510,11 @@ class Store:
         out = {}
         for k, v in items:
             _check_key(k, "tag")
-            out[k.strip()] = "" if v is None else str(v)[:500]
+            v = "" if v is None else str(v)
+            if len(v) > MAX_TAG_VALUE_LENGTH:
+                raise ValidationError(f"The value of tag {k.strip()[:50]!r} has {len(v):,} characters; "
+                                      f"at most {MAX_TAG_VALUE_LENGTH} are accepted.")
+            out[k.strip()] = v
         return out
 
     def _put_tags(self, conn, run_id: int, tags) -> None:
@@ -479,9 +550,10 @@ class Store:
     def rename_run(self, run_id: int, name: str) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError(f"A run name must be non-empty text. Got {name!r} instead.")
+        name = check_run_name(name)
         with self._write() as conn:
             self._require(conn, run_id)
-            conn.execute(sa.update(S.runs).where(S.runs.c.id == int(run_id)).values(name=name.strip()[:200]))
+            conn.execute(sa.update(S.runs).where(S.runs.c.id == int(run_id)).values(name=name))
 
     # ------------------------------------------------------------------ reading
     @staticmethod
@@ -496,7 +568,7 @@ class Store:
             finished_at=_aware(row.finished_at), duration_s=row.duration_s, progress=float(row.progress or 0.0),
             progress_info=info, error=row.error, parent_id=row.parent_id, pid=row.pid, host=row.host,
             cancel_requested=bool(row.cancel_requested), heartbeat_at=_aware(row.heartbeat_at), notes=row.notes,
-            **extra,
+            supervisor_id=getattr(row, "supervisor_id", None), **extra,
         )
 
     def list_runs(
@@ -618,6 +690,20 @@ class Store:
             config = {}
         return self._summary_from_row(row, RunDetail, summary=summary, tags=tags, config=config, params=params,
                                       artifacts=arts, metric_keys=keys, children=children)
+
+    def get_configs(self, run_ids: Iterable[int]) -> dict[int, dict]:
+        """``{id: config}`` of several runs in one query (the Runs table's parameter columns);
+        ids that do not exist are left out, an unreadable config is ``{}``."""
+        ids = [int(i) for i in run_ids]
+        out: dict[int, dict] = {}
+        with self._read() as conn:
+            for chunk in _chunks(ids, 900):
+                for rid, text in conn.execute(sa.select(S.runs.c.id, S.runs.c.config).where(S.runs.c.id.in_(chunk))):
+                    try:
+                        out[int(rid)] = json.loads(text) if text else {}
+                    except ValueError:
+                        out[int(rid)] = {}
+        return out
 
     def exists(self, run_id: int) -> bool:
         with self._read() as conn:
@@ -752,6 +838,50 @@ class Store:
             return list(conn.execute(
                 sa.select(r.id).where(r.status == "queued", r.kind.in_(list(kinds))).order_by(r.id).limit(limit)
             ).scalars())
+
+
+    # ------------------------------------------------------------------ supervisor leases
+    def beat_supervisor(self, supervisor_id: str, *, kind: str, host: str = HOST, pid: int | None = None,
+                        max_concurrent: int = 1) -> None:
+        """Create or renew a job supervisor's lease (its heartbeat)."""
+        now = utcnow()
+        sv = S.supervisors.c
+        with self._write() as conn:
+            res = conn.execute(sa.update(S.supervisors).where(sv.id == supervisor_id)
+                               .values(heartbeat_at=now, max_concurrent=int(max_concurrent)))
+            if res.rowcount == 0:
+                conn.execute(sa.insert(S.supervisors).values(
+                    id=supervisor_id, host=host, pid=os.getpid() if pid is None else int(pid), kind=kind,
+                    max_concurrent=int(max_concurrent), started_at=now, heartbeat_at=now))
+
+    def remove_supervisor(self, supervisor_id: str) -> None:
+        """End a supervisor's lease (it stopped cleanly)."""
+        with self._write() as conn:
+            conn.execute(sa.delete(S.supervisors).where(S.supervisors.c.id == supervisor_id))
+
+    def list_supervisors(self, *, alive_within_s: float | None = None) -> list[SupervisorInfo]:
+        """Supervisor leases, newest heartbeat first; only those that beat within
+        ``alive_within_s`` seconds when given."""
+        now = utcnow()
+        with self._read() as conn:
+            rows = conn.execute(sa.select(S.supervisors).order_by(S.supervisors.c.heartbeat_at.desc())).all()
+        out = []
+        for row in rows:
+            beat = _aware(row.heartbeat_at)
+            age = (now - beat).total_seconds()
+            if alive_within_s is not None and age > alive_within_s:
+                continue
+            out.append(SupervisorInfo(id=row.id, host=row.host, pid=row.pid, kind=row.kind,
+                                      max_concurrent=row.max_concurrent, started_at=_aware(row.started_at),
+                                      heartbeat_at=beat, age_s=age))
+        return out
+
+    def prune_supervisors(self, older_than_s: float) -> int:
+        """Delete leases that expired more than ``older_than_s`` seconds ago (crashed supervisors)."""
+        cutoff = utcnow().timestamp() - float(older_than_s)
+        cutoff_dt = datetime.fromtimestamp(cutoff, timezone.utc)
+        with self._write() as conn:
+            return conn.execute(sa.delete(S.supervisors).where(S.supervisors.c.heartbeat_at < cutoff_dt)).rowcount
 
 
 def _chunks(seq: list, n: int):

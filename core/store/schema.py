@@ -52,6 +52,8 @@ runs = sa.Table(
     # revision 0002
     sa.Column("notes", sa.Text, nullable=True),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    # revision 0003: the job supervisor that claimed the run (see ``supervisors``)
+    sa.Column("supervisor_id", sa.String(100), nullable=True),
     sa.CheckConstraint(f"status IN {_in(STATUSES)}", name="status_valid"),
     sa.CheckConstraint(f"kind IN {_in(KINDS)}", name="kind_valid"),
     sa.CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
@@ -112,4 +114,19 @@ artifacts = sa.Table(
     sa.Column("bytes", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("run_id", "path"),
+)
+
+# revision 0003: job supervisors (dashboard processes, ``python -m core jobs serve``) and their
+# lease. A supervisor is alive while its heartbeat is recent; a run it claimed is its own, and
+# only a supervisor that finds the claimer's lease expired recovers (adopts or interrupts) it.
+supervisors = sa.Table(
+    "supervisors",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("max_concurrent", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )

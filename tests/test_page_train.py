@@ -1,0 +1,273 @@
+"""The Train page never creates or mislabels a run (issue 8, items 5-8), with Streamlit
+AppTest on the real app, a real store on a temp dir and the real job manager.
+
+The job manager's supervisor is switched off (LAB_DASHBOARD_SUPERVISOR=0) in these tests:
+submitting still goes through ``JobManager.submit`` into the real store, but no training
+starts, so the tests stay fast. The browser checks (Enter in a field, the live refresh of the
+Jobs tab) are in tests/e2e/test_train_form.py.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lab_pages_support import wait_for  # noqa: F401  (sys.path for the project)
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture()
+def env(lab_env, monkeypatch):
+    monkeypatch.setenv("LAB_DASHBOARD_SUPERVISOR", "0")  # runs stay queued: no training in these tests
+    return lab_env
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shutdown_jobs():
+    yield
+    from pages import _ui
+
+    _ui.shutdown_job_managers()
+
+
+def store():
+    from core.store import Store
+
+    return Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
+
+
+def all_runs():
+    """Every run in the store (details, with config), oldest first."""
+    s = store()
+    runs, _ = s.list_runs(limit=None, sort="id", descending=False)
+    return [s.get_run(r.id) for r in runs]
+
+
+def train_page(query: dict | None = None):
+    """The Train page in a new browser session (a new AppTest), opened with ``query`` in the URL."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert_ok(at)
+    return at
+
+
+def assert_ok(at) -> None:
+    assert [e.value for e in at.exception] == [], [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [], [e.value for e in at.error]
+
+
+def texts(at, kinds=("markdown", "info", "success", "warning", "caption", "error")) -> str:
+    return "\n".join(str(e.value) for k in kinds for e in getattr(at, k))
+
+
+def plain(s: str) -> str:
+    """Markdown-escaped page text back to what the user reads."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", s)
+
+
+def submit(at):
+    next(b for b in at.button if b.label == "Submit").click().run()
+    return at
+
+
+# ------------------------------------------------------------------ item 5
+def test_enter_in_a_field_never_submits(env):
+    """Enter submits an st.form (enter_to_submit=True by default): 4 accidental runs in 7 s.
+    The page has no form that submits on Enter; committing a value (what Enter does) queues
+    nothing; only the Submit button does."""
+    at = train_page()
+    forms = at.get("form")
+    assert all(f.proto.form.enter_to_submit is False for f in forms), \
+        [f.proto.form.form_id for f in forms if f.proto.form.enter_to_submit]
+    at.number_input(key="t_epochs").set_value(2).run()        # typed + Enter
+    at.text_input(key="t_name").set_value("quick digits").run()
+    at.number_input(key="t_batch").set_value(16).run()
+    assert_ok(at)
+    assert all_runs() == []
+    submit(at)
+    assert_ok(at)
+    (r,) = all_runs()
+    assert r.config["epochs"] == 2 and r.config["batch_size"] == 16 and r.name == "quick digits"
+
+
+def test_double_click_submits_once(env):
+    at = train_page()
+    at.number_input(key="t_epochs").set_value(1).run()
+    submit(at)
+    submit(at)  # the second click of a double click: the same form state
+    runs = all_runs()
+    assert len(runs) == 1, [(r.id, r.name) for r in runs]
+    rid = runs[0].id
+    assert f"Already submitted as run #{rid}" in texts(at)
+    # on purpose, an identical run can still be queued (once per click on "Queue it again")
+    at.button(key=f"t_again_{rid}").click().run()
+    assert_ok(at)
+    assert len(all_runs()) == 2
+    # a changed setting is a new submission
+    at.number_input(key="t_seed").set_value(3).run()
+    submit(at)
+    assert len(all_runs()) == 3 and all_runs()[-1].config["seed"] == 3
+
+
+# ------------------------------------------------------------------ item 6
+def test_family_switch_never_changes_other_widgets(env):
+    """Backbone -> zoo used to put the architecture back to the dataset default (and epochs and
+    batch size with it): run #5, named "ham small_cnn…", trained report_a_tuned_cnn."""
+    at = train_page()
+    at.selectbox(key="t_model_zoo").set_value("report_b_cnn5").run()
+    at.number_input(key="t_epochs").set_value(3).run()
+    at.number_input(key="t_batch").set_value(8).run()
+    at.selectbox(key="t_opt").set_value("sgd").run()
+    at.radio(key="t_family").set_value("backbone").run()
+    assert_ok(at)
+    at.selectbox(key="t_model_backbone").set_value("vgg16").run()
+    at.selectbox(key="t_cut").set_value("block4_pool").run()
+    at.selectbox(key="t_norm").set_value("backbone").run()
+    at.radio(key="t_family").set_value("zoo").run()
+    assert_ok(at)
+    assert at.selectbox(key="t_model_zoo").value == "report_b_cnn5"
+    assert at.number_input(key="t_epochs").value == 3 and at.number_input(key="t_batch").value == 8
+    assert at.selectbox(key="t_opt").value == "sgd"
+    # 'backbone' normalisation is invalid for a zoo model: changed, and said so under the widget
+    assert at.selectbox(key="t_norm").value == "auto"
+    assert any("Normalisation" in plain(w.value) and "backbone" in w.value for w in at.warning)
+    # the backbone settings are kept for when the user switches back
+    at.radio(key="t_family").set_value("backbone").run()
+    assert at.selectbox(key="t_model_backbone").value == "vgg16" and at.selectbox(key="t_cut").value == "block4_pool"
+    # a cut layer that the new backbone does not have is replaced visibly, never silently
+    at.selectbox(key="t_model_backbone").set_value("resnet50").run()
+    assert at.selectbox(key="t_cut").value == "(whole backbone)"
+    assert any("block4_pool" in plain(w.value) and "resnet50" in plain(w.value) for w in at.warning)
+    at.radio(key="t_family").set_value("zoo").run()
+    submit(at)
+    assert_ok(at)
+    (r,) = all_runs()
+    assert r.model == "report_b_cnn5" and r.config["epochs"] == 3 and r.config["batch_size"] == 8
+    # the default name is the config that runs
+    assert r.name.startswith("report_b_cnn5 on digits") and "3 ep" in r.name and "bs 8" in r.name
+
+
+def test_dataset_suggestion_is_applied_only_on_request(env, shared_datasets):
+    at = train_page()
+    at.number_input(key="t_epochs").set_value(2).run()
+    at.selectbox(key="train_name").set_value("ham10000").run()
+    at.text_input(key="train_path_ham10000").set_value(str(shared_datasets / "ham10000")).run()
+    assert_ok(at)
+    assert at.selectbox(key="t_model_zoo").value == "small_cnn" and at.number_input(key="t_epochs").value == 2
+    assert "Suggested for ham10000: report_a_tuned_cnn" in plain(texts(at))
+    at.button(key="t_apply_ham10000").click().run()
+    assert_ok(at)
+    assert at.selectbox(key="t_model_zoo").value == "report_a_tuned_cnn"
+    assert at.number_input(key="t_epochs").value == 10 and at.number_input(key="t_batch").value == 16
+    assert (at.number_input(key="t_h").value, at.number_input(key="t_w").value) == (120, 150)
+    assert "epochs: 2 → 10" in plain(texts(at))  # what changed is listed
+
+
+def test_contradicting_name_is_flagged_before_submit(env):
+    at = train_page()
+    at.selectbox(key="t_model_zoo").set_value("report_a_tuned_cnn").run()
+    at.text_input(key="t_name").set_value("ham small_cnn 20 epochs").run()
+    assert_ok(at)
+    warn = plain("\n".join(w.value for w in at.warning))
+    assert "small_cnn but this run uses report_a_tuned_cnn" in warn
+    assert "ham but this run uses digits" in warn and "20 epochs" in warn
+    submit(at)
+    assert all_runs() == []
+    assert any("Not queued" in plain(e.value) for e in at.error)
+    ok = next(c for c in at.checkbox if c.key.startswith("t_name_ok_"))
+    ok.check().run()
+    submit(at)
+    (r,) = all_runs()
+    assert r.name == "ham small_cnn 20 epochs" and r.model == "report_a_tuned_cnn"
+    # names that agree with the config pass without a word
+    at.text_input(key="t_name").set_value("Report-A-tuned-CNN on digits, 5 epochs").run()
+    assert not at.warning or all("contradicts" not in w.value for w in at.warning)
+
+
+# ------------------------------------------------------------------ item 7
+def test_jobs_tab_follows_the_run_just_submitted(env):
+    at = train_page()
+    submit(at)
+    (first,) = all_runs()
+    at.selectbox(key="t_watch_select").set_value(first.id).run()  # the user looks at run #1
+    at.number_input(key="t_epochs").set_value(7).run()
+    submit(at)
+    assert_ok(at)
+    second = all_runs()[-1]
+    assert second.id != first.id
+    assert at.selectbox(key="t_watch_select").value == second.id
+    assert at.query_params.get("run") == str(second.id)
+
+
+def test_form_survives_a_reload(env):
+    """A reload is a new browser session: the form comes back from the URL, the Jobs tab
+    follows the run submitted last; values forged in the URL are checked like any input."""
+    at = train_page()
+    at.selectbox(key="t_model_zoo").set_value("report_b_cnn5").run()
+    at.number_input(key="t_epochs").set_value(3).run()
+    at.selectbox(key="t_opt").set_value("rmsprop").run()
+    at.number_input(key="t_lr").set_value(0.0025).run()
+    at.slider(key="t_val").set_value(0.15).run()
+    at.text_input(key="t_name").set_value("cnn5 probe").run()
+    at.number_input(key="train_mpc_digits").set_value(40).run()
+    submit(at)
+    (r,) = all_runs()
+    url = dict(at.query_params)
+    assert url.get("run") == str(r.id)
+
+    again = train_page(url)  # the reload
+    assert again.selectbox(key="train_name").value == "digits"
+    assert again.number_input(key="train_mpc_digits").value == 40
+    assert again.selectbox(key="t_model_zoo").value == "report_b_cnn5"
+    assert again.number_input(key="t_epochs").value == 3
+    assert again.selectbox(key="t_opt").value == "rmsprop"
+    assert again.number_input(key="t_lr").value == pytest.approx(0.0025)
+    assert again.slider(key="t_val").value == pytest.approx(0.15)
+    assert again.text_input(key="t_name").value == "cnn5 probe"
+    assert again.selectbox(key="t_watch_select").value == r.id
+    # the same config: pressing Submit after the reload is a normal submit of the same form
+    # (a new session), and it queues exactly that configuration
+    submit(again)
+    assert all_runs()[-1].config == r.config
+
+    forged = train_page({"t_epochs": "-4", "t_model_zoo": "![x](http://127.0.0.1:9/p.png)", "run": "999"})
+    assert forged.number_input(key="t_epochs").value == 5  # the default
+    assert forged.selectbox(key="t_model_zoo").value == "small_cnn"
+    shown = "\n".join(i.value for i in forged.info) + "\n".join(w.value for w in forged.warning)
+    assert "t_epochs" in plain(shown) and "run=999" in plain(shown)
+    assert "![x](http" not in shown  # shown as text, never as Markdown
+
+
+# ------------------------------------------------------------------ item 8 (Train page)
+def test_panel_and_queue_show_one_reading(env):
+    """The panel and the queue table of the Jobs tab come from the same read of the store."""
+    s = store()
+    rid = s.create_run({"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": 4},
+                       name="progress probe", dataset="digits", model="small_cnn", status="running")
+    s.set_progress(rid, 0.77, {"epoch": 3, "epochs": 4, "message": "training"})
+    at = train_page()
+    assert at.selectbox(key="t_watch_select").value == rid
+
+    def shown():
+        bar = next(e for e in at.get("progress") if "progress probe" not in str(e.proto.text))
+        table = at.dataframe[-1].value.set_index("id")
+        return round(bar.proto.value), int(table.loc[rid, "progress"]), plain(bar.proto.text)
+
+    value, cell, text = shown()
+    assert value == cell == 77 and "77 %" in text
+    s.set_progress(rid, 0.9, {"epoch": 4, "epochs": 4, "message": "training"})
+    at.run()
+    value, cell, text = shown()
+    assert value == cell == 90 and "90 %" in text
