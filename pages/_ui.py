@@ -330,7 +330,25 @@ def shared_sidebar() -> None:
         st.caption(f"Store: `{redact_url(get_settings().database_url)}`")
 
 
-@st.fragment(run_every=JOBS_REFRESH_S)
+def live_fragment(run_every: float):
+    """``st.fragment(run_every=...)`` whose output lives in a container of its own.
+
+    A fragment that writes into a container declared outside it (the sidebar, a column, a
+    tab) and reruns with *fewer* elements leaves the removed ones on screen in Streamlit: the
+    sidebar said "No jobs running." above the finished run's stale progress bar. Elements
+    created inside the fragment's own container are cleared on every fragment run."""
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def body(*args, **kwargs) -> None:
+            with st.container():
+                fn(*args, **kwargs)
+
+        return st.fragment(run_every=run_every)(body)
+
+    return deco
+
+
+@live_fragment(JOBS_REFRESH_S)
 def sidebar_jobs() -> None:
     """Job status in the sidebar of every page, redrawn every JOBS_REFRESH_S seconds on its
     own (it used to be drawn once per page run: "No jobs running" during a run started by the

@@ -43,7 +43,7 @@ def _set_widgets(d: dict) -> None:
 
 @_ui.guarded
 def body() -> None:
-    from core.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names, preview
+    from core.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names
 
     st.title("Augmentation studio")
     st.caption("What the training pipeline will do to an image: the same Keras layers, the same seed.")
@@ -84,10 +84,12 @@ def body() -> None:
         st.session_state.setdefault("aug_seed", 0)
         seed = int(c2.number_input("Seed", 0, 1_000_000, key="aug_seed"))
         c3.button("Reroll", icon=":material/casino:", key="aug_reroll", on_click=_reroll)
-        with st.spinner("Augmenting…"):
-            variants = preview(image, spec, n=int(n), seed=seed)
         st.markdown(f"**Spec:** {spec.describe()}")
-        preview_grid([image, *variants], [f"original · {caption}"] + [f"variant {i + 1}" for i in range(len(variants))])
+        # the page (controls, original image, buttons) is drawn first; the variants (TensorFlow's
+        # import on a server's first preview, then the Keras layers) fill their places at the end
+        cells = preview_grid([image, *[None] * int(n)],
+                             [f"original · {caption}"] + [f"variant {i + 1}" for i in range(int(n))])
+        busy = st.empty()
         st.divider()
         source = st.session_state.get("aug_source_title") or "an uploaded image"
         st.caption(f"**Use in training** hands these settings to the **Train** page. They apply to the training "
@@ -103,15 +105,35 @@ def body() -> None:
         st.caption("In use for training: " + (AugmentSpec.from_dict(current).describe() if current else "no augmentation")
                    + (f" (previewed on {st.session_state['train_augment_source']})"
                       if current and st.session_state.get("train_augment_source") else ""))
+    with busy, st.spinner("Augmenting…"):
+        variants = _preview_cached(image, spec.to_dict(), int(n), seed)
+    busy.empty()
+    for (cell, cap), img in zip(cells, variants):
+        cell.image(_enlarge(img), caption=cap, width="stretch", clamp=True)
 
 
-def preview_grid(images: list[np.ndarray], captions: list[str]) -> None:
+@st.cache_data(show_spinner=False, max_entries=64)
+def _preview_cached(image: np.ndarray, spec: dict, n: int, seed: int) -> list[np.ndarray]:
+    """core.augment.preview, cached per (image, spec, n, seed): a revisit redraws at once."""
+    from core.augment import AugmentSpec, preview
+
+    return list(preview(image, AugmentSpec.from_dict(spec), n=n, seed=seed))
+
+
+def preview_grid(images: list[np.ndarray | None], captions: list[str]) -> list:
     """Rows of GRID_COLUMNS columns, one image per column, each as wide as its column: images
-    never overlap or run past the page whatever their pixel size or the window width."""
+    never overlap or run past the page whatever their pixel size or the window width. A None
+    image leaves an empty placeholder in its place; (placeholder, caption) pairs are returned,
+    in order, to be filled later."""
+    cells = []
     for start in range(0, len(images), GRID_COLUMNS):
         cols = st.columns(GRID_COLUMNS)
         for col, img, cap in zip(cols, images[start:start + GRID_COLUMNS], captions[start:start + GRID_COLUMNS]):
-            col.image(_enlarge(img), caption=_ui.md_text(cap), width="stretch", clamp=True)
+            if img is None:
+                cells.append((col.empty(), _ui.md_text(cap)))
+            else:
+                col.image(_enlarge(img), caption=_ui.md_text(cap), width="stretch", clamp=True)
+    return cells
 
 
 def _enlarge(image: np.ndarray) -> np.ndarray:

@@ -129,7 +129,7 @@ def _dataset_of(r, meta: dict) -> dict:
 
 def _describe_dataset(d: dict) -> str:
     p = d["params"]
-    bits = [f"{p['max_per_class']} images per class" if "max_per_class" in p else "all images"]
+    bits = [f"{_ui.plural(p['max_per_class'], 'image')} per class" if "max_per_class" in p else "all images"]
     if "path" in p:
         bits.append(f"folder {p['path']}")
     return f"{d['name']} ({', '.join(bits)})"

@@ -3,7 +3,6 @@ exposure screening (fundus) and HAM10000 metadata views."""
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from pages import _ui
@@ -22,16 +21,19 @@ def body() -> None:
         ds = _ui.load_dataset_cached(name, params)
     from core.datasets import eda
 
-    tab_over, tab_samples, tab_images, tab_meta = st.tabs(
-        ["Overview", "Samples", "Image statistics", "Metadata" if ds.domain == "lesion" else "Metadata & quality"])
-    with tab_over:
-        overview(ds, eda)
-    with tab_samples:
-        samples(ds)
-    with tab_images:
-        image_statistics(ds, eda)
-    with tab_meta:
-        metadata_views(ds, eda)
+    # only the open tab runs (on_change="rerun"), as on the Run page: a first visit draws the
+    # overview (class distribution) without first decoding samples, measuring images and
+    # drawing the other tabs' charts (the browser drew all of them before showing anything)
+    labels = ["Overview", "Samples", "Image statistics", "Metadata" if ds.domain == "lesion" else "Metadata & quality"]
+    if st.session_state.get("eda_tab") in ("Metadata", "Metadata & quality"):  # the same tab, under its other name
+        st.session_state["eda_tab"] = labels[3]
+    tabs = st.tabs(labels, key="eda_tab", on_change="rerun")
+    sections = [lambda: overview(ds, eda), lambda: samples(ds), lambda: image_statistics(ds, eda),
+                lambda: metadata_views(ds, eda)]
+    for tab, section in zip(tabs, sections):
+        if tab.open is not False:  # None when the tabs do not track state: draw them all
+            with tab:
+                section()
 
 
 def overview(ds, eda) -> None:
@@ -79,7 +81,7 @@ def _split_cached(spec_key: str, _ds, _make_split):
 
 
 def _split_sizes(ds, make_split):
-    return _split_cached(repr(ds.spec) + str(len(ds)), ds, make_split)
+    return _split_cached(_ds_key(ds), ds, make_split)
 
 
 def samples(ds) -> None:
@@ -95,24 +97,41 @@ def samples(ds) -> None:
             continue
         pick = rng.choice(pos, size=min(per_class, len(pos)), replace=False)
         imgs = load_images(ds, pick, size=None)
-        st.markdown(f"**{_ui.md_text(cname)}** · {len(pos):,} images")
+        st.markdown(f"**{_ui.md_text(cname)}** · {_ui.plural(len(pos), 'image')}")
         cols = st.columns(per_class)
         for col, img, p in zip(cols, imgs, pick):
             col.image(img, caption=_ui.md_text(str(ds.ids[p])[:18]), width="stretch", clamp=True)
 
 
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)  # as long as the dataset cache
+def _image_stats_cached(spec_key: str, sample: int, _ds, _eda) -> pd.DataFrame:
+    return _eda.image_stats(_ds, sample=sample)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def _exposure_cached(spec_key: str, _ds, _eda) -> dict:
+    return _eda.exposure_screening(_ds)
+
+
+def _ds_key(ds) -> str:
+    """Cache key of a loaded dataset: its spec (name, folder, parameters) and size."""
+    return repr(ds.spec) + str(len(ds))
+
+
 def image_statistics(ds, eda) -> None:
+    import plotly.express as px
+
     from core import plots
 
     sample = st.select_slider("Images to measure", [100, 300, 1000, 3000], value=300, key="eda_sample")
-    with st.spinner("Measuring images…"):
-        df = eda.image_stats(ds, sample=int(sample))
+    with st.spinner("Measuring images…"):  # cached per dataset and sample size: a revisit is instant
+        df = _image_stats_cached(_ds_key(ds), int(sample), ds, eda)
     if df.empty:
         st.info("No images could be measured.")
         return
     unreadable = int((~df["readable"].astype(bool)).sum())
     if unreadable:
-        st.warning(f"{unreadable} of {len(df)} sampled images could not be read.")
+        st.warning(f"{unreadable:,} of {_ui.plural(len(df), 'sampled image')} could not be read.")
     below = dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0, title=None)  # legends under the plot
     cols = st.columns([3, 1])
     sizes = px.scatter(df, x="width", y="height", color="class", title="Image sizes (px)", opacity=0.6)
@@ -145,9 +164,11 @@ def metadata_views(ds, eda) -> None:
 
 
 def exposure(ds, eda) -> None:
+    import plotly.express as px
+
     st.subheader("Exposure screening")
     with st.spinner("Screening photos…"):
-        scr = eda.exposure_screening(ds)
+        scr = _exposure_cached(_ds_key(ds), ds, eda)
     t = scr["thresholds"]
     st.caption(f"Each photo is converted to grey (0 = black, 255 = white). It is flagged **under-exposed** (too "
                f"dark) when at least {t['dark_fraction']:.0%} of its pixels are {t['dark_level']} or darker, and "
@@ -158,7 +179,7 @@ def exposure(ds, eda) -> None:
     a, b = st.columns([1, 2])
     a.plotly_chart(px.bar(counts, x="exposure", y="images", title="Exposure"), width="stretch", key="eda_exposure")
     flagged = table[table["flag"].isin(["under-exposed", "over-exposed"])]
-    b.write(f"{len(flagged)} flagged of {scr['n_screened']} photos screened.")
+    b.write(f"{len(flagged):,} flagged of {_ui.plural(scr['n_screened'], 'photo')} screened.")
     if len(flagged):
         from core.datasets.io import load_images
 
@@ -177,6 +198,8 @@ def exposure(ds, eda) -> None:
 
 
 def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
+    import plotly.express as px
+
     label_col = "dx" if "dx" in md.columns else None
     md = md.copy()
     if "age" in md.columns and "age_imputed" in md.columns:  # show ages as recorded
@@ -214,7 +237,8 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
                                labels={"images_per_group": f"images per {gname}", "groups": f"{gname}s"}),
                         width="stretch", key="eda_groups")
         n_multi = int(gdf.loc[gdf["images_per_group"] > 1, "groups"].sum())
-        st.warning(f"{n_multi:,} of {gdf.attrs.get('n_groups', 0):,} {gname}s have more than one image. Splitting by "
+        st.warning(f"{n_multi:,} of {_ui.plural(gdf.attrs.get('n_groups', 0), gname)} {'has' if n_multi == 1 else 'have'} "
+                   f"more than one image. Splitting by "
                    f"image would put photos of the same lesion in both the training and the test set, so the test "
                    f"score would overstate how well a model does on lesions it has never seen (this is called "
                    f"leakage; report C, one of the source reports the lab builds on, is the example). The lab splits by "

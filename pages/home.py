@@ -34,7 +34,7 @@ def body() -> None:
 
 def quick_start() -> None:
     st.subheader("Quick start")
-    st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {QUICK_START['epochs']} epochs) and "
+    st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {_ui.plural(QUICK_START['epochs'], 'epoch')}) and "
              f"watch it live: {QUICK_START_TIME}. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
     if st.button("Train small_cnn on digits", type="primary", icon=":material/play_arrow:", key="quick_start"):
         from core.training import TrainConfig
@@ -56,7 +56,7 @@ def eta_text(eta_s) -> str:
     return f"about {_ui.fmt_duration(max(1.0, float(eta_s)))} of training left"
 
 
-@st.fragment(run_every=1.0)
+@_ui.live_fragment(1.0)
 @_ui.guarded
 def watch_panel(run_id: int) -> None:
     """Progress of the quick-start run; reads the store only."""
@@ -79,7 +79,7 @@ def watch_panel(run_id: int) -> None:
         st.error(f"Run #{r.id} {r.status}: {_ui.md_text(r.error or 'no details')}")
 
 
-@st.fragment(run_every=_ui.JOBS_REFRESH_S)
+@_ui.live_fragment(_ui.JOBS_REFRESH_S)
 @_ui.guarded
 def live_jobs() -> None:
     # Running jobs and Recent runs come from one consistent read and refresh together (Recent
@@ -103,13 +103,30 @@ def recent_runs(snap) -> None:
         st.info("No runs yet. Use the quick start above or the **Train** page.", icon=":material/info:")
         return
     df = pd.DataFrame([{
-        "id": r.id, "name": r.name, "dataset": r.dataset, "model": r.model, "status": r.status,
-        "accuracy": (r.summary or {}).get("accuracy"),
+        "run": f"runs?run={r.id}", "name": r.name, "data · model": f"{r.dataset or '?'} · {r.model or '?'}",
+        "status": r.status, "accuracy": (r.summary or {}).get("accuracy"),
         "balanced acc.": (r.summary or {}).get("balanced_accuracy"),
-        "created": r.created_at,
     } for r in rows])
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.dataframe(df, hide_index=True, width="stretch", column_config=recent_columns())
     st.caption(f"{_ui.plural(total, 'run')} in the store — see **Runs** for all of them.")
+
+
+# fits the left column at 1400 px (~530 px beside the sidebar) without sideways scrolling:
+# the run's link shows its id, dataset and model share a column, the date is on Runs
+RECENT_WIDTHS = {"run": 48, "name": 120, "data · model": 136, "status": 80, "accuracy": 64, "balanced acc.": 64}
+
+
+def recent_columns() -> dict:
+    cc, w = st.column_config, RECENT_WIDTHS
+    return {
+        "run": cc.LinkColumn("run", display_text=r"runs\?run=(\d+)", width=w["run"], help="open the run's page"),
+        "name": cc.TextColumn("name", width=w["name"]),
+        "data · model": cc.TextColumn("data · model", width=w["data · model"], help="dataset · model"),
+        "status": cc.TextColumn("status", width=w["status"]),
+        "accuracy": cc.NumberColumn("acc.", format="%.3f", width=w["accuracy"], help="test accuracy"),
+        "balanced acc.": cc.NumberColumn("bal. acc.", format="%.3f", width=w["balanced acc."],
+                                         help="balanced accuracy (mean sensitivity over classes)"),
+    }
 
 
 # ready first (nothing to do), then those that need a folder, then those that need a download

@@ -262,7 +262,7 @@ def balanced_by_subsample(r, meta) -> int | None:
 
 
 def subsample_notice(mpc: int) -> str:
-    return (f"**Balanced subsample — not the real class frequencies.** This run used at most {mpc:,} images per "
+    return (f"**Balanced subsample — not the real class frequencies.** This run used at most {_ui.plural(mpc, 'image')} per "
             "class (`max_per_class`), so its test split has (nearly) equal class counts. Accuracy here is close "
             "to balanced accuracy and over-weights rare classes; precision (PPV) and NPV depend on how common "
             "each class is, so on data with the real class mix the PPV of rare classes will usually be lower "

@@ -128,11 +128,13 @@ def field_spec(key: str) -> Field | None:
 @_ui.guarded
 def body() -> None:
     st.title("Train")
-    tab_new, tab_live = st.tabs(["New run", "Jobs"])
+    # the Jobs tab's training-curves chart is drawn (and redrawn every refresh) only while that
+    # tab is open (on_change="rerun"): a first visit shows the form without loading the chart
+    tab_new, tab_live = st.tabs(["New run", "Jobs"], key="train_tab", on_change="rerun")
     with tab_new:
         build_config()
     with tab_live:
-        jobs_tab()
+        jobs_tab(curves=tab_live.open is not False)  # None when the tabs do not track state
 
 
 def build_config():
@@ -343,7 +345,7 @@ def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None
     st.session_state[LAST]["run_id"] = rid
     _follow(rid)
     if search:
-        st.success(f"Search #{rid} queued with {search['n_trials']} trials (see **Runs**, filtered by parent). "
+        st.success(f"Search #{rid} queued with {_ui.plural(search['n_trials'], 'trial')} (see **Runs**, filtered by parent). "
                    "The **Jobs** tab follows it.", icon=":material/check:")
     else:
         st.success(f"Run #{rid} queued. The **Jobs** tab follows it (it keeps going if you leave this page).",
@@ -435,7 +437,7 @@ def name_conflicts(name: str, cfg) -> list[str]:
                 text = re.sub(_word(word), " ", text)
     m = re.search(r"(?<![a-z0-9.])(\d+)_?(?:ep|epochs?)(?![a-z])", text)
     if m and int(m.group(1)) != int(cfg.epochs):
-        out.append(f"it says {m.group(1)} epochs but this run trains {cfg.epochs}")
+        out.append(f"it says {_ui.plural(int(m.group(1)), 'epoch')} but this run trains {cfg.epochs}")
     return out
 
 
@@ -576,7 +578,7 @@ def _recommendation(ds_name: str, family: str, model: str) -> None:
     current = {k: ss.get(k, _saved().get(k, field_spec(k).default)) for k in want}
     if all(current[k] == v for k, v in want.items()):
         return
-    text = (f"Suggested for {ds_name}: {r_model}, {r_epochs} epochs, batch {r_batch}, "
+    text = (f"Suggested for {ds_name}: {r_model}, {_ui.plural(r_epochs, 'epoch')}, batch {r_batch}, "
             + (f"input {r_size[0]}x{r_size[1]}" if r_size else "automatic input size")
             + (", balanced class weights" if r_cw == "balanced" else "") + ".")
     c = st.columns([4, 1])
@@ -770,9 +772,9 @@ def _active_and_recent(store) -> tuple[list, list]:
     return active, recent
 
 
-@st.fragment(run_every=getattr(_ui, "JOBS_REFRESH_S", 1.5))
+@_ui.live_fragment(_ui.JOBS_REFRESH_S)
 @_ui.guarded
-def jobs_tab() -> None:
+def jobs_tab(curves: bool = True) -> None:
     """The watched run and the queue, from one read of the store, redrawn together (they used
     to be read at different times: the queue said 0 % while the panel said 77 %). Reads the
     store only, so it keeps working after navigating away and back, and from other tabs."""
@@ -795,7 +797,7 @@ def jobs_tab() -> None:
         rid = st.selectbox("Run", ids, key="t_watch_select", format_func=lambda i: _ui.run_label(choices[i]))
         st.session_state["watch_run"] = rid
         r = store.get_run(rid)
-        hist = store.get_metric_history(r.id) if r.kind == "train" else None
+        hist = store.get_metric_history(r.id) if curves and r.kind == "train" else None
     run_panel(r, hist)
     queue_table(active, r)
 

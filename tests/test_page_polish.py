@@ -244,7 +244,10 @@ def test_data_explorer_digits_percent_pie_and_channel_colours(lab_env):
     figs = figures(at)
     pie = figs["eda_pie"]["data"][0]
     assert pie["textposition"] == "inside" and pie["texttemplate"] == "%{percent:.1%}"  # no clipped outside labels
-    boxes = figs["eda_channel_means"]["data"]
+    at.session_state["eda_tab"] = "Image statistics"  # only the open tab is drawn
+    at.run()
+    assert problems(at) == []
+    boxes = figures(at)["eda_channel_means"]["data"]
     colour = {t["name"]: trace_color(t) for t in boxes}
     assert colour == {"red (r_mean)": "#D62728", "green (g_mean)": "#2CA02C", "blue (b_mean)": "#1F77B4"}
 
@@ -259,9 +262,13 @@ def test_data_explorer_ham10000_shows_absent_images_and_explains_leakage(lab_env
     absent = [w for w in warn if "absent" in w]
     assert len(absent) == 1 and "First missing: ISIC_" in absent[0]
     assert "of 10015 images" in absent[0]
-    leak = next(w for w in warn if "leakage" in w)
+    frames = [d.value for d in at.dataframe]
+    at.session_state["eda_tab"] = "Metadata"  # only the open tab is drawn
+    at.run()
+    assert problems(at) == []
+    leak = next(w.value for w in at.warning if "leakage" in w.value)
     assert "same lesion" in leak and "test score would overstate" in leak
-    for df in (d.value for d in at.dataframe):
+    for df in frames + [d.value for d in at.dataframe]:
         if "percent" in df.columns:
             p = _values(df, "percent")
             assert np.allclose(p, np.round(p, 1))
@@ -272,6 +279,8 @@ def test_data_explorer_fundus_explains_the_exposure_rule(lab_env, shared_dataset
     at.selectbox(key="eda_name").set_value("fundus").run()
     at.text_input(key="eda_path_fundus").set_value(str(shared_datasets / "fundus")).run()
     at.number_input(key="eda_mpc_fundus").set_value(3).run()
+    at.session_state["eda_tab"] = "Metadata & quality"  # only the open tab is drawn
+    at.run()
     assert problems(at) == []
     text = " ".join(c.value for c in at.caption)
     assert "under-exposed** (too dark) when at least 90% of its pixels are 30 or darker" in text

@@ -186,9 +186,15 @@ def test_data_explorer_ham10000_folder(lab_env, shared_datasets):
     at.text_input(key="eda_path_ham10000").set_value(str(shared_datasets / "ham10000")).run()
     assert problems(at) == []
     assert [m.label for m in at.metric][:3] == ["Images", "Classes", "Imbalance ratio"]
+    n_charts = len(at.get("plotly_chart"))
+    for tab in ("Image statistics", "Metadata"):  # only the open tab is drawn
+        at.session_state["eda_tab"] = tab
+        at.run()
+        assert problems(at) == []
+        n_charts += len(at.get("plotly_chart"))
     assert any("leakage" in w.value for w in at.warning)  # images per lesion
     assert any("Missing ages" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) >= 10
+    assert n_charts >= 10
 
 
 def test_fundus_model_shows_research_notice(lab_env, shared_datasets):

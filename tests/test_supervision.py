@@ -346,6 +346,10 @@ def test_queue_resumes_after_a_server_restart_and_status_agrees_everywhere(tmp_p
             # the page is not reloaded: the sidebar and Home's lists refresh on their own
             expect(sidebar.get_by_text("No jobs running.")).to_be_visible(timeout=30_000)
             expect(sidebar.get_by_text("1 running")).to_have_count(0)
+            # ... and nothing of the finished job lingers under it (a fragment writing into the
+            # sidebar left the old progress bar on screen below "No jobs running.")
+            expect(sidebar.locator("[data-testid='stProgress']")).to_have_count(0, timeout=10_000)
+            expect(sidebar.get_by_text("Queue run by")).to_have_count(0)
             main = page.locator("[data-testid='stMain']")
             expect(main.get_by_text("Nothing is training right now.")).to_be_visible(timeout=30_000)
             recent = main.locator("[data-testid='stDataFrame']").first

@@ -109,6 +109,10 @@ def test_browser_flow(server, page):
     pg.get_by_role("button", name="Train small_cnn on digits").click()
     expect(pg.get_by_text("succeeded: test accuracy")).to_be_visible(timeout=300_000)
     _no_exception(pg)
+    # the sidebar agrees, with nothing of the finished job left under "No jobs running." (a
+    # fragment writing into the sidebar kept the progress bar drawn by the full page run)
+    expect(sidebar.get_by_text("No jobs running.")).to_be_visible(timeout=30_000)
+    expect(sidebar.locator("[data-testid='stProgress']")).to_have_count(0, timeout=10_000)
     from core.store import Store
 
     store = Store(server["env"]["LAB_DATABASE_URL"], models_dir=server["env"]["LAB_MODELS_DIR"])
