@@ -194,3 +194,84 @@ def shared_trained_store() -> dict:
                                         {"name": "adamax run", "optimizer": "adamax", "seed": 2}])
         _SHARED.update(root=root, ids=ids, env=lab_environ(root))
     return _SHARED
+
+
+# ---------------------------------------------------------------- a real server + Chromium
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def require_chromium() -> None:
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+
+
+class StreamlitServer:
+    """``streamlit run app.py`` on a free loopback port with the store at ``root`` (log in
+    ``root/server.log``). ``start()`` (re)starts it and returns the base URL; ``stop()``; also a
+    context manager."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None):
+        self.root = Path(root)
+        self.env = env if env is not None else {**os.environ, **lab_environ(self.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.proc: subprocess.Popen | None = None
+        self.base: str | None = None
+        self._log = None
+
+    def start(self) -> str:
+        self.stop()
+        port = free_port()
+        self._log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                      "--server.port", str(port), "--server.address", "127.0.0.1"],
+                                     cwd=PROJECT_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"), timeout=90,
+                     interval=0.2, what="the Streamlit server health check")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
+        except BaseException:
+            self.stop()
+            raise
+        return self.base
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "StreamlitServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

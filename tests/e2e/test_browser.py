@@ -6,68 +6,30 @@ never sleeps.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import digit_png, lab_environ, shared_trained_store, wait_for  # noqa: E402
+from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium,  # noqa: E402
+                               shared_trained_store)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+ARGS = CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+    require_chromium()
     root = tmp_path_factory.mktemp("e2e") / "lab"
     shared = shared_trained_store()  # two finished runs, copied so this server has its own store
     shutil.copytree(shared["root"], root)
-    port = _free_port()
-    env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or _healthy(f"{base}/_stcore/health"), timeout=90,
-                 what="the Streamlit server health check")
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {(root / 'server.log').read_text()[-2000:]}")
-        yield {"base": base, "root": root, "env": env, "ids": list(shared["ids"])}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with StreamlitServer(root) as srv:
+        yield {"base": srv.base, "root": root, "env": srv.env, "ids": list(shared["ids"])}
 
 
 @pytest.fixture(scope="module")

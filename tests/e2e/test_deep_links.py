@@ -15,76 +15,35 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import lab_environ, shared_trained_store, wait_for  # noqa: E402
+from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, require_chromium,  # noqa: E402
+                               shared_trained_store, wait_for)
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = CHROMIUM_ARGS
 SHOTS = os.environ.get("LAB_E2E_SHOTS")
-browser_test = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-class Lab:
+class Lab(StreamlitServer):
     """One store with two finished runs; a Streamlit server on it that tests can restart."""
 
     def __init__(self, root: Path, ids: list[int]):
-        self.root, self.ids, self.proc, self.base, self._log = root, ids, None, None, None
-        self.env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        super().__init__(root)
+        self.ids = ids
 
     def fresh(self) -> str:
         """A newly started server: the next page view is the first one after a start."""
-        self.stop()
-        port = _free_port()
-        self._log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                                      "--server.port", str(port), "--server.address", "127.0.0.1"],
-                                     cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: self.proc.poll() is not None or _healthy(f"{self.base}/_stcore/health"), timeout=90,
-                 interval=0.2, what="the Streamlit server health check")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
-        return self.base
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self._log.close()
-            self.proc = None
+        return self.start()
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+    require_chromium()
     shared = shared_trained_store()
     root = tmp_path_factory.mktemp("deep_links") / "lab"
     shutil.copytree(shared["root"], root)

@@ -4,70 +4,26 @@ showing Home; real deep links show their page and no such message (empty store);
 link to Predict opened first after a server start takes an upload (two real runs)."""
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import digit_png, lab_environ, shared_trained_store, wait_for  # noqa: E402
+from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium,  # noqa: E402
+                               shared_trained_store)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+ARGS = CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    yield from _server(tmp_path_factory.mktemp("nav"))
-
-
-def _server(root: Path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
-    port = _free_port()
-    env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or _healthy(f"{url}/_stcore/health"), timeout=90,
-                 what="the Streamlit server health check")
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {(root / 'server.log').read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    require_chromium()
+    with StreamlitServer(tmp_path_factory.mktemp("nav")) as srv:
+        yield srv.base
 
 
 @pytest.fixture()
@@ -143,9 +99,9 @@ def test_first_visit_deep_link_to_predict_takes_an_upload(tmp_path_factory):
     shared = shared_trained_store()
     root = tmp_path_factory.mktemp("nav_predict") / "lab"
     shutil.copytree(shared["root"], root)
-    gen = _server(root)
-    url = next(gen)
-    try:
+    require_chromium()
+    with StreamlitServer(root) as srv:
+        url = srv.base
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -157,5 +113,3 @@ def test_first_visit_deep_link_to_predict_takes_an_upload(tmp_path_factory):
             expect(pg.locator("strong").filter(has_text="Prediction:")).to_be_visible(timeout=120_000)
             expect(pg.locator("[data-testid='stException']")).to_have_count(0)
             browser.close()
-    finally:
-        gen.close()

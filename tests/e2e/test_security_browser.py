@@ -11,25 +11,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import urllib.request
 from urllib.parse import urlparse
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import digit_png, lab_environ, wait_for  # noqa: E402
+from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, lab_environ,  # noqa: E402
+                               require_chromium)
 from test_security import HOSTILE, add_running_run, hostile_store  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = CHROMIUM_ARGS
 WJ = "\u2060"  # the invisible word joiner md_text puts inside autolinks and directives
 
 # what the page's DOM must not contain, whatever the page
@@ -49,49 +45,17 @@ DOM_PROBE = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shared_datasets):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+    require_chromium()
     h = hostile_store()
     add_running_run(h)  # a job named HOSTILE, running now (listed on Home and in the sidebar)
     root = tmp_path_factory.mktemp("e2e_security") / "lab"
     shutil.copytree(h["root"], root, ignore=shutil.ignore_patterns("data"))  # the runs; data read in place
-    port = _free_port()
     env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("LAB_DATA_ROOTS", None)
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or _healthy(f"{base}/_stcore/health"), timeout=90,
-                 what="the Streamlit server health check")
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {(root / 'server.log').read_text()[-2000:]}")
-        yield {"base": base, "ids": h["ids"]}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with StreamlitServer(root, env) as srv:
+        yield {"base": srv.base, "ids": h["ids"]}
 
 
 def test_user_text_is_never_markup_in_the_browser(server):

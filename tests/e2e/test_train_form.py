@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,38 +17,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_pages_support import lab_environ, wait_for  # noqa: E402
-from test_browser import ARGS, CHROMIUM, ROOT, _free_port, _healthy  # noqa: E402
+from lab_pages_support import CHROMIUM, CHROMIUM_ARGS as ARGS, StreamlitServer, lab_environ, require_chromium  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package; scripts/test.sh does)")
+    require_chromium()
     root = tmp_path_factory.mktemp("e2e_train") / "lab"
     root.mkdir()
-    port = _free_port()
     env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2", "LAB_DASHBOARD_SUPERVISOR": "0"}
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or _healthy(f"{base}/_stcore/health"), timeout=90,
-                 what="the Streamlit server health check")
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {(root / 'server.log').read_text()[-2000:]}")
-        yield {"base": base, "root": root, "env": env}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with StreamlitServer(root, env) as srv:
+        yield {"base": srv.base, "root": root, "env": env}
 
 
 @pytest.fixture(scope="module")
