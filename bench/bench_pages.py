@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lab_pages_support import digit_png, lab_environ, make_finished_runs, wait_for  # noqa: E402
+from lab_pages_support import StreamlitServer, digit_png, lab_environ, make_finished_runs, wait_for  # noqa: E402
 
 APP = str(ROOT / "app.py")
 CHROMIUM = "/usr/bin/chromium"
@@ -81,52 +81,15 @@ def timed_page(page: str, *, query: dict | None = None, setup=None, repeats: int
 
 
 # ------------------------------------------------------------------ first render in a browser
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-class Server:
+class Server(StreamlitServer):
     """``streamlit run APP`` (the lab by default) on a free loopback port, with the lab store of ``root``."""
 
     def __init__(self, root: Path, app: str = "app.py"):
-        import subprocess
-
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        self.log = open(root / f"server_{self.port}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.proc.poll() is not None or _healthy(f"{self.base}/_stcore/health"), timeout=120,
-                 interval=0.1, what="the Streamlit server health check")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited {self.proc.returncode}; see {self.log.name}")
+        super().__init__(root, app=app, health_timeout=120)
+        self.start()
 
     def close(self) -> None:
-        import subprocess
-
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.stop()
 
 
 def page_targets(run_id: int) -> list[tuple[str, str, object]]:

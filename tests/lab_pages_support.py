@@ -232,8 +232,9 @@ class StreamlitServer:
     ``root/server.log``). ``start()`` (re)starts it and returns the base URL; ``stop()``; also a
     context manager."""
 
-    def __init__(self, root: Path, env: dict[str, str] | None = None):
-        self.root = Path(root)
+    def __init__(self, root: Path, env: dict[str, str] | None = None, *, app: str = "app.py",
+                 health_timeout: float = 90):
+        self.root, self.app, self.health_timeout = Path(root), app, health_timeout
         self.env = env if env is not None else {**os.environ, **lab_environ(self.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.proc: subprocess.Popen | None = None
         self.base: str | None = None
@@ -243,12 +244,13 @@ class StreamlitServer:
         self.stop()
         port = free_port()
         self._log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", self.app, "--server.headless", "true",
                                       "--server.port", str(port), "--server.address", "127.0.0.1"],
                                      cwd=PROJECT_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"), timeout=90,
+            wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"),
+                     timeout=self.health_timeout,
                      interval=0.2, what="the Streamlit server health check")
             if self.proc.poll() is not None:
                 raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
