@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # pages import `pages._ui` and `core`
     sys.path.insert(0, str(ROOT))

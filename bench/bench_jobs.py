@@ -18,7 +18,15 @@ wall. Goal: <= 5 %. The order alternates between rounds; the median is reported.
       reporter's cost from process-to-process noise.
 The machine's load average is printed too: on a shared 2-core box numbers are noisy.
 
+Executors (``--part executors``, issue 10): the same digits run through the job manager with
+``LAB_EXECUTOR=local`` and ``ray`` (a local Ray cluster started here on 127.0.0.1 and stopped
+at the end): submit -> first progress write / first batch / succeeded, Ray vs local; then 8
+queued runs on a 2-node cluster (1 CPU each, so 2 at a time; PostgreSQL store from
+``--database-url`` or LAB_TEST_POSTGRES_URL, else one 2-CPU node with SQLite) versus the
+local executor one at a time. Ratios are printed from the one run.
+
 Usage:  python bench/bench_jobs.py [--epochs 5] [--repeat 3]
+        python bench/bench_jobs.py --part executors [--epochs 1] [--runs 8] [--database-url URL]
 """
 from __future__ import annotations
 
@@ -86,11 +94,18 @@ def job_round(jm, store, cfg_dict: dict, name: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("overhead", "executors"), default="overhead")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ab", type=int, default=3, help="pairs of in-process trainings for (c); 0 = skip")
+    ap.add_argument("--runs", type=int, default=8, help="queued runs for the throughput part of --part executors")
+    ap.add_argument("--database-url", default=os.environ.get("LAB_TEST_POSTGRES_URL", ""),
+                    help="PostgreSQL URL for the two-node cluster (default LAB_TEST_POSTGRES_URL; none: SQLite, one node)")
     args = ap.parse_args()
+    if args.part == "executors":
+        bench_executors(args)
+        return
 
     from core.jobs import JobManager
     from core.store import Store
@@ -161,6 +176,137 @@ def main() -> None:
           "(goal <= 5 %)")
     if ab:
         print(f"(c) store logging cost in one warm process, median of {len(ab)} pairs: {med(ab):+.1f} %")
+
+
+# ---------------------------------------------------------------------- executors (issue 10)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_cluster(two_nodes: bool, temp: str) -> str:
+    """A local Ray cluster on 127.0.0.1 (``ray stop --force`` ends it); returns the dashboard address."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    port, dash = _free_port(), _free_port()
+    common = ["--node-ip-address=127.0.0.1", "--num-gpus=0", "--disable-usage-stats"]
+    subprocess.run([ray, "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+                    f"--num-cpus={1 if two_nodes else 2}", f"--dashboard-agent-listen-port={_free_port()}",
+                    f"--temp-dir={temp}", *common],
+                   env=env, check=True, capture_output=True)
+    if two_nodes:
+        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
+                        f"--dashboard-agent-listen-port={_free_port()}", *common], env=env, check=True, capture_output=True)
+    return f"http://127.0.0.1:{dash}"
+
+
+def _wait_all(store, ids: list[int], t_submit: float) -> dict:
+    """Poll like a page (0.2 s) until every run has ended; first write / first batch of the first run."""
+    first_write = first_batch = None
+    while True:
+        runs = [store.get_run(i) for i in ids]
+        info = runs[0].progress_info
+        if first_write is None and info.get("message"):
+            first_write = time.time() - t_submit
+        if first_batch is None and info.get("batch"):
+            first_batch = time.time() - t_submit
+        if all(r.status in ("succeeded", "failed", "cancelled", "interrupted") for r in runs):
+            break
+        time.sleep(0.2)
+    bad = [f"{r.id} {r.status}: {r.error}" for r in runs if r.status != "succeeded"]
+    if bad:
+        raise SystemExit("runs did not succeed: " + "; ".join(bad))
+    return {"wall_s": time.time() - t_submit, "first_write_s": first_write or float("nan"),
+            "first_batch_s": first_batch or float("nan"),
+            "nodes": len({r.placement.get("node_id") or r.placement.get("node") for r in runs})}
+
+
+def _through(executor, store_url: str, folder: Path, cfg: dict, n: int, max_concurrent: int, address=None) -> dict:
+    from core.jobs import JobManager
+    from core.store import Store
+
+    store = Store(store_url, models_dir=folder / "models")
+    ex = executor
+    if executor == "ray":
+        from core.executors.ray_jobs import RayExecutor
+
+        ex = RayExecutor(store=store, models_dir=store.models_dir, address=address)
+    jm = JobManager(store, store.models_dir, max_concurrent=max_concurrent, poll_interval=0.2, executor=ex).start()
+    try:
+        t = time.time()
+        ids = [jm.submit(dict(cfg, seed=i), name=f"bench {executor} {i}") for i in range(n)]
+        return _wait_all(store, ids, t)
+    finally:
+        jm.shutdown()
+        store.close()
+
+
+def bench_executors(args) -> None:
+    cfg = {"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": args.epochs,
+           "batch_size": args.batch_size, "seed": 0}
+    pg = args.database_url.strip()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_exec_"))
+    print(f"config: digits, small_cnn, {args.epochs} epoch(s), batch {args.batch_size}; store "
+          f"{'PostgreSQL' if pg else 'SQLite'}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+    def url(tag: str) -> str:
+        if not pg:
+            return f"sqlite:///{tmp / tag}.db"
+        import sqlalchemy as sa
+
+        base = sa.make_url(pg)
+        name = f"bench_{tag}_{os.getpid()}"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        created.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    def drop_databases() -> None:
+        if not created:
+            return
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(sa.make_url(pg), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in created:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    created: list[str] = []
+
+    t = time.time()
+    ray_temp = tempfile.mkdtemp(prefix="rb", dir="/tmp")  # short: Ray's socket paths have a length limit
+    address = start_cluster(two_nodes=bool(pg), temp=ray_temp)
+    print(f"Ray cluster ({'2 nodes x 1 CPU' if pg else '1 node x 2 CPUs'}) started in {time.time() - t:.1f} s")
+    try:
+        one = {}
+        for what in ("local", "ray"):  # latency: one run, nothing else queued
+            one[what] = _through(what, url(f"one_{what}"), tmp / f"one_{what}", cfg, 1, 1, address)
+            print(f"one run, {what}: first progress write {one[what]['first_write_s']:.2f} s, first batch "
+                  f"{one[what]['first_batch_s']:.2f} s, submit -> succeeded {one[what]['wall_s']:.2f} s")
+        many = {"local": _through("local", url("many_local"), tmp / "many_local", cfg, args.runs, 1),
+                "ray": _through("ray", url("many_ray"), tmp / "many_ray", cfg, args.runs, 8, address)}
+        for what, r in many.items():
+            print(f"{args.runs} queued runs, {what}: {r['wall_s']:.2f} s on {r['nodes']} node(s) "
+                  f"= {args.runs / r['wall_s'] * 60:.2f} runs/min")
+    finally:
+        subprocess.run([str(Path(sys.executable).with_name("ray")), "stop", "--force"], capture_output=True)
+        import shutil
+
+        shutil.rmtree(ray_temp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        drop_databases()
+    print()
+    print(f"Ray / local, one run: first progress write x{one['ray']['first_write_s'] / one['local']['first_write_s']:.2f}, "
+          f"first batch x{one['ray']['first_batch_s'] / one['local']['first_batch_s']:.2f}, "
+          f"total x{one['ray']['wall_s'] / one['local']['wall_s']:.2f}  (goal <= 1.2)")
+    print(f"throughput, {args.runs} runs, Ray cluster vs local one at a time: "
+          f"x{many['local']['wall_s'] / many['ray']['wall_s']:.2f}  (goal >= 1.3)")
 
 
 if __name__ == "__main__":

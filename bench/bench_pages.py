@@ -149,7 +149,8 @@ def first_render(root: Path, run_id: int, *, repeats: int = 1, only: list[str] |
             # what a page needs beyond it is the lab's own cost
             floor_app = root / "floor_app.py"
             floor_app.write_text('import streamlit as st\nst.title("Floor")\nst.write("main content")\n')
-            targets = [("Floor: one-line Streamlit app", "/", lambda pg: pg.get_by_text("main content", exact=True).first, str(floor_app))]
+            floor = lambda pg: pg.get_by_text("main content", exact=True).first  # noqa: E731
+            targets = [("Floor: one-line Streamlit app", "/", floor, str(floor_app))]
             targets += [(label, path, target, "app.py") for label, path, target in page_targets(run_id)]
             for label, path, target, app in targets:
                 if only and not label.startswith("Floor") and not any(o.lower() in label.lower() for o in only):
@@ -228,17 +229,17 @@ def apptest_part(store, ids: list[int], total: int, args_repeats: int) -> None:
         assert len(at.image) == 2 and not at.error, [e.value for e in at.error]
     print(f"Predict upload -> overlay, report B CNN, page (AppTest): first {times[0] * 1000:.0f} ms, "
           f"then median {statistics.median(times[1:]) * 1000:.0f} ms  (goal <= 1000 ms)")
-    from pages import _ui
     from core.images import load_image
+    from core.inference import predict_and_explain
     from core.training import load_trained
 
     tm = load_trained(store.run_dir(ids[1]))
     img = load_image(data).array
-    _ui.predict_and_explain(tm, img)
+    predict_and_explain(tm, img)
     ts = []
     for _ in range(args_repeats):
         t = time.perf_counter()
-        _ui.predict_and_explain(tm, load_image(data).array)
+        predict_and_explain(tm, load_image(data).array)
         ts.append(time.perf_counter() - t)
     print(f"   of which decode + predict + Grad-CAM + overlay (core): median {statistics.median(ts) * 1000:.0f} ms")
 

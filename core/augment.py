@@ -93,7 +93,7 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self) -> "AugmentSpec":
+    def validate(self) -> AugmentSpec:
         for name, (lo, hi, lo_inc, hi_inc) in _RANGES.items():
             v = check_number(name, getattr(self, name), low=lo, high=hi, low_inclusive=lo_inc, high_inclusive=hi_inc)
             setattr(self, name, float(v))
@@ -110,7 +110,7 @@ class AugmentSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "AugmentSpec":
+    def from_dict(cls, d: dict[str, Any] | None) -> AugmentSpec:
         if d is None:
             return cls()
         if not isinstance(d, dict):
@@ -227,190 +227,6 @@ def _as_spec(spec) -> AugmentSpec:
     )
 
 
-# ------------------------------------------------------------------------ custom layers
-def _custom_layers():
-    """Define the small custom layers lazily (keras imported on first use)."""
-    global _LAYERS
-    if _LAYERS is not None:
-        return _LAYERS
-    import keras
-    import tensorflow as tf
-
-    @keras.saving.register_keras_serializable(package="lab_augment")
-    class RandomCropResize(keras.layers.Layer):
-        """Crop a random window keeping ``fraction`` of each side, resize back (per image)."""
-
-        def __init__(self, fraction: float, seed: int | None = None, **kwargs):
-            super().__init__(**kwargs)
-            self.fraction = float(fraction)
-            self.seed = seed
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def call(self, x, training=True):
-            if not training or self.fraction >= 1.0:
-                return x
-            shape = tf.shape(x)
-            n, h, w = shape[0], shape[1], shape[2]
-            f = self.fraction
-            off = keras.random.uniform((n, 2), 0.0, 1.0 - f, seed=self.seed_generator)
-            boxes = tf.concat([off, off + f], axis=1)  # y1, x1, y2, x2 normalised
-            return tf.image.crop_and_resize(x, boxes, tf.range(n), tf.stack([h, w]), method="bilinear")
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), "fraction": self.fraction, "seed": self.seed}
-
-    @keras.saving.register_keras_serializable(package="lab_augment")
-    class RandomAffine(keras.layers.Layer):
-        """Crop, rotation, shear, shift, zoom and flips as ONE projective warp per image.
-
-        Same parameter distributions as the separate Keras layers (see the module
-        docstring), but each image is interpolated once instead of once per operation,
-        which is what makes on-line augmentation cheap (ImageDataGenerator also composes
-        one affine matrix per image).
-        """
-
-        def __init__(self, rotation=0.0, shear=0.0, width_shift=0.0, height_shift=0.0, zoom=0.0,
-                     horizontal_flip=False, vertical_flip=False, random_crop=1.0, fill_mode="nearest",
-                     seed=None, **kwargs):
-            super().__init__(**kwargs)
-            self.cfg = dict(rotation=float(rotation), shear=float(shear), width_shift=float(width_shift),
-                            height_shift=float(height_shift), zoom=float(zoom), horizontal_flip=bool(horizontal_flip),
-                            vertical_flip=bool(vertical_flip), random_crop=float(random_crop), fill_mode=fill_mode)
-            self.seed = seed
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def _u(self, n, lo, hi):
-            return keras.random.uniform((n,), lo, hi, seed=self.seed_generator)
-
-        def call(self, x, training=True):
-            if not training:
-                return x
-            c = self.cfg
-            shape = tf.shape(x)
-            n = shape[0]
-            h = tf.cast(shape[1], tf.float32)
-            w = tf.cast(shape[2], tf.float32)
-            one, zero = tf.ones((n,)), tf.zeros((n,))
-            # output -> input mapping, in coordinates centred on the image centre:
-            # p_in = A @ p_out + t, A = flips * crop_scale * zoom * shear * rotation
-            a11, a12, a21, a22 = one, zero, zero, one
-            tx, ty = zero, zero
-
-            def matmul(b11, b12, b21, b22):  # A <- A @ B
-                return a11 * b11 + a12 * b21, a11 * b12 + a12 * b22, a21 * b11 + a22 * b21, a21 * b12 + a22 * b22
-
-            if c["random_crop"] < 1.0:
-                f = c["random_crop"]
-                a11, a12, a21, a22 = matmul(f * one, zero, zero, f * one)
-                tx = tx + self._u(n, -0.5, 0.5) * (1.0 - f) * (w - 1.0)
-                ty = ty + self._u(n, -0.5, 0.5) * (1.0 - f) * (h - 1.0)
-            if c["width_shift"] > 0:
-                tx = tx + self._u(n, -c["width_shift"], c["width_shift"]) * w
-            if c["height_shift"] > 0:
-                ty = ty + self._u(n, -c["height_shift"], c["height_shift"]) * h
-            if c["rotation"] > 0:
-                ang = self._u(n, -c["rotation"], c["rotation"]) * (np.pi / 180.0)
-                cs, sn = tf.cos(ang), tf.sin(ang)
-                a11, a12, a21, a22 = matmul(cs, -sn, sn, cs)
-            if c["shear"] > 0:
-                sh = self._u(n, -c["shear"], c["shear"])
-                a11, a12, a21, a22 = matmul(one, sh, zero, one)
-            if c["zoom"] > 0:
-                z = self._u(n, 1.0 - c["zoom"], 1.0 + c["zoom"])
-                a11, a12, a21, a22 = matmul(z, zero, zero, z)
-            if c["horizontal_flip"]:
-                fx = tf.where(self._u(n, 0.0, 1.0) < 0.5, -one, one)
-                a11, a12, a21, a22 = matmul(fx, zero, zero, one)
-            if c["vertical_flip"]:
-                fy = tf.where(self._u(n, 0.0, 1.0) < 0.5, -one, one)
-                a11, a12, a21, a22 = matmul(one, zero, zero, fy)
-            cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
-            # p_in = A (p_out - centre) + centre + t
-            b1 = cx + tx - a11 * cx - a12 * cy
-            b2 = cy + ty - a21 * cx - a22 * cy
-            transforms = tf.stack([a11, a12, b1, a21, a22, b2, zero, zero], axis=1)
-            return tf.raw_ops.ImageProjectiveTransformV3(
-                images=x, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
-                interpolation="BILINEAR", fill_mode=c["fill_mode"].upper(),
-            )
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), **self.cfg, "seed": self.seed}
-
-    @keras.saving.register_keras_serializable(package="lab_augment")
-    class AdditiveGaussianNoise(keras.layers.Layer):
-        """Add N(0, (stddev*255)^2) noise to [0, 255] images (active whenever training=True)."""
-
-        def __init__(self, stddev: float, seed: int | None = None, **kwargs):
-            super().__init__(**kwargs)
-            self.stddev = float(stddev)
-            self.seed = seed
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def call(self, x, training=True):
-            if not training or self.stddev <= 0:
-                return x
-            noise = keras.random.normal(tf.shape(x), stddev=self.stddev * 255.0, seed=self.seed_generator)
-            return tf.clip_by_value(x + noise, 0.0, 255.0)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
-
-    @keras.saving.register_keras_serializable(package="lab_augment")
-    class SaltAndPepper(keras.layers.Layer):
-        """Set a ``fraction`` of pixels (all channels) to 0 or 255, half each."""
-
-        def __init__(self, fraction: float, seed: int | None = None, **kwargs):
-            super().__init__(**kwargs)
-            self.fraction = float(fraction)
-            self.seed = seed
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def call(self, x, training=True):
-            if not training or self.fraction <= 0:
-                return x
-            shape = tf.shape(x)
-            u = keras.random.uniform(tf.concat([shape[:-1], [1]], 0), seed=self.seed_generator)
-            half = self.fraction / 2.0
-            x = tf.where(u < half, tf.zeros_like(x), x)
-            return tf.where((u >= half) & (u < self.fraction), tf.fill(tf.shape(x), 255.0), x)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), "fraction": self.fraction, "seed": self.seed}
-
-    @keras.saving.register_keras_serializable(package="lab_augment")
-    class ClipPixels(keras.layers.Layer):
-        def call(self, x):
-            return tf.clip_by_value(x, 0.0, 255.0)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-    _LAYERS = {
-        "RandomCropResize": RandomCropResize,
-        "RandomAffine": RandomAffine,
-        "AdditiveGaussianNoise": AdditiveGaussianNoise,
-        "SaltAndPepper": SaltAndPepper,
-        "ClipPixels": ClipPixels,
-    }
-    return _LAYERS
-
-
-_LAYERS: dict | None = None
-
-
 def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
     """A ``keras.Sequential`` of preprocessing layers for ``spec`` (AugmentSpec, dict or preset
     name). Input and output: float32 (N, H, W, C) batches in [0, 255]; call with
@@ -428,9 +244,10 @@ def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
     """
     import keras
 
+    from . import augment_layers as custom
+
     spec = _as_spec(spec)
     check_number("seed", seed, low=0, integer=True, allow_none=True)
-    custom = _custom_layers()
     seeds = iter(range(1000)) if seed is None else iter(int(seed) * 1000 + i for i in range(1000))
 
     def s():
@@ -442,13 +259,13 @@ def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
     geometric = (spec.random_crop < 1.0 or spec.rotation > 0 or spec.shear > 0 or spec.width_shift > 0
                  or spec.height_shift > 0 or spec.zoom > 0 or spec.horizontal_flip or spec.vertical_flip)
     if fused and geometric:
-        layers.append(custom["RandomAffine"](
+        layers.append(custom.RandomAffine(
             rotation=spec.rotation, shear=spec.shear, width_shift=spec.width_shift, height_shift=spec.height_shift,
             zoom=spec.zoom, horizontal_flip=spec.horizontal_flip, vertical_flip=spec.vertical_flip,
             random_crop=spec.random_crop, fill_mode=fill, seed=s(), name="geometric"))
     elif geometric:
         if spec.random_crop < 1.0:
-            layers.append(custom["RandomCropResize"](spec.random_crop, seed=s(), name="random_crop"))
+            layers.append(custom.RandomCropResize(spec.random_crop, seed=s(), name="random_crop"))
         if spec.rotation > 0:
             layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
         if spec.shear > 0:
@@ -467,11 +284,11 @@ def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
     if spec.contrast > 0:
         layers.append(keras.layers.RandomContrast(spec.contrast, value_range=(0, 255), seed=s(), name="contrast"))
     if spec.gaussian_noise > 0:
-        layers.append(custom["AdditiveGaussianNoise"](spec.gaussian_noise, seed=s(), name="gaussian_noise"))
+        layers.append(custom.AdditiveGaussianNoise(spec.gaussian_noise, seed=s(), name="gaussian_noise"))
     if spec.salt_pepper > 0:
-        layers.append(custom["SaltAndPepper"](spec.salt_pepper, seed=s(), name="salt_pepper"))
+        layers.append(custom.SaltAndPepper(spec.salt_pepper, seed=s(), name="salt_pepper"))
     if layers:
-        layers.append(custom["ClipPixels"](name="clip"))
+        layers.append(custom.ClipPixels(name="clip"))
     else:
         layers.append(keras.layers.Identity(name="identity"))
     return keras.Sequential(layers, name="augment")

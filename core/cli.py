@@ -33,34 +33,57 @@ from typing import Any
 from .validation import LabError, ValidationError
 
 
+def _table_help(name: str, param) -> str:
+    """A flag's help from the constraints table of core.train_config: what it sets, what it
+    accepts, its default (TrainConfig's)."""
+    import dataclasses
+
+    from .train_config import TrainConfig
+
+    accepted = param.accepted()
+    default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}.get(name, dataclasses.MISSING)
+    shown = "" if default in (dataclasses.MISSING, None) else f"; default {default}"
+    return param.help.rstrip(".") + (f"; {accepted}" if accepted else "") + shown + f" (TrainConfig.{name})"
+
+
 def _config_args(p: argparse.ArgumentParser) -> None:
+    """The training-configuration flags. Those of plain fields come from ``PARAMS`` (core.train_config):
+    a field declared there with ``cli=(...)`` gets its flag, type and help here; the values are
+    checked by ``TrainConfig.validate()``, which says what is accepted."""
+    from .train_config import PARAMS, SPLIT_PARAMS
+
     g = p.add_argument_group("training configuration (flags override --config)")
     g.add_argument("--config", help="TrainConfig JSON file")
     g.add_argument("--dataset", help="dataset name (python -m core list-datasets)")
     g.add_argument("--dataset-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="dataset parameter, e.g. max_per_class=100 or path=/data/ham (repeatable; values parsed as JSON when possible)")
-    g.add_argument("--model", help="model name (python -m core list-models)")
+                   help="dataset parameter, e.g. max_per_class=100 or path=/data/ham (repeatable; values parsed as JSON "
+                        "when possible)")
     g.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. dropout=0.3 trainable=frozen cut_layer=block3_pool (repeatable)")
     g.add_argument("--weights", help="backbone weights: imagenet, none, a .weights.h5/.keras file or run:<id>")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
-    g.add_argument("--optimizer")
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--schedule", help="constant, plateau or one_cycle")
     g.add_argument("--input-size", help="HxW or N (square), e.g. 32x32")
-    g.add_argument("--channels", type=int)
-    g.add_argument("--normalization")
     g.add_argument("--augment", help="augmentation preset (none, report_a, report_b, report_c, report_d) or a JSON dict")
-    g.add_argument("--monitor", help="val_loss, val_accuracy or val_macro_f1")
-    g.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    g.add_argument("--class-weight", help="none or balanced")
-    g.add_argument("--oversample", action="store_true", default=None)
-    g.add_argument("--val-ratio", type=float)
-    g.add_argument("--test-ratio", type=float)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--name")
+    for key in ("val_ratio", "test_ratio"):
+        g.add_argument(f"--{key.replace('_', '-')}", type=float, help=_table_help(f"split.{key}", SPLIT_PARAMS[key]))
+    for name, param in PARAMS.items():
+        if not param.cli:
+            continue
+        kwargs: dict[str, Any] = {"dest": name, "help": _table_help(name, param)}
+        if param.kind == "bool":
+            kwargs.update(action="store_true", default=None)
+        else:
+            ints = param.kind == "int" or (param.choices and all(isinstance(c, int) for c in param.choices))
+            kwargs["type"] = int if ints else float if param.kind == "float" else str
+            kwargs["metavar"] = param.metavar or ("{" + ",".join(map(str, param.choices)) + "}" if param.choices else None)
+        g.add_argument(*param.cli, **kwargs)
+
+
+def _table_values(args) -> dict[str, Any]:
+    """The fields set by the table-driven flags (None = not given)."""
+    from .train_config import PARAMS
+
+    values = {name: getattr(args, name, None) for name, param in PARAMS.items() if param.cli}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _kv(items: list[str], what: str) -> dict[str, Any]:
@@ -89,8 +112,8 @@ def _parse_size(text: str) -> list[int]:
     return nums
 
 
-def config_from_args(args) -> "Any":
-    from .training import TrainConfig
+def config_from_args(args) -> Any:
+    from .train_config import TrainConfig
 
     d: dict[str, Any] = {}
     if args.config:
@@ -106,14 +129,7 @@ def config_from_args(args) -> "Any":
         d["dataset"] = ds
     if args.model_option:
         d["model_options"] = {**(d.get("model_options") or {}), **_kv(args.model_option, "--model-option")}
-    simple = {
-        "model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "optimizer": args.optimizer, "weight_decay": args.weight_decay, "schedule": args.schedule,
-        "channels": args.channels, "normalization": args.normalization, "monitor": args.monitor,
-        "early_stopping": args.early_stopping, "class_weight": args.class_weight, "oversample": args.oversample,
-        "seed": args.seed, "name": args.name,
-    }
-    d.update({k: v for k, v in simple.items() if v is not None})
+    d.update(_table_values(args))
     if args.weights is not None:
         d["weights"] = None if args.weights.lower() == "none" else args.weights
         if d["weights"] is None:
@@ -162,7 +178,7 @@ def _print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
 
 def _write_text(path: str | os.PathLike, text: str) -> None:
     """Write a user-named output file atomically (complete or absent; /dev/stdout works)."""
-    from .training import OutputError, atomic_write_text, describe_os_error
+    from .outputs import OutputError, atomic_write_text, describe_os_error
 
     try:
         atomic_write_text(path, text)
@@ -171,7 +187,9 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from .training import ConsoleReporter, check_writable_dir, train
+    from .outputs import check_writable_dir
+    from .reporters import ConsoleReporter
+    from .training import train
 
     cfg = config_from_args(args)
     if args.save_config:  # written first: a bad path fails before any training
@@ -247,7 +265,7 @@ def _train_recorded(cfg, args) -> int:
     ``--out``). The run is created ``running`` with this process as its worker (the job
     supervisor leaves a live one alone, and marks it interrupted if the process dies) and
     always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included."""
-    from .training import check_writable_dir
+    from .outputs import check_writable_dir
 
     store = open_store()
     try:
@@ -266,9 +284,10 @@ def _run_recorded(store, rid: int, cfg, d: dict, out: Path | None) -> int:
     import signal
     import traceback
 
+    from .outputs import OutputError, check_writable_dir, describe_os_error
+    from .reporters import Cancelled, ConsoleReporter
     from .store import HOST
-    from .training import (Cancelled, ConsoleReporter, OutputError, check_writable_dir, describe_os_error,
-                           train)
+    from .training import train
     from .worker import Flags, StoreReporter, register_artifacts, summary_from_result
 
     flags = Flags()
@@ -344,7 +363,7 @@ def _run_recorded(store, rid: int, cfg, d: dict, out: Path | None) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .training import evaluate_saved
+    from .trained_model import evaluate_saved
 
     ev = evaluate_saved(args.model, batch_size=args.batch_size, n_bootstrap=args.bootstrap)
     pred = ev.pop("predictions")
@@ -355,7 +374,8 @@ def cmd_evaluate(args) -> int:
         import pandas as pd
 
         df = pd.DataFrame(per)
-        cols = [c for c in ("class", "class_name", "precision", "recall", "sensitivity", "specificity", "f1", "support") if c in df]
+        cols = [c for c in ("class", "class_name", "precision", "recall", "sensitivity", "specificity", "f1", "support")
+                if c in df]
         print("\nPer class:")
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
@@ -367,6 +387,7 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     from .images import load_image
+    from .inference import image_warnings
     from .training import load_trained
 
     tm = load_trained(args.model)
@@ -376,6 +397,8 @@ def cmd_predict(args) -> int:
         img = load_image(Path(src))
         for n in img.notices:
             print(f"note ({src}): {n}", file=sys.stderr)
+        for w in image_warnings(img, tm.meta):  # the Predict page's warnings, word for word
+            print(f"warning ({src}): {w}", file=sys.stderr)
         probs = tm.predict(img.array[None])[0]
         order = np.argsort(-probs)[: max(1, args.top_k)]
         top = [{"class": names[i] if i < len(names) else str(i), "index": int(i), "probability": float(probs[i])} for i in order]
@@ -394,17 +417,18 @@ def cmd_predict(args) -> int:
 
 def cmd_lr_find(args) -> int:
     from .lr_finder import lr_find
-    from .training import ConsoleReporter
+    from .reporters import ConsoleReporter
 
     cfg = config_from_args(args)
     if args.json:  # a bad path fails now, not after the sweep
-        from .training import check_writable_dir
+        from .outputs import check_writable_dir
 
         check_writable_dir(Path(args.json).parent or Path("."), "folder of --json")
     res = lr_find(cfg, reporter=ConsoleReporter(), start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps)
     print(f"\n{len(res.lrs)} steps; end of the curve: {res.end_state}" + (" (diverged)" if res.diverged else ""))
     print(f"  {res.reason}")
-    print(f"Suggested learning rate (steepest descent): {res.suggested_lr:.3g}" if res.suggested_lr else "No suggestion (too few steps).")
+    print(f"Suggested learning rate (steepest descent): {res.suggested_lr:.3g}" if res.suggested_lr
+          else "No suggestion (too few steps).")
     if res.min_lr_div10:
         print(f"Minimum-loss LR / 10: {res.min_lr_div10:.3g}")
     if args.json:
@@ -413,8 +437,8 @@ def cmd_lr_find(args) -> int:
 
 
 def cmd_search(args) -> int:
+    from .reporters import ConsoleReporter
     from .search import SPACES, run_search
-    from .training import ConsoleReporter
 
     cfg = config_from_args(args)
     if args.space in SPACES:
@@ -467,7 +491,7 @@ def _when(dt) -> str:
 
 
 def _dur(s) -> str:
-    from .training import _fmt_s
+    from .reporters import _fmt_s
 
     return "" if s is None else _fmt_s(float(s))
 
@@ -563,6 +587,17 @@ def cmd_runs_show(args) -> int:
     return 0
 
 
+def _add_module_commands(sub) -> None:
+    """Commands whose code lives with their subject: each module registers its own (``add_cli``)."""
+    from .analysis import add_cli as add_compare_cli  # compare RUN_A RUN_B: paired tests
+    from .jobs import add_cli as add_jobs_cli  # jobs serve / jobs status
+    from .recipes_cli import add_cli as add_recipe_cli  # recipe NAME --budget quick|full: the reports' experiments
+    from .slices import add_cli as add_slices_cli  # slices RUN: metrics per subgroup
+
+    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli):
+        add(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core", description="Image-classification lab: train, evaluate, predict.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -639,13 +674,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(fn=cmd_runs_show)
 
-    from .jobs import add_cli as add_jobs_cli  # `jobs serve` / `jobs status` live in core/jobs.py
-    add_jobs_cli(sub)
+    _add_module_commands(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .training import Cancelled
+    from .reporters import Cancelled
 
     args = build_parser().parse_args(argv)
     try:
@@ -667,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the output was closed early (broken pipe)", file=sys.stderr)
         return 2
     except OSError as e:  # permissions, full disk, missing folder, file-size limit: the user can fix it
-        from .training import describe_os_error
+        from .outputs import describe_os_error
 
         print(f"\nerror: {describe_os_error(e, action='access')}", file=sys.stderr)
         return 2

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,9 @@ def _check_labels(y, k: int, what: str) -> np.ndarray:
     return y
 
 
-def _unpack(pred_df: pd.DataFrame, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], int]:
+def _unpack(
+    pred_df: pd.DataFrame, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], int]:
     """Validated (ids, y_true, y_pred, probs, names, n_renormalised_rows), rows sorted by id."""
     names = _check_class_names(class_names)
     k = len(names)
@@ -479,6 +482,146 @@ def calibration_bins(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 10)
 # --------------------------------------------------------------------------------------
 # evaluate
 # --------------------------------------------------------------------------------------
+def _evaluation_notices(y_true: np.ndarray, k: int, names: list[str], fixed: int) -> list[str]:
+    notices: list[str] = []
+    if fixed:
+        notices.append(f"{fixed} row(s) of probabilities did not sum to one and were renormalised.")
+    present = np.bincount(y_true, minlength=k) > 0
+    absent = [names[c] for c in range(k) if not present[c]]
+    if absent:
+        notices.append(
+            f"Classes absent from the true labels: {', '.join(absent)}; their sensitivity, AUC and AP are "
+            "undefined (None) and macro averages use the present classes only."
+        )
+    if present.sum() == 1:
+        notices.append("Only one class is present in the true labels; AUC and balanced metrics are of limited meaning.")
+    return notices
+
+
+def _confusion_rates(cm: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Per-class counts and rates from a confusion matrix (rows: true, columns: predicted)."""
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    fp = predicted - tp
+    fn = support - tp
+    tn = n - tp - fp - fn
+    return {
+        "support": support,
+        "predicted": predicted,
+        "sens": np.where(support > 0, tp / np.maximum(support, 1), np.nan),
+        "spec": np.where(tn + fp > 0, tn / np.maximum(tn + fp, 1), np.nan),
+        "ovr_acc": (tp + tn) / n,
+    }
+
+
+def _ranking_curves(y_true: np.ndarray, p: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Per-class ROC and PR curves and areas, the micro and macro ROC, macro AUC and AP."""
+    from sklearn import metrics as skm
+
+    n, k = p.shape
+    auc_c = np.full(k, np.nan)
+    ap_c = np.full(k, np.nan)
+    roc_curves: dict[str, Any] = {}
+    pr_curves: dict[str, Any] = {}
+    Yt = _one_hot(y_true, k)
+    for c in range(k):
+        npos = Yt[:, c].sum()
+        if 0 < npos < n:
+            # areas from the full curves: skm.auc(roc) == roc_auc_score, and the step sum
+            # over the PR curve is exactly average_precision_score's formula
+            fpr, tpr, _ = skm.roc_curve(Yt[:, c], p[:, c])
+            auc_c[c] = skm.auc(fpr, tpr)
+            pr, rc, _ = skm.precision_recall_curve(Yt[:, c], p[:, c])
+            ap_c[c] = -np.sum(np.diff(rc) * pr[:-1])
+            fpr, tpr = _downsample(fpr, tpr)
+            roc_curves[names[c]] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(auc_c[c])}
+            pr, rc = _downsample(pr, rc)
+            pr_curves[names[c]] = {"precision": pr.tolist(), "recall": rc.tolist(), "ap": float(ap_c[c])}
+    if np.isfinite(auc_c).all() and k > 2:
+        # every class present: sklearn's own one-vs-rest macro AUC (identical to the mean)
+        macro_auc = float(skm.roc_auc_score(y_true, p, multi_class="ovr", average="macro", labels=list(range(k))))
+    else:
+        macro_auc = float(np.nanmean(auc_c)) if np.isfinite(auc_c).any() else float("nan")
+    fpr_m, tpr_m, _ = skm.roc_curve(Yt.ravel(), p.ravel())
+    micro_auc = float(skm.auc(fpr_m, tpr_m))  # == roc_auc_score(average="micro")
+    fpr_m, tpr_m = _downsample(fpr_m, tpr_m)
+    roc_curves["micro"] = {"fpr": fpr_m.tolist(), "tpr": tpr_m.tolist(), "auc": micro_auc}
+    curves = [roc_curves[names[c]] for c in range(k) if np.isfinite(auc_c[c])]
+    if curves:
+        grid = np.linspace(0.0, 1.0, 101)
+        mean_tpr = np.mean([np.interp(grid, cv["fpr"], cv["tpr"]) for cv in curves], axis=0)
+        mean_tpr[0] = 0.0
+        roc_curves["macro"] = {"fpr": grid.tolist(), "tpr": mean_tpr.tolist(), "auc": macro_auc}
+    macro_ap = float(np.nanmean(ap_c)) if np.isfinite(ap_c).any() else float("nan")
+    return {"auc_c": auc_c, "ap_c": ap_c, "roc": roc_curves, "pr": pr_curves,
+            "macro_auc": macro_auc, "micro_auc": micro_auc, "macro_ap": macro_ap}
+
+
+def _stat(a: np.ndarray, fn) -> float | None:
+    a = a[np.isfinite(a)]
+    return _f(fn(a)) if len(a) else None
+
+
+def _label_metrics(y_true: np.ndarray, y_pred: np.ndarray, p: np.ndarray, *, ordinal: bool) -> dict[str, Any]:
+    """Confusion matrix, per-class rates and the label-based summary numbers."""
+    from sklearn import metrics as skm
+
+    n, k = p.shape
+    labels = list(range(k))
+    cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    rates = _confusion_rates(cm, n)
+    prec_c, _, f1_c, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    used = sorted(set(y_true.tolist()) | set(y_pred.tolist()))  # sklearn's default label set
+    macro = skm.precision_recall_fscore_support(y_true, y_pred, labels=used, average="macro", zero_division=0)
+    weighted = skm.precision_recall_fscore_support(y_true, y_pred, labels=used, average="weighted", zero_division=0)
+    sens, spec = rates["sens"], rates["spec"]
+    summary: dict[str, Any] = {
+        "n_samples": int(n),
+        "n_classes": int(k),
+        "accuracy": _f(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _f(float(np.nanmean(sens))),  # = sklearn balanced_accuracy_score (present classes)
+        "log_loss": _f(skm.log_loss(y_true, p, labels=labels)),
+        "macro_precision": _f(macro[0]),
+        "macro_recall": _f(macro[1]),
+        "macro_f1": _f(macro[2]),
+        "weighted_precision": _f(weighted[0]),
+        "weighted_recall": _f(weighted[1]),
+        "weighted_f1": _f(weighted[2]),
+        "mean_sensitivity": _stat(sens, np.mean),
+        "min_sensitivity": _stat(sens, np.min),
+        "max_sensitivity": _stat(sens, np.max),
+        "mean_specificity": _stat(spec, np.mean),
+        "min_specificity": _stat(spec, np.min),
+        "max_specificity": _stat(spec, np.max),
+        "mean_ovr_accuracy": _f(rates["ovr_acc"].mean()),
+    }
+    if ordinal:
+        summary["kappa_quadratic"] = _f(skm.cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic"))
+    return {"cm": cm, "rates": rates, "prec_c": prec_c, "f1_c": f1_c, "summary": summary}
+
+
+def _per_class_records(names: list[str], lab: dict[str, Any], curves: dict[str, Any]) -> list[dict[str, Any]]:
+    r = lab["rates"]
+    return [
+        {
+            "class": names[c],
+            "index": c,
+            "precision": _f(lab["prec_c"][c]),
+            "recall": _f(r["sens"][c]),
+            "sensitivity": _f(r["sens"][c]),
+            "specificity": _f(r["spec"][c]),
+            "f1": _f(lab["f1_c"][c]),
+            "support": int(r["support"][c]),
+            "predicted": int(r["predicted"][c]),
+            "auc": _f(curves["auc_c"][c]),
+            "ap": _f(curves["ap_c"][c]),
+            "ovr_accuracy": _f(r["ovr_acc"][c]),
+        }
+        for c in range(len(names))
+    ]
+
+
 def evaluate(
     pred_df: pd.DataFrame,
     class_names: Sequence[str],
@@ -496,118 +639,20 @@ def evaluate(
     ``pr`` (per class curves), ``calibration`` (reliability bins and ECE), ``class_names``,
     ``notices``. Undefined values (e.g. AUC of a class absent from ``y_true``) are ``None``.
     """
-    from sklearn import metrics as skm
-
     n_bootstrap = check_number("n_bootstrap", n_bootstrap, low=0, integer=True)
     seed = check_number("seed", seed, low=0, integer=True)
     n_bins = check_number("n_bins", n_bins, low=1, high=1000, integer=True)
     ids, y_true, y_pred, p, names, fixed = _unpack(pred_df, class_names)
-    n, k = p.shape
-    labels = list(range(k))
-    notices: list[str] = []
-    if fixed:
-        notices.append(f"{fixed} row(s) of probabilities did not sum to one and were renormalised.")
-    present = np.bincount(y_true, minlength=k) > 0
-    absent = [names[c] for c in range(k) if not present[c]]
-    if absent:
-        notices.append(
-            f"Classes absent from the true labels: {', '.join(absent)}; their sensitivity, AUC and AP are "
-            "undefined (None) and macro averages use the present classes only."
-        )
-    if present.sum() == 1:
-        notices.append("Only one class is present in the true labels; AUC and balanced metrics are of limited meaning.")
-
+    notices = _evaluation_notices(y_true, p.shape[1], names, fixed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn's UndefinedMetricWarning on absent classes
-        cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
-        tp = np.diag(cm).astype(np.float64)
-        support = cm.sum(axis=1).astype(np.float64)
-        predicted = cm.sum(axis=0).astype(np.float64)
-        fp = predicted - tp
-        fn = support - tp
-        tn = n - tp - fp - fn
-        sens = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
-        spec = np.where(tn + fp > 0, tn / np.maximum(tn + fp, 1), np.nan)
-        ovr_acc = (tp + tn) / n
-        prec_c, rec_c, f1_c, _ = skm.precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, zero_division=0
-        )
-        used = sorted(set(y_true.tolist()) | set(y_pred.tolist()))  # sklearn's default label set
-        macro = skm.precision_recall_fscore_support(y_true, y_pred, labels=used, average="macro", zero_division=0)
-        weighted = skm.precision_recall_fscore_support(y_true, y_pred, labels=used, average="weighted", zero_division=0)
-
-        auc_c = np.full(k, np.nan)
-        ap_c = np.full(k, np.nan)
-        roc_curves: dict[str, Any] = {}
-        pr_curves: dict[str, Any] = {}
-        Yt = _one_hot(y_true, k)
-        for c in range(k):
-            npos = Yt[:, c].sum()
-            if 0 < npos < n:
-                # areas from the full curves: skm.auc(roc) == roc_auc_score, and the step sum
-                # over the PR curve is exactly average_precision_score's formula
-                fpr, tpr, _ = skm.roc_curve(Yt[:, c], p[:, c])
-                auc_c[c] = skm.auc(fpr, tpr)
-                pr, rc, _ = skm.precision_recall_curve(Yt[:, c], p[:, c])
-                ap_c[c] = -np.sum(np.diff(rc) * pr[:-1])
-                fpr, tpr = _downsample(fpr, tpr)
-                roc_curves[names[c]] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(auc_c[c])}
-                pr, rc = _downsample(pr, rc)
-                pr_curves[names[c]] = {"precision": pr.tolist(), "recall": rc.tolist(), "ap": float(ap_c[c])}
-        if np.isfinite(auc_c).all() and k > 2:
-            # every class present: sklearn's own one-vs-rest macro AUC (identical to the mean)
-            macro_auc = float(skm.roc_auc_score(y_true, p, multi_class="ovr", average="macro", labels=labels))
-        else:
-            macro_auc = float(np.nanmean(auc_c)) if np.isfinite(auc_c).any() else float("nan")
-        fpr_m, tpr_m, _ = skm.roc_curve(Yt.ravel(), p.ravel())
-        micro_auc = float(skm.auc(fpr_m, tpr_m))  # == roc_auc_score(average="micro")
-        fpr_m, tpr_m = _downsample(fpr_m, tpr_m)
-        roc_curves["micro"] = {"fpr": fpr_m.tolist(), "tpr": tpr_m.tolist(), "auc": micro_auc}
-        curves = [roc_curves[names[c]] for c in range(k) if np.isfinite(auc_c[c])]
-        if curves:
-            grid = np.linspace(0.0, 1.0, 101)
-            mean_tpr = np.mean([np.interp(grid, cv["fpr"], cv["tpr"]) for cv in curves], axis=0)
-            mean_tpr[0] = 0.0
-            roc_curves["macro"] = {"fpr": grid.tolist(), "tpr": mean_tpr.tolist(), "auc": macro_auc}
-        macro_ap = float(np.nanmean(ap_c)) if np.isfinite(ap_c).any() else float("nan")
-        ll = skm.log_loss(y_true, p, labels=labels)
-        acc = skm.accuracy_score(y_true, y_pred)
-        bal = float(np.nanmean(sens))  # = sklearn balanced_accuracy_score (mean recall of present classes)
-        kappa = skm.cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic") if ordinal else None
-
+        lab = _label_metrics(y_true, y_pred, p, ordinal=ordinal)
+        curves = _ranking_curves(y_true, p, names)
     calib = calibration_bins(y_true, p, n_bins=n_bins)
-
-    def _stat(a: np.ndarray, fn) -> float | None:
-        a = a[np.isfinite(a)]
-        return _f(fn(a)) if len(a) else None
-
-    summary: dict[str, Any] = {
-        "n_samples": int(n),
-        "n_classes": int(k),
-        "accuracy": _f(acc),
-        "balanced_accuracy": _f(bal),
-        "log_loss": _f(ll),
-        "macro_precision": _f(macro[0]),
-        "macro_recall": _f(macro[1]),
-        "macro_f1": _f(macro[2]),
-        "weighted_precision": _f(weighted[0]),
-        "weighted_recall": _f(weighted[1]),
-        "weighted_f1": _f(weighted[2]),
-        "mean_sensitivity": _stat(sens, np.mean),
-        "min_sensitivity": _stat(sens, np.min),
-        "max_sensitivity": _stat(sens, np.max),
-        "mean_specificity": _stat(spec, np.mean),
-        "min_specificity": _stat(spec, np.min),
-        "max_specificity": _stat(spec, np.max),
-        "mean_ovr_accuracy": _f(ovr_acc.mean()),
-        "macro_auc": _f(macro_auc),
-        "micro_auc": _f(micro_auc),
-        "macro_ap": _f(macro_ap),
-        "ece": _f(calib["ece"]),
-    }
-    if ordinal:
-        summary["kappa_quadratic"] = _f(kappa)
-
+    summary = {**lab["summary"], "macro_auc": _f(curves["macro_auc"]), "micro_auc": _f(curves["micro_auc"]),
+               "macro_ap": _f(curves["macro_ap"]), "ece": _f(calib["ece"])}
+    if ordinal:  # keep the key order of the stored summaries: kappa after the ranking metrics
+        summary["kappa_quadratic"] = summary.pop("kappa_quadratic")
     ci: dict[str, list[float | None]] = {}
     if n_bootstrap > 0:
         ci = bootstrap_ci(y_true, y_pred, p, n_bootstrap=n_bootstrap, seed=seed, ordinal=ordinal)
@@ -615,34 +660,17 @@ def evaluate(
         lo, hi = ci.get(m, [None, None])
         summary[f"ci_low_{m}"] = lo
         summary[f"ci_high_{m}"] = hi
-
-    per_class = [
-        {
-            "class": names[c],
-            "index": c,
-            "precision": _f(prec_c[c]),
-            "recall": _f(sens[c]),
-            "sensitivity": _f(sens[c]),
-            "specificity": _f(spec[c]),
-            "f1": _f(f1_c[c]),
-            "support": int(support[c]),
-            "predicted": int(predicted[c]),
-            "auc": _f(auc_c[c]),
-            "ap": _f(ap_c[c]),
-            "ovr_accuracy": _f(ovr_acc[c]),
-        }
-        for c in range(k)
-    ]
+    cm = lab["cm"]
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = cm / cm.sum(axis=1, keepdims=True)
     result = {
         "class_names": names,
         "summary": summary,
         "ci": ci,
-        "per_class": per_class,
+        "per_class": _per_class_records(names, lab, curves),
         "confusion": {"labels": names, "counts": cm.astype(int).tolist(), "normalized": norm.tolist()},
-        "roc": roc_curves,
-        "pr": pr_curves,
+        "roc": curves["roc"],
+        "pr": curves["pr"],
         "calibration": calib,
         "notices": notices,
         "options": {"ordinal": bool(ordinal), "n_bootstrap": n_bootstrap, "seed": seed, "n_bins": n_bins,

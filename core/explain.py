@@ -19,8 +19,9 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 _LAYER_METHODS = ("gradcam", "gradcam++", "scorecam")
 
 _lock = threading.Lock()
-_cache: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
 
 
 def clear_cache(model: Any | None = None) -> None:
@@ -392,7 +393,9 @@ def _lut(name: str) -> np.ndarray:
     except ImportError:
         pass
     except KeyError:
-        raise ValidationError(f"Unknown colormap {name!r}; use a matplotlib colour map name such as 'jet' or 'viridis'.")
+        raise ValidationError(
+            f"Unknown colormap {name!r}; use a matplotlib colour map name such as 'jet' or 'viridis'."
+        ) from None
     check_one_of("colormap", name, COLORMAPS)
     if name == "viridis":
         xs = np.linspace(0, 1, len(_VIRIDIS))

@@ -1,4 +1,4 @@
-"""Background job manager: a queue in the run store, trainings in separate processes.
+"""Background job manager: a queue in the run store; where each run executes is an executor's job.
 
 One ``JobManager`` per dashboard process, shared by all browser sessions::
 
@@ -8,12 +8,15 @@ One ``JobManager`` per dashboard process, shared by all browser sessions::
     jm.cancel(run_id)          # queued -> cancelled at once; running -> stops within a batch
     jm.shutdown()
 
-The supervisor thread takes queued runs in submission order, ``max_concurrent`` at a
-time, and runs each in its own process (``python -m core.worker <run_id>``) so that an
-exception, an out-of-memory kill or a crash in TensorFlow cannot take the dashboard down,
-and memory is returned after each job. Progress reaches the pages only through the store.
-The worker writes the run's final status itself; when a worker dies without doing so
-(SIGKILL, OOM, segfault) the supervisor marks the run failed with the reason.
+The manager *supervises*: the queue, the leases, recovery and the search roll-up
+(``core.search.update_searches``). An *executor* (``core.executors``) runs each claimed run's
+worker (``python -m core.worker <run_id>``): ``local`` (default) in a separate process on
+this host, so that an exception, an out-of-memory kill or a crash in TensorFlow cannot take
+the dashboard down; ``ray`` as one Ray job per run on a cluster (``LAB_EXECUTOR=ray``,
+``LAB_RAY_ADDRESS``). Progress reaches the pages only through the store. The worker writes
+the run's final status itself; when a worker dies without doing so (SIGKILL, OOM,
+segfault, a Ray job that failed) the supervisor marks the run failed with the reason and
+the log's last lines. What a worker runs for each kind of job is ``JOB_KINDS``.
 
 Supervisors and their lease: every ``JobManager`` that runs the queue is a *supervisor*
 with an id and a heartbeat row in the store (table ``supervisors``), renewed every
@@ -22,65 +25,76 @@ younger than ``lease_s``. The dashboard starts one per process on the first page
 any session (``pages/_ui.py``); ``python -m core jobs serve`` runs one with no browser.
 Several supervisors may share a store: claiming a queued run is a compare-and-set in the
 store (``UPDATE ... WHERE status = 'queued'``), so exactly one of them runs it, and the run
-records who claimed it (``runs.supervisor_id``).
+records who claimed it (``runs.supervisor_id``) and where it executes (``runs.executor``,
+``runs.placement``).
 
 Recovery (``start()``/``recover()``, and again every ``recover_every_s`` seconds): a run
 left ``running`` whose supervisor is still alive belongs to that supervisor and is left
-alone. Otherwise (its supervisor stopped or expired, or it never had one): on this host a
-live worker is adopted and watched (a compare-and-set on ``supervisor_id``), a live
-process that recorded the run itself (``python -m core train``) is left alone, and a run
-whose process is gone becomes ``interrupted``; runs of other hosts become interrupted only
-when their heartbeat is stale. Queued runs are picked up again.
+alone. Otherwise (its supervisor stopped or expired, or it never had one) the executor
+that ran it decides: ``local`` adopts a live worker of this host (a compare-and-set on
+``supervisor_id``), leaves alone a live process that recorded the run itself (``python -m
+core train``) and interrupts a run whose process is gone; ``ray`` re-attaches to the Ray job
+by its submission id, or interrupts the run when the cluster no longer knows the job (it was
+restarted). Runs of other hosts become interrupted only when their heartbeat is stale.
+Queued runs are picked up again; when the executor cannot run jobs (cluster unreachable)
+they stay queued and ``executor_problem`` says why.
 
 ``job_snapshot(store)`` is the one read of the queue's state for every page (running and
 queued runs with their progress, live supervisors, recent runs) in one consistent read.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from .executors import ExecutorError, ExecutorUnavailable, Exit, Handle, make_executor
+from .executors.local import signal_name, tail
 from .store import FINAL_STATUSES, HOST, Store
-from .validation import ValidationError, check_number, fit_name
+from .validation import LabError, NotFoundError, ValidationError, check_number, fit_name
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LOG_TAIL_LINES = 15
 LEASE_S = 30.0           # a supervisor whose heartbeat is older than this is dead
 BEAT_S = 5.0             # how often a supervisor renews its lease
 RECOVER_EVERY_S = 15.0   # how often a supervisor looks for runs left by a dead one
-JOB_KINDS = ("train", "lr_find")  # what workers run (a search parent follows its trials)
 DASHBOARD_SUPERVISOR_ENV = "LAB_DASHBOARD_SUPERVISOR"
+STORE_ERRORS = (LabError, SQLAlchemyError, OSError)  # what a store call raises when the store misbehaves
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job a worker runs: ``runner`` is ``"module:function"``, called by the worker as
+    ``fn(store, run_id, detail, out_dir, flags, t_spawn) -> (status, error)``; ``default_name``
+    names a run submitted without a name (``{model}``, ``{dataset}``)."""
 
-def _lower_priority() -> None:  # runs in the child between fork and exec
-    try:
-        os.nice(int(os.environ.get("LAB_WORKER_NICE", "10")))
-    except (OSError, ValueError):
-        pass
+    runner: str
+    default_name: str
 
-@dataclass
-class _Child:
-    run_id: int
-    proc: subprocess.Popen | None  # None for an adopted worker of an earlier dashboard process
-    pid: int
-    spawned_at: float
-    log_file: Any = None
-    cancel_sent_at: float | None = None
-    term_sent_at: float | None = None
+    def resolve(self) -> Callable:
+        module, _, fn = self.runner.partition(":")
+        return getattr(importlib.import_module(module), fn)
+
+
+# What workers run (a search parent has no worker: it follows its trials, core.search.update_searches).
+# A new kind of job: a runner in core/worker.py (or elsewhere), a row here, and its name in core.store.KINDS.
+JOB_KINDS: dict[str, JobKind] = {
+    "train": JobKind("core.worker:run_train", "{model} on {dataset}"),
+    "lr_find": JobKind("core.worker:run_lr_find", "LR finder: {model} on {dataset}"),
+}
 
 
 @dataclass
@@ -89,65 +103,6 @@ class RecoveryReport:
     adopted: list[int] = field(default_factory=list)
     left_alone: list[int] = field(default_factory=list)  # other hosts, heartbeat still fresh
     queued: int = 0
-
-
-def _proc_alive(pid: int | None, run_id: int | None = None) -> bool:
-    """Is ``pid`` a live process (and, where /proc tells, the worker of ``run_id``)?"""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            stat = (proc / "stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return False
-            if run_id is not None:
-                args = (proc / "cmdline").read_bytes().split(b"\0")
-                return b"core.worker" in args and str(run_id).encode() in args
-        except (OSError, IndexError):
-            return False
-    return True
-
-
-def _started_before(pid: int, when: datetime | None, slack_s: float = 2.0) -> bool:
-    """Did process ``pid`` start before ``when`` (so it is not a later process that reuses the
-    pid)? True where /proc cannot tell."""
-    if when is None:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[19])  # field 22 of stat: start time, in clock ticks since boot
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
-        started = btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return True
-    return started <= when.timestamp() + slack_s
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
-
-
-def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 16_000))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-n:])
 
 
 def _coerce_config(config: Any):
@@ -166,12 +121,21 @@ def _coerce_config(config: Any):
     return cfg
 
 
+def _default_concurrency(executor_name: str) -> int:
+    env = os.environ.get("LAB_MAX_CONCURRENT", "").strip()
+    if env:
+        if not env.isdigit():
+            raise ValidationError(f"LAB_MAX_CONCURRENT must be a whole number of runs from 1 to 64. Got {env!r} instead.")
+        return check_number("LAB_MAX_CONCURRENT", int(env), low=1, high=64, integer=True)
+    return 8 if executor_name == "ray" else 1
+
+
 class JobManager:
     def __init__(
         self,
         store: Store | None = None,
         models_dir: str | Path | None = None,
-        max_concurrent: int = 1,
+        max_concurrent: int | None = None,
         *,
         poll_interval: float = 0.5,
         cancel_grace_s: float = 60.0,
@@ -181,9 +145,24 @@ class JobManager:
         lease_s: float = LEASE_S,
         beat_s: float = BEAT_S,
         recover_every_s: float = RECOVER_EVERY_S,
+        executor: Any = None,
     ):
+        """``executor``: ``"local"``, ``"ray"``, an executor object, or None for ``LAB_EXECUTOR``.
+        ``max_concurrent`` (None: ``LAB_MAX_CONCURRENT``, else 1 locally and 8 on Ray) bounds the
+        runs this supervisor has started; locally, GPU runs are bounded by the free GPUs instead."""
         self.store = store if store is not None else Store(models_dir=models_dir)
         self.models_dir = Path(models_dir) if models_dir is not None else self.store.models_dir
+        self.executor_problem: str | None = None
+        if executor is None or isinstance(executor, str):
+            try:
+                executor = make_executor(executor, store=self.store, models_dir=self.models_dir, python=python)
+            except ExecutorError as exc:  # e.g. ray chosen but not installed: say so, keep runs queued
+                self.executor_problem = str(exc)
+                executor = None
+        self.executor = executor
+        self.executor_name = getattr(executor, "name", None) or os.environ.get("LAB_EXECUTOR", "local")
+        if max_concurrent is None:
+            max_concurrent = _default_concurrency(self.executor_name)
         self.max_concurrent = check_number("max_concurrent", max_concurrent, low=1, high=64, integer=True)
         self.poll_interval = float(poll_interval)
         self.cancel_grace_s = float(cancel_grace_s)
@@ -197,13 +176,19 @@ class JobManager:
         self._last_beat = 0.0
         self._last_recover = 0.0
         self._last_tick_error: str | None = None
-        self._children: dict[int, _Child] = {}
+        self._children: dict[int, Handle] = {}
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._shutting_down = False
         self.last_recovery: RecoveryReport | None = None
+
+    def describe(self) -> str:
+        """Where this manager's runs execute, for the sidebar and the CLI."""
+        if self.executor is None:
+            return f"{self.executor_name}: {self.executor_problem}"
+        return self.executor.describe()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> JobManager:
@@ -217,14 +202,14 @@ class JobManager:
             self._beat(force=True)
             try:
                 self.store.prune_supervisors(older_than_s=86_400.0)
-            except Exception:  # noqa: BLE001 - housekeeping only
-                log.exception("pruning old supervisor leases")
+            except STORE_ERRORS:
+                log.exception("pruning old supervisor leases")  # housekeeping only
             self.last_recovery = self.recover()
             self._last_recover = time.monotonic()
             self._thread = threading.Thread(target=self._loop, name="lab-job-supervisor", daemon=True)
             self._thread.start()
-        log.info("job supervisor %s started (max %d at a time); recovery: %s",
-                 self.supervisor_id, self.max_concurrent, self.last_recovery)
+        log.info("job supervisor %s started on %s (max %d at a time); recovery: %s",
+                 self.supervisor_id, self.describe(), self.max_concurrent, self.last_recovery)
         return self
 
     def _beat(self, force: bool = False) -> None:
@@ -239,10 +224,10 @@ class JobManager:
         return self._thread is not None and self._thread.is_alive()
 
     def shutdown(self, *, stop_running: bool = True, timeout: float = 30.0) -> None:
-        """Stop the supervisor. Running trainings are interrupted (SIGTERM: they stop at the
-        next batch and end ``interrupted``; killed after ``timeout``) unless
-        ``stop_running=False``, in which case they go on and the next ``start()`` adopts them.
-        Queued runs stay queued."""
+        """Stop the supervisor. Running trainings are interrupted (SIGTERM, or ``stop_job`` on
+        Ray: they stop at the next batch and end ``interrupted``; killed after ``timeout``)
+        unless ``stop_running=False``, in which case they go on and the next ``start()`` adopts
+        them. Queued runs stay queued."""
         with self._lock:
             self._shutting_down = True
         self._stop.set()
@@ -254,21 +239,20 @@ class JobManager:
         finally:
             try:  # the lease ends: another supervisor may adopt what is left at once
                 self.store.remove_supervisor(self.supervisor_id)
-            except Exception:  # noqa: BLE001 - the store went away: the lease simply expires
+            except STORE_ERRORS:  # the store went away: the lease simply expires
                 log.warning("could not remove the lease of supervisor %s", self.supervisor_id)
 
     def _stop_children(self, stop_running: bool, timeout: float) -> None:
         if not stop_running:
             with self._lock:
-                for ch in self._children.values():
-                    if ch.log_file:
-                        ch.log_file.close()
+                for h in self._children.values():
+                    self.executor.release(h)
                 self._children.clear()
             return
         with self._lock:
-            for ch in self._children.values():
-                self._send(ch, signal.SIGTERM)
-                ch.term_sent_at = time.monotonic()
+            for h in self._children.values():
+                self.executor.interrupt(h)
+                h.term_sent_at = time.monotonic()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -278,11 +262,12 @@ class JobManager:
                 break
             if time.monotonic() > deadline:
                 with self._lock:
-                    for ch in left:
-                        self._send(ch, signal.SIGKILL)
-                time.sleep(0.2)
-                with self._lock:
-                    self._reap(force=True)
+                    for h in left:
+                        self.executor.kill(h)
+                    self._reap(wait=5.0)
+                    for h in self._children.values():  # still not gone: the next supervisor recovers it
+                        self.executor.release(h)
+                    self._children.clear()
                 break
             time.sleep(0.1)
 
@@ -295,16 +280,16 @@ class JobManager:
     # ------------------------------------------------------------------ submitting
     def submit(self, config: Any, name: str | None = None, parent_id: int | None = None, kind: str = "train",
                *, tags: Mapping[str, str] | list[str] | None = None, _extra_params: dict | None = None) -> int:
-        """Validate ``config`` (TrainConfig or dict) and queue it; returns the run id.
-
-        An invalid config raises ``ValidationError`` and nothing is queued.
-        """
-        if kind not in ("train", "lr_find"):
-            raise ValidationError(f"The 'kind' parameter must be one of {{'train', 'lr_find'}}. Got {kind!r} instead.")
+        """Validate ``config`` (TrainConfig or dict) and queue it as a job of ``kind`` (a key of
+        ``JOB_KINDS``); returns the run id. An invalid config raises ``ValidationError`` and
+        nothing is queued."""
+        if kind not in JOB_KINDS:
+            kinds = ", ".join(repr(k) for k in JOB_KINDS)
+            raise ValidationError(f"The 'kind' parameter must be one of {{{kinds}}}. Got {kind!r} instead.")
         cfg = _coerce_config(config)
         d = cfg.to_dict()
         dataset = (d.get("dataset") or {}).get("name")
-        run_name = name or cfg.name or (f"{cfg.model} on {dataset}" if kind == "train" else f"LR finder: {cfg.model} on {dataset}")
+        run_name = name or cfg.name or JOB_KINDS[kind].default_name.format(model=cfg.model, dataset=dataset)
         rid = self.store.create_run(d, name=run_name, dataset=dataset, model=cfg.model, seed=cfg.seed,
                                     kind=kind, parent_id=parent_id, tags=tags)
         self.store.log_params(rid, {**d, **(_extra_params or {})})
@@ -319,28 +304,20 @@ class JobManager:
         return self.submit(config, name=name, kind="lr_find", _extra_params={"lr_find": opts} if opts else None)
 
     def submit_search(self, base_config: Any, space: Mapping[str, Any] | list, n_trials: int | None = None,
-                      seed: int = 0, *, name: str | None = None) -> int:
+                      seed: int = 0, *, name: str | None = None, concurrency: int | None = None) -> int:
         """A hyper-parameter search: a parent run (kind ``search``) and one queued child run per
         trial (``parent_id``). ``space`` is a search space for ``core.search.sample_trials``
         (with ``n_trials`` and ``seed``), or the list of trial configs already sampled.
+        Trials are separate runs that run in parallel where the executor has room, at most
+        ``concurrency`` of this search at once (None: no bound of its own).
         The parent's status follows its children; its summary is the best trial's."""
         base = _coerce_config(base_config)
-        if isinstance(space, Mapping):
-            n = check_number("n_trials", n_trials, low=1, high=1000, integer=True)
-            from .search import sample_trials
-
-            trials = list(sample_trials(base, dict(space), n, seed))
-            space_params = {"space": dict(space), "n_trials": n, "seed": seed}
-        elif isinstance(space, (list, tuple)):
-            trials = list(space)
-            if not trials:
-                raise ValidationError("A search needs at least one trial. Got an empty list of trials.")
-            space_params = {"n_trials": len(trials)}
-        else:
-            raise ValidationError(
-                f"The 'space' parameter must be a dict (search space) or a list of trial configs. Got {type(space).__name__} instead."
-            )
+        if concurrency is not None:
+            concurrency = check_number("concurrency", concurrency, low=1, high=1000, integer=True)
+        trials, space_params = self._search_trials(base, space, n_trials, seed)
         trials = [_coerce_config(t) for t in trials]  # every trial valid before anything is queued
+        if concurrency is not None:
+            space_params["concurrency"] = concurrency
         d = base.to_dict()
         dataset = (d.get("dataset") or {}).get("name")
         parent_name = name or base.name or f"search: {base.model} on {dataset}"
@@ -351,40 +328,56 @@ class JobManager:
         self._wake.set()
         return parent
 
+    @staticmethod
+    def _search_trials(base, space, n_trials, seed) -> tuple[list, dict]:
+        if isinstance(space, Mapping):
+            n = check_number("n_trials", n_trials, low=1, high=1000, integer=True)
+            from .search import sample_trials
+
+            return list(sample_trials(base, dict(space), n, seed)), {"space": dict(space), "n_trials": n, "seed": seed}
+        if isinstance(space, (list, tuple)):
+            if not space:
+                raise ValidationError("A search needs at least one trial. Got an empty list of trials.")
+            return list(space), {"n_trials": len(space)}
+        raise ValidationError(
+            f"The 'space' parameter must be a dict (search space) or a list of trial configs. Got {type(space).__name__} instead."
+        )
+
     # ------------------------------------------------------------------ cancelling
     def cancel(self, run_id: int) -> str:
-        """Cancel a run. Queued: cancelled at once. Running: ``cancel_requested`` is set and
-        the worker is signalled; it stops within one batch, keeps its curves so far and ends
-        ``cancelled``. A search cancels all its unfinished trials. Returns the status now."""
+        """Cancel a run. Queued: cancelled at once. Running: ``cancel_requested`` is set in the
+        store first (the worker polls it every second and stops within one batch, keeping its
+        curves so far, and ends ``cancelled``), the worker is signalled where the executor can,
+        and it is stopped for good after ``cancel_grace_s``. A search cancels all its unfinished
+        trials. Returns the status now."""
         detail = self.store.get_run(run_id)  # NotFoundError for an unknown id
         if detail.kind == "search":
             for child in detail.children:
                 try:
                     self.cancel(child)
-                except Exception:  # noqa: BLE001 - a trial deleted meanwhile
-                    log.exception("cancelling trial %s", child)
+                except NotFoundError:  # a trial deleted meanwhile
+                    log.info("trial %s of search %s was deleted meanwhile", child, run_id)
         status = self.store.request_cancel(detail.id)
         if status == "running" and detail.kind != "search":
             with self._lock:
-                ch = self._children.get(detail.id)
-                if ch is not None:
-                    self._send(ch, signal.SIGUSR1)
-                    ch.cancel_sent_at = time.monotonic()
+                h = self._children.get(detail.id)
+                if h is not None:
+                    self.executor.cancel(h)
+                    h.cancel_sent_at = time.monotonic()
                 # not ours (another host/process): the worker polls cancel_requested every second
         self._wake.set()
         return status
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> RecoveryReport:
-        """Runs left ``running`` by a supervisor that is gone: adopt live workers of this host,
-        mark those whose process is gone ``interrupted``; count queued runs. Runs whose
-        supervisor is alive (another dashboard, ``jobs serve``) are left to it."""
+        """Runs left ``running`` by a supervisor that is gone: the executor that ran each one
+        re-attaches to a live worker (adopted) or finds it gone (``interrupted``); count queued
+        runs. Runs whose supervisor is alive (another dashboard, ``jobs serve``) are left to it."""
         rep = RecoveryReport()
         runs, _ = self.store.list_runs(status="running", kind=list(JOB_KINDS), limit=None, sort="id",
                                        descending=False)
         live = {sv.id for sv in self.store.list_supervisors(alive_within_s=self.lease_s)} if runs else set()
         live.add(self.supervisor_id)
-        now = datetime.now(timezone.utc)
         for r in runs:
             with self._lock:
                 if r.id in self._children:
@@ -393,42 +386,40 @@ class JobManager:
                 if owner in live and owner != self.supervisor_id:
                     rep.left_alone.append(r.id)  # its supervisor is alive and watches it
                     continue
-                same_host = r.host in (None, HOST)
-                beat = r.heartbeat_at or r.started_at
-                age = (now - beat).total_seconds() if beat else float("inf")
-                if same_host and r.pid:
-                    if _proc_alive(r.pid, r.id):  # a worker of this run: watch it from now on
-                        if self.store.adopt_run(r.id, expected=owner, supervisor=self.supervisor_id):
-                            self._children[r.id] = _Child(r.id, None, int(r.pid), time.time())
-                            rep.adopted.append(r.id)
-                        else:
-                            rep.left_alone.append(r.id)
-                        continue
-                    if _proc_alive(r.pid) and _started_before(r.pid, r.started_at):
-                        rep.left_alone.append(r.id)  # e.g. ``python -m core train`` recording its own run
-                        continue
-                    why = f"its worker process (pid {r.pid}) is gone"
-                elif same_host:
-                    if owner is None and age < self.stale_heartbeat_s:
-                        rep.left_alone.append(r.id)  # recorded by a process that did not give its pid
-                        continue
-                    why = ("it was claimed but its worker process never started" if owner else
-                           f"it has not reported for {age / 60:.0f} min and no process is recorded for it")
-                else:
-                    if age < self.stale_heartbeat_s:
+                found = self._reattach(r)
+                if found.action == "adopt":
+                    if self.store.adopt_run(r.id, expected=owner, supervisor=self.supervisor_id):
+                        self._children[r.id] = found.handle
+                        rep.adopted.append(r.id)
+                    else:
                         rep.left_alone.append(r.id)
-                        continue
-                    why = f"its worker on host {r.host} has not reported for {age / 60:.0f} min"
+                    continue
+                if found.action == "leave":
+                    rep.left_alone.append(r.id)
+                    continue
             try:
-                self.store.set_status(r.id, "interrupted",
-                                      f"interrupted: the lab stopped while this run was training ({why}). Submit it again to retry.")
+                self.store.set_status(r.id, "interrupted", "interrupted: the lab stopped while this run was "
+                                                           f"training ({found.why}). Submit it again to retry.")
                 rep.interrupted.append(r.id)
-                log.info("run %s interrupted: %s", r.id, why)
-            except Exception:  # noqa: BLE001 - finished meanwhile
+                log.info("run %s interrupted: %s", r.id, found.why)
+            except STORE_ERRORS:  # finished or deleted meanwhile (ValidationError, NotFoundError), or a store hiccup
                 log.exception("recovering run %s", r.id)
         rep.queued = self.store.list_runs(status="queued", limit=0)[1]
         self._update_searches()
         return rep
+
+    def _reattach(self, r):
+        """Ask the executor the run was started on (``local`` for runs recorded before executors)."""
+        from .executors import Reattach
+        from .executors.local import age_s
+
+        ran_on = r.executor or "local"
+        if self.executor is not None and ran_on == self.executor.name:
+            return self.executor.reattach(r, self.stale_heartbeat_s)
+        age = age_s(r)  # another executor's run: only a stale heartbeat tells it is gone
+        if age < self.stale_heartbeat_s:
+            return Reattach("leave")
+        return Reattach("gone", why=f"its worker ({ran_on} executor) has not reported for {age / 60:.0f} min")
 
     # ------------------------------------------------------------------ supervisor
     def active_runs(self) -> list[int]:
@@ -440,7 +431,7 @@ class JobManager:
             try:
                 self._tick()
                 self._last_tick_error = None
-            except Exception as exc:  # noqa: BLE001 - the supervisor must survive store hiccups
+            except Exception as exc:  # noqa: BLE001 - the supervisor thread must survive any hiccup (store, cluster)
                 text = f"{type(exc).__name__}: {exc}"
                 if text != self._last_tick_error:  # once per distinct error, not every poll
                     log.exception("job supervisor tick failed")
@@ -458,187 +449,139 @@ class JobManager:
         with self._lock:
             self._reap()
             now = time.monotonic()
-            for ch in list(self._children.values()):
-                if ch.cancel_sent_at and now - ch.cancel_sent_at > self.cancel_grace_s:
-                    self._send(ch, signal.SIGKILL)
+            for h in list(self._children.values()):
+                if h.cancel_sent_at and now - h.cancel_sent_at > self.cancel_grace_s:
+                    self.executor.kill(h)  # did not stop within the grace period (SIGKILL / stop_job)
+                    h.cancel_sent_at = now - self.cancel_grace_s + 5.0  # again in 5 s if still there
+                if not h.placement_done:
+                    self._record_placement(h)
         self._update_searches()
         if self._stop.is_set():
             return
+        self._start_queued()
+
+    def _update_searches(self) -> list[int]:
+        from .search import update_searches
+
+        return update_searches(self.store)
+
+    def _executor_ready(self) -> bool:
+        if self.executor is None:
+            return False
+        try:
+            self.executor.check()
+        except ExecutorError as exc:
+            if str(exc) != self.executor_problem:
+                log.error("jobs cannot start: %s", exc)
+            self.executor_problem = str(exc)
+            return False
+        self.executor_problem = None
+        return True
+
+    def _start_queued(self) -> None:
+        """Claim queued runs the executor has room for (per-search concurrency respected) and launch them."""
+        from .search import search_concurrency
+
         with self._lock:
-            free = self.max_concurrent - len(self._children)
-            if free <= 0 or self._shutting_down:
+            if self._shutting_down or not self._executor_ready():
                 return
-            for rid in self.store.queued_ids(limit=free * 4):
-                if free <= 0 or self._stop.is_set():
+            queued, _ = self.store.list_runs(status="queued", kind=list(JOB_KINDS), sort="id", descending=False,
+                                             limit=max(16, self.max_concurrent * 4))
+            configs = self.store.get_configs([r.id for r in queued]) if queued else {}
+            running_trials: dict[int, int] = {}
+            for r in queued:
+                if self._stop.is_set():
                     break
-                if self.store.claim_run(rid, host=HOST, supervisor=self.supervisor_id):
-                    self._spawn(rid)
-                    free -= 1
+                if not self.executor.fits(configs.get(r.id, {}), list(self._children.values()), self.max_concurrent):
+                    continue
+                if r.parent_id is not None:
+                    bound = search_concurrency(self.store, r.parent_id)
+                    if bound is not None:
+                        if r.parent_id not in running_trials:
+                            running_trials[r.parent_id] = self.store.list_runs(
+                                parent_id=r.parent_id, status="running", limit=0)[1]
+                        if running_trials[r.parent_id] >= bound:
+                            continue
+                        running_trials[r.parent_id] += 1
+                if self.store.claim_run(r.id, host=HOST, supervisor=self.supervisor_id, executor=self.executor.name):
+                    if not self._launch(r.id, configs.get(r.id, {})):
+                        return
 
-    def _spawn(self, run_id: int) -> None:
-        out_dir = self.models_dir / str(run_id)
+    def _launch(self, run_id: int, config: dict) -> bool:
+        """Start a claimed run's worker. False when the executor cannot run jobs now (the run
+        goes back to the queue)."""
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            log_file = open(out_dir / "worker.log", "ab")
-            env = dict(os.environ)
-            env.update(
-                LAB_DATABASE_URL=self.store.full_url,
-                LAB_MODELS_DIR=str(self.models_dir),
-                LAB_WORKER_SPAWNED_AT=repr(time.time()),
-                PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])]),
-            )
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            env.setdefault("PYTHONUNBUFFERED", "1")
-            proc = subprocess.Popen(
-                [self.python, "-m", "core.worker", str(run_id)],
-                cwd=str(PROJECT_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                # Training yields the CPU to the dashboard: pages stay responsive while it runs.
-                preexec_fn=_lower_priority if hasattr(os, "nice") else None,
-            )
-        except Exception as exc:  # noqa: BLE001
+            h = self.executor.launch(run_id, config, list(self._children.values()))
+        except ExecutorUnavailable as exc:
+            self.store.unclaim_run(run_id, supervisor=self.supervisor_id)
+            self.executor_problem = str(exc)
+            log.error("run %s stays queued: %s", run_id, exc)
+            return False
+        except ExecutorError as exc:
             log.exception("could not start the worker of run %s", run_id)
-            self.store.set_status(run_id, "failed", f"could not start the training process: {type(exc).__name__}: {exc}")
-            return
-        self._children[run_id] = _Child(run_id, proc, proc.pid, time.time(), log_file)
-        log.info("run %s: worker started (pid %s)", run_id, proc.pid)
-        try:
-            self.store.set_worker(run_id, pid=proc.pid, host=HOST)
-        except Exception:  # noqa: BLE001
-            log.exception("recording the worker pid of run %s", run_id)
-
-    @staticmethod
-    def _send(ch: _Child, sig: int) -> None:
-        try:
-            if ch.proc is not None:
-                if ch.proc.poll() is None:
-                    ch.proc.send_signal(sig)
-            elif _proc_alive(ch.pid, ch.run_id):
-                os.kill(ch.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _reap(self, force: bool = False) -> None:
-        """Collect finished workers; give a final status to runs whose worker did not."""
-        for rid, ch in list(self._children.items()):
-            if ch.proc is not None:
-                rc = ch.proc.poll()
-                if rc is None and not force:
-                    continue
-                if rc is None:
-                    try:
-                        rc = ch.proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        continue
-            else:
-                if _proc_alive(ch.pid, rid) and not force:
-                    continue
-                rc = None  # not our child: exit status unknown
-            del self._children[rid]
-            if ch.log_file:
-                ch.log_file.close()
+            self.store.set_status(run_id, "failed", str(exc))
+            return True
+        self._children[run_id] = h
+        log.info("run %s: worker started on %s", run_id, self.executor.describe())
+        if h.pid is not None:
             try:
-                self._finish(ch, rc)
-            except Exception:  # noqa: BLE001
+                self.store.set_worker(run_id, pid=h.pid, host=HOST)
+            except STORE_ERRORS:
+                log.exception("recording the worker pid of run %s", run_id)
+        self._record_placement(h)
+        return True
+
+    def _record_placement(self, h: Handle) -> None:
+        info = self.executor.placement(h)
+        if not info:
+            return
+        try:
+            self.store.set_placement(h.run_id, **info)
+            h.placement_done = True
+        except STORE_ERRORS:
+            log.exception("recording where run %s runs", h.run_id)
+
+    def _reap(self, wait: float = 0.0) -> None:
+        """Collect finished workers; give a final status to runs whose worker did not."""
+        for rid, h in list(self._children.items()):
+            ended = self.executor.poll(h, wait=wait)
+            if ended is None:
+                continue
+            del self._children[rid]
+            try:
+                self._finish(h, ended)
+            except STORE_ERRORS:  # the store failed: the run is recovered later
                 log.exception("finishing run %s", rid)
 
-    def _finish(self, ch: _Child, rc: int | None) -> None:
+    def _finish(self, h: Handle, ended: Exit) -> None:
         try:
-            detail = self.store.get_run(ch.run_id)
-        except Exception:  # noqa: BLE001 - deleted meanwhile
+            detail = self.store.get_run(h.run_id)
+        except NotFoundError:  # deleted meanwhile
             return
-        log_path = self.models_dir / str(ch.run_id) / "worker.log"
+        log_path = self.models_dir / str(h.run_id) / "worker.log"
         if log_path.exists() and not any(a.kind == "log" for a in detail.artifacts):
             try:
-                self.store.add_artifact(ch.run_id, "log", log_path)
-            except Exception:  # noqa: BLE001
-                pass
+                self.store.add_artifact(h.run_id, "log", log_path)
+            except STORE_ERRORS:
+                log.warning("could not register the log of run %s", h.run_id)
+        if ended.info:
+            self.store.set_placement(h.run_id, **ended.info)
         if detail.status in FINAL_STATUSES:
-            log.info("run %s: %s", ch.run_id, detail.status)
+            log.info("run %s: %s", h.run_id, detail.status)
             return  # the worker wrote its outcome
-        status = "failed"
-        if ch.term_sent_at is not None:
+        status, reason = "failed", ended.reason or "the worker ended without reporting a result"
+        if h.term_sent_at is not None:
             status, reason = "interrupted", "interrupted: the lab was shut down while this run was training"
-        elif ch.cancel_sent_at is not None or detail.cancel_requested:
+        elif h.cancel_sent_at is not None or detail.cancel_requested:
             status, reason = "cancelled", "cancelled (the training process was stopped)"
-        elif rc is None:
-            reason = "the training process ended without reporting a result (it was not started by this supervisor process)"
-        elif rc < 0:
-            name = _signal_name(-rc)
-            if -rc == signal.SIGKILL:
-                reason = "training process was killed by signal SIGKILL (possibly out of memory)"
-            elif -rc == signal.SIGSEGV:
-                reason = "training process crashed with signal SIGSEGV (segmentation fault)"
-            else:
-                reason = f"training process was killed by signal {name}"
-        else:
-            reason = f"training process exited with code {rc} without reporting a result"
+        elif ended.status == "interrupted":
+            status, reason = "interrupted", f"interrupted: {reason}. Submit it again to retry."
         if status == "failed":
-            tail = _tail(log_path)
-            if tail:
-                reason += f"\n\nLast lines of worker.log:\n{tail}"
-        self.store.set_status(ch.run_id, status, reason)
-        log.info("run %s: %s (%s)", ch.run_id, status, reason.splitlines()[0])
-
-    # ------------------------------------------------------------------ searches
-    def _update_searches(self) -> list[int]:
-        """Make every unfinished search parent follow its trials. Returns the ones that finished."""
-        done = []
-        parents, _ = self.store.list_runs(kind="search", status=["queued", "running"], limit=None)
-        for p in parents:
-            trials, n = self.store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
-            if not n:
-                continue
-            counts: dict[str, int] = {}
-            for t in trials:
-                counts[t.status] = counts.get(t.status, 0) + 1
-            n_final = sum(counts.get(s, 0) for s in FINAL_STATUSES)
-            started = n_final > 0 or counts.get("running", 0) > 0
-            if p.status == "queued" and started:
-                self.store.set_status(p.id, "running")
-            info = {"message": f"{n_final}/{n} trials done", "trials": counts}
-            best = self._best_trial(p, trials) if counts.get("succeeded") else None
-            if best is not None:
-                info["best_run_id"] = best.id
-            if info != {k: p.progress_info.get(k) for k in info} or abs(p.progress - n_final / n) > 1e-9:
-                self.store.set_progress(p.id, n_final / n, info)
-            if n_final < n:
-                continue
-            if best is not None:
-                self.store.log_summary(p.id, {**best.summary, "best_run_id": best.id,
-                                              "trials": n, "trials_succeeded": counts.get("succeeded", 0)})
-            parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-            if p.cancel_requested:
-                status = "cancelled"
-            elif counts.get("succeeded"):
-                status = "succeeded"
-            elif counts.get("cancelled") == n:
-                status = "cancelled"
-            elif counts.get("interrupted"):
-                status = "interrupted"
-            else:
-                status = "failed"
-            if p.status == "queued":
-                self.store.set_status(p.id, "running")
-            self.store.set_status(p.id, status, None if status == "succeeded" else f"trials: {parts}")
-            done.append(p.id)
-        return done
-
-    def _best_trial(self, parent, trials):
-        """The best succeeded trial on the search's monitor (best epoch's value), else test accuracy."""
-        ok = [t for t in trials if t.status == "succeeded"]
-        if not ok:
-            return None
-        try:
-            monitor = self.store.get_run(parent.id).config.get("monitor")
-        except Exception:  # noqa: BLE001
-            monitor = None
-        for key, maximise in ((f"best_{monitor}" if monitor else None, monitor not in (None, "val_loss")),
-                              ("best_val_loss", False), ("best_val_accuracy", True), ("accuracy", True)):
-            cands = [t for t in ok if key and key in t.summary and t.summary[key] == t.summary[key]]  # not NaN
-            if cands:
-                return (max if maximise else min)(cands, key=lambda t: t.summary[key])
-        return ok[0]
+            last = tail(log_path)
+            if last:
+                reason += f"\n\nLast lines of worker.log:\n{last}"
+        self.store.set_status(h.run_id, status, reason)
+        log.info("run %s: %s (%s)", h.run_id, status, reason.splitlines()[0])
 
 
 # ---------------------------------------------------------------------- the queue's state
@@ -713,7 +656,7 @@ def job_snapshot(store: Store, *, recent: int = 0, limit: int = 20, lease_s: flo
         rec, n_runs = store.list_runs(limit=recent, sort="created_at", descending=True)
     return JobSnapshot(running=running, queued=queued, n_running=n_running, n_queued=n_queued,
                        searches=searches, supervisors=supervisors, recent=rec, n_runs=n_runs,
-                       taken_at=datetime.now(timezone.utc))
+                       taken_at=datetime.now(UTC))
 
 
 def progress_text(r) -> str:
@@ -736,7 +679,10 @@ def add_cli(sub) -> None:
     p = sub.add_parser("jobs", help="run the job queue without a browser (serve) or show its state (status)")
     jsub = p.add_subparsers(dest="jobs_command", required=True)
     s = jsub.add_parser("serve", help="supervise the queue of the run store (LAB_DATABASE_URL) until SIGTERM/Ctrl-C")
-    s.add_argument("--max-concurrent", type=int, default=1, help="trainings at a time (default 1)")
+    s.add_argument("--max-concurrent", type=int, default=None,
+                   help="trainings at a time (default LAB_MAX_CONCURRENT, else 1 locally and 8 on Ray)")
+    s.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="where runs execute (default LAB_EXECUTOR, else local; ray: LAB_RAY_ADDRESS)")
     s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue (default 1)")
     s.add_argument("--keep-running", action="store_true",
                    help="on stop, leave running trainings going (the next supervisor adopts them) "
@@ -758,18 +704,18 @@ def cmd_jobs_serve(args) -> int:
     store = Store()
     jm = JobManager(store, store.models_dir, max_concurrent=args.max_concurrent,
                     poll_interval=check_number("--poll", args.poll, low=0.05, high=60),
-                    cancel_grace_s=args.grace, kind="serve")
+                    cancel_grace_s=args.grace, kind="serve", executor=getattr(args, "executor", None))
     stop = threading.Event()
     got: list[str] = []
 
     def on_signal(sig, _frame):
-        got.append(_signal_name(sig))
+        got.append(signal_name(sig))
         stop.set()
 
     saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         jm.start()
-        print(f"supervising the job queue of {store!r} as {jm.supervisor_id}; "
+        print(f"supervising the job queue of {store!r} as {jm.supervisor_id} on {jm.describe()}; "
               "SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
         while not stop.wait(1.0):
             if not jm.running:  # the thread died: say so, start it again
@@ -801,7 +747,8 @@ def cmd_jobs_status(args) -> int:
         print(json.dumps({
             "supervisors": [sv.to_dict() for sv in snap.supervisors],
             "running": [{"id": r.id, "name": r.name, "progress": r.progress, "supervisor_id": r.supervisor_id,
-                         "pid": r.pid, "host": r.host} for r in snap.running],
+                         "pid": r.pid, "host": r.host, "executor": r.executor, "placement": r.placement}
+                        for r in snap.running],
             "queued": [{"id": r.id, "name": r.name} for r in snap.queued],
             "n_running": snap.n_running, "n_queued": snap.n_queued,
             "waiting_unsupervised": snap.waiting_unsupervised,
@@ -814,8 +761,11 @@ def cmd_jobs_status(args) -> int:
     else:
         print("no job supervisor is alive (start the dashboard, or run: python -m core jobs serve)")
     print(snap.headline())
+    from .executors import placement_text
+
     for r in snap.running:
-        print(f"  running #{r.id} {r.name}: {progress_text(r)}")
+        where = placement_text(r)
+        print(f"  running #{r.id} {r.name}: {progress_text(r)}" + (f" [{where}]" if where else ""))
     for r in snap.queued:
         print(f"  queued  #{r.id} {r.name}")
     if snap.n_queued > len(snap.queued):

@@ -38,7 +38,6 @@ import numpy as np
 
 from .validation import ValidationError, check_number
 
-
 END_STATES = ("exploded", "non_finite", "rose", "flat", "still_falling", "no_decrease", "too_short")
 RISE_TOL = 0.1  # a rise of at least 10 % after the minimum counts as "rose"
 
@@ -75,7 +74,7 @@ class LRFindResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LRFindResult":
+    def from_dict(cls, d: dict[str, Any]) -> LRFindResult:
         """From ``to_dict`` output, also of older versions (without ``end_state`` & co., or with
         only ``lrs/losses/smoothed/suggested_lr``): missing fields are derived from the curve."""
         known = {f.name for f in fields(cls)}
@@ -252,13 +251,13 @@ def lr_find(config, *, reporter=None, start_lr: float = 1e-7, end_lr: float = 1.
     """LR sweep for a ``TrainConfig``: same data, split, preprocessing, augmentation and model
     as ``train(config)`` would use; nothing is saved."""
     from .pipeline import make_dataset
-    from .training import _SafeReporter, build_model, make_optimizer, prepare, seed_everything
+    from .training import _SafeReporter, build_run_model, make_optimizer, prepare, seed_everything
 
     config.validate()
     seed_everything(config.seed)
     rep = _SafeReporter(reporter)
-    p = prepare(config, split=split, reporter=rep)
-    model, notices = build_model(p)
+    p = prepare(config, split=split)
+    model, notices = build_run_model(p)
     for n in notices:
         rep.on_message("notice", n)
     pipe = make_dataset(p.train_ds, p.prep, batch_size=int(config.batch_size), training=True, augment=p.augment,

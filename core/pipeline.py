@@ -158,10 +158,9 @@ def make_dataset(
     import tensorflow as tf
 
     from .augment import _as_spec, augment_batch, build_augmenter
-    from .preprocess import Preprocessing
 
     _check_dataset(ds)
-    check_type("prep", prep, Preprocessing)
+    _check_prep(prep)
     batch_size = check_number("batch_size", batch_size, low=1, integer=True)
     check_type("training", training, bool)
     seed = check_number("seed", seed, low=0, integer=True)
@@ -170,38 +169,18 @@ def make_dataset(
         raise ValidationError("oversample=True only makes sense for a training pipeline (training=True).")
     spec = _as_spec(augment)
     AUTOTUNE = tf.data.AUTOTUNE
-    n = len(ds)
-    positions = np.arange(n)
-
     if oversample:
-        epoch_samples = check_number("epoch_samples", epoch_samples, low=1, integer=True, allow_none=True) or n
-        classes = np.unique(ds.labels)
-        # Per-class streams are consumed partially each epoch (majority classes never finish
-        # a pass), so a tf.data cache would never complete. With caching on, the resized
-        # images are instead decoded once, in parallel, into one uint8 array.
-        mem = None if cache is False else _materialize(ds, prep)
-        parts = []
-        for c in classes:
-            pos_c = positions[ds.labels == c]
-            if mem is None:
-                d = _source(ds, pos_c, prep)
-            else:
-                d = tf.data.Dataset.from_tensor_slices((mem[pos_c], ds.labels[pos_c], ds.ids[pos_c].astype(str)))
-            d = d.shuffle(min(len(pos_c), shuffle_buffer), seed=seed + int(c), reshuffle_each_iteration=True)
-            parts.append(d.repeat())
-        weights = [1.0 / len(classes)] * len(classes)
-        d = tf.data.Dataset.sample_from_datasets(
-            parts, weights=weights, seed=seed, rerandomize_each_iteration=True
-        ).take(epoch_samples)
+        d = _balanced_source(ds, prep, cache=cache, seed=seed, shuffle_buffer=shuffle_buffer,
+                             epoch_samples=epoch_samples)
     elif training and cache is False:
         # without a cache shuffle the cheap (path/array, label, id) slices before decoding
-        order = tf.data.Dataset.from_tensor_slices(positions)
-        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        order = tf.data.Dataset.from_tensor_slices(np.arange(len(ds)))
+        order = order.shuffle(len(ds), seed=seed, reshuffle_each_iteration=True)
         d = _shuffled_source(ds, prep, order)
     else:
-        d = _cache(_source(ds, positions, prep), cache)
+        d = _cache(_source(ds, np.arange(len(ds)), prep), cache)
         if training:
-            d = d.shuffle(min(n, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+            d = d.shuffle(min(len(ds), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
 
     d = d.batch(batch_size, drop_remainder=drop_remainder)
 
@@ -216,6 +195,44 @@ def make_dataset(
 
     d = d.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
     return d.prefetch(AUTOTUNE)
+
+
+def _balanced_source(ds, prep, *, cache, seed: int, shuffle_buffer: int, epoch_samples: int | None):
+    """Oversampled training source: every class drawn with equal probability, one epoch =
+    ``epoch_samples`` (default ``len(ds)``) samples."""
+    import tensorflow as tf
+
+    n = len(ds)
+    positions = np.arange(n)
+    epoch_samples = check_number("epoch_samples", epoch_samples, low=1, integer=True, allow_none=True) or n
+    classes = np.unique(ds.labels)
+    # Per-class streams are consumed partially each epoch (majority classes never finish
+    # a pass), so a tf.data cache would never complete. With caching on, the resized
+    # images are instead decoded once, in parallel, into one uint8 array.
+    mem = None if cache is False else _materialize(ds, prep)
+    parts = []
+    for c in classes:
+        pos_c = positions[ds.labels == c]
+        if mem is None:
+            d = _source(ds, pos_c, prep)
+        else:
+            d = tf.data.Dataset.from_tensor_slices((mem[pos_c], ds.labels[pos_c], ds.ids[pos_c].astype(str)))
+        d = d.shuffle(min(len(pos_c), shuffle_buffer), seed=seed + int(c), reshuffle_each_iteration=True)
+        parts.append(d.repeat())
+    weights = [1.0 / len(classes)] * len(classes)
+    return tf.data.Dataset.sample_from_datasets(
+        parts, weights=weights, seed=seed, rerandomize_each_iteration=True
+    ).take(epoch_samples)
+
+
+def _check_prep(prep) -> None:
+    """``prep`` must be a ``core.preprocess.Preprocessing``. Checked by what the pipeline calls
+    (``resize_tf``, ``normalize_tf``), not by importing the class: ``core.preprocess`` builds on
+    this module (``fit_preprocessing`` streams a dataset through it), so the import would be a cycle."""
+    if not all(callable(getattr(prep, m, None)) for m in ("resize_tf", "normalize_tf", "apply_tf")):
+        raise ValidationError(
+            f"The 'prep' parameter must be of type Preprocessing. Got {prep!r} ({type(prep).__name__}) instead."
+        )
 
 
 def _shuffled_source(ds, prep, order):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,7 +149,8 @@ def confusion_matrix_figure(
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             norm = cm / cm.sum(axis=1, keepdims=True)
-    text = [[f"{int(cm[i, j])}<br>{'' if np.isnan(norm[i, j]) else f'{100 * norm[i, j]:.0f}%'}" for j in range(k)] for i in range(k)]
+    pct = [["" if np.isnan(norm[i, j]) else f"{100 * norm[i, j]:.0f}%" for j in range(k)] for i in range(k)]
+    text = [[f"{int(cm[i, j])}<br>{pct[i][j]}" for j in range(k)] for i in range(k)]
     z = norm if color_by == "normalized" else cm
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
@@ -184,7 +186,8 @@ def roc_figure(roc: Mapping[str, Any], *, title: str | None = "ROC curves (one-v
 def pr_figure(pr: Mapping[str, Any], *, title: str | None = "Precision-recall curves") -> go.Figure:
     fig = go.Figure()
     for name, c in pr.items():
-        fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines", name=f"{plot_text(name)} (AP {_fmt(c.get('ap'))})"))
+        label = f"{plot_text(name)} (AP {_fmt(c.get('ap'))})"
+        fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines", name=label))
     fig.update_xaxes(range=[0, 1], title="recall")
     fig.update_yaxes(range=[0, 1.02], title="precision")
     return _layout(fig, title)

@@ -22,11 +22,10 @@ Two stages, usable separately (the pipeline caches the output of the first one):
                         of each image (report D "per-image mean normalisation"); dividing by
                         255 (not by the image's std) keeps exposure/contrast differences
                         between images visible to the model and the range in [-1, 1]
-   ``"backbone"``       the backbone's own ``keras.applications.<module>.preprocess_input``:
-                        caffe (BGR, ImageNet mean subtracted) for vgg16/vgg19/resnet50,
-                        tf (-1..1) for resnet50v2/inceptionv3/mobilenetv2, torch (/255,
-                        ImageNet mean/std) for densenet121/201, nothing for efficientnetb0
-                        (the model rescales itself)
+   ``"backbone"``       the backbone's own ``keras.applications.<module>.preprocess_input``,
+                        module and mode read from its ``core.models.BACKBONES`` entry:
+                        caffe (BGR, ImageNet mean subtracted), tf (-1..1), torch (/255,
+                        ImageNet mean/std) or none (the model rescales itself)
    ``"none"``           float32 values unchanged (0..255)
 
 TensorFlow is imported inside the functions that need it.
@@ -34,42 +33,27 @@ TensorFlow is imported inside the functions that need it.
 from __future__ import annotations
 
 import functools
-import importlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from .models.backbones import BACKBONES  # plain data: importing it does not import TensorFlow
 from .validation import ValidationError, check_number, check_one_of
 
 NORMALIZATIONS = ("rescale", "minmax", "per_image_mean", "backbone", "none")
 
-# backbone name -> (keras.applications module, preprocess mode). The mode is informative;
-# the numbers come from the module's own preprocess_input.
-BACKBONE_PREPROCESS: dict[str, tuple[str, str]] = {
-    "vgg16": ("vgg16", "caffe"),
-    "vgg19": ("vgg19", "caffe"),
-    "resnet50": ("resnet50", "caffe"),
-    "resnet50v2": ("resnet_v2", "tf"),
-    "inceptionv3": ("inception_v3", "tf"),
-    "mobilenetv2": ("mobilenet_v2", "tf"),
-    "densenet121": ("densenet", "torch"),
-    "densenet201": ("densenet", "torch"),
-    "efficientnetb0": ("efficientnet", "none"),
-}
-
 
 def backbone_preprocess_mode(backbone: str) -> str:
-    """'caffe', 'tf', 'torch' or 'none' for a backbone name."""
-    check_one_of("backbone", backbone, list(BACKBONE_PREPROCESS))
-    return BACKBONE_PREPROCESS[backbone][1]
+    """'caffe', 'tf', 'torch' or 'none' for a backbone name (informative: the numbers come from
+    the backbone's own ``keras.applications.<module>.preprocess_input``, see ``BACKBONES``)."""
+    check_one_of("backbone", backbone, list(BACKBONES))
+    return BACKBONES[backbone].preprocess
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backbone_fn(backbone: str):
-    module_name, _ = BACKBONE_PREPROCESS[backbone]
-    module = importlib.import_module(f"keras.applications.{module_name}")
-    return module.preprocess_input
+    return BACKBONES[backbone].preprocess_fn()
 
 
 @dataclass(frozen=True)
@@ -99,16 +83,16 @@ class Preprocessing:
             if self.backbone is None:
                 raise ValidationError(
                     "The 'backbone' parameter is required when normalization='backbone'; "
-                    f"accepted: {sorted(BACKBONE_PREPROCESS)}."
+                    f"accepted: {sorted(BACKBONES)}."
                 )
-            check_one_of("backbone", self.backbone, list(BACKBONE_PREPROCESS))
+            check_one_of("backbone", self.backbone, list(BACKBONES))
             if self.channels != 3:
                 raise ValidationError(
                     f"Backbone preprocessing ({self.backbone!r}) needs channels=3 (ImageNet backbones take RGB). "
                     f"Got channels={self.channels} instead."
                 )
         elif self.backbone is not None:
-            check_one_of("backbone", self.backbone, list(BACKBONE_PREPROCESS))
+            check_one_of("backbone", self.backbone, list(BACKBONES))
         if self.normalization == "minmax":
             if self.min_value is None or self.max_value is None:
                 raise ValidationError(
@@ -132,7 +116,7 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
         if not isinstance(d, dict):
             raise ValidationError(f"Preprocessing.from_dict needs a dict. Got {type(d).__name__} instead.")
         known = {"input_size", "channels", "normalization", "backbone", "min_value", "max_value"}

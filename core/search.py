@@ -93,7 +93,8 @@ def validate_space(space: dict[str, Any]) -> dict[str, Any]:
         check_type("space key", key, str)
         top = key.split(".", 1)[0]
         if top not in fields:
-            raise ValidationError(f"Search space key {key!r} is not a TrainConfig field path. Valid top-level keys: {', '.join(fields)}.")
+            raise ValidationError(f"Search space key {key!r} is not a TrainConfig field path. "
+                                  f"Valid top-level keys: {', '.join(fields)}.")
         out[key] = _distribution(key, spec)
     return out
 
@@ -219,3 +220,92 @@ def run_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0,
         df = df.sort_values("best_val", ascending=ascending, na_position="last").reset_index(drop=True)
     df.to_csv(out / "search.csv", index=False)
     return df
+
+
+# ---------------------------------------------------------------------- search roll-up (job supervisor)
+def best_trial(store, parent, trials):
+    """The best succeeded trial on the search's monitor (best epoch's value), else test accuracy."""
+    from .validation import NotFoundError
+
+    ok = [t for t in trials if t.status == "succeeded"]
+    if not ok:
+        return None
+    try:
+        monitor = store.get_run(parent.id).config.get("monitor")
+    except NotFoundError:  # deleted meanwhile
+        monitor = None
+    for key, maximise in ((f"best_{monitor}" if monitor else None, monitor not in (None, "val_loss")),
+                          ("best_val_loss", False), ("best_val_accuracy", True), ("accuracy", True)):
+        cands = [t for t in ok if key and key in t.summary and t.summary[key] == t.summary[key]]  # not NaN
+        if cands:
+            return (max if maximise else min)(cands, key=lambda t: t.summary[key])
+    return ok[0]
+
+
+def _final_status(parent, counts: dict[str, int], n: int) -> str:
+    if parent.cancel_requested:
+        return "cancelled"
+    if counts.get("succeeded"):
+        return "succeeded"
+    if counts.get("cancelled") == n:
+        return "cancelled"
+    if counts.get("interrupted"):
+        return "interrupted"
+    return "failed"
+
+
+def update_searches(store) -> list[int]:
+    """Make every unfinished search parent (kind ``search``) follow its trials: running once
+    one started, progress = trials done, the best trial's summary, and a final status when all
+    are done. Returns the ids of the searches that finished. Called by the job supervisor."""
+    from .store import FINAL_STATUSES
+
+    done = []
+    parents, _ = store.list_runs(kind="search", status=["queued", "running"], limit=None)
+    for p in parents:
+        trials, n = store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
+        if not n:
+            continue
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        n_final = sum(counts.get(s, 0) for s in FINAL_STATUSES)
+        if p.status == "queued" and (n_final > 0 or counts.get("running", 0) > 0):
+            store.set_status(p.id, "running")
+        unit = "runs" if (p.tags or {}).get("recipe_role") == "group" else "trials"  # a recipe's group of runs
+        info = {"message": f"{n_final}/{n} {unit} done", "trials": counts}
+        best = best_trial(store, p, trials) if counts.get("succeeded") else None
+        if best is not None:
+            info["best_run_id"] = best.id
+        if info != {k: p.progress_info.get(k) for k in info} or abs(p.progress - n_final / n) > 1e-9:
+            store.set_progress(p.id, n_final / n, info)
+        if n_final < n:
+            continue
+        if best is not None:
+            store.log_summary(p.id, {**best.summary, "best_run_id": best.id,
+                                     "trials": n, "trials_succeeded": counts.get("succeeded", 0)})
+        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        status = _final_status(p, counts, n)
+        if p.status == "queued":
+            store.set_status(p.id, "running")
+        store.set_status(p.id, status, None if status == "succeeded" else f"{unit}: {parts}")
+        done.append(p.id)
+    return done
+
+
+def search_concurrency(store, parent_id: int) -> int | None:
+    """The most trials of search ``parent_id`` that may run at once (``None``: no bound),
+    as given to ``JobManager.submit_search(concurrency=...)``."""
+    import json as _json
+
+    from .validation import NotFoundError
+
+    try:
+        raw = store.get_run(parent_id).params.get("search.concurrency")
+    except NotFoundError:
+        return None
+    try:
+        value = _json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return int(value) if isinstance(value, (int, float)) and value >= 1 else None

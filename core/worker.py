@@ -8,8 +8,13 @@ records the outcome: ``succeeded`` with summary metrics and artifacts, ``cancell
 (SIGUSR1, or ``cancel_requested`` set in the store), ``interrupted`` (SIGTERM: the lab
 is shutting down), ``failed`` with the error text and ``traceback.txt``.
 
+What it runs for each kind of job is ``core.jobs.JOB_KINDS`` (kind -> runner). It records
+where it runs (host, pid, ``CUDA_VISIBLE_DEVICES``, the executor that started it) in the
+run's placement. Started by a supervisor on a cluster node, it fails at once, naming what
+is missing, when it cannot reach the store or the models folder.
+
 Exit codes: 0 when a final status was written (whatever it is), 2 for bad usage, 3
-when the store could not be written at the end.
+when the store could not be written at the end, 4 when the store cannot be reached.
 """
 from __future__ import annotations
 
@@ -252,12 +257,30 @@ def register_artifacts(store, run_id: int, out_dir: Path) -> list[str]:
     return done
 
 
-def _run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: float | None) -> tuple[str, str | None]:
+def _limit_threads() -> None:
+    """On a cluster a run reserves ``LAB_WORKER_CPUS`` CPUs (Ray's ``entrypoint_num_cpus``):
+    TensorFlow uses that many threads instead of every core of the node, so that runs sharing
+    a node do not oversubscribe it."""
+    n = _num(os.environ.get("LAB_WORKER_CPUS"))
+    if not n or n < 1:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(n))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(n))))
+    except RuntimeError:  # TensorFlow already initialised (in-process callers): keep its threads
+        pass
+
+
+def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: float | None) -> tuple[str, str | None]:
+    """The runner of ``kind="train"`` (``core.jobs.JOB_KINDS``): train, then register the results."""
     from . import training
 
     reporter_msg = "importing TensorFlow"
     store.set_progress(run_id, 0.0, {"message": reporter_msg})
     import keras  # noqa: F401 - imported here so that the start-up time below includes it
+    _limit_threads()
 
     config = training.TrainConfig.from_dict(detail.config)
     config.validate()
@@ -281,7 +304,9 @@ def _run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn:
     return "succeeded", None
 
 
-def _run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags) -> tuple[str, str | None]:
+def run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags,
+                t_spawn: float | None = None) -> tuple[str, str | None]:
+    """The runner of ``kind="lr_find"`` (``core.jobs.JOB_KINDS``): a learning-rate range test."""
     from . import lr_finder, training
 
     config = training.TrainConfig.from_dict(detail.config)
@@ -320,19 +345,76 @@ def run(run_id: int) -> int:
         flags.restore(saved)  # when called in-process (tests), leave the caller's handlers as they were
 
 
-def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
-    from .store import HOST, Store
+def _open_store(run_id: int):
+    """The run store, or None after saying on stderr which store could not be reached (the
+    executor puts the message in the run's log: on a cluster node, the usual cause is a
+    store every node cannot reach)."""
+    from .store import Store, StoreError
+    from .store.engine import safe_url
 
-    store = Store()
-    detail = store.get_run(run_id)
+    try:
+        return Store()
+    except (StoreError, OSError) as exc:
+        from .config import get_settings
+        from .store import HOST
+
+        print(f"core.worker: run {run_id} cannot start on {HOST}: the run store "
+              f"{safe_url(get_settings().database_url)} cannot be reached from here ({exc}). On a cluster, every "
+              "node needs a store it reaches (LAB_DATABASE_URL=postgresql+psycopg://...).", file=sys.stderr)
+        return None
+
+
+def _models_dir_problem(store) -> str | None:
+    """Started by a supervisor: the models folder it created must be visible here (a shared
+    mount on a cluster); a local folder of the same name would hide the results."""
+    from .store import HOST
+
+    if not os.environ.get("LAB_WORKER_SPAWNED_AT"):
+        return None  # started by hand: the folder is created as needed
+    if store.models_dir.is_dir() and os.access(store.models_dir, os.W_OK):
+        return None
+    return (f"the models folder {store.models_dir} is not reachable (missing or read-only) on {HOST}; on a "
+            "cluster, every node needs it on a shared mount at the same path (LAB_MODELS_DIR)")
+
+
+def _claim(store, run_id: int, detail) -> bool:
     if detail.status == "queued":  # started by hand, not by the job manager
         if not store.claim_run(run_id, pid=os.getpid()):
             print(f"run {run_id} is no longer queued", file=sys.stderr)
-            return 0
+            return False
     elif detail.status != "running":
         print(f"run {run_id} is {detail.status}; nothing to do", file=sys.stderr)
-        return 0
+        return False
+    return True
+
+
+def _record_where(store, run_id: int) -> None:
+    """Where this worker runs: host, pid, the GPUs it sees, the executor that started it."""
+    from .store import HOST
+
     store.set_worker(run_id, pid=os.getpid(), host=HOST)
+    executor = os.environ.get("LAB_WORKER_EXECUTOR")
+    store.set_placement(run_id, executor=executor, host=HOST, pid=os.getpid(),
+                        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
+    from .jobs import JOB_KINDS
+
+    store = _open_store(run_id)
+    if store is None:
+        return 4
+    detail = store.get_run(run_id)
+    if not _claim(store, run_id, detail):
+        store.close()
+        return 0
+    problem = _models_dir_problem(store)
+    if problem:
+        print(f"core.worker: run {run_id}: {problem}", file=sys.stderr)
+        store.set_status(run_id, "failed", problem[0].upper() + problem[1:] + ".")
+        store.close()
+        return 0
+    _record_where(store, run_id)
     out_dir = store.run_dir(run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -346,10 +428,11 @@ def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
         except Exception:  # noqa: BLE001 - reported as the failure below
             Cancelled = ()  # type: ignore[assignment]
         try:
-            if detail.kind == "lr_find":
-                status, error = _run_lr_find(store, run_id, detail, out_dir, flags)
-            else:
-                status, error = _run_train(store, run_id, detail, out_dir, flags, t_spawn)
+            if detail.kind not in JOB_KINDS:
+                raise ValueError(f"run {run_id} is a {detail.kind!r} run, which no worker runs; "
+                                 f"job kinds: {', '.join(JOB_KINDS)}")
+            runner = JOB_KINDS[detail.kind].resolve()
+            status, error = runner(store, run_id, detail, out_dir, flags, t_spawn)
         except Cancelled as exc:  # type: ignore[misc]
             if flags.interrupt and not flags.cancel:
                 status, error = "interrupted", "interrupted: the lab was shut down while this run was training"

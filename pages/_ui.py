@@ -1,20 +1,21 @@
 """Shared, thin UI helpers for the pages: cached resources, error wrapping, small widgets.
 
-No training, SQL or metric maths here: only glue between widgets and ``core``. Pure
-helpers (no ``st.*`` calls) are kept separate at the bottom so tests can call them.
+No training, SQL, metric maths or prediction logic here (decoding uploads, checking them
+against a run and predicting are in ``core.inference``): only glue between widgets and
+``core``. The text-formatting helpers the pages share (no ``st.*`` calls) are at the bottom.
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import json
-import atexit
 import logging
 import re
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,6 +201,7 @@ def _pages() -> dict[str, list]:
             st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
             st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
             st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+            st.Page("pages/recipes.py", title="Recipes", icon=":material/menu_book:", url_path="recipes"),
         ],
         "Use": [
             st.Page("pages/predict.py", title="Predict & explain", icon=":material/image_search:",
@@ -364,6 +366,7 @@ def sidebar_jobs() -> None:
         st.error(f"The run store is not reachable: {err}")
         return
     render_job_status(snap, own_supervisor=jm.supervisor_id)
+    __import__("pages._jobs_ui", fromlist=["executor_caption"]).executor_caption()  # where jobs run (issue 10)
 
 
 def render_job_status(snap, own_supervisor: str | None = None) -> None:
@@ -392,9 +395,22 @@ def render_job_status(snap, own_supervisor: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------- widgets
+def dataset_widget_keys(key: str, name: str, info=None) -> list[str]:
+    """The session-state keys of ``dataset_picker(key)``'s widgets for dataset ``name`` (the
+    dataset choice, its folder, its further path parameters, the subsample), e.g. for a page
+    that remembers them across visits."""
+    if info is None:
+        info = next((i for i in cached_dataset_infos() if i.name == name), None)
+    extra = list(info.extra_path_params) if info is not None else []
+    return [f"{key}_name", f"{key}_path_{name}", *(f"{key}_{p}_{name}" for p in extra), f"{key}_mpc_{name}"]
+
+
 def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
                    allow_subsample: bool = True) -> tuple[str, dict] | None:
-    """Select a dataset (and its folder/file for those that need one). Returns (name, params)."""
+    """Select a dataset (and its folder/file for those that need one). Returns (name, params).
+
+    The folder widget's placeholder, its pre-filled value (a settings attribute) and further
+    path parameters (fundus' labels CSV) come from the dataset's registration metadata."""
     infos = cached_dataset_infos()
     names = [i.name for i in infos]
     by_name = {i.name: i for i in infos}
@@ -406,22 +422,23 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
     params: dict[str, Any] = {}
     accepted = info.params or {}
     if "path" in accepted or info.availability == "needs_folder":
-        s = get_settings()
-        prefill = {"ham10000": s.ham10000_dir, "fundus": s.fundus_dir}.get(name)
+        prefill = getattr(get_settings(), info.settings_key, None) if info.settings_key else None
         path = st.text_input(
             "Folder or file on the server", value=str(st.session_state.get(f"{key}_path_{name}", prefill or "")),
             key=f"{key}_path_{name}",
             help=info.how_to or "A folder readable by the lab.",
-            placeholder="/data/HAM10000" if name == "ham10000" else "/path/to/data")
+            placeholder=info.path_placeholder)
         if not path.strip():
             st.info(info.how_to or "Type the folder that holds this dataset.", icon=":material/folder_open:")
             return None
         params["path"] = path.strip()
-        if name == "fundus" and "labels_csv" in accepted:
-            lc = st.text_input("Labels CSV (optional: found automatically)", key=f"{key}_labels_{name}",
-                               value=str(st.session_state.get(f"{key}_labels_{name}", "")))
-            if lc.strip():
-                params["labels_csv"] = lc.strip()
+        for param, param_label in info.extra_path_params.items():
+            if param not in accepted:
+                continue
+            wkey = f"{key}_{param}_{name}"
+            value = st.text_input(param_label, key=wkey, value=str(st.session_state.get(wkey, "")))
+            if value.strip():
+                params[param] = value.strip()
     elif info.availability == "needs_download":
         st.warning(f"{info.title} is not in the local cache yet. {info.how_to}", icon=":material/cloud_download:")
     if allow_subsample and "max_per_class" in accepted:
@@ -549,141 +566,3 @@ def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr.astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-@dataclass
-class UploadOutcome:
-    """What the Predict page shows for one uploaded file."""
-
-    name: str
-    image: np.ndarray | None = None          # uint8 HxWxC, upright, possibly downscaled
-    error: str | None = None                 # shown as st.error; the image is skipped
-    notices: list[str] = field(default_factory=list)   # conversions done by the decoder
-    warnings: list[str] = field(default_factory=list)  # does not look like the training data
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.image is not None
-
-
-def decode_upload(name: str, data: bytes, meta: dict | None = None) -> UploadOutcome:
-    """Decode an uploaded file in memory (core.images.load_image) and check it against a run.
-
-    Never raises for bad input: the message goes into ``error``. Nothing is written to disk.
-    """
-    from core.images import load_image
-
-    out = UploadOutcome(name=name)
-    try:
-        loaded = load_image(bytes(data))
-    except LabError as err:
-        out.error = f"{name}: {err}"
-        return out
-    out.image = np.asarray(loaded.array)
-    out.notices = list(getattr(loaded, "notices", []) or [])
-    if meta:
-        out.warnings = compatibility_warnings(out.image, meta, original_size=getattr(loaded, "original_size", None),
-                                              mode=getattr(loaded, "mode", None))
-    return out
-
-
-def _stat(stats: dict, *keys, default=None):
-    for k in keys:
-        if k in stats and stats[k] is not None:
-            return stats[k]
-    return default
-
-
-def _side(v, pick):
-    """A side length from a stat that is a number or an [h, w] pair."""
-    if isinstance(v, (list, tuple)) and v:
-        return pick(float(x) for x in v)
-    return float(v) if isinstance(v, (int, float)) else None
-
-
-def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None, mode=None) -> list[str]:
-    """Plain-language warnings when an image does not look like a run's training data.
-
-    Reads the training statistics saved in meta.json (channels, image sizes, brightness).
-    """
-    warnings: list[str] = []
-    stats = meta.get("train_stats") or meta.get("data_stats") or meta.get("stats") or {}
-    img = np.asarray(image)
-    ch = 1 if img.ndim == 2 else img.shape[2]
-    prep = meta.get("preprocessing") or {}
-    want_ch = _stat(stats, "channels") or prep.get("channels") or (meta.get("input_shape") or [None, None, None])[-1]
-    if isinstance(want_ch, (list, tuple)):
-        want_ch = want_ch[0] if len(want_ch) == 1 else None
-    is_gray = ch == 1 or (ch == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
-    if want_ch == 3 and is_gray:
-        warnings.append("The image is grayscale but the model was trained on colour images: "
-                        "its channel was copied to RGB, so the prediction may be unreliable.")
-    elif want_ch == 1 and ch == 3 and not is_gray:
-        warnings.append("The image is in colour but the model was trained on grayscale images: it was converted to gray.")
-    h, w = img.shape[:2]
-    if original_size:
-        try:
-            w, h = int(original_size[0]), int(original_size[1])
-        except (TypeError, ValueError, IndexError):
-            pass
-    lo_side = _side(_stat(stats, "min_size", "min_side"), min)
-    hi_side = _side(_stat(stats, "max_size", "max_side"), max)
-    side_small, side_big = min(h, w), max(h, w)
-    if isinstance(lo_side, (int, float)) and side_big < 0.25 * float(lo_side):
-        warnings.append(f"The image is {w}x{h} pixels, far smaller than the training images "
-                        f"(shortest side at least {int(lo_side)} px).")
-    if isinstance(hi_side, (int, float)) and side_small > 8 * float(hi_side) and float(hi_side) > 0:
-        warnings.append(f"The image is {w}x{h} pixels, far larger than the training images "
-                        f"(longest side at most {int(hi_side)} px); it is resized to the model input.")
-    bmean = float(img.mean())
-    pct = stats.get("brightness_percentiles") or {}
-    b_lo = _stat(pct, "1", "1.0", default=_stat(stats, "brightness_min"))
-    b_hi = _stat(pct, "99", "99.0", default=_stat(stats, "brightness_max"))
-    b_mu, b_sd = _stat(stats, "brightness_mean"), _stat(stats, "brightness_std")
-    if b_lo is None and b_mu is not None and b_sd is not None:
-        b_lo, b_hi = b_mu - 3 * b_sd, b_mu + 3 * b_sd
-    if b_lo is not None and b_hi is not None:
-        margin = 0.1 * max(float(b_hi) - float(b_lo), 10.0)
-        if bmean < float(b_lo) - margin or bmean > float(b_hi) + margin:
-            warnings.append(f"Its mean brightness ({bmean:.0f} of 255) is far outside the training range "
-                            f"({float(b_lo):.0f}-{float(b_hi):.0f}): the image may not be like the training data.")
-    return warnings
-
-
-@dataclass
-class Explained:
-    probs: np.ndarray        # (k,) class probabilities
-    class_index: int         # the class the heatmap explains
-    heatmap: np.ndarray      # (H, W) in [0, 1]
-    overlay: np.ndarray      # uint8 HxWx3, the image's own size
-
-
-def display_copy(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
-    """A copy no larger than ``max_side`` for showing (browsers do not need 4096 px)."""
-    img = np.asarray(image, dtype=np.uint8)
-    h, w = img.shape[:2]
-    if max(h, w) <= max_side:
-        return img
-    from PIL import Image
-
-    s = max_side / max(h, w)
-    pil = Image.fromarray(img[:, :, 0] if img.ndim == 3 and img.shape[2] == 1 else img)
-    out = np.asarray(pil.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS))
-    return out[:, :, None] if out.ndim == 2 and img.ndim == 3 else out
-
-
-def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class_index: int | None = None,
-                        alpha: float = 0.45, display_max_side: int = 1024) -> Explained:
-    """Probabilities and a CAM overlay for one decoded image (all maths in core). The model sees
-    the decoded image exactly as the run's preprocessing expects; the overlay is drawn on a
-    copy at most ``display_max_side`` pixels wide/high."""
-    from core import explain
-
-    img = np.asarray(image, dtype=np.uint8)
-    probs = np.asarray(tm.predict(img[None] if img.ndim == 3 else img))[0]
-    target = int(probs.argmax()) if class_index is None else int(class_index)
-    x = tm.preprocess(img)
-    layer = (tm.meta or {}).get("cam_layer")
-    heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
-    over = explain.overlay(display_copy(img, display_max_side), heat, alpha=float(alpha))
-    return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8))

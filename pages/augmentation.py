@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.inference import decode_upload
 from pages import _ui
 
 _ui.ensure_frame()
@@ -73,7 +74,8 @@ def body() -> None:
                                            help="How the area uncovered by rotation/shift/zoom is filled.")
         spec = AugmentSpec(**values)
         modified = spec != get_preset(preset)
-        preset_hint.caption(PRESET_INFO[preset][1][:1].upper() + PRESET_INFO[preset][1][1:] + (" · modified below" if modified else "") + ".")
+        hint = PRESET_INFO[preset][1]
+        preset_hint.caption(hint[:1].upper() + hint[1:] + (" · modified below" if modified else "") + ".")
 
     with view:
         image, caption = pick_image()
@@ -152,7 +154,7 @@ def pick_image() -> tuple[np.ndarray | None, str]:
         if up is None:
             st.info("Upload an image to see its augmented variants.")
             return None, ""
-        out = _ui.decode_upload(up.name, up.getvalue())
+        out = decode_upload(up.name, up.getvalue())
         if not out.ok:
             st.error(_ui.md_text(out.error))
             return None, ""

@@ -6,13 +6,12 @@ on different datasets or splits are flagged, and per-class results are only put 
 for runs that share the same classes."""
 from __future__ import annotations
 
-import html
 import json
 
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _analysis_ui, _ui
 
 _ui.ensure_frame()
 
@@ -69,6 +68,7 @@ def body() -> None:
     st.subheader("Results")
     st.dataframe(results_table(details, arts), width="stretch")
     st.caption(TIME_HELP)
+    _analysis_ui.paired_section_for(details)
     st.subheader("Configuration differences")
     diff = config_diff(details)
     if diff.empty:
@@ -79,8 +79,8 @@ def body() -> None:
     hist = store.get_histories(chosen)
     if not hist.empty:
         st.subheader("Training curves")
-        hist = hist.assign(run=hist["run_id"].map(lambda i: _plot_text(names[i])))
-        pcolors = {_plot_text(k): v for k, v in colors.items()}
+        hist = hist.assign(run=hist["run_id"].map(lambda i: plots.plot_text(names[i])))
+        pcolors = {plots.plot_text(k): v for k, v in colors.items()}
         st.plotly_chart(plots.training_curves(hist, colors=pcolors), width="stretch", key="c_curves")
         if (hist["key"] == "epoch_time_s").any():
             st.plotly_chart(plots.epoch_times_figure(hist[hist["key"] == "epoch_time_s"], colors=pcolors),
@@ -102,24 +102,19 @@ def body() -> None:
             st.dataframe(pcf, width="stretch", key=f"c_pcf_{gi}",
                          column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in pcf.columns})
         st.subheader("ROC curves")
-        st.plotly_chart(plots.roc_overlay({_plot_text(k): v for k, v in evs.items()},
-                                          colors={_plot_text(k): v for k, v in colors.items()}),
+        st.plotly_chart(plots.roc_overlay({plots.plot_text(k): v for k, v in evs.items()},
+                                          colors={plots.plot_text(k): v for k, v in colors.items()}),
                         width="stretch", key="c_roc")
         st.subheader("Confusion matrices")
         normalize = st.toggle("Colour by row share (cells always show count and row %)", value=True, key="c_cm_norm")
         for i, (k, ev) in enumerate(evs.items()):  # one per row: readable for any number of runs and classes
-            title = f'<span style="color:{colors[k]}">■</span> {_plot_text(k)}'
+            title = f'<span style="color:{colors[k]}">■</span> {plots.plot_text(k)}'
             st.plotly_chart(plots.confusion_matrix(ev, normalize=normalize, title=title), width="stretch",
                             key=f"c_cm_{i}")
 
 
 def run_name(r) -> str:
     return f"#{r.id} {r.name}"
-
-
-def _plot_text(s: str) -> str:  # noqa: D401 - same rule as core.plots.plot_text
-    """Plotly renders a few HTML tags in titles and legends: show run names as text."""
-    return html.escape(str(s), quote=False)
 
 
 def _dataset_of(r, meta: dict) -> dict:

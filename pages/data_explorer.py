@@ -85,8 +85,9 @@ def _split_sizes(ds, make_split):
 
 
 def samples(ds) -> None:
-    from core.datasets.io import load_images
     import numpy as np
+
+    from core.datasets.io import load_images
 
     per_class = st.slider("Images per class", 1, 12, 6, key="eda_per_class")
     seed = st.number_input("Sample seed", 0, 10_000, 0, key="eda_seed")

@@ -8,6 +8,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from core.inference import decode_upload, display_copy, predict_and_explain
 from pages import _ui
 
 _ui.ensure_frame()
@@ -110,11 +111,11 @@ def low_confidence_hint(p: float, k: int) -> str | None:
 def _explained(_tm, model_path: str, model_mtime: float, digest: str, method: str, class_index, alpha: float, _image):
     """Probabilities and overlay of one upload, cached per (model file, bytes, method, class, opacity)
     so that reruns of the page (another widget changed) do not recompute the CAM."""
-    return _ui.predict_and_explain(_tm, _image, method=method, class_index=class_index, alpha=alpha)
+    return predict_and_explain(_tm, _image, method=method, class_index=class_index, alpha=alpha)
 
 
 def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
-    out = _ui.decode_upload(name, data, meta)
+    out = decode_upload(name, data, meta)
     if not out.ok:
         st.error(_ui.md_text(out.error), icon=":material/broken_image:")
         return
@@ -130,7 +131,8 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
     order = probs.argsort()[::-1][:top_k]
     pred = int(order[0])
     left, mid, right = st.columns([1, 1, 1])
-    left.image(_ui.display_copy(out.image), caption=f"{_ui.md_text(name)} ({out.image.shape[1]}x{out.image.shape[0]})", width="stretch", clamp=True)
+    left.image(display_copy(out.image), caption=f"{_ui.md_text(name)} ({out.image.shape[1]}x{out.image.shape[0]})",
+               width="stretch", clamp=True)
     mid.image(res.overlay, caption=f"{METHODS[method]} for '{_ui.md_text(class_names[res.class_index])}'", width="stretch")
     mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",

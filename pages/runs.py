@@ -10,7 +10,7 @@ import zipfile
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _analysis_ui, _ui
 
 _ui.ensure_frame()
 
@@ -208,6 +208,9 @@ def run_page(run_id: int) -> None:
     st.title(f"Run #{r.id}: {_ui.md_text(r.name)}")
     st.caption(f"{_ui.md_text(r.dataset)} · {_ui.md_text(r.model)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
                f"duration {_ui.fmt_duration(r.duration_s)} · seed {r.seed}")
+    where = where_it_ran(r)
+    if where:
+        st.caption(f"Ran on: {_ui.md_text(where)}")
     if r.error:
         st.error(_ui.md_text(r.error))
     ev, pred, meta = _ui.run_artifacts(r)
@@ -219,7 +222,8 @@ def run_page(run_id: int) -> None:
     # computing every chart and decoding the gallery's images first
     tabs = st.tabs(RUN_TABS, key="r_tab", on_change="rerun")
     sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(ev),
-                lambda: curves_tab(ev), lambda: gallery_tab(r, pred, meta), lambda: config_tab(r),
+                lambda: curves_tab(ev), lambda: gallery_tab(r, pred, meta),
+                lambda: _analysis_ui.slices_section(r), lambda: config_tab(r),
                 lambda: manage_tab(r)]
     for tab, section in zip(tabs, sections):
         if tab.open is not False:  # None when the tabs do not track state: draw them all
@@ -227,7 +231,14 @@ def run_page(run_id: int) -> None:
                 section()
 
 
-RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Config", "Manage"]
+def where_it_ran(r) -> str:
+    """Executor, node and GPU of a run (``core.executors.placement_text``)."""
+    from core.executors import placement_text
+
+    return placement_text(r)
+
+
+RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Slices", "Config", "Manage"]
 
 
 def history_tab(r) -> None:

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -30,27 +31,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.train_config import PARAMS, TrainConfig, choices
 from pages import _ui
 
 _ui.ensure_frame()
 
-# recommended settings per dataset: (model, epochs, batch size, input size or None, class weights)
-DEFAULTS = {
-    "digits": ("small_cnn", 5, 32, None, "none"),
-    "mnist": ("small_cnn", 3, 64, None, "none"),
-    "fashion_mnist": ("report_b_cnn5", 20, 32, None, "none"),
-    "cifar10": ("report_e_model3", 15, 64, None, "none"),
-    "ham10000": ("report_a_tuned_cnn", 10, 16, [120, 150], "balanced"),
-    "fundus": ("densenet121", 10, 16, [224, 224], "balanced"),
-    "image_folder": ("small_cnn", 10, 32, [64, 64], "none"),
-    "medmnist": ("small_cnn", 10, 64, None, "none"),
-}
-OPTIMIZERS = ["adam", "adamax", "adagrad", "rmsprop", "sgd"]
-SCHEDULES = ["constant", "plateau", "one_cycle"]
-MONITORS = ["val_loss", "val_accuracy", "val_macro_f1"]
-NORMALIZATIONS = ["auto", "rescale", "minmax", "per_image_mean", "backbone", "none"]
-NORM_HELP = ("auto: a backbone's own preprocessing for backbones, rescale to 0-1 for zoo models. "
-             "'backbone' exists only for backbone models.")
+# The accepted values and help texts of the configuration come from core.train_config.PARAMS
+# (read at each run, never copied here); a dataset's recommended settings come from its
+# registration (DatasetInfo.train_defaults).
+AUTO = "auto"               # the page's word for None (automatic) in a choice
 FAMILIES = ["zoo", "backbone"]
 WHOLE = "(whole backbone)"
 FINE_TUNE = "fine-tune last N layers"
@@ -72,6 +61,21 @@ class Field:
     high: float | None = None
 
 
+_CFG = TrainConfig()  # the defaults of the fields the form shares with TrainConfig
+
+
+def local_gpus() -> tuple[str, ...]:
+    """This machine's GPUs as the local executor sees them (``LAB_GPUS`` or nvidia-smi)."""
+    return _detected_gpus(os.environ.get("LAB_GPUS"))
+
+
+@st.cache_resource(show_spinner=False)
+def _detected_gpus(lab_gpus: str | None) -> tuple[str, ...]:  # cached per LAB_GPUS value (nvidia-smi once)
+    from core.executors.local import detect_gpus
+
+    return detect_gpus()
+
+
 FIELDS: dict[str, Field] = {
     "t_family": Field("zoo", "choice"),
     "t_model_zoo": Field("small_cnn", "choice"),
@@ -86,20 +90,22 @@ FIELDS: dict[str, Field] = {
     "t_size_auto": Field(True, "bool"),
     "t_h": Field(64, "int", 8, 1024),
     "t_w": Field(64, "int", 8, 1024),
-    "t_norm": Field("auto", "choice"),
-    "t_val": Field(0.1, "float", 0.05, 0.4),
-    "t_test": Field(0.2, "float", 0.05, 0.4),
-    "t_cw": Field("none", "choice"),
-    "t_oversample": Field(False, "bool"),
-    "t_opt": Field("adam", "choice"),
-    "t_lr": Field(1e-3, "float", 1e-7, 10.0),
-    "t_sched": Field("constant", "choice"),
-    "t_monitor": Field("val_loss", "choice"),
+    "t_norm": Field(AUTO, "choice"),
+    "t_val": Field(_CFG.split["val_ratio"], "float", 0.05, 0.4),
+    "t_test": Field(_CFG.split["test_ratio"], "float", 0.05, 0.4),
+    "t_cw": Field(_CFG.class_weight, "choice"),
+    "t_oversample": Field(_CFG.oversample, "bool"),
+    "t_opt": Field(_CFG.optimizer, "choice"),
+    "t_lr": Field(_CFG.learning_rate, "float", 1e-7, 10.0),
+    "t_sched": Field(_CFG.schedule, "choice"),
+    "t_monitor": Field(_CFG.monitor, "choice"),
     "t_epochs": Field(5, "int", 1, 500),
-    "t_batch": Field(32, "int", 1, 1024),
+    "t_batch": Field(_CFG.batch_size, "int", 1, 1024),
     "t_patience": Field(0, "int", 0, 100),
-    "t_wd": Field(0.0, "float", 0.0, 1.0),
-    "t_seed": Field(0, "int", 0, 2**31 - 1),
+    "t_wd": Field(_CFG.weight_decay, "float", 0.0, 1.0),
+    "t_seed": Field(_CFG.seed, "int", 0, 2**31 - 1),
+    # on a GPU machine a new run asks for one GPU (the local executor pins it); 0 = CPU only
+    "t_gpus": Field(1 if local_gpus() else _CFG.gpus, "int", 0, 64),
     "t_name": Field("", "text"),
     "t_search": Field(False, "bool"),
     "t_trials": Field(4, "int", 2, 50),
@@ -108,6 +114,12 @@ FIELDS: dict[str, Field] = {
     "t_search_opts": Field(["adam", "adamax"], "multi"),
 }
 _DS_FIELD = re.compile(rf"^{DS_KEY}_(name|path_\w+|labels_\w+|mpc_\w+)$")
+
+
+def _help(name: str) -> str:
+    """The help text of TrainConfig field ``name`` (core.train_config.PARAMS), as a sentence."""
+    text = PARAMS[name].help.replace("None = ", f"{AUTO} = ")
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def field_spec(key: str) -> Field | None:
@@ -135,17 +147,14 @@ def body() -> None:
         build_config()
     with tab_live:
         jobs_tab(curves=tab_live.open is not False)  # None when the tabs do not track state
+        __import__("pages._jobs_ui", fromlist=["cluster_panel"]).cluster_panel()  # Ray: nodes, CPUs/GPUs, jobs
 
 
 def build_config():
-    from core.models import list_models, model_info
-    from core.training import TrainConfig
-
+    """The New-run form, section by section, and its buttons; the TrainConfig it describes."""
     _load_url_once()
     for msg in st.session_state.pop(FLASH, []):
         st.info(_plain(msg), icon=":material/info:")
-    saved = _saved()
-
     dataset_notes = _restore_dataset_keys()
     picked = _ui.dataset_picker(DS_KEY)
     _remember_dataset_keys()
@@ -155,7 +164,50 @@ def build_config():
         _sync_url()
         return None
     ds_name, ds_params = picked
+    family, model_fields = _model_section(ds_name)
+    data = _data_section(family)
+    optim = _optimisation_section()
+    split = {"val_ratio": data.pop("val_ratio"), "test_ratio": data.pop("test_ratio"), "seed": optim["seed"],
+             "grouped": "auto"}
+    cfg = make_config(TrainConfig, {"dataset": {"name": ds_name, "params": ds_params}, "split": split,
+                                    **model_fields, **data, **optim})
+    auto_name = default_run_name(cfg)
+    typed, conflicts, name_ok = _name_section(cfg, auto_name)
+    search = _search_section(optim["seed"])
+    b = st.columns([1, 1, 3])
+    submitted = b[0].button("Submit", type="primary", icon=":material/play_arrow:", key="t_submit",
+                            help="Queue this configuration. Only this button queues a run (Enter does not).")
+    lr_clicked = b[1].button("Find LR", icon=":material/query_stats:", key="t_find_lr")
+    _sync_url()
 
+    what = "search" if search else "train"
+    run_name = typed or (None if search else auto_name)  # a search's trials are named after it by the job manager
+    token = submit_token(what, cfg, run_name, search)
+    force = st.session_state.pop(FORCE, None)
+    if submitted or (force and force[0] == token):
+        if conflicts and not name_ok:
+            st.error(_plain(f"Not queued: the name {typed!r} contradicts the configuration. Change the name, "
+                            "clear it to use the automatic one, or tick 'Keep this name anyway'."),
+                     icon=":material/block:")
+        else:
+            repeat_of = force[1] if force and force[0] == token and not submitted else None
+            _submit(cfg, what=what, token=token, name=run_name, search=search, repeat_of=repeat_of)
+    if lr_clicked:
+        lr_finder(cfg, submit_token("lr_find", cfg, None, None))
+    last = st.session_state.get(LAST)
+    if last and last.get("run_id") and not submitted:
+        st.caption(f"Last submitted from this page: run #{last['run_id']} "
+                   f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}); follow it in the **Jobs** tab.")
+    if st.session_state.get("t_lr_result") is not None:
+        show_lr_result(st.session_state["t_lr_result"], key="t_use_lr_local")
+    return cfg
+
+
+def _model_section(ds_name: str) -> tuple[str, dict]:
+    """Family, architecture and (backbones) their options: (family, {model, model_options, weights})."""
+    from core.models import list_models, model_info
+
+    saved = _saved()
     st.subheader("Model")
     c = st.columns(3)
     prev_family = saved.get("t_family")
@@ -173,30 +225,38 @@ def build_config():
     c[2].caption(_plain(f"{info.get('title', model)}" + (f" — report {info['report']}" if info.get("report") else ""))
                  + (f"\n\n{_plain(info['description'])}" if info.get("description") else ""))
     _recommendation(ds_name, family, model)
+    options, weights = _backbone_options(model, info) if info.get("family") == "backbone" else ({}, None)
+    return family, {"model": model, "model_options": options, "weights": weights}
 
+
+def _backbone_options(model: str, info: dict) -> tuple[dict, str | None]:
+    """(model_options, weights) of a backbone: weights, cut layer, head, what is trained, head size."""
     options: dict = {}
-    weights = None
-    if info.get("family") == "backbone":
-        b = st.columns(4)
-        w_choice = _widget(b[0].selectbox, "t_weights", "Weights", options=["imagenet", "none"],
-                           help="ImageNet weights are downloaded by Keras on first use (internet needed).")
-        weights = None if w_choice == "none" else w_choice
-        cut = _widget(b[1].selectbox, "t_cut", "Cut layer", options=[WHOLE] + list(info.get("cut_points") or []),
-                      why=f" in {model}")
-        if cut != WHOLE:
-            options["cut_layer"] = cut
-        options["head"] = _widget(b[2].selectbox, "t_head", "Head", options=list(info.get("heads") or ["gap_dense"]),
-                                  why=f" for {model}")
-        mode = _widget(b[3].selectbox, "t_trainable", "Training", options=["frozen", FINE_TUNE])
-        if mode == "frozen":
-            options["trainable"] = "frozen"
-        else:
-            options["trainable"] = int(_widget(st.number_input, "t_ft_n", "N layers to fine-tune",
-                                               min_value=1, max_value=500))
-        h = st.columns(2)
-        options["dense_units"] = int(_widget(h[0].number_input, "t_units", "Dense units", min_value=8, max_value=4096))
-        options["dropout"] = float(_widget(h[1].slider, "t_dropout", "Dropout", min_value=0.0, max_value=0.9))
+    b = st.columns(4)
+    w_choice = _widget(b[0].selectbox, "t_weights", "Weights", options=["imagenet", "none"],
+                       help="ImageNet weights are downloaded by Keras on first use (internet needed).")
+    weights = None if w_choice == "none" else w_choice
+    cut = _widget(b[1].selectbox, "t_cut", "Cut layer", options=[WHOLE] + list(info.get("cut_points") or []),
+                  why=f" in {model}")
+    if cut != WHOLE:
+        options["cut_layer"] = cut
+    options["head"] = _widget(b[2].selectbox, "t_head", "Head", options=list(info.get("heads") or ["gap_dense"]),
+                              why=f" for {model}")
+    mode = _widget(b[3].selectbox, "t_trainable", "Training", options=["frozen", FINE_TUNE])
+    if mode == "frozen":
+        options["trainable"] = "frozen"
+    else:
+        options["trainable"] = int(_widget(st.number_input, "t_ft_n", "N layers to fine-tune",
+                                           min_value=1, max_value=500))
+    h = st.columns(2)
+    options["dense_units"] = int(_widget(h[0].number_input, "t_units", "Dense units", min_value=8, max_value=4096))
+    options["dropout"] = float(_widget(h[1].slider, "t_dropout", "Dropout", min_value=0.0, max_value=0.9))
+    return options, weights
 
+
+def _data_section(family: str) -> dict:
+    """Input size, normalisation, split fractions, class balance, augmentation (TrainConfig fields,
+    plus ``val_ratio`` / ``test_ratio`` for the split)."""
     st.subheader("Input and data")
     c = st.columns(4)
     size_auto = _widget(c[0].checkbox, "t_size_auto", "Automatic input size",
@@ -204,14 +264,15 @@ def build_config():
                              "(224x224). Untick to choose height and width.")
     h = _widget(c[1].number_input, "t_h", "Height", min_value=8, max_value=1024, disabled=size_auto)
     w = _widget(c[2].number_input, "t_w", "Width", min_value=8, max_value=1024, disabled=size_auto)
-    norm_options = NORMALIZATIONS if family == "backbone" else [n for n in NORMALIZATIONS if n != "backbone"]
-    norm = _widget(c[3].selectbox, "t_norm", "Normalisation", options=norm_options, help=NORM_HELP,
+    norm_options = [AUTO] + [n for n in choices("normalization") if family == "backbone" or n != "backbone"]
+    norm = _widget(c[3].selectbox, "t_norm", "Normalisation", options=norm_options, help=_help("normalization"),
                    why=" for a zoo model (it needs a backbone)")
     c = st.columns(4)
     val_ratio = _widget(c[0].slider, "t_val", "Validation fraction", min_value=0.05, max_value=0.4, step=0.05)
     test_ratio = _widget(c[1].slider, "t_test", "Test fraction", min_value=0.05, max_value=0.4, step=0.05)
-    class_weight = _widget(c[2].selectbox, "t_cw", "Class weights", options=["none", "balanced"])
-    oversample = _widget(c[3].checkbox, "t_oversample", "Oversample minority classes")
+    class_weight = _widget(c[2].selectbox, "t_cw", "Class weights", options=choices("class_weight"),
+                           help=_help("class_weight"))
+    oversample = _widget(c[3].checkbox, "t_oversample", "Oversample minority classes", help=_help("oversample"))
     aug = st.session_state.get("train_augment")
     from core.augment import AugmentSpec
 
@@ -219,31 +280,40 @@ def build_config():
     st.caption("Augmentation (set it in the **Augmentation studio**): "
                + (_plain(AugmentSpec.from_dict(aug).describe()) if aug else "none")
                + (_plain(f" (previewed on {source})") if aug and source else ""))
+    return {"input_size": None if size_auto else [int(h), int(w)], "normalization": None if norm == AUTO else norm,
+            "val_ratio": float(val_ratio), "test_ratio": float(test_ratio), "class_weight": class_weight,
+            "oversample": bool(oversample), "augment": aug}
 
+
+def _optimisation_section() -> dict:
+    """Optimiser, schedule, epochs, batch, early stopping, seed; GPUs in the Advanced part."""
     st.subheader("Optimisation")
     c = st.columns(4)
-    optimizer = _widget(c[0].selectbox, "t_opt", "Optimiser", options=OPTIMIZERS)
-    lr = _widget(c[1].number_input, "t_lr", "Learning rate", min_value=1e-7, max_value=10.0, format="%.6f")
-    schedule = _widget(c[2].selectbox, "t_sched", "Schedule", options=SCHEDULES)
-    monitor = _widget(c[3].selectbox, "t_monitor", "Monitor", options=MONITORS)
+    optimizer = _widget(c[0].selectbox, "t_opt", "Optimiser", options=choices("optimizer"), help=_help("optimizer"))
+    lr = _widget(c[1].number_input, "t_lr", "Learning rate", min_value=1e-7, max_value=10.0, format="%.6f",
+                 help=_help("learning_rate"))
+    schedule = _widget(c[2].selectbox, "t_sched", "Schedule", options=choices("schedule"), help=_help("schedule"))
+    monitor = _widget(c[3].selectbox, "t_monitor", "Monitor", options=choices("monitor"), help=_help("monitor"))
     c = st.columns(5)
-    epochs = _widget(c[0].number_input, "t_epochs", "Epochs", min_value=1, max_value=500)
-    batch = _widget(c[1].number_input, "t_batch", "Batch size", min_value=1, max_value=1024)
-    patience = _widget(c[2].number_input, "t_patience", "Early-stopping patience (0 = off)", min_value=0, max_value=100)
-    weight_decay = _widget(c[3].number_input, "t_wd", "Weight decay", min_value=0.0, max_value=1.0, format="%.6f")
-    seed = _widget(c[4].number_input, "t_seed", "Seed", min_value=0, max_value=2**31 - 1)
+    epochs = _widget(c[0].number_input, "t_epochs", "Epochs", min_value=1, max_value=500, help=_help("epochs"))
+    batch = _widget(c[1].number_input, "t_batch", "Batch size", min_value=1, max_value=1024, help=_help("batch_size"))
+    patience = _widget(c[2].number_input, "t_patience", "Early-stopping patience (0 = off)", min_value=0, max_value=100,
+                       help=_help("early_stopping"))
+    weight_decay = _widget(c[3].number_input, "t_wd", "Weight decay", min_value=0.0, max_value=1.0, format="%.6f",
+                           help=_help("weight_decay"))
+    seed = _widget(c[4].number_input, "t_seed", "Seed", min_value=0, max_value=2**31 - 1, help=_help("seed"))
+    with st.expander("Advanced", icon=":material/settings:"):
+        gpus = _widget(st.number_input, "t_gpus", "GPUs", min_value=0, max_value=64, help=_help("gpus"))
+        found = local_gpus()
+        st.caption(f"This machine: {_ui.plural(len(found), 'GPU')} ({', '.join(found)})" if found
+                   else "This machine has no GPU (set LAB_GPUS to override the detection).")
+    return {"optimizer": optimizer, "learning_rate": float(lr), "weight_decay": float(weight_decay),
+            "schedule": schedule, "epochs": int(epochs), "batch_size": int(batch),
+            "early_stopping": int(patience) or None, "monitor": monitor, "seed": int(seed), "gpus": int(gpus)}
 
-    cfg_kwargs = dict(
-        dataset={"name": ds_name, "params": ds_params},
-        split={"val_ratio": float(val_ratio), "test_ratio": float(test_ratio), "seed": int(seed), "grouped": "auto"},
-        model=model, model_options=options, input_size=None if size_auto else [int(h), int(w)],
-        normalization=None if norm == "auto" else norm, weights=weights, optimizer=optimizer,
-        learning_rate=float(lr), weight_decay=float(weight_decay), schedule=schedule, epochs=int(epochs),
-        batch_size=int(batch), early_stopping=int(patience) or None, monitor=monitor, class_weight=class_weight,
-        oversample=bool(oversample), augment=aug, seed=int(seed),
-    )
-    cfg = make_config(TrainConfig, cfg_kwargs)
-    auto_name = default_run_name(cfg)
+
+def _name_section(cfg, auto_name: str) -> tuple[str, list[str], bool]:
+    """(typed name, what it contradicts in the config, whether to keep it anyway)."""
     typed = _widget(st.text_input, "t_name", "Run name (optional)", placeholder=auto_name, max_chars=_max_name(),
                     help=f"At most {_max_name()} characters. Leave empty to name the run after its "
                          "configuration.").strip()
@@ -256,100 +326,90 @@ def build_config():
         name_ok = st.checkbox("Keep this name anyway", key=f"t_name_ok_{digest}")
     else:
         st.caption(_plain(f"The run will be named: {typed or auto_name}"))
+    return typed, conflicts, name_ok
 
+
+def _search_section(seed: int) -> dict | None:
+    """The random search asked for ({space, n_trials, seed}), or None for one run."""
     st.subheader("Hyper-parameter search (optional)")
     do_search = _widget(st.checkbox, "t_search", "Random search instead of one run")
     s = st.columns(4)
     n_trials = _widget(s[0].number_input, "t_trials", "Trials", min_value=2, max_value=50)
     lr_lo = _widget(s[1].number_input, "t_lr_lo", "LR from", min_value=1e-6, max_value=1.0, format="%.6f")
     lr_hi = _widget(s[2].number_input, "t_lr_hi", "LR to", min_value=1e-6, max_value=1.0, format="%.6f")
-    opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=OPTIMIZERS)
-
-    b = st.columns([1, 1, 3])
-    submitted = b[0].button("Submit", type="primary", icon=":material/play_arrow:", key="t_submit",
-                            help="Queue this configuration. Only this button queues a run (Enter does not).")
-    lr_clicked = b[1].button("Find LR", icon=":material/query_stats:", key="t_find_lr")
-    _sync_url()
-
-    search = None
-    if do_search:
-        space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)),
-                                   "high": float(max(lr_lo, lr_hi)), "log": True}}
-        if opts:
-            space["optimizer"] = {"type": "categorical", "choices": list(opts)}
-        search = {"space": space, "n_trials": int(n_trials), "seed": int(seed)}
-    what = "search" if search else "train"
-    run_name = typed or (None if search else auto_name)  # a search's trials are named after it by the job manager
-    token = submit_token(what, cfg, run_name, search)
-    force = st.session_state.pop(FORCE, None)
-    if submitted or (force and force[0] == token):
-        if conflicts and not name_ok:
-            st.error(_plain(f"Not queued: the name {typed!r} contradicts the configuration. Change the name, "
-                            "clear it to use the automatic one, or tick 'Keep this name anyway'."),
-                     icon=":material/block:")
-        else:
-            repeat_of = force[1] if force and force[0] == token and not submitted else None
-            _submit(cfg, what=what, token=token, name=run_name, search=search, repeat_of=repeat_of)
-    if lr_clicked:
-        lr_token = submit_token("lr_find", cfg, None, None)
-        last = st.session_state.get(LAST)
-        if last and last.get("token") == lr_token and last.get("run_id"):
-            st.warning(f"Already submitted as run #{last['run_id']}: the LR finder for this configuration is queued "
-                       "or done (see the **Jobs** tab).", icon=":material/content_copy:")
-        else:
-            lr_finder(cfg, lr_token)
-    last = st.session_state.get(LAST)
-    if last and last.get("run_id") and not submitted:
-        st.caption(f"Last submitted from this page: run #{last['run_id']} "
-                   f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}); follow it in the **Jobs** tab.")
-    if st.session_state.get("t_lr_result") is not None:
-        show_lr_result(st.session_state["t_lr_result"], key="t_use_lr_local")
-    return cfg
+    opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=choices("optimizer"))
+    if not do_search:
+        return None
+    space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)), "high": float(max(lr_lo, lr_hi)),
+                               "log": True}}
+    if opts:
+        space["optimizer"] = {"type": "categorical", "choices": list(opts)}
+    return {"space": space, "n_trials": int(n_trials), "seed": int(seed)}
 
 
 def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None, repeat_of: int | None) -> None:
-    """Queue the run (or search) once: the same configuration twice in a row is refused with
-    the number of the run it already is, unless "Queue it again" was pressed for that run."""
+    """Queue the run (or search) once (see ``_queue_once``)."""
+    jobs = _ui.get_jobs()
+    if search:
+        rid = _queue_once(cfg, token, what, lambda: jobs.submit_search(cfg, search["space"], search["n_trials"],
+                                                                       search["seed"], name=name), repeat_of=repeat_of)
+    else:
+        rid = _queue_once(cfg, token, what, lambda: jobs.submit(cfg, name=name), repeat_of=repeat_of)
+    if rid is None:
+        return
+    if search:
+        st.success(f"Search #{rid} queued with {_ui.plural(search['n_trials'], 'trial')} (see **Runs**, filtered by "
+                   "parent). The **Jobs** tab follows it.", icon=":material/check:")
+    else:
+        st.success(f"Run #{rid} queued. The **Jobs** tab follows it (it keeps going if you leave this page).",
+                   icon=":material/check:")
+
+
+def _queue_once(cfg, token: str, what: str, submit, *, repeat_of: int | None = None) -> int | None:
+    """The one guard of every button that queues work (Submit, Find LR): check the config, refuse
+    the submission this session made last (same ``token``: kind, config, name, search) with the
+    number of the run it already is -- unless "Queue it again" was pressed for that run
+    (``repeat_of``) -- else call ``submit()``, remember it and follow the new run. The run id,
+    or None when nothing was queued (the reason is shown)."""
     try:
         cfg.validate()
     except Exception as err:  # noqa: BLE001 - a LabError: say what is wrong, keep the page
         if not isinstance(err, _lab_error()):
             raise
         st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
-        return
+        return None
     last = st.session_state.get(LAST)
-    if last and last.get("token") == token and repeat_of != last.get("run_id"):
-        rid = last.get("run_id")
-        st.warning(f"Already submitted as run #{rid} "
-                   f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}), not queued again: this exact "
-                   "configuration is what you submitted last. Change a setting to queue a new run, or queue an "
-                   "identical one on purpose.", icon=":material/content_copy:")
-        if rid:
-            st.button("Queue it again", key=f"t_again_{rid}", on_click=_force_again, args=(token, rid),
-                      icon=":material/replay:")
-        return
-    jobs = _ui.get_jobs()
+    if last and last.get("token") == token and last.get("run_id") != repeat_of:
+        _already_submitted(last, token, what)
+        return None
     # no st.* call between recording the token and the submit: a rerun cannot interrupt it there
     st.session_state[LAST] = {"token": token, "run_id": None, "at": time.time(), "what": what}
     try:
-        if search:
-            rid = jobs.submit_search(cfg, search["space"], search["n_trials"], search["seed"], name=name)
-        else:
-            rid = jobs.submit(cfg, name=name)
+        rid = submit()
     except BaseException as err:
         st.session_state.pop(LAST, None)
         if isinstance(err, _lab_error()):
             st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
-            return
+            return None
         raise
     st.session_state[LAST]["run_id"] = rid
     _follow(rid)
-    if search:
-        st.success(f"Search #{rid} queued with {_ui.plural(search['n_trials'], 'trial')} (see **Runs**, filtered by parent). "
-                   "The **Jobs** tab follows it.", icon=":material/check:")
-    else:
-        st.success(f"Run #{rid} queued. The **Jobs** tab follows it (it keeps going if you leave this page).",
-                   icon=":material/check:")
+    return rid
+
+
+def _already_submitted(last: dict, token: str, what: str) -> None:
+    rid = last.get("run_id")
+    if what == "lr_find":
+        st.warning(f"Already submitted as run #{rid}: the LR finder for this configuration is queued "
+                   "or done (see the **Jobs** tab).", icon=":material/content_copy:")
+        return
+    st.warning(f"Already submitted as run #{rid} "
+               f"({time.strftime('%H:%M:%S', time.localtime(last['at']))}), not queued again: this exact "
+               "configuration is what you submitted last. Change a setting to queue a new run, or queue an "
+               "identical one on purpose.", icon=":material/content_copy:")
+    if rid:
+        st.button("Queue it again", key=f"t_again_{rid}", on_click=_force_again, args=(token, rid),
+                  icon=":material/replay:")
 
 
 def _force_again(token: str, rid: int) -> None:
@@ -412,7 +472,7 @@ def _vocabulary() -> dict[str, dict[str, str]]:
 
     datasets = {i.name: i.name for i in (_ui.cached_dataset_infos() or list_datasets())}
     datasets.update({k: v for k, v in SHORT_DATASET_NAMES.items() if v in datasets})
-    return {"model": {m: m for m in list_models()}, "dataset": datasets, "optimizer": {o: o for o in OPTIMIZERS}}
+    return {"model": {m: m for m in list_models()}, "dataset": datasets, "optimizer": {o: o for o in choices("optimizer")}}
 
 
 def _word(w: str) -> str:
@@ -556,17 +616,19 @@ def _restore_dataset_keys() -> list[str]:
 
 def _remember_dataset_keys() -> None:
     name = st.session_state.get(f"{DS_KEY}_name")
-    for key in (f"{DS_KEY}_name", f"{DS_KEY}_path_{name}", f"{DS_KEY}_labels_{name}", f"{DS_KEY}_mpc_{name}"):
+    for key in _ui.dataset_widget_keys(DS_KEY, name):
         if key in st.session_state:
             _saved()[key] = st.session_state[key]
 
 
 def _recommendation(ds_name: str, family: str, model: str) -> None:
-    """Offer the dataset's recommended settings; applied only by the user's click."""
-    rec = DEFAULTS.get(ds_name)
+    """Offer the dataset's recommended settings (its registered ``train_defaults``); applied
+    only by the user's click."""
+    rec = next((getattr(i, "train_defaults", None) for i in _ui.cached_dataset_infos() if i.name == ds_name), None)
     if not rec:
         return
-    r_model, r_epochs, r_batch, r_size, r_cw = rec
+    r_model, r_epochs, r_batch = rec["model"], int(rec["epochs"]), int(rec["batch_size"])
+    r_size, r_cw = rec.get("image_size"), rec.get("class_weight", "none")
     from core.models import model_info
 
     r_family = model_info(r_model).get("family", "zoo")
@@ -707,25 +769,9 @@ def lr_finder(cfg, token: str) -> None:
     """LR range test: through the job manager when it supports lr_find jobs, else here."""
     jobs = _ui.get_jobs()
     if hasattr(jobs, "submit_lr_find"):
-        try:
-            cfg.validate()
-        except Exception as err:  # noqa: BLE001
-            if not isinstance(err, _lab_error()):
-                raise
-            st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
-            return
-        st.session_state[LAST] = {"token": token, "run_id": None, "at": time.time(), "what": "lr_find"}
-        try:
-            run_id = jobs.submit_lr_find(cfg)
-        except BaseException as err:
-            st.session_state.pop(LAST, None)
-            if isinstance(err, _lab_error()):
-                st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
-                return
-            raise
-        st.session_state[LAST]["run_id"] = run_id
-        _follow(run_id)
-        st.info(f"LR finder queued as run #{run_id}; its plot appears in the **Jobs** tab when done.")
+        run_id = _queue_once(cfg, token, "lr_find", lambda: jobs.submit_lr_find(cfg))
+        if run_id is not None:
+            st.info(f"LR finder queued as run #{run_id}; its plot appears in the **Jobs** tab when done.")
         return
     from core.lr_finder import lr_find
 

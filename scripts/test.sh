@@ -53,4 +53,7 @@ fi
 
 export LAB_SHARED_DATASETS="${LAB_SHARED_DATASETS:-$ROOT/../shared/datasets}"
 export TF_CPP_MIN_LOG_LEVEL=2
+# lint first (seconds): the configuration is in pyproject.toml
+echo "==> ruff check"
+"$VENV/bin/ruff" check .
 exec "$VENV/bin/python" -m pytest "$@"

@@ -28,3 +28,26 @@ def lab_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_DATABASE_URL", f"sqlite:///{tmp_path / 'runs.db'}")
     monkeypatch.setenv("LAB_MODELS_DIR", str(tmp_path / "trained_models"))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A store with two real finished digits runs (adam / adamax, max_per_class=100), made
+    once per test process, and the environment pointing at it for the module's tests."""
+    from lab_pages_support import shared_trained_store
+
+    shared = shared_trained_store()
+    mp = pytest.MonkeyPatch()
+    for k, v in shared["env"].items():
+        mp.setenv(k, v)
+    yield shared
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def page_jobs_cleanup():
+    """Stop the job managers the pages of a module started (use with ``usefixtures``)."""
+    yield
+    from pages import _ui
+
+    _ui.shutdown_job_managers()

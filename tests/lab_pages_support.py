@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -196,6 +196,36 @@ def shared_trained_store() -> dict:
     return _SHARED
 
 
+# ---------------------------------------------------------------- AppTest of the app's pages
+APP = str(PROJECT_ROOT / "app.py")
+
+
+def app_at(page: str, query: dict | None = None, *, timeout: float = 180):
+    """The app run through app.py (frame, sidebar), then switched to ``pages/<page>.py``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def problems(at) -> list[str]:
+    """Exceptions and st.error messages a run of the app showed (a page test asserts none)."""
+    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
+
+
+def page_texts(at) -> str:
+    """All the prose a run showed: markdown, notices, captions, titles."""
+    parts = []
+    for kind in ("markdown", "info", "success", "warning", "caption", "title", "subheader", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
 # ---------------------------------------------------------------- a real server + Chromium
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -271,7 +301,7 @@ class StreamlitServer:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "StreamlitServer":
+    def __enter__(self) -> StreamlitServer:
         self.start()
         return self
 

@@ -148,3 +148,38 @@ def test_random_crop_keeps_a_window_of_the_requested_size():
     for o in preview(ramp, AugmentSpec(random_crop=0.5), n=6, seed=2):
         span = float(o[..., 0].max()) - float(o[..., 0].min())
         assert 120 < span < 135
+
+
+def test_importing_augment_does_not_import_keras_or_its_layers():
+    """Specs and presets (the pages' choices) need no TensorFlow: the layers module is imported
+    only when an augmenter is built."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, core.augment; "
+            "print([m for m in ('core.augment_layers', 'keras', 'tensorflow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_augmenter_layers_keep_their_registered_names_and_load_with_safe_mode(tmp_path):
+    import keras
+
+    from core import augment_layers
+
+    for cls in ("RandomAffine", "RandomCropResize", "AdditiveGaussianNoise", "SaltAndPepper", "ClipPixels"):
+        assert keras.saving.get_registered_name(getattr(augment_layers, cls)) == f"lab_augment>{cls}"
+    aug = build_augmenter(PRESETS["report_d"], seed=0)
+    fused = build_augmenter(PRESETS["report_d"], seed=0, fused=False)
+    x = np.repeat(photo()[None].astype(np.float32), 2, axis=0)
+    for i, a in enumerate((aug, fused)):
+        a(x, training=False)  # builds the layers
+        path = tmp_path / f"aug{i}.keras"
+        a.save(path)
+        back = keras.saving.load_model(path, safe_mode=True, compile=False)
+        assert [type(layer) for layer in back.layers] == [type(layer) for layer in a.layers]
+        ours = [i for i, layer in enumerate(a.layers) if type(layer).__module__ == augment_layers.__name__]
+        assert len(ours) >= 3 and all(back.layers[i].get_config() == a.layers[i].get_config() for i in ours)
+    assert any(isinstance(layer, augment_layers.RandomCropResize) for layer in fused.layers)

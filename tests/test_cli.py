@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,6 +71,30 @@ def test_cli_errors_are_clear_and_exit_2(lab_env, tmp_path, capsys):
     assert "is not a Keras model" in capsys.readouterr().err
     assert main(["train", "--dataset", "digits", "--input-size", "3x3x3"]) == 2
     assert "--input-size must be HxW" in capsys.readouterr().err
+
+
+def test_train_flags_come_from_the_config_table(lab_env, monkeypatch, capsys):
+    """The flags of plain TrainConfig fields, their help and accepted values are read from
+    core.train_config.PARAMS: a choice added there is offered and accepted; --gpus sets gpus."""
+    import dataclasses
+
+    from core import train_config
+    from core.cli import build_parser, config_from_args
+    from core.validation import ValidationError
+
+    opt = train_config.PARAMS["optimizer"]
+    monkeypatch.setitem(train_config.PARAMS, "optimizer", dataclasses.replace(opt, choices=(*opt.choices, "lion")))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--optimizer {adam,adamax,adagrad,rmsprop,sgd,lion}" in help_text
+    assert "--gpus GPUS GPUs this run needs; 0 = CPU" in help_text
+    cfg = config_from_args(build_parser().parse_args(["train", "--dataset", "digits", "--optimizer", "lion",
+                                                      "--gpus", "2", "--channels", "1"]))
+    assert (cfg.optimizer, cfg.gpus, cfg.channels) == ("lion", 2, 1)
+    assert config_from_args(build_parser().parse_args(["train", "--dataset", "digits"])).gpus == 0
+    with pytest.raises(ValidationError, match="The 'gpus' parameter must be an int in the range"):
+        config_from_args(build_parser().parse_args(["train", "--dataset", "digits", "--gpus", "-1"]))
 
 
 def test_list_commands(lab_env, capsys):

@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.datasets import (Dataset, DatasetInfo, dataset_availability, import_keras_dataset, list_datasets,
-                           load_dataset)
-from core.datasets import keras_cache
+from core.datasets import (
+    Dataset,
+    DatasetInfo,
+    dataset_availability,
+    import_keras_dataset,
+    keras_cache,
+    list_datasets,
+    load_dataset,
+)
 from core.datasets.io import load_images
 from core.validation import DatasetError, NotFoundError, ValidationError
 
@@ -44,6 +50,68 @@ def test_list_datasets_and_unknown_name():
     assert "fashion_mnist" in str(e.value) and "Did you mean" in str(e.value)
     with pytest.raises(ValidationError, match="does not accept parameter.*'pth'"):
         load_dataset("digits", pth="x")
+
+
+@pytest.mark.parametrize("name", [i.name for i in list_datasets()])
+def test_every_dataset_is_described_for_the_ui(name):
+    """Every registered dataset (scikit-learn's all_estimators pattern: a new one is checked
+    without editing this file) has its texts, Train page defaults and folder-widget hints."""
+    import inspect
+
+    from core.config import get_settings
+    from core.datasets import AVAILABILITY, DATASETS
+    from core.models import list_models
+
+    info = next(i for i in list_datasets() if i.name == name)
+    assert info.title and info.description and info.how_to
+    assert info.availability in AVAILABILITY and info.domain in ("general", "lesion", "fundus")
+    accepted = set(inspect.signature(DATASETS.get(info.name).fn).parameters)
+    assert set(info.params) <= accepted, "params describes a parameter the loader does not accept"
+    td = info.train_defaults
+    assert list(td) == ["model", "epochs", "batch_size", "image_size", "class_weight"]
+    assert td["model"] in list_models(), f"default model {td['model']!r} is not registered"
+    assert isinstance(td["epochs"], int) and td["epochs"] >= 1
+    assert isinstance(td["batch_size"], int) and td["batch_size"] >= 1
+    assert td["image_size"] is None or (len(td["image_size"]) == 2 and all(v >= 1 for v in td["image_size"]))
+    assert td["class_weight"] in ("none", "balanced")
+    assert info.path_placeholder
+    assert info.settings_key is None or hasattr(get_settings(), info.settings_key)
+    assert set(info.extra_path_params) <= set(info.params) and all(info.extra_path_params.values())
+    d = json.loads(json.dumps(info.to_dict()))
+    assert d["train_defaults"] == td and d["extra_path_params"] == info.extra_path_params
+    assert (d["path_placeholder"], d["settings_key"]) == (info.path_placeholder, info.settings_key)
+
+
+def test_train_page_defaults_and_folder_hints():
+    infos = {i.name: i for i in list_datasets()}
+    keys = ("model", "epochs", "batch_size", "image_size", "class_weight")
+    expected = {
+        "digits": ("small_cnn", 5, 32, None, "none"),
+        "mnist": ("small_cnn", 3, 64, None, "none"),
+        "fashion_mnist": ("report_b_cnn5", 20, 32, None, "none"),
+        "cifar10": ("report_e_model3", 15, 64, None, "none"),
+        "ham10000": ("report_a_tuned_cnn", 10, 16, [120, 150], "balanced"),
+        "fundus": ("densenet121", 10, 16, [224, 224], "balanced"),
+        "image_folder": ("small_cnn", 10, 32, [64, 64], "none"),
+        "medmnist": ("small_cnn", 10, 64, None, "none"),
+    }
+    assert {n: tuple(infos[n].train_defaults[k] for k in keys) for n in expected} == expected
+    assert infos["ham10000"].path_placeholder == "/data/HAM10000" and infos["fundus"].path_placeholder == "/path/to/data"
+    assert {n: i.settings_key for n, i in infos.items() if i.settings_key} == {
+        "ham10000": "ham10000_dir", "fundus": "fundus_dir"}
+    assert {n: i.extra_path_params for n, i in infos.items() if i.extra_path_params} == {
+        "fundus": {"labels_csv": "Labels CSV (optional: found automatically)"}}
+
+
+def test_register_dataset_checks_train_defaults():
+    from core.datasets import DATASETS, register_dataset
+    from core.datasets.base import DEFAULT_TRAIN_DEFAULTS
+
+    assert DEFAULT_TRAIN_DEFAULTS == {"model": "small_cnn", "epochs": 10, "batch_size": 32, "image_size": None,
+                                      "class_weight": "none"}
+    with pytest.raises(ValueError, match="unknown train_defaults key.*epoch; accepted: model, epochs"):
+        register_dataset("never_registered", title="t", description="d", train_defaults={"epoch": 3})
+    assert "never_registered" not in DATASETS
 
 
 def test_digits():

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import Dataset, load_dataset
-from core.datasets import eda
+from core.datasets import Dataset, eda, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +120,8 @@ def test_exposure_screening_and_histogram():
     overall = eda.brightness_histogram(ds, bins=8, by_class=False)
     assert set(overall["class"]) == {"all"} and math.isclose(overall["fraction"].sum(), 1.0)
     st = eda.image_stats(ds)
-    assert st.set_index("id").loc["mid", ["brightness", "r_mean", "g_mean", "b_mean"]].tolist() == pytest.approx([128] * 4, abs=0.01)
+    mid = st.set_index("id").loc["mid", ["brightness", "r_mean", "g_mean", "b_mean"]]
+    assert mid.tolist() == pytest.approx([128] * 4, abs=0.01)
     sd = eda.size_distribution(ds)
     assert sd.iloc[0][["width", "height", "channels", "count"]].tolist() == [10, 10, 3, 4]
 

@@ -202,3 +202,15 @@ def test_never_writes_to_disk(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     load_image(encode(Image.fromarray(gradient()), "PNG"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_inference_module_is_light():
+    """core.inference (the Predict page's and the CLI's upload checks) loads no TensorFlow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, core.inference; print([m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

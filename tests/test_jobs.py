@@ -9,11 +9,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 
 import pandas as pd
 import pytest
 
-from core.jobs import JobManager
+from core.jobs import JOB_KINDS, JobManager
 from core.store import HOST, Store
 from core.validation import NotFoundError, ValidationError
 
@@ -174,7 +175,7 @@ def _set_started_at(store, rid, when):
 
 
 def test_restart_marks_orphaned_running_runs_interrupted(store):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -184,7 +185,7 @@ def test_restart_marks_orphaned_running_runs_interrupted(store):
     r2 = store.create_run(digits_config().to_dict(), name="pid reused by a later program")
     assert store.claim_run(r2)
     store.set_worker(r2, pid=os.getpid(), host=HOST)  # alive, not a worker of r2, started after r2
-    _set_started_at(store, r2, datetime.now(timezone.utc) - timedelta(days=30))
+    _set_started_at(store, r2, datetime.now(UTC) - timedelta(days=30))
     r3 = store.create_run(digits_config().to_dict(), name="claimed, never started")
     assert store.claim_run(r3, supervisor="dashboard@gone:1:x")  # by a supervisor that is gone
     r4 = store.create_run(digits_config().to_dict(), name="still queued")
@@ -194,7 +195,7 @@ def test_restart_marks_orphaned_running_runs_interrupted(store):
                           status="running")
     r7 = store.create_run(digits_config().to_dict(), name="recorded without a pid, silent for long",
                           status="running")
-    _set_started_at(store, r7, datetime.now(timezone.utc) - timedelta(hours=2))
+    _set_started_at(store, r7, datetime.now(UTC) - timedelta(hours=2))
 
     jm = JobManager(store, store.models_dir, poll_interval=0.2)
     rep = jm.recover()
@@ -233,7 +234,7 @@ def test_many_concurrent_submits_are_all_queued(store):
     assert len(ids) == 40 and len(set(ids)) == 40
     runs, total = store.list_runs(status="queued", limit=None)
     assert total == 40 and {r.id for r in runs} == set(ids)
-    assert store.queued_ids(limit=100) == sorted(ids)  # submission order
+    assert store.queued_ids(kinds=list(JOB_KINDS), limit=100) == sorted(ids)  # submission order
 
 
 def test_invalid_config_is_refused_and_nothing_queued(store):
@@ -320,3 +321,80 @@ def test_lr_find_job_through_the_worker_code(store, monkeypatch):
     from core.lr_finder import LRFindResult
 
     assert LRFindResult.from_dict(art).end_state == art["end_state"]  # the page reads what the finder said
+
+
+# ------------------------------------------------------------------ executors (issue 10)
+@pytest.mark.slow
+def test_local_gpu_pinning_runs_one_job_per_gpu_with_its_own_devices(store, monkeypatch):
+    """LAB_GPUS=0,1 (overrides detection): GPU runs go two at a time, each worker sees only its
+    own GPU (CUDA_VISIBLE_DEVICES in its environment, recorded by the worker itself); a third
+    waits for a free GPU; a CPU-only run sees no GPU and uses the CPU slot."""
+    monkeypatch.setenv("LAB_GPUS", "0,1")
+    jm = JobManager(store, store.models_dir, max_concurrent=1, poll_interval=0.2, executor="local")
+    assert jm.executor.gpus == ("0", "1")
+    long = dict(epochs=60, dataset={"name": "digits", "params": {"max_per_class": 30}})
+    try:
+        jm.start()
+        gpu_runs = [jm.submit(digits_config(gpus=1, **long), name=f"gpu {i}") for i in range(3)]
+        cpu_run = jm.submit(digits_config(gpus=0, **long), name="cpu")
+
+        def recorded(rid):
+            r = store.get_run(rid)
+            return r if "cuda_visible_devices" in r.placement else None
+
+        started = [wait_for(lambda rid=rid: recorded(rid), timeout=60, what=f"run {rid}'s worker")
+                   for rid in (gpu_runs[0], gpu_runs[1], cpu_run)]
+        seen = sorted(r.placement["cuda_visible_devices"] for r in started[:2])
+        assert seen == ["0", "1"], [r.placement for r in started]
+        assert [r.placement["gpus"] for r in started[:2]] == [r.placement["cuda_visible_devices"] for r in started[:2]]
+        assert started[2].placement["cuda_visible_devices"] == ""  # CPU-only: no GPU visible
+        assert store.get_run(gpu_runs[2]).status == "queued"  # both GPUs busy
+        assert set(jm.active_runs()) == {gpu_runs[0], gpu_runs[1], cpu_run}
+        for rid in (*gpu_runs, cpu_run):
+            jm.cancel(rid)
+        for rid in (*gpu_runs[:2], cpu_run):
+            wait_status(store, rid, "cancelled", timeout=120)
+    finally:
+        jm.shutdown(timeout=20)
+    from core.executors import placement_text
+
+    assert placement_text(store.get_run(gpu_runs[0])).startswith("local · node ")
+    assert "GPU " in placement_text(store.get_run(gpu_runs[0]))
+    assert store.get_run(gpu_runs[2]).status == "cancelled"
+
+
+@pytest.mark.slow
+def test_search_trials_fan_out_bounded_by_the_search_concurrency(store):
+    """Trials are separate runs: with room for 3 at once and a search concurrency of 2, two
+    trials run together and the third waits in the queue."""
+    jm = JobManager(store, store.models_dir, max_concurrent=3, poll_interval=0.2, executor="local")
+    long = dict(epochs=60, dataset={"name": "digits", "params": {"max_per_class": 30}})
+    trials = [digits_config(seed=i, **long) for i in range(3)]
+    try:
+        jm.start()
+        parent = jm.submit_search(digits_config(**long), trials, concurrency=2, name="fan out")
+        kids = store.get_run(parent).children
+        assert store.get_run(parent).params["search.concurrency"] == "2"
+        wait_for(lambda: sum(store.get_run(k).pid is not None for k in kids) == 2, timeout=60,
+                 what="two trials to start")
+        jm._tick()  # one more pass over the queue, now: the third trial still waits
+        assert [store.get_run(k).status for k in kids].count("queued") == 1
+        assert jm.cancel(parent) in ("running", "queued")
+        wait_status(store, parent, "cancelled", timeout=120)
+    finally:
+        jm.shutdown(timeout=20)
+
+
+def test_ray_chosen_without_ray_installed_says_what_to_install(store, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray.job_submission", None)  # import fails as when ray is missing
+    jm = JobManager(store, store.models_dir, executor="ray")
+    assert jm.executor is None
+    assert "pip install -r requirements-ray.txt" in jm.executor_problem
+    assert "ray[default]" in jm.executor_problem
+    rid = jm.submit(digits_config(), name="stays queued")
+    jm.start()
+    try:
+        jm._tick()  # a pass over the queue: nothing can start
+        assert store.get_run(rid).status == "queued"
+    finally:
+        jm.shutdown(timeout=5)

@@ -18,10 +18,11 @@ import core.models as M  # noqa: E402
 from core.validation import ModelError, NotFoundError, ValidationError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ZOO = ["small_cnn", "report_a_baseline_cnn", "report_a_tuned_cnn", "report_b_cnn5", "report_b_concat_resnet",
-       "report_e_model1", "report_e_model2", "report_e_model3"]
-BACKBONE_NAMES = ["vgg16", "vgg19", "resnet50", "resnet50v2", "inceptionv3", "densenet121", "densenet201",
-                  "mobilenetv2", "efficientnetb0"]
+# Every registered model is covered (scikit-learn's all_estimators pattern): a newly registered
+# model is built, described and checked by the parametrized tests below without editing this file.
+ALL_MODELS = M.list_models()
+ZOO = M.list_models(family="zoo")
+BACKBONE_NAMES = M.list_models(family="backbone")
 
 
 def _forward(model, shape, n=2, seed=0):
@@ -44,12 +45,15 @@ def test_import_is_light_and_lists_models():
     code = ("import sys, core.models as M; names = M.list_models(); info = M.model_info('inceptionv3');"
             "print('tensorflow' in sys.modules, len(names), info['min_input_size'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "17", "75"]
+    assert out.stdout.split() == ["False", str(len(ALL_MODELS)), "75"]
 
 
 def test_list_models_and_info():
-    assert M.list_models(family="zoo") == sorted(ZOO)
-    assert M.list_models(family="backbone") == sorted(BACKBONE_NAMES)
+    assert {"small_cnn", "report_a_baseline_cnn", "report_a_tuned_cnn", "report_b_cnn5", "report_b_concat_resnet",
+            "report_e_model1", "report_e_model2", "report_e_model3"} <= set(ZOO)
+    assert {"vgg16", "vgg19", "resnet50", "resnet50v2", "inceptionv3", "densenet121", "densenet201",
+            "mobilenetv2", "efficientnetb0"} <= set(BACKBONE_NAMES)
+    assert sorted(ZOO + BACKBONE_NAMES) == ALL_MODELS
     assert M.list_models(filter="report_e_*") == ["report_e_model1", "report_e_model2", "report_e_model3"]
     info = M.model_info("report_b_cnn5")
     assert (info["family"], info["report"], info["default_input"], info["min_input_size"]) == ("zoo", "B", (28, 28, 1), None)
@@ -65,6 +69,44 @@ def test_list_models_and_info():
         M.model_info("vgg17")
     with pytest.raises(ValidationError, match="'family' parameter must be one of"):
         M.list_models(family="pretrained")
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_model_describes_itself_from_one_source(name):
+    """model_info's options are the builder's keyword-only parameters and their defaults;
+    backbones' facts are their BACKBONES entry."""
+    import inspect
+
+    info = M.model_info(name)
+    assert info["title"] and info["description"] and info["family"] in ("zoo", "backbone")
+    assert len(info["default_input"]) == 3 and all(isinstance(v, int) and v > 0 for v in info["default_input"])
+    params = list(inspect.signature(M.MODELS.get(name).fn).parameters.values())[1:]
+    assert info["options"] == {p.name: p.default for p in params}
+    assert all(p.kind is p.KEYWORD_ONLY for p in params)
+    with pytest.raises(ValidationError, match=rf"Model '{name}' got unknown option\(s\) 'no_such_option'.*Accepted"):
+        M.build_model(name, num_classes=2, no_such_option=1)
+    if info["family"] == "backbone":
+        cfg = M.BACKBONES[name]
+        assert (info["min_input_size"], info["default_input"]) == (cfg.min_size, (cfg.default_size,) * 2 + (3,))
+        assert (info["preprocess"], info["preprocess_input"], info["default_cam_layer"], info["cut_points"]) == (
+            cfg.preprocess, cfg.preprocess_input, cfg.default_cam_layer, list(cfg.cut_points))
+        assert info["heads"] and set(info["options"]) >= {"weights", "cut_layer", "head", "trainable"}
+    else:
+        assert info["min_input_size"] is None and name not in M.BACKBONES
+
+
+def test_register_model_takes_options_from_the_signature_only():
+    def good(ctx, *, dropout: float = 0.5, units: int = 8):
+        return None
+
+    assert M.builder_options(good) == {"dropout": 0.5, "units": 8}
+    with pytest.raises(TypeError, match=r"option\(s\) units must be keyword-only with a default"):
+        M.builder_options(lambda ctx, units=3: None)
+    with pytest.raises(TypeError, match=r"option\(s\) units must be keyword-only with a default"):
+        M.builder_options(lambda ctx, *, units: None)
+    with pytest.raises(TypeError, match="options come from the builder's keyword-only parameters"):
+        M.register_model("never_registered", options={"dropout": 0.5})
+    assert "never_registered" not in M.MODELS
 
 
 def test_input_and_option_validation():
@@ -123,6 +165,7 @@ def test_every_zoo_model_builds_at_small_inputs(name, shape, n):
     model = M.create_model(name, input_shape=shape, num_classes=n)
     y = _forward(model, shape)
     assert y.shape == (2, n) and np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
+    assert M.count_params(model)["trainable"] > 0
     cam = M.default_cam_layer(model)
     assert len(model.get_layer(cam).output.shape) == 4
     assert M.model_notices(model) == []

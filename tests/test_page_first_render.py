@@ -7,27 +7,11 @@ the original image before the variants (TensorFlow) and caches the variants per 
 n, seed)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from lab_pages_support import app_at, problems
+
 pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 180
-
-
-def app_at(page: str):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def problems(at) -> list[str]:
-    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
 
 
 def cache_bytes(function_name: str) -> int:

@@ -13,47 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lab_pages_support import digit_png, make_finished_runs, shared_trained_store
+from lab_pages_support import app_at, digit_png, make_finished_runs, problems
 
-pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 120
-
-
-def app_at(page: str, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update(query)
-    at.run()
-    if page != "home":
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def problems(at) -> list[str]:
-    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
-
-
-@pytest.fixture(scope="module")
-def trained():
-    """Two real finished digits runs (max_per_class=100, optimizers adam / adamax)."""
-    shared = shared_trained_store()
-    mp = pytest.MonkeyPatch()
-    for k, v in shared["env"].items():
-        mp.setenv(k, v)
-    yield shared
-    mp.undo()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shutdown_jobs():
-    yield
-    from pages import _ui
-
-    _ui.shutdown_job_managers()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("page_jobs_cleanup")]
 
 
 # ------------------------------------------------------------------ Home (item 14)
@@ -233,8 +195,9 @@ def test_run_page_gallery_modes_and_ids(trained):
 
 
 def trained_run(rid):
-    from core.store import Store
     import os
+
+    from core.store import Store
 
     return Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"]).get_run(rid)
 

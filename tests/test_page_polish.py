@@ -9,32 +9,13 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lab_pages_support import lab_environ, make_finished_runs, shared_trained_store
+from lab_pages_support import app_at, lab_environ, make_finished_runs, problems, shared_trained_store
 
-pytestmark = pytest.mark.slow
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 180
-
-
-def app_at(page: str, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update(query)
-    at.run()
-    at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def problems(at) -> list[str]:
-    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("page_jobs_cleanup")]
 
 
 def figures(at) -> dict[str, dict]:
@@ -48,14 +29,6 @@ def figures(at) -> dict[str, dict]:
 
 def trace_color(t: dict) -> str | None:
     return (t.get("line") or {}).get("color") or (t.get("marker") or {}).get("color")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shutdown_jobs():
-    yield
-    from pages import _ui
-
-    _ui.shutdown_job_managers()
 
 
 @pytest.fixture(scope="module")

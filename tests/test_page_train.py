@@ -175,6 +175,34 @@ def test_dataset_suggestion_is_applied_only_on_request(env, shared_datasets):
     assert "epochs: 2 → 10" in plain(texts(at))  # what changed is listed
 
 
+def test_options_and_help_come_from_the_config_table(env, monkeypatch):
+    """The page has no copy of the accepted values: its option lists and help texts are read
+    from core.train_config.PARAMS (a choice added there is offered), and its GPUs input (the
+    Advanced section) sets TrainConfig.gpus."""
+    import dataclasses
+
+    from core import train_config
+
+    source = (Path(__file__).resolve().parent.parent / "pages" / "train.py").read_text()
+    for value in ("adagrad", "rmsprop", "one_cycle", "val_macro_f1", "per_image_mean", "report_a_tuned_cnn"):
+        assert f'"{value}"' not in source, f"pages/train.py copies {value!r}"
+    opt = train_config.PARAMS["optimizer"]
+    monkeypatch.setitem(train_config.PARAMS, "optimizer",
+                        dataclasses.replace(opt, choices=(*opt.choices, "lion"), help="the optimiser (table)"))
+    at = train_page()
+    assert list(at.selectbox(key="t_opt").options) == [*opt.choices, "lion"]
+    assert at.selectbox(key="t_opt").help == "The optimiser (table)."
+    assert "lion" in at.multiselect(key="t_search_opts").options
+    assert list(at.selectbox(key="t_sched").options) == list(train_config.SCHEDULES)
+    assert list(at.selectbox(key="t_monitor").options) == list(train_config.MONITORS)
+    assert at.number_input(key="t_gpus").help.startswith("GPUs this run needs; 0 = CPU.")
+    at.number_input(key="t_gpus").set_value(2).run()
+    submit(at)
+    assert_ok(at)
+    (r,) = all_runs()
+    assert r.config["gpus"] == 2
+
+
 def test_contradicting_name_is_flagged_before_submit(env):
     at = train_page()
     at.selectbox(key="t_model_zoo").set_value("report_a_tuned_cnn").run()
@@ -271,3 +299,22 @@ def test_panel_and_queue_show_one_reading(env):
     at.run()
     value, cell, text = shown()
     assert value == cell == 90 and "90 %" in text
+
+
+def test_a_gpu_machine_offers_one_gpu_per_run_by_default(env, monkeypatch):
+    """With GPUs (LAB_GPUS overrides the detection, as on a GPU host) a new run asks for one
+    GPU, so the local executor pins it to a GPU instead of hiding the GPUs from it; without
+    GPUs the default stays 0 (CPU) and the page says the machine has none."""
+    monkeypatch.setenv("LAB_GPUS", "0,1")
+    at = train_page()
+    assert at.number_input(key="t_gpus").value == 1
+    assert "This machine: 2 GPUs (0, 1)" in texts(at)
+    submit(at)
+    assert_ok(at)
+    (r,) = all_runs()
+    assert r.config["gpus"] == 1
+
+    monkeypatch.setenv("LAB_GPUS", "")
+    at = train_page()
+    assert at.number_input(key="t_gpus").value == 0
+    assert "This machine has no GPU" in texts(at)

@@ -2,60 +2,32 @@
 interactions (quick-start job to success, open a run, compare two runs, upload -> overlay)."""
 from __future__ import annotations
 
+import ast
 import os
-from pathlib import Path
 
 import pytest
 
-from lab_pages_support import digit_png, shared_trained_store, wait_for
+from lab_pages_support import PROJECT_ROOT, app_at, digit_png, problems, wait_for
+from lab_pages_support import page_texts as texts
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("page_jobs_cleanup")]
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["home", "data_explorer", "augmentation", "train", "runs", "compare", "predict"]
-TIMEOUT = 120
-
-
-def app_at(page: str, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update(query)
-    at.run()
-    if page != "home":
-        at.switch_page(f"pages/{page}.py").run()
-    return at
+# every page file is covered: a new pages/<name>.py is tested without touching this file
+PAGES_DIR = PROJECT_ROOT / "pages"
+PAGES = sorted(p.stem for p in PAGES_DIR.glob("*.py") if not p.name.startswith("_"))
 
 
-def problems(at) -> list[str]:
-    return [f"exception: {e.value}" for e in at.exception] + [f"error: {e.value}" for e in at.error]
+def navigation_paths() -> list[str]:
+    """The files named by ``st.Page("pages/<name>.py", ...)`` in pages/_ui.py's navigation."""
+    tree = ast.parse((PAGES_DIR / "_ui.py").read_text())
+    return [node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page"
+            and node.args and isinstance(node.args[0], ast.Constant)]
 
 
-def texts(at) -> str:
-    parts = []
-    for kind in ("markdown", "info", "success", "warning", "caption", "title", "subheader", "error"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
-
-
-@pytest.fixture(scope="module")
-def trained():
-    """A store with two real finished digits runs (different optimisers), env pointing at it."""
-    shared = shared_trained_store()
-    mp = pytest.MonkeyPatch()
-    for k, v in shared["env"].items():
-        mp.setenv(k, v)
-    yield shared
-    mp.undo()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shutdown_jobs():
-    yield
-    from pages import _ui
-
-    _ui.shutdown_job_managers()
+def test_every_page_file_is_in_the_navigation():
+    assert {"home", "train", "runs", "predict"} <= set(PAGES)
+    assert sorted(navigation_paths()) == sorted(f"pages/{p}.py" for p in PAGES)
 
 
 @pytest.mark.parametrize("page", PAGES)

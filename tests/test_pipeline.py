@@ -168,6 +168,11 @@ def test_oversampling_balances_classes(shared_datasets):
         make_dataset(ham, prep, batch_size=8, training=False, oversample=True)
 
 
+def test_make_dataset_refuses_what_is_not_a_preprocessing(digits):
+    with pytest.raises(ValidationError, match=r"The 'prep' parameter must be of type Preprocessing\. Got \(12, 12\)"):
+        make_dataset(digits, (12, 12), batch_size=8, training=False)
+
+
 def test_balanced_class_weights(shared_datasets):
     w = balanced_class_weights(np.array([0] * 10 + [1] * 30), 3)
     assert w == pytest.approx({0: 2.0, 1: 40 / 60, 2: 1.0})

@@ -8,7 +8,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 from core.datasets.base import Dataset
-from core.preprocess import BACKBONE_PREPROCESS, Preprocessing, fit_preprocessing
+from core.models import BACKBONES, list_models
+from core.preprocess import Preprocessing, backbone_preprocess_mode, fit_preprocessing
 from core.validation import ValidationError
 
 
@@ -56,8 +57,18 @@ def test_backbone_modes_match_keras_applications_by_hand():
     np.testing.assert_allclose(eff, [10, 20, 30])
     none = Preprocessing((2, 2), 3, "none").apply_np(px)[0, 0, 0]
     np.testing.assert_allclose(none, [10, 20, 30])
-    assert set(BACKBONE_PREPROCESS) >= {"vgg16", "vgg19", "resnet50", "resnet50v2", "inceptionv3", "mobilenetv2",
-                                        "densenet121", "densenet201", "efficientnetb0"}
+
+
+@pytest.mark.parametrize("backbone", list_models(family="backbone"))
+def test_every_backbone_preprocesses_with_its_own_keras_function(backbone):
+    """Every registered backbone (its BACKBONES entry is the one source): normalization='backbone'
+    gives the numbers of its keras.applications preprocess_input."""
+    cfg = BACKBONES[backbone]
+    assert backbone_preprocess_mode(backbone) == cfg.preprocess in ("caffe", "tf", "torch", "none")
+    px = np.random.default_rng(0).integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    got = Preprocessing((3, 3), 3, "backbone", backbone).apply_np(px)[0]
+    expected = np.asarray(cfg.preprocess_fn()(px.astype(np.float32)[None]), dtype=np.float32)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_grayscale_to_rgb_and_back():

@@ -6,7 +6,7 @@ taps than the others, so |d score / d input| carries a period-2 checkerboard (a 
 0.5 cycles per model-input pixel) that averaging over noisy copies does not remove. Upsampled to
 a 600x450 upload it is a dot lattice (18.75 x 14 px cells) over the whole image.
 
-The test runs the Predict page's own path (pages._ui.decode_upload + predict_and_explain) on an
+The test runs the Predict page's own path (core.inference.decode_upload + predict_and_explain) on an
 original 600x450 HAM10000 photograph and looks for an isolated peak in the 2-D spectrum of the
 map (at 64x64, resized to the upload, and in the overlay's colour layer) among periods of 2-4
 model-input pixels: the peak's magnitude over the largest of its neighbours. Measured here:
@@ -77,10 +77,10 @@ def ham_model(shared_datasets, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def upload(shared_datasets, ham_model):
-    from pages import _ui
+    from core.inference import decode_upload
 
     path = Path(shared_datasets) / "ham10000" / "images" / HAM_IMAGE[0] / HAM_IMAGE[1]
-    decoded = _ui.decode_upload(path.name, path.read_bytes(), ham_model.meta)
+    decoded = decode_upload(path.name, path.read_bytes(), ham_model.meta)
     assert decoded.ok, decoded.error
     assert decoded.image.shape[:2] == (450, 600)
     return decoded.image
@@ -88,9 +88,9 @@ def upload(shared_datasets, ham_model):
 
 def test_smoothgrad_on_a_ham10000_upload_has_no_dot_lattice(ham_model, upload):
     from core import explain
-    from pages import _ui
+    from core.inference import predict_and_explain
 
-    res = _ui.predict_and_explain(ham_model, upload, method="saliency", alpha=0.45)
+    res = predict_and_explain(ham_model, upload, method="saliency", alpha=0.45)
     heat = res.heatmap
     assert heat.shape == (SIDE, SIDE) and res.overlay.shape == (450, 600, 3)
     assert 0.0 <= heat.min() and heat.max() <= 1.0 and heat.max() - heat.min() > 0.5  # a real map

@@ -12,7 +12,6 @@ A name longer than the limit is refused with a message, never cut.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path

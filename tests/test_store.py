@@ -14,7 +14,7 @@ import time
 import uuid
 import zipfile
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,8 @@ def test_repository_round_trip(store, tmp_path):
     assert d.status == "queued" and d.started_at is None and d.progress == 0.0
 
     # status transitions are validated
-    with pytest.raises(ValidationError, match="cannot go from 'queued' to 'succeeded'; from 'queued' it can only go to 'running', 'cancelled', 'failed'"):
+    with pytest.raises(ValidationError, match="cannot go from 'queued' to 'succeeded'; from 'queued' it can only "
+                                              "go to 'running', 'cancelled', 'failed'"):
         store.set_status(a, "succeeded")
     with pytest.raises(ValidationError, match="'status' parameter must be one of"):
         store.set_status(a, "done")
@@ -265,7 +266,7 @@ def test_upgrade_from_first_revision_keeps_data(store_url, tmp_path):
     engine = make_engine(store_url)
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         cols = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert "notes" not in cols  # really the old schema
@@ -333,7 +334,7 @@ def test_default_url_and_models_dir_come_from_settings(lab_env):
 # ---------------------------------------------------------------- speed and concurrency (SQLite file)
 def test_listing_1000_runs_with_summary_metrics(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'runs.db'}", models_dir=tmp_path / "m")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with s.engine.begin() as conn:  # bulk set-up; the listing below goes through the API
         conn.execute(sa.insert(S.runs), [
             {"name": f"run {i}", "kind": "train", "status": STATUSES[i % len(STATUSES)], "dataset": "digits",

@@ -21,7 +21,7 @@ import pytest
 from core.jobs import JobManager, job_snapshot
 from core.store import HOST, Store
 from lab_pages_support import lab_environ, wait_for
-from test_store import store_url  # noqa: F401 - fixture: sqlite, and postgres when configured
+from test_store import store_url  # noqa: F401,F811 - fixture: sqlite, and postgres when configured
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -59,7 +59,7 @@ def _env(root: Path, **extra) -> dict:
 
 
 # ---------------------------------------------------------------- the store: claims and snapshots
-def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):
+def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):  # noqa: F811 - the fixture
     """Two processes claim from one queue as fast as they can: every run is claimed exactly
     once, by the supervisor recorded on it (a compare-and-set on status, SQLite and PostgreSQL)."""
     store = Store(store_url, models_dir=tmp_path / "m")
@@ -70,7 +70,7 @@ def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):
         "s = Store(sys.argv[1], models_dir=sys.argv[3])\n"
         "got = []\n"
         "while True:\n"
-        "    q = s.queued_ids(limit=10)\n"
+        "    q = s.queued_ids(kinds=[\"train\", \"lr_find\"], limit=10)\n"
         "    if not q: break\n"
         "    got += [r for r in q if s.claim_run(r, supervisor=sys.argv[2])]\n"
         "print(json.dumps(got))\n"
@@ -93,7 +93,7 @@ def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):
     store.close()
 
 
-def test_snapshot_is_one_consistent_read(store_url, tmp_path):
+def test_snapshot_is_one_consistent_read(store_url, tmp_path):  # noqa: F811 - the fixture
     store = Store(store_url, models_dir=tmp_path / "m")
     other = Store(store_url, models_dir=tmp_path / "m")  # another process's connection
     a, b = _queue(store, SHORT, "a"), _queue(store, SHORT, "b")
@@ -176,7 +176,8 @@ def test_sidebar_warns_when_queued_runs_have_no_supervisor(lab_env, monkeypatch)
         store.beat_supervisor("serve@gpu-box:42:cafe", kind="serve", host="gpu-box", pid=42)
         at = AppTest.from_file(APP, default_timeout=120).run()  # a new session's page view
         assert not at.sidebar.warning
-        assert any(c.value.startswith("Queue run by serve on gpu") for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
+        captions = [c.value for c in at.sidebar.caption]
+        assert any(c.startswith("Queue run by serve on gpu") for c in captions), captions
         assert any("1 queued" in m.value for m in at.sidebar.markdown)
     finally:
         _ui.shutdown_job_managers()

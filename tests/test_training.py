@@ -53,11 +53,13 @@ def test_unknown_keys_are_rejected_with_valid_keys_listed():
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"optimizer": "adamw"}, "The 'optimizer' parameter must be one of {'adam', 'adamax', 'adagrad', 'rmsprop', 'sgd'}. Got 'adamw' instead."),
+        ({"optimizer": "adamw"},
+         "The 'optimizer' parameter must be one of {'adam', 'adamax', 'adagrad', 'rmsprop', 'sgd'}. Got 'adamw' instead."),
         ({"epochs": 0}, "The 'epochs' parameter must be an int in the range [1, 10000]. Got 0 instead."),
         ({"learning_rate": "fast"}, "The 'learning_rate' parameter must be a number. Got 'fast' (str) instead."),
         ({"monitor": "val_f1"}, "Got 'val_f1' instead. Did you mean 'val_macro_f1'"),
-        ({"schedule": "plateau", "schedule_options": {"factr": 0.5}}, "Unknown schedule_options key(s) for schedule 'plateau': 'factr'"),
+        ({"schedule": "plateau", "schedule_options": {"factr": 0.5}},
+         "Unknown schedule_options key(s) for schedule 'plateau': 'factr'"),
         ({"split": {"val_ratio": 0.5, "test_ratio": 0.5}}, "must leave at least 5% for training"),
         ({"input_size": [32]}, "must be [height, width] or None"),
         ({"augment": "report_z"}, "Got 'report_z' instead"),
@@ -70,6 +72,54 @@ def test_validation_messages_say_what_was_expected_and_what_came(changes, expect
     with pytest.raises(ValidationError) as e:
         cfg.validate()
     assert expected in str(e.value)
+
+
+def test_constraints_table_declares_every_field_and_drives_validate(monkeypatch):
+    """core.train_config.PARAMS is the one declaration of what a field accepts: validate() reads it
+    (a choice added there is accepted, a bound changed there is enforced)."""
+    import dataclasses
+
+    from core import train_config
+
+    assert list(train_config.PARAMS) == TrainConfig.field_names()
+    cfg = TrainConfig(**{**QUICK, "optimizer": "lion"})
+    with pytest.raises(ValidationError, match="'optimizer' parameter must be one of"):
+        cfg.validate()
+    opt = train_config.PARAMS["optimizer"]
+    monkeypatch.setitem(train_config.PARAMS, "optimizer", dataclasses.replace(opt, choices=(*opt.choices, "lion")))
+    assert cfg.validate() is cfg
+    monkeypatch.setitem(train_config.PARAMS, "epochs", dataclasses.replace(train_config.PARAMS["epochs"], high=2))
+    with pytest.raises(ValidationError, match=r"'epochs' parameter must be an int in the range \[1, 2\]"):
+        TrainConfig(**QUICK).validate()
+    # nested tables: the split and the schedule options (their defaults too)
+    assert train_config.SCHEDULE_DEFAULTS["plateau"] == {"factor": 0.5, "patience": 2, "min_lr": 1e-6}
+    with pytest.raises(ValidationError, match="'split.seed' parameter must be an int"):
+        TrainConfig(**{**QUICK, "split": {"seed": -1}}).validate()
+
+
+def test_training_modules_import_without_tensorflow():
+    """Keras is imported when a run trains (core.callbacks), never when the training modules load."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, core.training, core.train_config, core.reporters, core.outputs, core.trained_model, "
+            "core.cached_features, core.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_gpus_field_defaults_to_cpu_and_old_configs_still_load():
+    cfg = TrainConfig(**QUICK)
+    assert cfg.gpus == 0 and cfg.to_dict()["gpus"] == 0
+    old = {k: v for k, v in cfg.to_dict().items() if k != "gpus"}  # stored before the field existed
+    assert TrainConfig.from_dict(old).validate().gpus == 0
+    assert TrainConfig(**{**QUICK, "gpus": 2}).validate().gpus == 2
+    for bad, expected in ((-1, "in the range [0, inf]"), (1.5, "must be an int"), (True, "must be an int")):
+        with pytest.raises(ValidationError) as e:
+            TrainConfig(**{**QUICK, "gpus": bad}).validate()
+        assert "The 'gpus' parameter" in str(e.value) and expected in str(e.value)
 
 
 def test_unknown_dataset_and_model_names_have_close_matches():

@@ -1,6 +1,7 @@
 """Bad and odd uploads through the Predict page (AppTest file_uploader): each gives a clear
-message or a converted, upright image, and the app keeps serving. Also the pages-side
-upload function directly (bytes in, outcome out; nothing written to disk)."""
+message or a converted, upright image, and the app keeps serving. Also the upload function
+directly (core.inference.decode_upload: bytes in, outcome out; nothing written to disk), and
+the CLI's ``predict`` giving the page's warnings for an image unlike the training data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_bad_upload_on_predict_page(predict_page, case):
 
 
 def test_upload_outcomes_directly():
-    from pages._ui import decode_upload
+    from core.inference import decode_upload
 
     meta = {"train_stats": {"channels": 3, "min_size": [100, 100], "max_size": [200, 200],
                             "brightness_percentiles": {"1": 80.0, "99": 180.0}},
@@ -82,6 +83,36 @@ def test_upload_outcomes_directly():
     assert any("far larger" in w for w in out["huge_photo"].warnings)
     dark = decode_upload("dark.png", _png(np.zeros((150, 150, 3), np.uint8)), meta)
     assert any("brightness" in w for w in dark.warnings)
+
+
+def test_cli_predict_gives_the_pages_warnings(predict_page, tmp_path, capsys):
+    """A colour photo, far larger than the 8x8 grey digits of the run: the Predict page and
+    ``python -m core predict`` give the same warnings, read from the run's saved statistics."""
+    from core.cli import main
+    from core.store import Store
+    from pages._ui import md_text
+
+    shared = shared_trained_store()
+    rid = shared["ids"][0]
+    at = predict_page
+    at.selectbox(key="p_run").set_value(rid).run()
+    rng = np.random.default_rng(1)
+    data = _png(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    at.file_uploader(key="p_files").set_value([("mismatch.png", data, "image/png")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    page = [w.value for w in at.warning if w.value.startswith("mismatch.png: ")]
+
+    env = shared["env"]
+    store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
+    model = next(a.path for a in store.get_run(rid).artifacts if a.kind == "model")
+    store.close()
+    (tmp_path / "mismatch.png").write_bytes(data)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "mismatch.png"), "--model", str(model)]) == 0
+    prefix = f"warning ({tmp_path / 'mismatch.png'}): "
+    cli = [ln[len(prefix):] for ln in capsys.readouterr().err.splitlines() if ln.startswith(prefix)]
+    assert any("in colour" in w for w in cli) and any("far larger" in w for w in cli), cli
+    assert page == [f"mismatch.png: {md_text(w)}" for w in cli]
 
 
 def _png(arr):

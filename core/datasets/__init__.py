@@ -1,12 +1,13 @@
 """Datasets: registry of loaders, splits, EDA statistics.
 
 ``load_dataset(name, **params) -> Dataset`` and ``list_datasets() -> list[DatasetInfo]``.
-Importing this package registers the loaders; nothing is read or downloaded until a loader runs.
+Importing this package registers the loaders (the ``builtin`` and ``folders`` modules, imported
+below, once); nothing is read or downloaded until a loader runs.
 """
+from . import builtin, folders  # noqa: F401  (importing them registers the loaders)
 from .base import DATASETS, Dataset, register_dataset
 from .catalog import AVAILABILITY, DatasetInfo, dataset_availability, list_datasets, load_dataset
 from .splits import Split, apply_split, make_split
-
 
 
 def import_keras_dataset(name: str, source_path, *, keras_home_dir=None):

@@ -1,6 +1,7 @@
 """The Dataset value every loader returns, and the dataset registry."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -10,9 +11,45 @@ import pandas as pd
 from ..registry import Registry
 
 DATASETS: Registry = Registry("dataset")
-register_dataset = DATASETS.register
 
 Domain = Literal["general", "lesion", "fundus"]
+
+# What the Train page starts from for a dataset registered without ``train_defaults``.
+DEFAULT_TRAIN_DEFAULTS: dict[str, Any] = {
+    "model": "small_cnn", "epochs": 10, "batch_size": 32, "image_size": None, "class_weight": "none",
+}
+DEFAULT_PATH_PLACEHOLDER = "/path/to/data"
+
+
+def register_dataset(
+    name: str, *, title: str, description: str, domain: Domain = "general", params: dict[str, str] | None = None,
+    availability: Callable[..., tuple[str, str]] | None = None, train_defaults: dict[str, Any] | None = None,
+    path_placeholder: str = DEFAULT_PATH_PLACEHOLDER, settings_key: str | None = None,
+    extra_path_params: dict[str, str] | None = None, aliases: tuple[str, ...] = (),
+) -> Callable:
+    """Decorator registering a loader ``fn(**params) -> Dataset`` under ``name``: the one place a dataset's facts live.
+
+    - ``params``: accepted parameter -> description (the loader's signature decides what is accepted).
+    - ``availability(**params) -> (availability, how_to)``: without it the dataset is "builtin".
+    - ``train_defaults``: what the Train page starts from (``model``, ``epochs``, ``batch_size``,
+      ``image_size`` ([h, w] or None), ``class_weight``); missing keys come from ``DEFAULT_TRAIN_DEFAULTS``.
+    - ``path_placeholder``: placeholder of the folder/file widget; ``settings_key``: the attribute of
+      ``core.config.get_settings()`` that pre-fills it (e.g. ``"ham10000_dir"``).
+    - ``extra_path_params``: further path parameters -> widget label (e.g. fundus' ``labels_csv``).
+    """
+    unknown = sorted(set(train_defaults or {}) - set(DEFAULT_TRAIN_DEFAULTS))
+    if unknown:
+        raise ValueError(f"dataset {name!r}: unknown train_defaults key(s) {', '.join(unknown)}; "
+                         f"accepted: {', '.join(DEFAULT_TRAIN_DEFAULTS)}")
+    meta: dict[str, Any] = {
+        "title": title, "description": description, "domain": domain, "params": dict(params or {}),
+        "train_defaults": {**DEFAULT_TRAIN_DEFAULTS, **(train_defaults or {})},
+        "path_placeholder": path_placeholder, "settings_key": settings_key,
+        "extra_path_params": dict(extra_path_params or {}),
+    }
+    if availability is not None:
+        meta["availability"] = availability
+    return DATASETS.register(name, aliases=aliases, **meta)
 
 
 @dataclass
@@ -76,7 +113,7 @@ class Dataset:
             )
         return pos
 
-    def subset(self, ids_or_positions, *, by: Literal["id", "position"] = "id") -> "Dataset":
+    def subset(self, ids_or_positions, *, by: Literal["id", "position"] = "id") -> Dataset:
         pos = self.index_of(ids_or_positions) if by == "id" else np.asarray(ids_or_positions, dtype=np.int64)
         take = lambda a: None if a is None else np.asarray(a)[pos]  # noqa: E731
         return Dataset(

@@ -4,10 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import keras_cache
 from .base import Dataset, register_dataset
 from .common import check_max_per_class, subsample_positions
-from . import keras_cache
 
+# What the Train page starts from for each Keras built-in (see ``register_dataset``).
+KERAS_TRAIN_DEFAULTS = {
+    "mnist": {"model": "small_cnn", "epochs": 3, "batch_size": 64},
+    "fashion_mnist": {"model": "report_b_cnn5", "epochs": 20, "batch_size": 32},
+    "cifar10": {"model": "report_e_model3", "epochs": 15, "batch_size": 64},
+}
 COMMON_PARAMS = {"max_per_class": "int or None: keep at most this many images per class (per official part)"}
 
 
@@ -16,6 +22,7 @@ COMMON_PARAMS = {"max_per_class": "int or None: keep at most this many images pe
     description="1,797 handwritten digits 0-9, 8x8 grey, bundled with scikit-learn (values 0-16 scaled to 0-255). "
                 "The embedded default: always available, trains in seconds.",
     domain="general", params=dict(COMMON_PARAMS),
+    train_defaults={"model": "small_cnn", "epochs": 5, "batch_size": 32},
 )
 def load_digits(*, max_per_class: int | None = None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)
@@ -84,7 +91,7 @@ def _register_keras(name: str) -> None:
     loader.__name__ = f"load_{name}"
     loader.__doc__ = f"{cfg.title} through keras.datasets.{name}.load_data() (official test split kept)."
     register_dataset(name, title=cfg.title, description=cfg.description, domain="general",
-                     params=dict(COMMON_PARAMS),
+                     params=dict(COMMON_PARAMS), train_defaults=KERAS_TRAIN_DEFAULTS.get(name),
                      availability=lambda **_: keras_cache.availability(name))(loader)
 
 

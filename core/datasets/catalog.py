@@ -1,12 +1,13 @@
 """Public entry points: ``load_dataset``, ``list_datasets``, ``dataset_availability``."""
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..validation import DatasetError, ValidationError
-from .base import DATASETS, Dataset
+from .base import DATASETS, DEFAULT_PATH_PLACEHOLDER, DEFAULT_TRAIN_DEFAULTS, Dataset
 
 AVAILABILITY = ("builtin", "cached", "needs_download", "needs_folder")
 
@@ -20,12 +21,19 @@ class DatasetInfo:
     how_to: str                       # what to do to make it available (or how it is available)
     domain: str = "general"
     params: dict[str, Any] = field(default_factory=dict)  # accepted params -> description
+    # model, epochs, batch_size, image_size ([h, w] or None), class_weight: what the Train page starts from
+    train_defaults: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAIN_DEFAULTS))
+    path_placeholder: str = DEFAULT_PATH_PLACEHOLDER   # placeholder of the folder/file widget
+    settings_key: str | None = None   # attribute of core.config.get_settings() that pre-fills the folder
+    extra_path_params: dict[str, str] = field(default_factory=dict)  # further path params -> widget label
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "title": self.title, "description": self.description,
             "availability": self.availability, "how_to": self.how_to, "domain": self.domain,
-            "params": dict(self.params),
+            "params": dict(self.params), "train_defaults": copy.deepcopy(self.train_defaults),
+            "path_placeholder": self.path_placeholder, "settings_key": self.settings_key,
+            "extra_path_params": dict(self.extra_path_params),
         }
 
 
@@ -40,7 +48,6 @@ def load_dataset(name: str, **params: Any) -> Dataset:
     Unknown names raise ``NotFoundError`` with close matches; unknown parameters raise
     ``ValidationError`` listing the accepted ones.
     """
-    _ensure_registered()
     entry = DATASETS.get(name)
     accepted = _accepted(entry.fn)
     extra = sorted(set(params) - accepted)
@@ -57,7 +64,6 @@ def load_dataset(name: str, **params: Any) -> Dataset:
 
 def dataset_availability(name: str, **params: Any) -> tuple[str, str]:
     """``(availability, how_to)`` for a dataset without loading it."""
-    _ensure_registered()
     entry = DATASETS.get(name)
     fn = entry.meta.get("availability")
     if fn is None:
@@ -69,7 +75,6 @@ def dataset_availability(name: str, **params: Any) -> tuple[str, str]:
 
 
 def list_datasets() -> list[DatasetInfo]:
-    _ensure_registered()
     out = []
     for n in DATASETS.names():
         e = DATASETS.get(n)
@@ -78,10 +83,12 @@ def list_datasets() -> list[DatasetInfo]:
             name=n, title=e.meta.get("title", n), description=e.meta.get("description", ""),
             availability=avail, how_to=how, domain=e.meta.get("domain", "general"),
             params=dict(e.meta.get("params", {})),
+            train_defaults=copy.deepcopy(e.meta.get("train_defaults", DEFAULT_TRAIN_DEFAULTS)),
+            path_placeholder=e.meta.get("path_placeholder", DEFAULT_PATH_PLACEHOLDER),
+            settings_key=e.meta.get("settings_key"), extra_path_params=dict(e.meta.get("extra_path_params", {})),
         ))
     return out
 
 
 def _ensure_registered() -> None:
-    # Importing the loader modules registers them (no other side effects).
-    from . import builtin, folders  # noqa: F401
+    """No-op kept for core/training.py, which still calls it: the package ``__init__`` registers the loaders."""

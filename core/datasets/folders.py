@@ -15,8 +15,16 @@ import pandas as pd
 from ..config import get_settings
 from ..validation import DatasetError, ValidationError, check_number, check_one_of
 from .base import Dataset, register_dataset
-from .common import (IMAGE_EXTENSIONS, check_inside_roots, check_max_per_class, check_path, check_readable,
-                     scan_images, subsample_positions, walk_images)
+from .common import (
+    IMAGE_EXTENSIONS,
+    check_inside_roots,
+    check_max_per_class,
+    check_path,
+    check_readable,
+    scan_images,
+    subsample_positions,
+    walk_images,
+)
 
 HAM_CODES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 HAM_NAMES = ["Actinic keratoses", "Basal cell carcinoma", "Benign keratosis-like lesions", "Dermatofibroma",
@@ -152,6 +160,9 @@ def _find_ham_csv(folder: Path) -> Path:
     params={**FOLDER_PARAMS, "metadata_csv": "HAM10000_metadata.csv when it is not inside the folder",
             "impute_age": "'mean', 'median' or None: fill missing ages"},
     availability=lambda path=None, **_: _folder_availability(path, "ham10000_dir", "HAM10000", HAM_LAYOUT),
+    train_defaults={"model": "report_a_tuned_cnn", "epochs": 10, "batch_size": 16, "image_size": [120, 150],
+                    "class_weight": "balanced"},
+    path_placeholder="/data/HAM10000", settings_key="ham10000_dir",
 )
 def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None, max_per_class: int | None = None,
                   max_missing_fraction: float = 0.5) -> Dataset:
@@ -221,7 +232,8 @@ def _fundus_format(cols) -> str | None:
 
 def _find_fundus_csv(folder: Path) -> Path:
     seen = []
-    cands = sorted(folder.glob("*.csv"), key=lambda p: (p.name.lower() not in ("labels.csv", "trainlabels.csv", "train.csv"), p.name))
+    preferred = ("labels.csv", "trainlabels.csv", "train.csv")
+    cands = sorted(folder.glob("*.csv"), key=lambda p: (p.name.lower() not in preferred, p.name))
     for cand in cands:
         cand = check_inside_roots(cand, what="CSV file")
         try:
@@ -251,6 +263,9 @@ def patient_id(image_id: str) -> tuple[str, str | None]:
     domain="fundus",
     params={**FOLDER_PARAMS, "labels_csv": "labels CSV when it is not inside the folder"},
     availability=lambda path=None, **_: _folder_availability(path, "fundus_dir", "fundus", FUNDUS_LAYOUT),
+    train_defaults={"model": "densenet121", "epochs": 10, "batch_size": 16, "image_size": [224, 224],
+                    "class_weight": "balanced"},
+    settings_key="fundus_dir", extra_path_params={"labels_csv": "Labels CSV (optional: found automatically)"},
 )
 def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
                 max_missing_fraction: float = 0.5) -> Dataset:
@@ -312,6 +327,7 @@ def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
                               "max_per_class": FOLDER_PARAMS["max_per_class"]},
     availability=lambda path=None, **_: ("cached", f"Folder: {path}") if path and Path(path).is_dir() else
     ("needs_folder", "Give a folder with one subfolder per class holding the images (path=...)."),
+    train_defaults={"model": "small_cnn", "epochs": 10, "batch_size": 32, "image_size": [64, 64]},
 )
 def load_image_folder(path=None, *, max_per_class: int | None = None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)
@@ -375,6 +391,7 @@ def _medmnist_kind(stem: str):
     availability=lambda path=None, **_: ("cached", f"File: {path}") if path and Path(path).is_file() else
     ("needs_folder", "Give a MedMNIST .npz file (path=...) with train_images, train_labels, val_images, val_labels, "
                      "test_images, test_labels."),
+    train_defaults={"model": "small_cnn", "epochs": 10, "batch_size": 64},
 )
 def load_medmnist(path=None, *, max_per_class: int | None = None, class_names: list[str] | None = None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)

@@ -70,7 +70,7 @@ class Split:
                 "extra": dict(self.extra)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Split":
+    def from_dict(cls, d: dict[str, Any]) -> Split:
         if not isinstance(d, dict):
             raise ValidationError(f"A split must be a dict with keys {', '.join(_SPLIT_KEYS)}. Got {type(d).__name__}.")
         missing = [k for k in ("train", "val", "test") if k not in d]
@@ -159,7 +159,7 @@ def _assign_grouped(ds: Dataset, pos: np.ndarray, fracs: dict[str, float], rng) 
     out = {p: np.array([], dtype=np.int64) for p in PARTS}
     for i, p in enumerate(active):
         out[p] = np.sort(pos[place[ginv] == i])
-    for i, p in enumerate(active):
+    for p in active:
         have = np.bincount(ds.labels[out[p]], minlength=k)
         for c in range(k):
             if total[c] > 0 and have[c] == 0:

@@ -1,15 +1,18 @@
 """Model zoo and transfer backbones.
 
-Importing this package does not import TensorFlow: builders import Keras when called.
+Importing this package registers every model (``zoo`` and ``backbones`` modules, imported
+below, once) and does not import TensorFlow: builders import Keras when called.
 
     from core.models import create_model, list_models, model_info
     model = create_model("small_cnn", input_shape=(8, 8, 1), num_classes=10)
 """
+from . import zoo  # noqa: F401  (importing it registers the zoo models)
 from .backbones import BACKBONES, BackboneCfg, backbone_layer_names, copy_matching_weights, keras_cache_dir
 from .base import (
     MODELS,
     BuildResult,
     build_model,
+    builder_options,
     count_params,
     create_model,
     default_cam_layer,
@@ -17,9 +20,7 @@ from .base import (
     model_info,
     model_notices,
     register_model,
-    _ensure_registered,
 )
-from . import zoo  # noqa: F401  (registers the zoo models)
 
 __all__ = [
     "BACKBONES",
@@ -28,6 +29,7 @@ __all__ = [
     "BuildResult",
     "backbone_layer_names",
     "build_model",
+    "builder_options",
     "copy_matching_weights",
     "count_params",
     "create_model",

@@ -26,6 +26,7 @@ Weights:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 import tempfile
@@ -36,7 +37,7 @@ from typing import Any
 
 from core.validation import ModelError, NotFoundError, ValidationError, check_number, check_one_of
 
-from .base import HEADS_DOC, BuildContext, register_model
+from .base import BuildContext, register_model
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -114,6 +115,12 @@ BACKBONES: dict[str, BackboneCfg] = {
             "bcbd6486424b2319ff4ef7d526e38f63", report="E",
         ),
         BackboneCfg(
+            "mobilenetv2", "MobileNetV2", "MobileNetV2", "mobilenet_v2", 32, 224, "tf", "out_relu",
+            ("block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu", "out_relu"),
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", _KERAS_APPS + "mobilenet_v2/",
+            None,
+        ),
+        BackboneCfg(
             "densenet121", "DenseNet121", "DenseNet121", "densenet", 32, 224, "torch", "relu",
             ("pool2_relu", "pool3_relu", "pool4_relu", "relu"),
             "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", _KERAS_APPS + "densenet/",
@@ -126,12 +133,6 @@ BACKBONES: dict[str, BackboneCfg] = {
             "c13680b51ded0fb44dff2d8f86ac8bb1", report="D",
         ),
         BackboneCfg(
-            "mobilenetv2", "MobileNetV2", "MobileNetV2", "mobilenet_v2", 32, 224, "tf", "out_relu",
-            ("block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu", "out_relu"),
-            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", _KERAS_APPS + "mobilenet_v2/",
-            None,
-        ),
-        BackboneCfg(
             "efficientnetb0", "EfficientNetB0", "EfficientNetB0", "efficientnet", 32, 224, "none", "top_activation",
             ("block2a_expand_activation", "block3a_expand_activation", "block4a_expand_activation",
              "block6a_expand_activation", "top_activation"),
@@ -141,6 +142,15 @@ BACKBONES: dict[str, BackboneCfg] = {
     )
 }
 
+HEADS_DOC = {
+    "gap_dense": "GlobalAveragePooling -> Dense(num_classes, softmax)",
+    "flatten_dense": "Flatten -> Dense(dense_units=128, relu) -> Dense(num_classes) (report A)",
+    "flatten_dense_dropout": "Flatten -> Dense(dense_units=128, relu) -> Dropout(dropout=0.5) -> Dense(num_classes)",
+    "report_c": "GlobalAveragePooling -> Dense(dense_units=128, relu) -> Dropout(dropout=0.5) -> Dense(num_classes) "
+                "(report C)",
+    "report_e": "Flatten -> Dense(256) -> Dense(128) -> Dropout(dropout=0.3) -> Dense(64) -> BatchNorm -> "
+                "Dense(num_classes) (report E)",
+}
 HEADS = tuple(HEADS_DOC)
 _HEAD_DEFAULTS = {  # (dense_units, dropout)
     "gap_dense": (None, None),
@@ -149,8 +159,6 @@ _HEAD_DEFAULTS = {  # (dense_units, dropout)
     "report_c": (128, 0.5),
     "report_e": (None, 0.3),
 }
-_OPTIONS = {"weights": None, "cut_layer": None, "head": "gap_dense", "dense_units": None,
-            "dropout": None, "trainable": "frozen"}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -387,16 +395,9 @@ def build_backbone_model(
     dropout: float | None = None,
     trainable: str | int = "frozen",
 ):
-    # ---- validate everything first
-    head = check_one_of("head", head, HEADS)
-    du_default, dr_default = _HEAD_DEFAULTS[head]
-    if dense_units is not None:
-        dense_units = check_number("dense_units", dense_units, low=1, high=65536, integer=True)
-    if dropout is not None:
-        dropout = float(check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False))
-    dense_units = dense_units if dense_units is not None else du_default
-    dropout = dropout if dropout is not None else dr_default
-    trainable = _check_trainable(trainable)
+    """Validate every option, build the flat graph (grayscale -> RGB, upscaling, backbone, cut,
+    head), set trainability, then load the weights (see the module docstring)."""
+    head, dense_units, dropout, trainable = _check_head_options(head, dense_units, dropout, trainable)
     if cut_layer is not None and (not isinstance(cut_layer, str) or not cut_layer.strip()):
         raise ValidationError(
             f"The 'cut_layer' parameter must be None (the whole backbone) or a layer name such as "
@@ -414,10 +415,50 @@ def build_backbone_model(
         th, tw = max(h, cfg.min_size), max(w, cfg.min_size)
     imagenet_path = imagenet_weights_path(cfg, th, tw) if spec.kind == "imagenet" else None
 
-    # ---- build
+    import keras
+
+    inp, backbone, bb_layers, feat = _backbone_graph(ctx, cfg, (th, tw), cut_layer)
+    out = _head(feat, head, dense_units, dropout, ctx.num_classes)
+    model = keras.Model(inp, out, name=f"{cfg.name}_{head}")
+    in_model = {l.name for l in model.layers}
+    used = [l for l in bb_layers if l.name in in_model]  # the backbone layers that made it into the model
+    _set_trainable(ctx, cfg, used, trainable)
+    _load_weights(ctx, cfg, model, backbone, used, spec, imagenet_path, head, cut_layer)
+    ctx.info.update(
+        backbone=cfg.name,
+        cut_layer=cut_layer,
+        head=head,
+        weights=spec.label,
+        trainable=trainable,
+        preprocess=cfg.preprocess,
+        preprocess_input=cfg.preprocess_input,
+        cam_layer=cfg.default_cam_layer if cfg.default_cam_layer in in_model else None,
+        backbone_input_size=(th, tw),
+    )
+    return model
+
+
+def _check_head_options(head: Any, dense_units: Any, dropout: Any, trainable: Any):
+    """Validated ``(head, dense_units, dropout, trainable)``, the head's defaults filled in."""
+    head = check_one_of("head", head, HEADS)
+    du_default, dr_default = _HEAD_DEFAULTS[head]
+    if dense_units is not None:
+        dense_units = check_number("dense_units", dense_units, low=1, high=65536, integer=True)
+    if dropout is not None:
+        dropout = float(check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False))
+    dense_units = dense_units if dense_units is not None else du_default
+    dropout = dropout if dropout is not None else dr_default
+    return head, dense_units, dropout, _check_trainable(trainable)
+
+
+def _backbone_graph(ctx: BuildContext, cfg: BackboneCfg, size: tuple[int, int], cut_layer: str | None):
+    """``(input, backbone, backbone layers, features)``: the backbone built flat on our input
+    (grayscale repeated to RGB, upscaled to ``size`` when smaller), cut at ``cut_layer``."""
     import keras
 
     L = keras.layers
+    h, w, c = ctx.input_shape
+    th, tw = size
     inp = keras.Input(ctx.input_shape, name="input")
     x = inp
     if c == 1:
@@ -433,16 +474,22 @@ def build_backbone_model(
     bb_layers = [l for l in backbone.layers
                  if not isinstance(l, keras.layers.InputLayer) and l.name not in ("lab_gray_to_rgb", "lab_upscale")]
     if cut_layer is None:
-        feat = backbone.output
-    else:
-        names = [l.name for l in bb_layers]
-        if cut_layer not in names:
-            raise _layer_error(cfg, cut_layer, names)
-        feat = backbone.get_layer(cut_layer).output
-        if len(feat.shape) != 4:
-            raise ValidationError(f"cut_layer {cut_layer!r} of {cfg.name!r} does not output a feature map "
-                                  f"(its output shape is {tuple(feat.shape)}); choose one of {', '.join(cfg.cut_points)}.")
+        return inp, backbone, bb_layers, backbone.output
+    names = [l.name for l in bb_layers]
+    if cut_layer not in names:
+        raise _layer_error(cfg, cut_layer, names)
+    feat = backbone.get_layer(cut_layer).output
+    if len(feat.shape) != 4:
+        raise ValidationError(f"cut_layer {cut_layer!r} of {cfg.name!r} does not output a feature map "
+                              f"(its output shape is {tuple(feat.shape)}); choose one of {', '.join(cfg.cut_points)}.")
+    return inp, backbone, bb_layers, feat
 
+
+def _head(feat, head: str, dense_units: int | None, dropout: float | None, num_classes: int):
+    """The classification head on the feature map (see ``HEADS_DOC``); float32 softmax output."""
+    import keras
+
+    L = keras.layers
     y = feat
     if head in ("gap_dense", "report_c"):
         y = L.GlobalAveragePooling2D(name="head_gap")(y)
@@ -458,28 +505,32 @@ def build_backbone_model(
         y = L.Dropout(dropout, name="head_dropout")(y)
         y = L.Dense(64, activation="relu", name="head_dense3")(y)
         y = L.BatchNormalization(name="head_bn")(y)
-    out = L.Dense(ctx.num_classes, activation="softmax", dtype="float32", name="predictions")(y)
-    model = keras.Model(inp, out, name=f"{cfg.name}_{head}")
+    return L.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(y)
 
-    # ---- trainability (only the backbone layers that made it into the model)
-    in_model = {l.name for l in model.layers}
-    used = [l for l in bb_layers if l.name in in_model]
+
+def _set_trainable(ctx: BuildContext, cfg: BackboneCfg, used: list, trainable: str | int) -> None:
+    """'all', 'frozen' or the last N weighted backbone layers trainable (BatchNorm stays frozen)."""
+    import keras
+
     if trainable == "all":
         for l in used:
             l.trainable = True
-    else:
-        for l in used:
-            l.trainable = False
-        n = 0 if trainable == "frozen" else int(trainable)
-        if n:
-            weighted = [l for l in used if l.weights and not isinstance(l, keras.layers.BatchNormalization)]
-            for l in weighted[-n:]:
-                l.trainable = True
-            if n > len(weighted):
-                ctx.notice(f"trainable={n} is more than the {len(weighted)} weighted layers of the (cut) "
-                           f"{cfg.title}; all of them are fine-tuned (BatchNorm layers stay frozen).")
+        return
+    for l in used:
+        l.trainable = False
+    n = 0 if trainable == "frozen" else int(trainable)
+    if n:
+        weighted = [l for l in used if l.weights and not isinstance(l, keras.layers.BatchNormalization)]
+        for l in weighted[-n:]:
+            l.trainable = True
+        if n > len(weighted):
+            ctx.notice(f"trainable={n} is more than the {len(weighted)} weighted layers of the (cut) "
+                       f"{cfg.title}; all of them are fine-tuned (BatchNorm layers stay frozen).")
 
-    # ---- weights last
+
+def _load_weights(ctx: BuildContext, cfg: BackboneCfg, model, backbone, used: list, spec: _WeightsSpec,
+                  imagenet_path: Path | None, head: str, cut_layer: str | None) -> None:
+    """Load the requested weights into the built model (last step of a build)."""
     if spec.kind == "imagenet":
         _load_into_backbone(backbone, imagenet_path, cfg, "ImageNet")
         if cfg.name.startswith("efficientnet"):
@@ -503,19 +554,6 @@ def build_backbone_model(
     else:
         ctx.notice(f"{cfg.title} starts from random weights (weights=None); pass weights='imagenet' (or a file, "
                    "or 'run:<id>') for transfer learning.")
-
-    ctx.info.update(
-        backbone=cfg.name,
-        cut_layer=cut_layer,
-        head=head,
-        weights=spec.label,
-        trainable=trainable,
-        preprocess=cfg.preprocess,
-        preprocess_input=cfg.preprocess_input,
-        cam_layer=cfg.default_cam_layer if cfg.default_cam_layer in in_model else None,
-        backbone_input_size=(th, tw),
-    )
-    return model
 
 
 def _load_into_backbone(backbone, path: Path, cfg: BackboneCfg, what: str) -> None:
@@ -567,23 +605,34 @@ def _make_builder(cfg: BackboneCfg):
 
     builder.__name__ = f"build_{cfg.name}"
     builder.__doc__ = f"{cfg.title} transfer model (keras.applications.{cfg.constructor})."
+    # the options are build_backbone_model's keyword-only parameters (cfg is bound here)
+    sig = inspect.signature(build_backbone_model)
+    builder.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "cfg"])
     return builder
 
 
-for _cfg in BACKBONES.values():
+def _register(cfg: BackboneCfg) -> None:
     register_model(
-        _cfg.name,
+        cfg.name,
         family="backbone",
-        title=f"{_cfg.title} (transfer)",
-        report=_cfg.report,
-        default_input=(_cfg.default_size, _cfg.default_size, 3),
-        min_input_size=_cfg.min_size,
+        title=f"{cfg.title} (transfer)",
+        report=cfg.report,
+        default_input=(cfg.default_size, cfg.default_size, 3),
+        min_input_size=cfg.min_size,
         description=(
-            f"keras.applications.{_cfg.constructor} (include_top=False) built flat on the lab input, cut at "
+            f"keras.applications.{cfg.constructor} (include_top=False) built flat on the lab input, cut at "
             f"cut_layer (default: full backbone), with a classification head. Preprocessing: "
-            f"{_cfg.preprocess_input} ({_cfg.preprocess}). Smaller inputs than {_cfg.min_size}x{_cfg.min_size} "
+            f"{cfg.preprocess_input} ({cfg.preprocess}). Smaller inputs than {cfg.min_size}x{cfg.min_size} "
             "are upscaled inside the model."
         ),
-        options=dict(_OPTIONS),
-    )(_make_builder(_cfg))
+        preprocess=cfg.preprocess,
+        preprocess_input=cfg.preprocess_input,
+        default_cam_layer=cfg.default_cam_layer,
+        cut_points=tuple(cfg.cut_points),
+        heads=HEADS,
+    )(_make_builder(cfg))
+
+
+for _cfg in BACKBONES.values():
+    _register(_cfg)
 del _cfg

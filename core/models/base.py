@@ -10,6 +10,7 @@ the same notices back (they are kept on the model object, not saved with it).
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,19 @@ MODELS: Registry[Callable[..., Any]] = Registry("model")
 FAMILIES = ("zoo", "backbone")
 
 
+def builder_options(fn: Callable[..., Any]) -> dict[str, Any]:
+    """A builder's options and their defaults, read from its signature: every parameter after
+    the :class:`BuildContext` must be keyword-only with a default (``fn(ctx, *, dropout=0.5)``)."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    bad = [p.name for p in params if p.kind is not p.KEYWORD_ONLY or p.default is p.empty]
+    if bad:
+        raise TypeError(
+            f"Model builder {getattr(fn, '__name__', fn)!r}: option(s) {', '.join(bad)} must be keyword-only with a "
+            "default, as in fn(ctx, *, dropout=0.5)."
+        )
+    return {p.name: p.default for p in params}
+
+
 def register_model(
     name: str,
     *,
@@ -30,46 +44,55 @@ def register_model(
     report: str | None = None,
     default_input: tuple[int, int, int] = (32, 32, 3),
     description: str = "",
-    options: dict[str, Any] | None = None,
     aliases: tuple[str, ...] = (),
     **meta: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a builder ``fn(ctx: BuildContext, **options) -> keras output``.
+    """Decorator registering a builder ``fn(ctx: BuildContext, *, option=default, ...) -> keras.Model``.
 
     A builder receives a :class:`BuildContext` (validated input shape, number of classes,
-    a ``notice`` method) and returns the finished ``keras.Model``. ``options`` maps each
-    accepted option to its default (shown by ``model_info`` and used to reject unknown
-    options with a clear message).
+    a ``notice`` method) and returns the finished ``keras.Model``. Its keyword-only
+    parameters are the model's options: their defaults are what ``model_info`` shows, and
+    any other option is refused with a clear message (see :func:`builder_options`).
+    Backbones add their facts (``preprocess``, ``cut_points``, ...) as further ``meta``.
     """
     check_one_of("family", family, FAMILIES)
-    return MODELS.register(
-        name,
-        aliases=aliases,
-        family=family,
-        title=title or name,
-        report=report,
-        default_input=tuple(default_input),
-        description=description,
-        options=dict(options or {}),
-        **meta,
-    )
+    if "options" in meta:
+        raise TypeError(f"register_model({name!r}): options come from the builder's keyword-only parameters; "
+                        "do not pass options=.")
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return MODELS.register(
+            name,
+            aliases=aliases,
+            family=family,
+            title=title or name,
+            report=report,
+            default_input=tuple(default_input),
+            description=description,
+            options=builder_options(fn),
+            **meta,
+        )(fn)
+
+    return deco
 
 
 def list_models(filter: str | None = None, family: str | None = None) -> list[str]:
     """Sorted registered model names, optionally matching a glob and/or a family."""
-    _ensure_registered()
     if family is not None:
         check_one_of("family", family, FAMILIES)
         return MODELS.names(filter=filter, family=family)
     return MODELS.names(filter=filter)
 
 
+# Facts a backbone registers with its builder (see core.models.backbones) that model_info shows.
+BACKBONE_FACTS = ("preprocess", "preprocess_input", "default_cam_layer", "cut_points", "heads")
+
+
 def model_info(name: str) -> dict[str, Any]:
     """Plain-data description of a model: title, family, report, default input shape,
     minimum input size (backbones; None for zoo models, which accept any size),
     description, options with defaults; backbones add preprocess mode/function,
-    default CAM layer and cut points."""
-    _ensure_registered()
+    default CAM layer, cut points and heads."""
     entry = MODELS.get(name)
     m = entry.meta
     info = {
@@ -83,26 +106,8 @@ def model_info(name: str) -> dict[str, Any]:
         "options": dict(m["options"]),
     }
     if m["family"] == "backbone":
-        from .backbones import BACKBONES
-
-        cfg = BACKBONES[entry.name]
-        info.update(
-            preprocess=cfg.preprocess,
-            preprocess_input=cfg.preprocess_input,
-            default_cam_layer=cfg.default_cam_layer,
-            cut_points=list(cfg.cut_points),
-            heads=list(HEADS_DOC),
-        )
+        info.update({k: list(m[k]) if isinstance(m[k], (list, tuple)) else m[k] for k in BACKBONE_FACTS})
     return info
-
-
-HEADS_DOC = {
-    "gap_dense": "GlobalAveragePooling -> Dense(num_classes, softmax)",
-    "flatten_dense": "Flatten -> Dense(dense_units=128, relu) -> Dense(num_classes) (report A)",
-    "flatten_dense_dropout": "Flatten -> Dense(dense_units=128, relu) -> Dropout(dropout=0.5) -> Dense(num_classes)",
-    "report_c": "GlobalAveragePooling -> Dense(dense_units=128, relu) -> Dropout(dropout=0.5) -> Dense(num_classes) (report C)",
-    "report_e": "Flatten -> Dense(256) -> Dense(128) -> Dropout(dropout=0.3) -> Dense(64) -> BatchNorm -> Dense(num_classes) (report E)",
-}
 
 
 @dataclass
@@ -182,7 +187,6 @@ def build_model(
 
     ``input_shape=None`` uses the model's default input (``model_info(name)["default_input"]``).
     """
-    _ensure_registered()
     entry = MODELS.get(name)
     if input_shape is None:
         input_shape = entry.meta["default_input"]
@@ -290,16 +294,11 @@ def default_cam_layer(model: Any) -> str:
     )
 
 
-def _ensure_registered() -> None:
-    # Importing the builder modules registers them (no Keras import happens here).
-    from . import backbones, zoo  # noqa: F401
-
-
 __all__ = [
     "MODELS",
     "BuildContext",
     "BuildResult",
-    "HEADS_DOC",
+    "builder_options",
     "build_model",
     "check_options",
     "count_params",

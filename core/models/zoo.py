@@ -42,7 +42,6 @@ def _output(x, ctx: BuildContext):
         "Two conv blocks (Conv-BN-ReLU x2, max-pool) with global average pooling: fast on CPU, "
         "any input from 8x8 up; last conv 'cam_conv' is the Grad-CAM layer."
     ),
-    options={"filters": 32, "dropout": 0.25, "dense_units": 64},
 )
 def small_cnn(ctx: BuildContext, *, filters: int = 32, dropout: float = 0.25, dense_units: int = 64):
     # BatchNorm momentum 0.9: moving statistics settle within the few hundred steps of a quick run
@@ -84,7 +83,6 @@ def small_cnn(ctx: BuildContext, *, filters: int = 32, dropout: float = 0.25, de
         "Conv2D(32,3,same,relu) -> MaxPool(2) -> Dropout -> Flatten -> Dense(8,relu) -> Dense(n,softmax). "
         "Report A's baseline is not given exactly; this reconstruction has 1,152,967 params at 150x120x3."
     ),
-    options={"filters": 32, "dropout": 0.2, "dense_units": 8},
 )
 def report_a_baseline_cnn(ctx: BuildContext, *, filters: int = 32, dropout: float = 0.2, dense_units: int = 8):
     keras = _keras()
@@ -112,7 +110,6 @@ def report_a_baseline_cnn(ctx: BuildContext, *, filters: int = 32, dropout: floa
         "Dense(32,relu) -> Dense(n,softmax). 4,622,939 params at 150x120x3 (either orientation). "
         "Search space of report A: units 8-64 step 7, dropout 0-0.3, extra_blocks 0-3."
     ),
-    options={"units": 43, "filters": 32, "dropout": 0.2, "dense_units": 32, "extra_blocks": 0},
 )
 def report_a_tuned_cnn(
     ctx: BuildContext,
@@ -156,7 +153,6 @@ def report_a_tuned_cnn(
         "Dense(64,relu) -> Dropout(0.5) -> Dense(32,relu) -> Dropout(0.5) -> Dense(n,softmax). "
         "1,607,210 params (1,605,226 trainable) at 28x28x1."
     ),
-    options={"dropout": 0.5},
 )
 def report_b_cnn5(ctx: BuildContext, *, dropout: float = 0.5):
     keras = _keras()
@@ -187,7 +183,6 @@ def report_b_cnn5(ctx: BuildContext, *, dropout: float = 0.5):
         "for the others; branch and shortcut CONCATENATED, then ReLU. GAP -> Dense(n,softmax). "
         "1,646,858 params (1,643,210 trainable) at 32x32x3."
     ),
-    options={},
 )
 def report_b_concat_resnet(ctx: BuildContext):
     keras = _keras()
@@ -255,7 +250,6 @@ def _report_e(ctx: BuildContext, variant: int, conv_dropout: float, dense_dropou
         "Conv(16,3,same)+LeakyReLU(0.1) -> Conv(32)+LeakyReLU -> MaxPool(2) -> Flatten -> Dense(256)+LeakyReLU "
         "-> Dense(n,softmax). 2,105,066 params at 32x32x3."
     ),
-    options={},
 )
 def report_e_model1(ctx: BuildContext):
     return _report_e(ctx, 1, 0.0, 0.0, "report_e_model1")
@@ -267,7 +261,6 @@ def report_e_model1(ctx: BuildContext):
     report="E",
     default_input=(32, 32, 3),
     description="model_1 with Dropout(0.2) after each conv and Dropout(0.5) after the dense layer (2,105,066 params).",
-    options={"conv_dropout": 0.2, "dropout": 0.5},
 )
 def report_e_model2(ctx: BuildContext, *, conv_dropout: float = 0.2, dropout: float = 0.5):
     return _report_e(ctx, 2, _dropout("conv_dropout", conv_dropout), _dropout("dropout", dropout), "report_e_model2")
@@ -282,7 +275,6 @@ def report_e_model2(ctx: BuildContext, *, conv_dropout: float = 0.2, dropout: fl
         "Conv16-LReLU, Conv32-LReLU, MaxPool, Dropout(0.25), Conv32-LReLU, Conv64-LReLU, MaxPool, Dropout(0.25), "
         "Flatten, Dense256-LReLU, Dropout(0.5), Dense(n). 1,084,234 params at 32x32x3."
     ),
-    options={"conv_dropout": 0.25, "dropout": 0.5},
 )
 def report_e_model3(ctx: BuildContext, *, conv_dropout: float = 0.25, dropout: float = 0.5):
     return _report_e(ctx, 3, _dropout("conv_dropout", conv_dropout), _dropout("dropout", dropout), "report_e_model3")

@@ -16,14 +16,13 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..validation import (MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of,
-                          check_run_name)
+from ..validation import MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of, check_run_name
 from . import schema as S
 from .engine import WRITE_OPTION, StoreError, make_engine, safe_url, upgrade
 
@@ -46,13 +45,13 @@ HOST = socket.gethostname()
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def _json_default(obj: Any) -> Any:
@@ -144,6 +143,8 @@ class RunSummary:
     summary: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     supervisor_id: str | None = None  # the job supervisor that claimed it (None: a worker/CLI run)
+    executor: str | None = None  # where it executes: "local" or "ray" (None: not started by a supervisor)
+    placement: dict = field(default_factory=dict)  # node, GPUs, Ray submission id (see set_placement)
 
     @property
     def is_final(self) -> bool:
@@ -351,7 +352,8 @@ class Store:
                 values["heartbeat_at"] = now
             elif status == "queued":  # re-queue
                 values.update(started_at=None, finished_at=None, duration_s=None, pid=None, host=None,
-                              supervisor_id=None, cancel_requested=False, progress=0.0, error=error)
+                              supervisor_id=None, cancel_requested=False, progress=0.0, error=error,
+                              executor=None, placement=None)
             else:
                 values["finished_at"] = now
                 started = _aware(row.started_at)
@@ -361,7 +363,7 @@ class Store:
             conn.execute(sa.update(S.runs).where(S.runs.c.id == row.id).values(**values))
 
     def claim_run(self, run_id: int, *, host: str = HOST, pid: int | None = None,
-                  supervisor: str | None = None) -> bool:
+                  supervisor: str | None = None, executor: str | None = None) -> bool:
         """Atomically move a queued run to running (for the job manager). False if it was not queued.
 
         A compare-and-set (``UPDATE ... WHERE status = 'queued'``): of several supervisors
@@ -373,9 +375,43 @@ class Store:
                 sa.update(S.runs)
                 .where(S.runs.c.id == int(run_id), S.runs.c.status == "queued")
                 .values(status="running", started_at=now, heartbeat_at=now, host=host, pid=pid,
-                        supervisor_id=supervisor)
+                        supervisor_id=supervisor, executor=executor)
             )
             return res.rowcount == 1
+
+    def unclaim_run(self, run_id: int, *, supervisor: str) -> bool:
+        """Give a claimed run back to the queue (its worker could not be started, e.g. the
+        cluster is unreachable): a compare-and-set on ``supervisor``, so a run another
+        supervisor owns, or one that already started reporting, is never touched."""
+        r = S.runs.c
+        with self._write() as conn:
+            res = conn.execute(
+                sa.update(S.runs).where(r.id == int(run_id), r.status == "running", r.supervisor_id == supervisor)
+                .values(status="queued", started_at=None, heartbeat_at=None, pid=None, host=None,
+                        supervisor_id=None, executor=None, placement=None, progress=0.0)
+            )
+            return res.rowcount == 1
+
+    def set_placement(self, run_id: int, **info: Any) -> dict:
+        """Merge ``info`` (executor, node, GPUs, Ray submission id; JSON-able values, None
+        removes a key) into where the run executes; ``executor=`` also sets the column.
+        Returns the placement now."""
+        with self._write() as conn:
+            row = self._require(conn, run_id, lock=True)
+            try:
+                current = json.loads(row.placement) if row.placement else {}
+            except ValueError:
+                current = {}
+            for k, v in info.items():
+                if v is None:
+                    current.pop(k, None)
+                else:
+                    current[str(k)] = v
+            values: dict[str, Any] = {"placement": to_json(current)}
+            if info.get("executor"):
+                values["executor"] = str(info["executor"])[:20]
+            conn.execute(sa.update(S.runs).where(S.runs.c.id == row.id).values(**values))
+        return current
 
     def adopt_run(self, run_id: int, *, expected: str | None, supervisor: str) -> bool:
         """Compare-and-set a running run's supervisor from ``expected`` (an expired one, or None)
@@ -562,13 +598,18 @@ class Store:
             info = json.loads(row.progress_info) if row.progress_info else {}
         except ValueError:
             info = {}
+        try:
+            placement = json.loads(row.placement) if getattr(row, "placement", None) else {}
+        except ValueError:
+            placement = {}
         return cls(
             id=row.id, name=row.name, kind=row.kind, status=row.status, dataset=row.dataset, model=row.model,
             seed=row.seed, created_at=_aware(row.created_at), started_at=_aware(row.started_at),
             finished_at=_aware(row.finished_at), duration_s=row.duration_s, progress=float(row.progress or 0.0),
             progress_info=info, error=row.error, parent_id=row.parent_id, pid=row.pid, host=row.host,
             cancel_requested=bool(row.cancel_requested), heartbeat_at=_aware(row.heartbeat_at), notes=row.notes,
-            supervisor_id=getattr(row, "supervisor_id", None), **extra,
+            supervisor_id=getattr(row, "supervisor_id", None), executor=getattr(row, "executor", None),
+            placement=placement, **extra,
         )
 
     def list_runs(
@@ -732,7 +773,9 @@ class Store:
             found = set(conn.execute(sa.select(S.runs.c.id).where(S.runs.c.id.in_(ids))).scalars()) if ids else set()
             missing = [i for i in ids if i not in found]
             if missing:
-                raise NotFoundError(f"Run{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} do{'' if len(missing) > 1 else 'es'} not exist.")
+                many = len(missing) > 1
+                raise NotFoundError(f"Run{'s' if many else ''} {', '.join(map(str, missing))} "
+                                    f"do{'' if many else 'es'} not exist.")
             for chunk in _chunks(ids, 900):
                 rows.extend(conn.execute(q.where(m.run_id.in_(chunk)).order_by(m.run_id, m.key, m.step, m.id)).all())
         df = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "time"])
@@ -831,8 +874,9 @@ class Store:
         return dest
 
     # ------------------------------------------------------------------ for the job manager
-    def queued_ids(self, *, kinds: Iterable[str] = ("train", "lr_find"), limit: int = 100) -> list[int]:
-        """Queued runs in submission order (oldest first)."""
+    def queued_ids(self, *, kinds: Iterable[str], limit: int = 100) -> list[int]:
+        """Queued runs of ``kinds`` (the job kinds a worker runs, ``core.jobs.JOB_KINDS``) in
+        submission order (oldest first)."""
         r = S.runs.c
         with self._read() as conn:
             return list(conn.execute(
@@ -879,7 +923,7 @@ class Store:
     def prune_supervisors(self, older_than_s: float) -> int:
         """Delete leases that expired more than ``older_than_s`` seconds ago (crashed supervisors)."""
         cutoff = utcnow().timestamp() - float(older_than_s)
-        cutoff_dt = datetime.fromtimestamp(cutoff, timezone.utc)
+        cutoff_dt = datetime.fromtimestamp(cutoff, UTC)
         with self._write() as conn:
             return conn.execute(sa.delete(S.supervisors).where(S.supervisors.c.heartbeat_at < cutoff_dt)).rowcount
 

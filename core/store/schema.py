@@ -54,6 +54,9 @@ runs = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
     # revision 0003: the job supervisor that claimed the run (see ``supervisors``)
     sa.Column("supervisor_id", sa.String(100), nullable=True),
+    # revision 0004: where the run executes (executor name; JSON placement: node, GPUs, Ray job id)
+    sa.Column("executor", sa.String(20), nullable=True),
+    sa.Column("placement", sa.Text, nullable=True),
     sa.CheckConstraint(f"status IN {_in(STATUSES)}", name="status_valid"),
     sa.CheckConstraint(f"kind IN {_in(KINDS)}", name="kind_valid"),
     sa.CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),

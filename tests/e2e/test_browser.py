@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium,  # noqa: E402
-                               shared_trained_store)
+from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium, shared_trained_store  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, require_chromium,  # noqa: E402
-                               shared_trained_store, wait_for)
+from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, require_chromium, shared_trained_store, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = CHROMIUM_ARGS

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab_pages_support import (CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium,  # noqa: E402
-                               shared_trained_store)
+from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, require_chromium, shared_trained_store  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -63,8 +62,8 @@ def test_unknown_address_says_page_not_found(base, page):
     expect(main.get_by_text("There is no page at")).to_have_count(0)
 
 
-@pytest.mark.parametrize("path, heading", [("/runs", "Runs"), ("/compare", "Compare runs"),
-                                           ("/predict", "Predict & explain"), ("/train", "Train"), ("/", "Image-classification lab")])
+@pytest.mark.parametrize("path, heading", [("/runs", "Runs"), ("/compare", "Compare runs"), ("/predict", "Predict & explain"),
+                                           ("/train", "Train"), ("/", "Image-classification lab")])
 def test_real_pages_are_not_reported_missing(base, page, path, heading):
     from playwright.sync_api import expect
 

@@ -17,7 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_pages_support import CHROMIUM, CHROMIUM_ARGS as ARGS, StreamlitServer, lab_environ, require_chromium  # noqa: E402
+from lab_pages_support import CHROMIUM, StreamlitServer, lab_environ, require_chromium  # noqa: E402
+from lab_pages_support import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,0 +1,131 @@
+"""A saved run, loaded: its Keras model (with safe_mode on), its meta and its preprocessing,
+ready to predict like at training time; and re-evaluation on the run's stored test split.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .validation import ModelError, ValidationError
+
+
+class TrainedModel:
+    """A saved run loaded for prediction: the Keras model, its meta and preprocessing."""
+
+    def __init__(self, model, meta: dict[str, Any], preprocessing, path: Path):
+        self.model = model
+        self.meta = meta
+        self.preprocessing = preprocessing
+        self.path = path
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta.get("class_names", []))
+
+    def preprocess(self, images_uint8) -> np.ndarray:
+        arr = np.asarray(images_uint8)
+        if arr.ndim == 2:  # one grayscale image H x W
+            arr = arr[None, :, :, None]
+        elif arr.ndim == 3:  # one image H x W x C (C in 1, 3, 4) or a batch of grayscale N x H x W
+            arr = arr[None] if arr.shape[-1] in (1, 3, 4) else arr[..., None]
+        if arr.ndim != 4:
+            raise ValidationError(f"Images must be HxW, HxWxC or NxHxWxC arrays. Got shape "
+                                  f"{np.asarray(images_uint8).shape} instead.")
+        if arr.shape[-1] == 4:
+            arr = arr[..., :3]
+        return np.asarray(self.preprocessing.apply_np(arr), dtype=np.float32)
+
+    def predict(self, images_uint8, *, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities (N, k) for uint8 images, preprocessed as at training time."""
+        x = self.preprocess(images_uint8)
+        if len(x) <= batch_size:
+            # A direct call: model.predict builds a tf.data pipeline and a predict function on
+            # every call, which dominates the latency of one upload on the Predict page.
+            out = self.model(x, training=False)
+            out = out.numpy() if hasattr(out, "numpy") else out
+        else:
+            out = self.model.predict(x, batch_size=batch_size, verbose=0)
+        return np.asarray(out, dtype=np.float64)
+
+
+def _resolve_model_path(path_or_dir: str | os.PathLike) -> Path:
+    p = Path(path_or_dir)
+    if p.is_dir():
+        p = p / "model.keras"
+    if not p.exists():
+        raise ModelError(f"No model file at {str(p)!r}. Give a run folder containing model.keras or a .keras file.")
+    return p
+
+
+def load_keras_model(path: str | os.PathLike):
+    """keras.saving.load_model with safe_mode on; clear ModelError for anything else."""
+    import keras
+
+    p = Path(path)
+    if p.suffix != ".keras":
+        raise ModelError(f"{p.name!r} is not a Keras model file: expected a .keras file (Keras 3 format).")
+    try:
+        import zipfile
+
+        if not zipfile.is_zipfile(p):
+            raise ModelError(
+                f"{p.name!r} is not a Keras model: a .keras file is a zip archive with config.json and weights; "
+                "this file is not one (corrupt, truncated or another format)."
+            )
+        return keras.saving.load_model(p, safe_mode=True, compile=False)
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        msg = str(e)
+        if "safe_mode" in msg or "Lambda" in msg or "unsafe" in msg.lower():
+            raise ModelError(
+                f"{p.name!r} contains code (a Lambda layer or custom Python) that would run on loading; the lab "
+                "loads models with safe_mode on and refuses it. Rebuild the model without Lambda layers."
+            ) from None
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        raise ModelError(f"{p.name!r} could not be loaded as a Keras model: {first}") from None
+
+
+def load_trained(path_or_dir: str | os.PathLike) -> TrainedModel:
+    """Load ``model.keras`` (+ ``meta.json`` next to it) with safe_mode on."""
+    from .preprocess import Preprocessing
+
+    p = _resolve_model_path(path_or_dir)
+    model = load_keras_model(p)
+    meta_path = p.parent / "meta.json"
+    meta: dict[str, Any] = {}
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+    if "preprocessing" in meta:
+        prep = Preprocessing.from_dict(meta["preprocessing"])
+    else:  # a bare .keras file: infer the plainest preprocessing from the input shape
+        shape = model.input_shape
+        prep = Preprocessing(input_size=(int(shape[1]), int(shape[2])), channels=int(shape[3]), normalization="rescale")
+        meta.setdefault("class_names", [str(i) for i in range(int(model.output_shape[-1]))])
+        meta.setdefault("input_shape", [int(shape[1]), int(shape[2]), int(shape[3])])
+    return TrainedModel(model, meta, prep, p)
+
+
+def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bootstrap: int = 200) -> dict[str, Any]:
+    """Re-evaluate a saved run on its stored test split (reloads the dataset from meta)."""
+    from .datasets import load_dataset
+    from .datasets.splits import Split, apply_split
+    from .evaluation import evaluate, predict_dataset
+
+    tm = load_trained(path_or_dir)
+    run_dir = tm.path.parent
+    split_path = run_dir / "split.json"
+    if not split_path.is_file() or "dataset" not in tm.meta:
+        raise ModelError(f"{str(run_dir)!r} has no split.json/meta.json: evaluation needs a run folder written by train().")
+    spec = tm.meta["dataset"]
+    ds = load_dataset(spec["name"], **dict(spec.get("params") or {}))
+    split = Split.from_dict(json.loads(split_path.read_text()))
+    _, _, test_ds = apply_split(ds, split)
+    pred = predict_dataset(tm.model, test_ds, tm.preprocessing, batch_size=batch_size)
+    ev = evaluate(pred, list(test_ds.class_names), ordinal=bool(ds.ordinal), n_bootstrap=n_bootstrap, seed=0)
+    ev["predictions"] = pred
+    return ev

@@ -1,0 +1,297 @@
+"""Recipes: the five reports' experiments as one-click recipes (pick one and a budget, see the
+configs and a rough time, launch them as one group, follow them), the reproduction table
+(claim vs the lab's result with its interval and a verdict) and the pitfall demos."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui
+
+_ui.ensure_frame()
+
+TABS = ["Recipes", "Reproduction table", "Pitfalls"]
+FOLDER_DATASETS = {"ham10000": ("ham10000_dir", "metadata_csv"), "fundus": ("fundus_dir", "labels_csv")}
+
+
+@_ui.guarded
+def body() -> None:
+    st.title("Recipes")
+    st.caption("The experiments of the five source reports, ready to run, with the figures each report claims; "
+               "and the mistakes they made, measured.")
+    tabs = st.tabs(TABS, key="rc_tab", on_change="rerun")
+    for tab, fn in zip(tabs, (recipes_tab, table_tab, pitfalls_tab)):
+        with tab:
+            if tab.open is not False:  # None when tabs do not track state: draw all
+                fn()
+
+
+# ------------------------------------------------------------------ Recipes tab
+def recipes_tab() -> None:
+    from core import recipes as R
+    from core.validation import LabError
+
+    names = sorted(R.list_recipes(), key=lambda n: (R.get_recipe(n).report == "pitfall", n))  # reports, then pitfalls
+    c = st.columns([3, 1])
+    name = c[0].selectbox("Recipe", names, index=names.index("report_b_cnn5"), key="rc_recipe",
+                          format_func=lambda n: R.get_recipe(n).title)
+    budget = c[1].radio("Budget", list(R.BUDGETS), key="rc_budget", horizontal=True,
+                        help="quick: minutes on 2 CPU cores (a subsample, fewer epochs, a smaller input where the "
+                             "model allows); full: the report's epochs and data.")
+    recipe = R.get_recipe(name)
+    st.markdown(f"**Source:** {_ui.md_text(recipe.section)}")
+    st.markdown(_ui.md_text(recipe.description))
+    data, weights = _inputs(recipe)
+    try:
+        planned = R.plan(name, budget, data=data, weights=weights)
+    except LabError as err:  # a bad folder or weights value: say so, keep the page
+        _ui.show_error(err)
+        return
+    st.subheader("What will run")
+    st.dataframe(plan_table(planned), hide_index=True, width="stretch")
+    total = sum(R.estimate_seconds(p.config, p.kind) for p in planned)
+    st.caption(f"Rough total on 2 CPU cores: **{R.fmt_seconds(total)}**, from the model's size, the number of "
+               "images and the epochs only (full budget: for the full dataset); it can be off by a factor of 2-3.")
+    claims = claims_table(recipe)
+    if claims:
+        st.dataframe(claims, hide_index=True, width="stretch")
+    with st.expander("Full configurations (JSON)"):
+        st.code(json.dumps([p.config for p in planned], indent=2), language="json")
+    problems = R.data_problems(planned)
+    for msg in problems:
+        st.warning(f"Data missing: {_ui.md_text(msg)}", icon=":material/folder_off:")
+    token = json.dumps([name, budget, data, weights], sort_keys=True)
+    last = st.session_state.get("rc_last_launch")
+    again = last is not None and last["token"] == token
+    label = ("Launch again (another group)" if again else f"Launch {_ui.plural(len(planned), 'run')} as one group")
+    if st.button(label, key="rc_launch", type="primary", disabled=bool(problems)):
+        launch = R.launch_recipe(_ui.get_jobs(), name, budget, data=data, weights=weights)
+        st.session_state["rc_last_launch"] = {"group": launch.group_id, "runs": launch.run_ids, "token": token}
+        st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
+    if again:
+        st.success(f"Queued {_ui.plural(len(last['runs']), 'run')} as group #{last['group']}; they run one after "
+                   "the other (the sidebar shows the queue).", icon=":material/check:")
+    follow(name)
+
+
+def _inputs(recipe) -> tuple[dict, str | None]:
+    """Folders of the datasets that need one, and the weights of runs needing ImageNet weights."""
+    from core.config import get_settings
+
+    data: dict[str, dict] = {}
+    for ds in sorted({r.config["dataset"]["name"] for r in recipe.runs} & set(FOLDER_DATASETS)):
+        attr, extra = FOLDER_DATASETS[ds]
+        pre = getattr(get_settings(), attr, None)
+        c = st.columns(2)
+        path = c[0].text_input(f"{ds} folder on the server", value=str(pre or ""), key=f"rc_path_{ds}",
+                               help="The folder of the images (the lab's dataset settings pre-fill it).")
+        csv = c[1].text_input(f"{ds} {extra} (optional)", key=f"rc_{extra}_{ds}")
+        params = {k: v.strip() for k, v in (("path", path), (extra, csv)) if v.strip()}
+        if params:
+            data[ds] = params
+    weights = None
+    if recipe.needs_imagenet:
+        st.warning("Some runs of this recipe need ImageNet weights: Keras' cached file is used (downloaded when "
+                   "the network allows), or give a weights file. 'none' trains from random weights: a smoke test "
+                   "whose results are not comparable with the report.", icon=":material/download:")
+        weights = st.text_input("Backbone weights", value="imagenet", key="rc_weights").strip() or None
+    return data, weights
+
+
+def plan_table(planned) -> pd.DataFrame:
+    from core import recipes as R
+
+    rows = []
+    for p in planned:
+        c = p.config
+        rows.append({
+            "run": p.run.key, "what": p.run.title, "kind": p.kind, "model": c["model"],
+            "dataset": c["dataset"]["name"], "subsample/class": c["dataset"].get("params", {}).get("max_per_class"),
+            "input": "x".join(map(str, c["input_size"] or [])) or "auto", "normalization": c["normalization"] or "auto",
+            "augment": c["augment"] if isinstance(c["augment"], str) else ("custom" if c["augment"] else "none"),
+            "optimizer": c["optimizer"], "lr": c["learning_rate"], "schedule": c["schedule"], "epochs": c["epochs"],
+            "batch": c["batch_size"], "class weight": c["class_weight"], "monitor": c["monitor"],
+            "weights": c["weights"] or "random", "rough time": R.fmt_seconds(R.estimate_seconds(c, p.kind)),
+        })
+    return pd.DataFrame(rows)
+
+
+def claims_table(recipe) -> list[dict]:
+    rows = []
+    for r in recipe.runs:
+        for cl in r.claims:
+            rows.append({"run": r.key, "report claims": cl.label, "value": cl.value, "compared with": cl.metric,
+                         "how": cl.note})
+        if r.params:
+            rows.append({"run": r.key, "report claims": f"{r.params['total']:,} parameters "
+                                                        f"({r.params['trainable']:,} trainable)",
+                         "value": None, "compared with": "the built model", "how": "checked by the test suite"})
+    return rows
+
+
+@_ui.live_fragment(_ui.JOBS_REFRESH_S)
+def follow(name: str) -> None:
+    """The runs of this recipe already launched, newest first, with their progress."""
+    from core import recipes as R
+
+    runs = R.find_recipe_runs(_ui.get_store(), name)
+    if not runs:
+        st.caption("No run of this recipe yet.")
+        return
+    st.subheader("Launched runs")
+    st.dataframe(pd.DataFrame([{
+        "open": f"runs?run={r.id}", "id": r.id, "run": r.tags.get("recipe_run"), "budget": r.tags.get("recipe_budget"),
+        "group": r.tags.get("recipe_group"), "status": r.status, "progress": float(r.progress or 0.0),
+        "accuracy": r.summary.get("accuracy"), "wall time": _ui.fmt_duration(r.duration_s),
+    } for r in runs[:50]]), hide_index=True, width="stretch", column_config={
+        "open": st.column_config.LinkColumn("open", display_text="open"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+    st.page_link("pages/train.py", label="Follow live curves on Train → Jobs", icon=":material/monitoring:",
+                 query_params={"run": str(runs[0].id)})
+
+
+# ------------------------------------------------------------------ Reproduction table
+def table_tab() -> None:
+    from core import recipes as R
+
+    st.markdown("Each report's claim next to the lab's result on its held-out test split, with the 95 % bootstrap "
+                "interval. **Verdict**: the claim lies within the interval (reproduced), the lab's interval lies "
+                "below or above the claim, or the run is missing.")
+    reports = st.multiselect("Reports", ["A", "B", "C", "D", "E", "pitfall"], default=["A", "B", "C", "D", "E"],
+                             key="rc_reports")
+    names = [n for n in R.list_recipes() if R.get_recipe(n).report in reports]
+    rows = R.reproduction_table(_ui.get_store(), names) if names else []
+    if not rows:
+        st.info("Choose at least one report.")
+        return
+    df = pd.DataFrame(rows)
+    df["open"] = [f"runs?run={i}" if i else None for i in df["run_id"]]
+    df["interval"] = [f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+                      for lo, hi in zip(df["ci_low"], df["ci_high"])]
+    cols = ["recipe", "run", "budget", "claim", "claimed", "result", "interval", "verdict", "open", "metric",
+            "accuracy", "balanced_accuracy", "kappa_quadratic", "status", "note"]
+    st.dataframe(df[cols], hide_index=True, width="stretch", height=min(720, 35 * (len(df) + 1) + 3), column_config={
+        "open": st.column_config.LinkColumn("run", display_text="open"),
+        "claimed": st.column_config.NumberColumn(format="%.3f"), "result": st.column_config.NumberColumn(format="%.3f"),
+        "interval": st.column_config.TextColumn("95 % interval"),
+        "accuracy": st.column_config.NumberColumn(format="%.3f"),
+        "balanced_accuracy": st.column_config.NumberColumn("balanced acc.", format="%.3f"),
+        "kappa_quadratic": st.column_config.NumberColumn("kappa", format="%.3f")})
+    st.caption("Quick-budget results use a subsample and few epochs: they check that a recipe runs, not the "
+               "report's figure. Report D's headline is a mean of one-vs-rest accuracies and is compared with the "
+               "same mean computed from our predictions; accuracy, balanced accuracy and kappa are shown beside it.")
+
+
+# ------------------------------------------------------------------ Pitfalls tab
+def pitfalls_tab() -> None:
+    from core import pitfalls as P
+
+    key = st.radio("Pitfall", list(P.PITFALLS), key="rc_pitfall", horizontal=True,
+                   format_func=lambda k: P.PITFALLS[k].title)
+    pit = P.PITFALLS[key]
+    st.markdown(_ui.md_text(pit.explanation))
+    st.caption(f"Recipe: {pit.recipe} (launch it on the Recipes tab).")
+    {"leakage": leakage_demo, "shuffled_eval": shuffled_demo, "accuracy_imbalance": imbalance_demo,
+     "ovr_mean": ovr_demo}[key](pit)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def leakage_demo(pit) -> None:
+    from core import pitfalls as P
+
+    m = P.measure(_ui.get_store(), "leakage")
+    if not m["measured"]:
+        st.info(m["text"].capitalize() + ".", icon=":material/info:")
+        return
+    rep = m["result"]
+    st.dataframe(pd.DataFrame({"image-level split (leaky)": rep["leaky"], "lesion-grouped split": rep["grouped"],
+                               "difference": rep["difference"]}), width="stretch")
+    for name, ov in (rep.get("overlap") or {}).items():
+        st.caption(f"{name}: {ov['test_images_sharing_a_group_with_train']} of {ov['test_images']} test images "
+                   f"share a lesion with a training image ({ov['fraction']:.0%}).")
+    leaky, grouped = m["runs"]
+    st.caption(f"Runs #{leaky} and #{grouped}. Accuracy intervals: leaky {_ci(rep['ci']['leaky'])}, grouped "
+               f"{_ci(rep['ci']['grouped'])}. Split by image, 36 % of the test images of all HAM10000 share a lesion "
+               "with a training image, 24 % of a 150-per-class subsample (the quick budget), where the measured "
+               "gain was small (3.5 points on the development machine) and can drown in the noise.")
+
+
+def _ci(pair) -> str:
+    return "—" if pair[0] is None else f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+
+def shuffled_demo(pit) -> None:
+    from core import pitfalls as P
+
+    store = _ui.get_store()
+    rows, _ = store.list_runs(status="succeeded", kind="train", limit=50)
+    if not rows:
+        st.info("Needs one finished run (any): launch pitfall_shuffled_eval, or train one on **Train**.",
+                icon=":material/info:")
+        return
+    default = P.latest_recipe_run(store, pit.recipe)
+    ids = [r.id for r in rows]
+    idx = ids.index(default.id) if default is not None and default.id in ids else 0
+    rid = st.selectbox("Run", ids, index=idx, key="rc_shuffle_run",
+                       format_func=lambda i: _ui.run_label(next(r for r in rows if r.id == i)))
+    m = P.measure(store, "shuffled_eval", run_id=rid)
+    if not m["measured"]:
+        st.warning(m["text"])
+        return
+    res = m["result"]
+    keys = list(res["difference"])
+    st.dataframe(pd.DataFrame({"aligned by sample id": {k: res["aligned"].get(k) for k in keys},
+                               "shuffled (misaligned)": {k: res["shuffled"].get(k) for k in keys},
+                               "difference": res["difference"]}), width="stretch")
+    st.caption(f"Expected accuracy of two unrelated label lists with these class shares: "
+               f"{_fmt(res['chance_accuracy'])}.")
+
+
+def imbalance_demo(pit) -> None:
+    from core import pitfalls as P
+
+    m = P.measure(_ui.get_store(), "accuracy_imbalance")
+    base = m["baseline"]
+    c = st.columns(3)
+    c[0].metric("Accuracy of 'always nevus'", f"{base['accuracy']:.1%}")
+    c[1].metric("Balanced accuracy", f"{base['balanced_accuracy']:.1%}")
+    c[2].metric("Melanoma sensitivity", f"{base['sensitivity']['mel']:.0%}")
+    table = {"always nevus": base["sensitivity"]}
+    if m["measured"]:
+        rid = m["runs"][0]
+        table[f"run #{rid}"] = m["result"]["sensitivity"]
+        st.caption(f"Run #{rid}: accuracy {_fmt(m['result']['accuracy'])}, balanced accuracy "
+                   f"{_fmt(m['result']['balanced_accuracy'])}.")
+    st.markdown("**Sensitivity per class**")
+    st.dataframe(pd.DataFrame(table), width="stretch")
+    st.caption("'Always nevus' is computed from the 10,015 labels of HAM10000_metadata.csv (no training).")
+
+
+def ovr_demo(pit) -> None:
+    from core import pitfalls as P
+
+    m = P.measure(_ui.get_store(), "ovr_mean")
+    per_grade = P.REPORT_D_OVR["per_grade"]
+    c = st.columns(3)
+    c[0].metric('Report D headline ("accuracy")', "92.1 %")
+    c[1].metric("The accuracy it implies", f"{m['report_d_accuracy']:.1%}")
+    c[2].metric("Always 'no DR' on EyePACS (73 %)", f"{P.ovr_mean_from_accuracy(0.73, 5):.1%}",
+                help="the mean one-vs-rest accuracy of a model that never finds retinopathy")
+    st.caption(f"Report D's per-grade one-vs-rest accuracies average {sum(per_grade) / 5:.1%}.")
+    if not m["measured"]:
+        st.info("Launch pitfall_ovr_mean (or report_d_densenet) to measure it on our own predictions.",
+                icon=":material/info:")
+        return
+    rep = m["result"]
+    st.dataframe(pd.DataFrame({f"run #{m['runs'][0]}": {
+        "mean one-vs-rest accuracy (report D's way)": rep["mean_ovr_accuracy"], "accuracy": rep["accuracy"],
+        "balanced accuracy": rep["balanced_accuracy"], "quadratic weighted kappa": rep["kappa_quadratic"]}}),
+        width="stretch")
+
+
+body()

@@ -1,0 +1,365 @@
+"""Recipes (issue 13): every recipe builds valid configs at both budgets, the report models have
+the reports' parameter counts, the reproduction verdicts, the pitfall demos on real HAM10000
+and fundus labels, the leakage pitfall trained end to end at a tiny budget, the Recipes page
+(AppTest) and the ``recipe`` CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import pitfalls as P
+from core import recipes as R
+from core import recipes_cli as RC
+from core.train_config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# the recipes issue 13 names
+NAMED = {"report_a_cnn", "report_a_transfer", "report_b_cnn5", "report_b_vgg19", "report_b_resnet",
+         "report_c_transfer", "report_d_densenet", "report_e_cnn", "report_e_transfer", "pitfall_leakage",
+         "pitfall_shuffled_eval", "pitfall_accuracy_imbalance", "pitfall_ovr_mean"}
+
+
+def _ham_params(shared: Path) -> dict:
+    return {"path": str(shared / "ham10000" / "reduced_200x150"),
+            "metadata_csv": str(shared / "ham10000" / "HAM10000_metadata.csv")}
+
+
+# ------------------------------------------------------------------ recipes and their configs
+def test_every_recipe_plans_valid_full_configs_at_both_budgets():
+    assert NAMED <= set(R.list_recipes())
+    fields = set(TrainConfig.field_names())
+    for name in R.list_recipes():
+        recipe = R.get_recipe(name)
+        assert recipe.title and recipe.section and recipe.description and recipe.runs
+        full, quick = R.plan(name, "full"), R.plan(name, "quick")
+        assert [p.run.key for p in full] == [p.run.key for p in quick] == [r.key for r in recipe.runs]
+        for f, q in zip(full, quick):
+            assert set(f.config) == fields and set(q.config) == fields  # full TrainConfig dicts
+            TrainConfig.from_dict(q.config).validate()
+            assert q.config["epochs"] <= f.config["epochs"]
+            assert q.config["dataset"]["params"].get("max_per_class")  # quick always subsamples
+            assert f.config["dataset"]["params"].get("max_per_class") is None  # full: the report's data
+            same = {k for k in fields if k not in ("epochs", "dataset", "input_size", "batch_size")}
+            assert {k: q.config[k] for k in same} == {k: f.config[k] for k in same}, (name, f.run.key)
+            assert f.tags == {"recipe": name, "recipe_run": f.run.key, "recipe_budget": "full"}
+            assert f.run.needs_imagenet == (f.config["weights"] == "imagenet")
+            for c in f.run.claims:
+                assert 0 < c.value <= 1 and c.label
+        assert R.estimate_seconds(full[0].config, full[0].kind) >= R.estimate_seconds(quick[0].config, quick[0].kind)
+        quick_total = sum(R.estimate_seconds(p.config, p.kind) for p in quick)
+        assert quick_total < 15 * 60, (name, quick_total)  # "minutes on 2 CPU cores"
+
+
+def test_recipe_details_follow_the_reports():
+    b = {p.run.key: p.config for p in R.plan("report_b_cnn5", "full")}
+    assert (b["plain"]["epochs"], b["plain"]["batch_size"], b["plain"]["learning_rate"]) == (20, 32, 1e-3)
+    assert b["augmented"]["augment"] == "small_rotations_shifts" and b["plain"]["augment"] is None
+    vgg19 = R.plan("report_b_vgg19", "full")[0].config
+    assert vgg19["model_options"]["cut_layer"] == "block4_conv1" and vgg19["input_size"] == [32, 32]
+    c = {p.run.key: p.config for p in R.plan("report_c_transfer", "full")}
+    assert c["resnet50v2"]["class_weight"] == "balanced" and c["resnet50v2"]["input_size"] == [224, 224]
+    assert c["resnet50v2"]["monitor"] == "val_macro_f1" and c["resnet50v2"]["early_stopping"] == 3
+    d = R.plan("report_d_densenet", "full")
+    assert [p.kind for p in d] == ["lr_find", "train"] and d[1].config["oversample"] is True
+    assert d[1].config["weight_decay"] == 1e-6 and d[1].config["normalization"] == "per_image_mean"
+    assert R.get_recipe("report_e_transfer").needs_imagenet and not R.get_recipe("report_e_cnn").needs_imagenet
+    leak = {p.run.key: p.config for p in R.plan("pitfall_leakage", "quick")}
+    assert leak["image_split"]["split"]["grouped"] is False and leak["grouped_split"]["split"]["grouped"] is True
+    assert {k: v for k, v in leak["image_split"].items() if k != "split"} == \
+           {k: v for k, v in leak["grouped_split"].items() if k != "split"}  # only the split differs
+
+
+def test_overrides_and_errors():
+    plan = R.plan("report_b_vgg19", "quick", weights="/tmp/my_vgg19.h5")
+    assert plan[0].config["weights"] == "/tmp/my_vgg19.h5"
+    assert R.plan("report_b_vgg19", "quick", weights="none")[0].config["weights"] is None
+    ham = R.plan("report_a_cnn", "quick", data={"ham10000": {"path": "/data/HAM"}})
+    assert ham[0].config["dataset"]["params"] == {"max_per_class": 40, "path": "/data/HAM"}
+    assert R.plan("report_b_cnn5", "quick", weights="x.h5")[0].config["weights"] is None  # no backbone: untouched
+    smoke = R.plan("report_b_cnn5", "quick", overrides={"epochs": 1})
+    assert smoke[0].config["epochs"] == 1 and smoke[0].tags["recipe_overrides"] == '{"epochs": 1}'
+    from core.validation import NotFoundError, ValidationError
+
+    with pytest.raises(NotFoundError, match="Unknown recipe 'report_b_cnn'.*report_b_cnn5"):
+        R.get_recipe("report_b_cnn")
+    with pytest.raises(ValidationError, match="budget"):
+        R.plan("report_b_cnn5", "medium")
+    assert RC.parse_data_args(["ham10000.path=/x", "ham10000.max_per_class=5"]) == \
+        {"ham10000": {"path": "/x", "max_per_class": 5}}
+    with pytest.raises(ValidationError, match="DATASET.PARAM=VALUE"):
+        RC.parse_data_args(["ham10000=/x"])
+
+
+# models the reports give a parameter count for; ResNet50 / ResNet50V2 take seconds to build
+# and are checked in tests/test_models.py
+CHEAP = [(n, p.run.key) for n in R.list_recipes() for p in R.plan(n, "full")
+         if p.run.params and p.config["model"] not in ("resnet50", "resnet50v2")]
+N_CLASSES = {"ham10000": 7, "fundus": 5}
+
+
+@pytest.mark.parametrize("name, key", CHEAP)
+def test_report_models_have_the_reports_parameter_counts(name, key):
+    from core.models import build_model, count_params
+
+    p = next(p for p in R.plan(name, "full") if p.run.key == key)
+    c = p.config
+    channels = c["channels"] or (1 if c["dataset"]["name"] == "fashion_mnist" and c["model"].startswith("report")
+                                 else 3)
+    model = build_model(c["model"], input_shape=(*c["input_size"], channels),
+                        num_classes=N_CLASSES.get(c["dataset"]["name"], 10), **c["model_options"]).model
+    got = count_params(model)
+    assert (got["total"], got["trainable"]) == (p.run.params["total"], p.run.params["trainable"])
+
+
+def test_report_a_b_e_cnns_are_all_checked():
+    checked = {(n, k) for n, k in CHEAP}
+    for want in [("report_a_cnn", "baseline"), ("report_a_cnn", "tuned"), ("report_b_cnn5", "plain"),
+                 ("report_b_resnet", "concat_resnet"), ("report_e_cnn", "model_1"), ("report_e_cnn", "model_3")]:
+        assert want in checked
+    # the figures of SEEDS.md
+    params = {(n, r.key): r.params for n in R.list_recipes() for r in R.get_recipe(n).runs if r.params}
+    assert params[("report_a_cnn", "tuned")]["total"] == 4_622_939
+    assert params[("report_b_cnn5", "plain")] == {"total": 1_607_210, "trainable": 1_605_226}
+    assert params[("report_e_cnn", "model_1")]["total"] == 2_105_066
+    assert params[("report_e_cnn", "model_3")]["total"] == 1_084_234
+    assert params[("report_c_transfer", "resnet50v2")] == {"total": 23_827_975, "trainable": 263_175}
+
+
+# ------------------------------------------------------------------ verdicts
+def test_interval_and_verdict():
+    assert R.verdict(0.80, 0.79, 0.75, 0.83).startswith("reproduced")
+    assert R.verdict(0.90, 0.79, 0.75, 0.83) == "below the claim"
+    assert R.verdict(0.70, 0.79, 0.75, 0.83) == "above the claim"
+    assert R.verdict(0.70, None, None, None) == "not run"
+    s = {"accuracy": 0.8, "ci_low_accuracy": 0.75, "ci_high_accuracy": 0.85, "n_classes": 5,
+         "ci_low_balanced_accuracy": 0.5, "ci_high_balanced_accuracy": 0.6}
+    assert R.interval(s, "accuracy") == (0.75, 0.85)
+    assert R.interval(s, "mean_sensitivity") == (0.5, 0.6)
+    lo, hi = R.interval(s, "mean_ovr_accuracy")  # mapped from the accuracy's interval
+    assert lo == pytest.approx(1 - 2 * 0.25 / 5) and hi == pytest.approx(1 - 2 * 0.15 / 5)
+    assert R.interval(s, "ece") == (None, None)
+    assert R.interval(s, "weighted_f1", "accuracy") == (0.75, 0.85)  # a claim names an equal metric
+
+
+# ------------------------------------------------------------------ pitfalls without training
+@pytest.fixture(scope="module")
+def ham(shared_datasets):
+    from core.datasets import load_dataset
+
+    return load_dataset("ham10000", **_ham_params(shared_datasets))
+
+
+def test_all_nevus_accuracy_vs_balanced_accuracy_on_real_ham_labels(ham):
+    res = P.constant_prediction(ham.labels, ham.class_codes, "nv")
+    share_nv = float(np.mean(ham.labels == ham.class_codes.index("nv")))
+    assert res["accuracy"] == pytest.approx(share_nv) and 0.6 < res["accuracy"] < 0.7
+    assert res["balanced_accuracy"] == pytest.approx(1 / 7)
+    assert res["sensitivity"]["nv"] == 1.0 and res["sensitivity"]["mel"] == 0.0
+    assert res["mean_ovr_accuracy"] > res["accuracy"]  # the OvR mean flatters it even more
+    assert res["mean_ovr_accuracy"] == pytest.approx(P.ovr_mean_from_accuracy(res["accuracy"], 7))
+
+
+def test_shuffled_evaluation_on_real_ham_labels(ham):
+    from core.evaluation import predictions_frame
+
+    rng = np.random.default_rng(0)
+    y = ham.labels
+    k = len(ham.class_names)
+    right = rng.random(len(y)) < 0.85  # a model right on 85 % of the images
+    pred = np.where(right, y, (y + rng.integers(1, k, len(y))) % k)
+    probs = np.full((len(y), k), 0.1 / (k - 1))
+    probs[np.arange(len(y)), pred] = 0.9
+    res = P.shuffled_evaluation(predictions_frame(ham.ids, y, probs, ham.class_names), ham.class_names)
+    assert res["aligned"]["accuracy"] == pytest.approx(np.mean(pred == y))
+    assert res["shuffled"]["accuracy"] < res["aligned"]["accuracy"] - 0.3
+    assert abs(res["shuffled"]["accuracy"] - res["chance_accuracy"]) < 0.03  # unrelated lists agree by chance
+    assert 0.4 < res["chance_accuracy"] < 0.5  # about report C's 42 %
+    assert res["shuffled"]["macro_auc"] < 0.6 < res["aligned"]["macro_auc"]
+
+
+def test_ovr_mean_vs_accuracy_and_kappa_on_real_fundus_labels(shared_datasets):
+    from core.datasets import load_dataset
+    from core.evaluation import predictions_frame
+
+    ds = load_dataset("fundus", path=shared_datasets / "fundus")
+    y = ds.labels
+    pred = np.where(np.arange(len(y)) % 3 == 0, np.clip(y + 1, 0, 4), y)  # a third off by one grade
+    probs = np.full((len(y), 5), 0.05)
+    probs[np.arange(len(y)), pred] = 0.8
+    rep = P.ovr_mean_report(predictions_frame(ds.ids, y, probs, ds.class_names), ds.class_names)
+    assert rep["mean_ovr_accuracy"] > rep["accuracy"] + 0.15
+    assert rep["accuracy_from_ovr_mean"] == pytest.approx(rep["accuracy"])
+    assert rep["kappa_quadratic"] is not None and rep["kappa_quadratic"] > 0.5  # near misses: kappa stays high
+    assert P.accuracy_from_ovr_mean(0.921, 5) == pytest.approx(0.8025)  # report D's "92.1 %"
+
+
+# ------------------------------------------------------------------ the leakage pitfall, trained
+@pytest.fixture(scope="module")
+def leakage_store(shared_datasets, tmp_path_factory):
+    """The two runs of pitfall_leakage at a tiny budget (40 images per class, 32x40, 2 epochs:
+    below the quick budget, through ``overrides``), queued by launch_recipe and trained by the
+    worker's own code in this process."""
+    from lab_pages_support import lab_environ
+
+    root = tmp_path_factory.mktemp("recipes")
+    mp = pytest.MonkeyPatch()
+    for k, v in lab_environ(root).items():
+        mp.setenv(k, v)
+    mp.setenv("LAB_DASHBOARD_SUPERVISOR", "0")
+    from core import worker
+    from core.jobs import JobManager
+    from core.search import update_searches
+    from core.store import Store
+
+    store = Store()
+    launch = R.launch_recipe(JobManager(store, store.models_dir), "pitfall_leakage", "quick",
+                             data={"ham10000": {**_ham_params(shared_datasets), "max_per_class": 40}},
+                             overrides={"epochs": 2, "input_size": [32, 40]})
+    for rid in launch.run_ids:
+        assert worker.run(rid) == 0, store.get_run(rid).error
+    update_searches(store)
+    yield {"store": store, "launch": launch, "root": root}
+    store.close()
+    mp.undo()
+
+
+def test_leakage_pitfall_end_to_end(leakage_store, ham):
+    """Only what holds on every machine is asserted: both runs succeed as one group, the
+    image-level split puts lesions in train and test while the grouped one never does. That
+    the leaky split *scores higher* is NOT asserted: at this tiny budget (40 images per class,
+    2 epochs) the CNN often predicts a single class and both splits score 1/7. At the recipe's
+    quick budget (150 per class, 6 epochs, ~45 s a run) the leaky split scored 3.5 points
+    higher on seeds 0 and 1 on the development machine (0.472 vs 0.437, 0.442 vs 0.407): a
+    small, plausible effect, but too slow for the suite and too close to the noise to assert."""
+    store, launch = leakage_store["store"], leakage_store["launch"]
+    group = store.get_run(launch.group_id)
+    assert group.status == "succeeded" and group.kind == "search"
+    runs = {r.tags["recipe_run"]: r for r in R.find_recipe_runs(store, "pitfall_leakage")}
+    assert set(runs) == {"image_split", "grouped_split"}
+    assert all(r.parent_id == launch.group_id and r.status == "succeeded" for r in runs.values())
+    a = P.run_material(store, runs["image_split"].id)
+    b = P.run_material(store, runs["grouped_split"].id)
+    rep = P.leakage_report(a, b, dict(zip(ham.ids, ham.groups)))
+    assert rep["overlap"]["grouped"]["test_images_sharing_a_group_with_train"] == 0
+    assert rep["overlap"]["leaky"]["test_images_sharing_a_group_with_train"] > 0
+    assert rep["leaky"]["accuracy"] is not None and rep["grouped"]["accuracy"] is not None
+    m = P.measure(store, "leakage")  # what the page and `recipe --table` show
+    assert m["measured"] and m["runs"] == [runs["image_split"].id, runs["grouped_split"].id]
+    assert m["result"]["overlap"] == rep["overlap"] and "image-level split" in m["text"]
+    assert not P.measure(store, "shuffled_eval")["measured"]  # its recipe has not run
+    imb = P.measure(store, "accuracy_imbalance")
+    assert not imb["measured"] and imb["baseline"]["accuracy"] == pytest.approx(6705 / 10015)
+    # the shuffled-generator demo on a real run's stored predictions
+    res = P.shuffled_evaluation(b["predictions"], b["class_names"])
+    assert res["aligned"]["accuracy"] == pytest.approx(b["summary"]["accuracy"])
+    rows = R.reproduction_table(store, ["pitfall_leakage", "report_b_vgg19"])
+    assert {(r["run"], r["budget"], r["verdict"]) for r in rows} == {
+        ("image_split", "quick", "done"), ("grouped_split", "quick", "done"),
+        ("vgg19_block4", "full", "needs ImageNet weights")}
+    assert all(r["run_id"] for r in rows if r["recipe"] == "pitfall_leakage")
+    assert all("modified:" in r["note"] for r in rows if r["recipe"] == "pitfall_leakage")
+
+
+# ------------------------------------------------------------------ the page
+@pytest.mark.usefixtures("page_jobs_cleanup")
+def test_recipes_page(leakage_store, shared_datasets):
+    from lab_pages_support import app_at, page_texts, problems
+
+    at = app_at("recipes")
+    assert problems(at) == []
+    assert at.selectbox(key="rc_recipe").value == "report_b_cnn5"
+    at.radio(key="rc_budget").set_value("quick").run()
+    assert problems(at) == []
+    plan = at.dataframe[0].value
+    assert list(plan["run"]) == ["plain", "augmented"] and "rough time" in plan
+    assert "Rough total" in page_texts(at)
+    # a HAM10000 recipe: without a folder the launch is disabled and the page says why
+    at.selectbox(key="rc_recipe").set_value("pitfall_accuracy_imbalance").run()
+    at.text_input(key="rc_path_ham10000").set_value("").run()
+    assert at.button(key="rc_launch").disabled and any("Data missing" in w.value for w in at.warning)
+    ham = _ham_params(shared_datasets)
+    at.text_input(key="rc_path_ham10000").set_value(ham["path"]).run()
+    at.text_input(key="rc_metadata_csv_ham10000").set_value(ham["metadata_csv"]).run()
+    assert not at.button(key="rc_launch").disabled
+    at.button(key="rc_launch").click().run()  # the supervisor is off: the run stays queued
+    assert problems(at) == []
+    queued = R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")
+    assert len(queued) == 1 and queued[0].status == "queued" and queued[0].parent_id is not None
+    assert queued[0].tags["recipe_budget"] == "quick"
+    assert any("Queued 1 run as group" in s.value for s in at.success)
+    assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
+    at.session_state["rc_tab"] = "Reproduction table"
+    at.run()
+    assert problems(at) == []
+    table = at.dataframe[0].value
+    assert {"claim", "result", "interval", "verdict"} <= set(table.columns)
+    assert "needs ImageNet weights" in set(table["verdict"])
+    at.session_state["rc_tab"] = "Pitfalls"
+    at.run()
+    for key in P.PITFALLS:
+        at.radio(key="rc_pitfall").set_value(key).run()
+        assert problems(at) == [], key
+    at.radio(key="rc_pitfall").set_value("leakage").run()
+    assert "share a lesion with a training image" in page_texts(at)
+
+
+# ------------------------------------------------------------------ CLI
+def _cli(*args, env=None, module="core.recipes_cli"):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, "recipe", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_cli_list_dry_run_and_unknown_recipe():
+    p = _cli("--list")
+    assert p.returncode == 0 and all(n in p.stdout for n in NAMED)
+    p = _cli("report_b_cnn5", "--budget", "full", "--dry-run")
+    assert p.returncode == 0 and "rough total" in p.stdout and "20 epoch(s)" in p.stdout
+    p = _cli("report_b_cnn", "--dry-run")
+    assert p.returncode == 2 and "Unknown recipe 'report_b_cnn'" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("report_b_cnn5", "--budget", "medium")
+    assert p.returncode == 2  # argparse refuses the budget
+
+
+def test_cli_through_core_cli_when_wired():
+    from core.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    if "recipe" not in sub.choices:
+        pytest.skip("core/cli.py does not wire the recipe subcommand yet (one line: core.recipes_cli.add_cli(sub))")
+    assert _cli("--list", module="core").returncode == 0
+    p = _cli("nope", module="core")
+    assert p.returncode == 2 and "Unknown recipe 'nope'" in p.stderr
+
+
+def test_cli_queues_a_group_and_trains_now(tmp_path, shared_datasets):
+    from lab_pages_support import lab_environ
+
+    env = lab_environ(tmp_path)
+    p = _cli("report_b_cnn5", env=env)
+    assert p.returncode == 0, p.stderr
+    assert "queued 2 run(s)" in p.stdout and "python -m core jobs serve" in p.stdout
+    ham = shared_datasets / "ham10000"
+    p = _cli("pitfall_shuffled_eval", "--now", "--data", f"ham10000.path={ham / 'reduced_200x150'}",
+             "--data", f"ham10000.metadata_csv={ham / 'HAM10000_metadata.csv'}", "--data", "ham10000.max_per_class=15",
+             "--set", "epochs=1", "--set", "input_size=[24, 30]", env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "pitfall_shuffled_eval/model (quick)" in p.stdout and "run #" in p.stdout
+    from core.store import Store
+
+    store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
+    try:
+        runs = R.find_recipe_runs(store)
+        assert {r.tags["recipe"] for r in runs} == {"report_b_cnn5", "pitfall_shuffled_eval"}
+        done = [r for r in runs if r.tags["recipe"] == "pitfall_shuffled_eval"]
+        assert [r.status for r in done] == ["succeeded"] and done[0].tags["recipe_overrides"]
+        assert store.get_run(done[0].parent_id).status == "succeeded"  # the group followed its run
+        assert {r.status for r in runs if r.tags["recipe"] == "report_b_cnn5"} == {"queued"}
+    finally:
+        store.close()
