@@ -635,81 +635,18 @@ class Store:
         duration, ...) or a summary metric key such as ``"accuracy"`` (runs without it last).
         Four queries whatever the page size (count, page, summaries, tags).
         """
-        r = S.runs.c
-        conds = []
-
-        def _multi(col, value, name, options=None):
-            vals = [value] if isinstance(value, str) else list(value)
-            if options:
-                for v in vals:
-                    check_one_of(name, v, options)
-            conds.append(col.in_(vals))
-
-        if dataset is not None:
-            _multi(r.dataset, dataset, "dataset")
-        if model is not None:
-            _multi(r.model, model, "model")
-        if status is not None:
-            _multi(r.status, status, "status", STATUSES)
-        if kind is not None:
-            _multi(r.kind, kind, "kind", KINDS)
-        if parent_id is None:
-            conds.append(r.parent_id.is_(None))
-        elif parent_id != "any":
-            conds.append(r.parent_id == int(parent_id))
-        if tag:
-            key, _, value = str(tag).partition("=")
-            tq = sa.select(S.tags.c.run_id).where(S.tags.c.key == key.strip())
-            if "=" in str(tag):
-                tq = tq.where(S.tags.c.value == value.strip())
-            conds.append(r.id.in_(tq))
-        if text and text.strip():
-            needle = text.strip().lower()
-            tag_hit = sa.select(S.tags.c.run_id).where(
-                sa.or_(sa.func.lower(S.tags.c.key).contains(needle, autoescape=True),
-                       sa.func.lower(S.tags.c.value).contains(needle, autoescape=True)))
-            conds.append(sa.or_(
-                *(sa.func.lower(sa.func.coalesce(c, "")).contains(needle, autoescape=True)
-                  for c in (r.name, r.dataset, r.model, r.notes)),
-                r.id.in_(tag_hit),
-            ))
+        conds = _run_filters(dataset=dataset, model=model, status=status, kind=kind, tag=tag, text=text,
+                             parent_id=parent_id)
         limit = None if limit is None else check_number("limit", limit, low=0, integer=True)
         offset = check_number("offset", offset, low=0, integer=True)
-
-        order = []
-        col_map = {"created_at": r.created_at, "id": r.id, "name": r.name, "status": r.status,
-                   "duration": r.duration_s, "dataset": r.dataset, "model": r.model,
-                   "started_at": r.started_at, "finished_at": r.finished_at}
-        base = sa.select(S.runs)
-        if sort in col_map:
-            col = col_map[sort]
-        else:
-            _check_key(sort, "sort key (a column or a summary metric)")
-            sm = S.summary_metrics.alias("sort_metric")
-            base = base.outerjoin(sm, sa.and_(sm.c.run_id == r.id, sm.c.key == sort))
-            col = sm.c.value
-        order.append(col.is_(None))  # NULLs last in both directions, on every backend
-        order.append(col.desc() if descending else col.asc())
-        order.append(r.id.desc() if descending else r.id.asc())
-
+        base, order = _run_order(sort, descending)
         with self._read() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(S.runs).where(*conds)).scalar_one()
             q = base.where(*conds).order_by(*order).offset(offset)
             if limit is not None:
                 q = q.limit(limit)
             rows = conn.execute(q).all()
-            ids = [row.id for row in rows]
-            summ: dict[int, dict] = {i: {} for i in ids}
-            tgs: dict[int, dict] = {i: {} for i in ids}
-            if ids:
-                for chunk in _chunks(ids, 900):
-                    for rid, key, value in conn.execute(
-                        sa.select(S.summary_metrics.c.run_id, S.summary_metrics.c.key, S.summary_metrics.c.value)
-                        .where(S.summary_metrics.c.run_id.in_(chunk))):
-                        summ[rid][key] = _nan(value)
-                    for rid, key, value in conn.execute(
-                        sa.select(S.tags.c.run_id, S.tags.c.key, S.tags.c.value).where(S.tags.c.run_id.in_(chunk))):
-                        tgs[rid][key] = value
+            summ, tgs = _summaries_and_tags(conn, [row.id for row in rows])
         runs = [self._summary_from_row(row, summary=summ[row.id], tags=tgs[row.id]) for row in rows]
         return runs, int(total)
 
@@ -931,3 +868,80 @@ class Store:
 def _chunks(seq: list, n: int):
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
+
+
+# ---------------------------------------------------------------- list_runs' query parts
+def _run_filters(*, dataset, model, status, kind, tag, text, parent_id) -> list:
+    """WHERE conditions of ``Store.list_runs`` (values checked against the known ones)."""
+    r = S.runs.c
+    conds = []
+
+    def _multi(col, value, name, options=None):
+        vals = [value] if isinstance(value, str) else list(value)
+        if options:
+            for v in vals:
+                check_one_of(name, v, options)
+        conds.append(col.in_(vals))
+
+    if dataset is not None:
+        _multi(r.dataset, dataset, "dataset")
+    if model is not None:
+        _multi(r.model, model, "model")
+    if status is not None:
+        _multi(r.status, status, "status", STATUSES)
+    if kind is not None:
+        _multi(r.kind, kind, "kind", KINDS)
+    if parent_id is None:
+        conds.append(r.parent_id.is_(None))
+    elif parent_id != "any":
+        conds.append(r.parent_id == int(parent_id))
+    if tag:
+        key, _, value = str(tag).partition("=")
+        tq = sa.select(S.tags.c.run_id).where(S.tags.c.key == key.strip())
+        if "=" in str(tag):
+            tq = tq.where(S.tags.c.value == value.strip())
+        conds.append(r.id.in_(tq))
+    if text and text.strip():
+        needle = text.strip().lower()
+        tag_hit = sa.select(S.tags.c.run_id).where(
+            sa.or_(sa.func.lower(S.tags.c.key).contains(needle, autoescape=True),
+                   sa.func.lower(S.tags.c.value).contains(needle, autoescape=True)))
+        conds.append(sa.or_(
+            *(sa.func.lower(sa.func.coalesce(c, "")).contains(needle, autoescape=True)
+              for c in (r.name, r.dataset, r.model, r.notes)),
+            r.id.in_(tag_hit),
+        ))
+    return conds
+
+
+def _run_order(sort: str, descending: bool) -> tuple[Any, list]:
+    """The base SELECT (joined to the summary metric when sorting by one) and ORDER BY of list_runs."""
+    r = S.runs.c
+    col_map = {"created_at": r.created_at, "id": r.id, "name": r.name, "status": r.status,
+               "duration": r.duration_s, "dataset": r.dataset, "model": r.model,
+               "started_at": r.started_at, "finished_at": r.finished_at}
+    base = sa.select(S.runs)
+    if sort in col_map:
+        col = col_map[sort]
+    else:
+        _check_key(sort, "sort key (a column or a summary metric)")
+        sm = S.summary_metrics.alias("sort_metric")
+        base = base.outerjoin(sm, sa.and_(sm.c.run_id == r.id, sm.c.key == sort))
+        col = sm.c.value
+    # NULLs last in both directions, on every backend; ties by id
+    return base, [col.is_(None), col.desc() if descending else col.asc(), r.id.desc() if descending else r.id.asc()]
+
+
+def _summaries_and_tags(conn, ids: list[int]) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Summary metrics and tags of the runs ``ids``, two queries per 900 ids."""
+    summ: dict[int, dict] = {i: {} for i in ids}
+    tgs: dict[int, dict] = {i: {} for i in ids}
+    for chunk in _chunks(ids, 900):
+        for rid, key, value in conn.execute(
+            sa.select(S.summary_metrics.c.run_id, S.summary_metrics.c.key, S.summary_metrics.c.value)
+            .where(S.summary_metrics.c.run_id.in_(chunk))):
+            summ[rid][key] = _nan(value)
+        for rid, key, value in conn.execute(
+            sa.select(S.tags.c.run_id, S.tags.c.key, S.tags.c.value).where(S.tags.c.run_id.in_(chunk))):
+            tgs[rid][key] = value
+    return summ, tgs
