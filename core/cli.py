@@ -591,10 +591,11 @@ def _add_module_commands(sub) -> None:
     """Commands whose code lives with their subject: each module registers its own (``add_cli``)."""
     from .analysis import add_cli as add_compare_cli  # compare RUN_A RUN_B: paired tests
     from .jobs import add_cli as add_jobs_cli  # jobs serve / jobs status
+    from .model_card import add_cli as add_model_card_cli  # model-card RUN --out card.html: a run's model card
     from .recipes_cli import add_cli as add_recipe_cli  # recipe NAME --budget quick|full: the reports' experiments
     from .slices import add_cli as add_slices_cli  # slices RUN: metrics per subgroup
 
-    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli):
+    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli, add_model_card_cli):
         add(sub)
 
 

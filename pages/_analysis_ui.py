@@ -167,6 +167,6 @@ def slices_section(run) -> None:
     notes = [*res["notices"], *(f"Not sliced by {c}: {w}." for c, w in res["skipped"].items())]
     o = res["options"]
     st.caption(f"{round(100 * o['level'])} % bootstrap intervals ({o['n_bootstrap']} resamples within each slice). "
-               f"Red: the slice's interval lies below the whole test set's. Grey: fewer than {o['min_n']} images, "
-               f"too small to say; a class with fewer than {o['min_class']} images in a slice gets no sensitivity "
+               f"Red: the slice's interval lies below the whole test set's. Grey: fewer than {_ui.plural(o['min_n'], 'image')}, "
+               f"too small to say; a class with fewer than {_ui.plural(o['min_class'], 'image')} in a slice gets no sensitivity "
                "and makes that slice's balanced accuracy too small to say. " + " ".join(map(_ui.md_text, notes)))

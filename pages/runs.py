@@ -10,6 +10,7 @@ import zipfile
 import pandas as pd
 import streamlit as st
 
+from core.validation import LabError
 from pages import _analysis_ui, _ui
 
 _ui.ensure_frame()
@@ -221,7 +222,7 @@ def run_page(run_id: int) -> None:
     # only the open tab runs (on_change="rerun"): a deep link renders the metrics without
     # computing every chart and decoding the gallery's images first
     tabs = st.tabs(RUN_TABS, key="r_tab", on_change="rerun")
-    sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(ev),
+    sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(r, ev, pred, meta),
                 lambda: curves_tab(ev), lambda: gallery_tab(r, pred, meta),
                 lambda: _analysis_ui.slices_section(r), lambda: config_tab(r),
                 lambda: manage_tab(r)]
@@ -310,14 +311,130 @@ def metrics_tab(r, ev) -> None:
         st.dataframe(pd.DataFrame({"metric": list(s), "value": list(s.values())}), hide_index=True)
 
 
-def confusion_tab(ev) -> None:
-    from core import plots
+def confusion_tab(r, ev, pred=None, meta=None) -> None:
+    from core import cells, plots
 
     if not ev:
         st.info("No evaluation for this run yet.")
         return
     normalize = st.toggle("Normalise rows (sensitivity on the diagonal)", key="r_cm_norm")
-    st.plotly_chart(plots.confusion_matrix(ev, normalize=normalize), width="stretch", key="r_cm")
+    fig = plots.confusion_matrix(ev, normalize=normalize)
+    names = list((meta or {}).get("class_names") or ev.get("class_names") or [])
+    table, why = None, "This run has no stored test predictions, so the images of a cell cannot be shown."
+    if pred is not None and names:
+        try:
+            table = _cell_table(str(_ui.run_dir(r)), _predictions_mtime(r), tuple(names), pred)
+        except LabError as err:  # a predictions file that does not fit the class names: say so, keep the matrix
+            why = f"The images of a cell cannot be shown: {_ui.md_text(err)}"
+    if table is None:
+        st.plotly_chart(fig, width="stretch", key=f"r_cm_{r.id}")
+        st.info(why)
+        return
+    counts = cells.cell_counts(table, names)
+    cells.add_click_targets(fig, names, counts)
+    chart_key, kt, kp = f"r_cm_{r.id}", f"r_cell_true_{r.id}", f"r_cell_pred_{r.id}"
+    if kt not in st.session_state or kp not in st.session_state:  # start on the most confused pair
+        st.session_state[kt], st.session_state[kp] = cells.most_confused_cell(counts)
+    st.plotly_chart(fig, width="stretch", key=chart_key, on_select=lambda: _cell_clicked(chart_key, names, kt, kp),
+                    selection_mode="points")
+    st.caption("Click a cell, or choose a true and a predicted class, to see that cell's test images.")
+    cell_browser(r, meta or {}, table, names, counts, kt, kp)
+
+
+CELL_SORTS = {"most confident first": True, "least confident first": False}
+
+
+def _predictions_mtime(r) -> float:
+    return _mtime(_ui.run_dir(r) / "predictions.csv")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cell_table(run_dir: str, mtime: float, names: tuple, _pred):
+    """core.cells.cell_table of a run's stored predictions (cached per folder and file time)."""
+    from core.cells import cell_table
+
+    return cell_table(_pred, list(names))
+
+
+def _cell_clicked(chart_key: str, names: list, kt: str, kp: str) -> None:
+    """A click on the confusion matrix sets the true/predicted class boxes (before they are drawn)."""
+    from core.cells import cell_from_selection
+
+    cell = cell_from_selection(st.session_state.get(chart_key), names)
+    if cell is not None:
+        st.session_state[kt], st.session_state[kp] = cell
+
+
+def cell_browser(r, meta, table, names, counts, kt, kp) -> None:
+    """The chosen cell's test images: sorted by confidence, paged, Grad-CAM on demand."""
+    from core import cells
+
+    k = len(names)
+    c = st.columns([2, 2, 3])
+    i = c[0].selectbox("True class", list(range(k)), key=kt, format_func=lambda v: f"{names[v]}")
+    j = c[1].selectbox("Predicted class", list(range(k)), key=kp, format_func=lambda v: f"{names[v]}")
+    sort = c[2].radio("Sort by the model's confidence", list(CELL_SORTS), horizontal=True, key="r_cell_sort")
+    total = int(counts[i, j])
+    what = "right" if i == j else "wrong"
+    if total == 0:
+        st.info(f"No test image has true class {_ui.md_text(names[i])} and predicted class {_ui.md_text(names[j])}.")
+        return
+    pages = max(1, -(-total // cells.DEFAULT_PER_PAGE))
+    d = st.columns([2, 3, 4])
+    page = int(d[0].number_input(f"Page (of {pages})", 1, pages, 1, key=f"r_cell_page_{r.id}_{i}_{j}")) \
+        if pages > 1 else 1
+    cam = d[1].toggle("Grad-CAM overlays for this page", key="r_cell_cam",
+                      help="Computed on demand for the images on this page: where the model looked for the class "
+                           "it predicted.")
+    pg = cells.cell_page(table, names, i, j, descending=CELL_SORTS[sort], page=page)
+    d[2].caption(f"True {_ui.md_text(names[i])} → predicted {_ui.md_text(names[j])}: "
+                 f"{_ui.plural(total, 'test image')} ({what}); showing {pg.first}–{pg.last}, {_ui.md_text(sort)}. "
+                 "Caption: sample id · true · predicted · p = the model's probability for its prediction; "
+                 f"below it the top {min(cells.DEFAULT_TOP_K, k)} probabilities.")
+    ids = list(pg.rows["id"])
+    images = run_test_images(r, meta, ids)
+    overlays = cell_cams(r, meta, pg.rows, images) if cam else None
+    for n, row in pg.rows.iterrows():
+        if n % 4 == 0:  # one row of columns per 4 images: rows line up, and the page reads in order
+            cols = st.columns(4)
+        col = cols[n % 4]
+        caption = gallery_caption({**row, "p_pred": row["confidence"]})
+        if images is not None and row["id"] in images:
+            col.image(cells.display_image(images[row["id"]]), caption=_ui.md_text(caption), width="stretch",
+                      clamp=True)
+        else:
+            col.markdown(_ui.md_text(caption))
+        if overlays is not None and row["id"] in overlays:
+            col.image(overlays[row["id"]], caption=f"Grad-CAM for {_ui.md_text(row['predicted'])}", width="stretch")
+        col.caption(f"top {min(cells.DEFAULT_TOP_K, k)}: {_ui.md_text(row['top_k'])}")
+
+
+def cell_cams(r, meta, rows, images) -> dict | None:
+    """Grad-CAM overlays (id -> image) of a page of a cell, for the class each image was predicted;
+    a message instead when the model or the images are missing."""
+    if images is None or not all(i in images for i in rows["id"]):
+        st.warning("Grad-CAM needs the test images, which cannot be loaded for this run.", icon=":material/warning:")
+        return None
+    if meta.get("domain") in ("lesion", "fundus"):
+        st.caption(f"{_ui.RESEARCH_NOTICE} A heatmap shows which pixels raised the predicted class's score, "
+                   "not a reason a clinician could check.")
+    try:
+        tm = _ui.load_run_model(r)
+        mp = _ui.run_dir(r) / "model.keras"
+        with st.spinner(f"Computing Grad-CAM for {_ui.plural(len(rows), 'image')}…"):
+            over = _cell_cams(str(mp), mp.stat().st_mtime, tuple(rows["id"]), tuple(int(v) for v in rows["y_pred"]),
+                              tm, [images[i] for i in rows["id"]])
+    except Exception as err:  # noqa: BLE001 - a model that cannot be explained is a message, not a traceback
+        st.warning(f"Grad-CAM is not available for this run: {_ui.md_text(err)}", icon=":material/warning:")
+        return None
+    return dict(zip(rows["id"], over, strict=True))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cell_cams(model_path: str, mtime: float, ids: tuple, classes: tuple, _tm, _images):
+    from core.cells import cam_overlays
+
+    return cam_overlays(_tm, _images, list(classes))
 
 
 def curves_tab(ev) -> None:
@@ -415,7 +532,14 @@ def gallery_selection(interp, mode: str, n: int, *, actual: str | None = None, p
 
 def gallery_images(r, meta, ids: list[str]) -> dict | None:
     """Decode the gallery's test images from the run's dataset (None when it cannot be loaded)."""
-    spec = meta.get("dataset") or r.config.get("dataset") or {}
+    imgs = run_test_images(r, meta, ids)
+    return None if imgs is None else {i: _upscale(img) for i, img in imgs.items()}
+
+
+def run_test_images(r, meta, ids: list[str]) -> dict | None:
+    """id -> the test image as stored (uint8 HxWxC), from the run's dataset, in memory or files
+    (None, with a caption saying why, when it cannot be loaded)."""
+    spec = meta.get("dataset") or (r.config or {}).get("dataset") or {}
     if not spec.get("name"):
         return None
     try:
@@ -424,7 +548,7 @@ def gallery_images(r, meta, ids: list[str]) -> dict | None:
 
         pos = ds.index_of(ids)
         imgs = load_images(ds, pos, size=None)
-        return {i: _upscale(img) for i, img in zip(ids, imgs)}
+        return dict(zip(ids, imgs, strict=True))
     except Exception as err:  # the dataset may be gone; show ids instead
         st.caption(f"Images not shown: {_ui.md_text(err)}")
         return None
@@ -479,6 +603,51 @@ def manage_tab(r) -> None:
             store.delete_run(r.id)
             st.query_params.clear()
             st.rerun()
+    st.divider()
+    model_card_section(r)
+
+
+def model_card_section(r) -> None:
+    """Build the run's model card (core.model_card) on request, then offer it as HTML and Markdown."""
+    st.markdown("**Model card** — what this model is and is not, for a colleague, offline: intended use, data and "
+                "split, training, metrics with intervals, per class, confusion, calibration, slices, Grad-CAM "
+                "examples and known limitations.")
+    if r.status != "succeeded":
+        st.caption("Only a succeeded run has a model card.")
+        return
+    key = f"r_card_{r.id}"
+    c = st.columns(3)
+    if c[0].button("Build model card", key=f"r_card_build_{r.id}", icon=":material/description:"):
+        d = _ui.run_dir(r)
+        try:
+            with st.spinner("Building the model card (slices and Grad-CAM examples)…"):
+                st.session_state[key] = _model_card(str(d), _mtime(d / "evaluation.json"), r.id)
+        except Exception as err:  # noqa: BLE001 - say why, keep the page
+            st.warning(f"The model card cannot be built: {_ui.md_text(err)}", icon=":material/warning:")
+    card = st.session_state.get(key)
+    if card:
+        c[1].download_button("Model card (HTML)", data=card[0], file_name=f"run_{r.id}_model_card.html",
+                             mime="text/html", key=f"r_dl_card_html_{r.id}", on_click="ignore",
+                             icon=":material/download:")
+        c[2].download_button("Model card (Markdown)", data=card[1], file_name=f"run_{r.id}_model_card.md",
+                             mime="text/markdown", key=f"r_dl_card_md_{r.id}", on_click="ignore",
+                             icon=":material/download:")
+
+
+def _mtime(p) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _model_card(run_dir: str, mtime: float, run_id: int) -> tuple[str, str]:
+    from pathlib import Path
+
+    from core.model_card import model_card
+
+    return model_card(_ui.get_store().get_run(run_id), Path(run_dir))
 
 
 def metrics_zip(r) -> bytes:

@@ -76,9 +76,12 @@ def test_compare_two_runs(trained):
     assert sorted(at.multiselect(key="c_runs").value) == sorted(trained["ids"])
     table = at.dataframe[0].value
     assert "accuracy" in table.index and "trainable params" in table.index
-    diff = at.dataframe[1].value
+    # the configuration differences (the paired comparison's table comes before it)
+    (diff,) = [d.value for d in at.dataframe if "seed" in d.value.index or "optimizer" in d.value.index]
     assert "optimizer" in diff.index  # only differences are listed
     assert "model" not in diff.index
+    assert any("McNemar" in m.value and ("No significant difference" in m.value or " better " in m.value)
+               for m in at.markdown), "the paired comparison is stated in words"
 
 
 def test_upload_gives_probabilities_and_overlay(trained):
