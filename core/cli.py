@@ -399,7 +399,7 @@ def cmd_predict(args) -> int:
             print(f"note ({src}): {n}", file=sys.stderr)
         for w in image_warnings(img, tm.meta):  # the Predict page's warnings, word for word
             print(f"warning ({src}): {w}", file=sys.stderr)
-        probs = tm.predict(img.array[None])[0]
+        probs = tm.predict(img.array[None], calibrated=True)[0]  # as the Predict page: temperature-scaled when fitted
         order = np.argsort(-probs)[: max(1, args.top_k)]
         top = [{"class": names[i] if i < len(names) else str(i), "index": int(i), "probability": float(probs[i])} for i in order]
         results.append({"image": str(src), "top": top})

@@ -132,6 +132,20 @@ class Explained:
     class_index: int         # the class the heatmap explains
     heatmap: np.ndarray      # (H, W) in [0, 1]
     overlay: np.ndarray      # uint8 HxWx3, the image's own size
+    calibrated: bool = False           # probs are temperature-scaled (the run's validation fit)
+    temperature: float | None = None   # the run's temperature, when it has one
+    calibration_note: str | None = None  # one line for the page: what the probabilities are
+
+
+def calibration_note(temperature: float | None, applied: bool) -> str:
+    """What the shown probabilities are, in one line."""
+    if applied and temperature is not None:
+        return (f"Probabilities are calibrated: temperature scaling (T = {temperature:.2f}) fitted on the run's "
+                "validation split; the predicted class is the same as without it.")
+    if temperature is not None:
+        return "Probabilities are the model's own (uncalibrated); this run has a temperature but it was not applied."
+    return ("Probabilities are the model's own (uncalibrated): this run has no temperature scaling (an older run, "
+            "or too small a validation split).")
 
 
 def display_copy(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
@@ -149,17 +163,26 @@ def display_copy(image: np.ndarray, max_side: int = 1024) -> np.ndarray:
 
 
 def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class_index: int | None = None,
-                        alpha: float = 0.45, display_max_side: int = 1024) -> Explained:
+                        alpha: float = 0.45, display_max_side: int = 1024, calibrated: bool = True,
+                        tta=False) -> Explained:
     """Probabilities and a CAM overlay for one decoded image. The model (a
     ``core.training.TrainedModel``) sees the decoded image exactly as the run's preprocessing
-    expects; the overlay is drawn on a copy at most ``display_max_side`` pixels wide/high."""
+    expects; the overlay is drawn on a copy at most ``display_max_side`` pixels wide/high.
+    ``calibrated``: temperature-scaled probabilities when the run has a temperature
+    (``Explained.calibrated`` and ``calibration_note`` say what was shown); ``tta``: test-time
+    augmentation (``TrainedModel.predict``), off by default."""
     from . import explain
 
     img = np.asarray(image, dtype=np.uint8)
-    probs = np.asarray(tm.predict(img[None] if img.ndim == 3 else img))[0]
+    temperature = getattr(tm, "temperature", None)
+    applied = bool(calibrated and temperature is not None)
+    batch = img[None] if img.ndim == 3 else img
+    probs = np.asarray(tm.predict(batch, calibrated=applied, tta=tta))[0]
     target = int(probs.argmax()) if class_index is None else int(class_index)
     x = tm.preprocess(img)
     layer = (tm.meta or {}).get("cam_layer")
     heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
     over = explain.overlay(display_copy(img, display_max_side), heat, alpha=float(alpha))
-    return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8))
+    return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8),
+                     calibrated=applied, temperature=temperature,
+                     calibration_note=calibration_note(temperature, applied))

@@ -212,6 +212,40 @@ def calibration_figure(calibration: Mapping[str, Any], *, title: str | None = No
     return _layout(fig, title or f"Reliability diagram (ECE {_fmt(ece)})")
 
 
+def _ci_text(ci) -> str:
+    return f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and ci[0] is not None and ci[1] is not None else ""
+
+
+def calibration_before_after(report: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    """Reliability diagrams before and after temperature scaling side by side, from a run's
+    ``calibration.json`` (``core.calibration.calibration_report``): accuracy per confidence bin
+    with its bootstrap interval (error bars), the diagonal, and ECE with its interval in the
+    panel titles."""
+    names = []
+    for side in ("before", "after"):
+        d = report[side]
+        label = "before (model's own)" if side == "before" else f"after (T = {_fmt(report.get('temperature'))})"
+        names.append(f"{label}: ECE {_fmt(d.get('ece'))}{_ci_text(d.get('ci_ece'))}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=names, shared_yaxes=True)
+    for col, side in enumerate(("before", "after"), start=1):
+        bins = report[side]["bins"]
+        conf = [np.nan if v is None else v for v in bins["mean_confidence"]]
+        acc = [np.nan if v is None else v for v in bins["accuracy"]]
+        cis = bins.get("accuracy_ci") or [[None, None]] * len(acc)
+        up = [np.nan if a != a or c[1] is None else c[1] - a for a, c in zip(acc, cis, strict=True)]
+        down = [np.nan if a != a or c[0] is None else a - c[0] for a, c in zip(acc, cis, strict=True)]
+        fig.add_trace(go.Scatter(x=conf, y=acc, mode="lines+markers", name=side, customdata=bins["count"],
+                                 error_y=dict(type="data", array=up, arrayminus=down, visible=True),
+                                 hovertemplate="confidence %{x:.3f}<br>accuracy %{y:.3f}<br>n=%{customdata}"
+                                               "<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=_DIAG, name="perfectly calibrated",
+                                 showlegend=col == 1), row=1, col=col)
+        fig.update_xaxes(range=[0, 1], title="confidence (top-1 probability)", row=1, col=col)
+    fig.update_yaxes(range=[0, 1.05], title="accuracy", row=1, col=1)
+    return _layout(fig, title or f"Temperature scaling on the test split (n={report.get('n')}, 95% bootstrap "
+                                 "intervals)")
+
+
 def per_class_bars(per_class, *, metrics: Sequence[str] = ("precision", "sensitivity", "specificity", "f1"),
                    title: str | None = "Per-class metrics") -> go.Figure:
     """Grouped bars, one group per class, one bar per metric (records or DataFrame)."""

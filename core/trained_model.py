@@ -39,8 +39,39 @@ class TrainedModel:
             arr = arr[..., :3]
         return np.asarray(self.preprocessing.apply_np(arr), dtype=np.float32)
 
-    def predict(self, images_uint8, *, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities (N, k) for uint8 images, preprocessed as at training time."""
+    @property
+    def temperature(self) -> float | None:
+        """The temperature fitted on the validation split after training (``meta["calibration"]``),
+        or None for runs without one (older runs, a too small validation split)."""
+        from .calibration import temperature_of
+
+        return temperature_of(self.meta)
+
+    def predict(self, images_uint8, *, batch_size: int = 64, calibrated: bool = False, tta=False) -> np.ndarray:
+        """Class probabilities (N, k) for uint8 images, preprocessed as at training time.
+
+        ``calibrated``: apply the run's temperature (``self.temperature``) when it has one; the
+        predicted class is the same either way. Off by default, so the probabilities equal the
+        stored ``predictions.csv``; the Predict page (``core.inference``) turns it on.
+        ``tta``: test-time augmentation, the probabilities averaged over the image and its views
+        (True: ``TTA_VIEWS``; or a sequence of view names); the temperature, if asked, is
+        applied to the average.
+        """
+        views = tta_views(tta)
+        if views:
+            x = self.preprocess(images_uint8)
+            out = np.concatenate([tta_probs(self.model, x[i:i + batch_size], views)
+                                  for i in range(0, len(x), batch_size)])
+        else:
+            out = self._predict_raw(images_uint8, batch_size=batch_size)
+        t = self.temperature if calibrated else None
+        if t is None:
+            return out
+        from .calibration import apply_temperature
+
+        return apply_temperature(out, t)
+
+    def _predict_raw(self, images_uint8, *, batch_size: int = 64) -> np.ndarray:
         x = self.preprocess(images_uint8)
         if len(x) <= batch_size:
             # A direct call: model.predict builds a tf.data pipeline and a predict function on
@@ -50,6 +81,66 @@ class TrainedModel:
         else:
             out = self.model.predict(x, batch_size=batch_size, verbose=0)
         return np.asarray(out, dtype=np.float64)
+
+
+TTA_VIEWS = ("hflip", "vflip", "rot+10", "rot-10")  # with the image itself: 5 predictions averaged
+
+
+def tta_views(tta) -> tuple[str, ...]:
+    """The views asked for by ``tta`` (False/None: none; True: ``TTA_VIEWS``; or names like
+    ``hflip``, ``vflip``, ``rot+15``, ``rot-5``), checked."""
+    if tta is None or tta is False:
+        return ()
+    views = TTA_VIEWS if tta is True else tuple(str(v) for v in ([tta] if isinstance(tta, str) else tta))
+    for v in views:
+        ok = v in ("hflip", "vflip")
+        if v.startswith("rot"):
+            try:
+                ok = abs(float(v[3:])) <= 90
+            except ValueError:
+                ok = False
+        if not ok:
+            raise ValidationError(f"Unknown test-time augmentation view {v!r}: use 'hflip', 'vflip' or 'rot<degrees>' "
+                                  f"(e.g. 'rot+10', within 90 degrees). Default: {list(TTA_VIEWS)}.")
+    return views
+
+
+def _view(x: np.ndarray, v: str) -> np.ndarray:
+    """One view of a preprocessed batch (N, H, W, C); rotations keep the size, edges repeated."""
+    if v == "hflip":
+        return x[:, :, ::-1]
+    if v == "vflip":
+        return x[:, ::-1]
+    from scipy.ndimage import rotate
+
+    return rotate(x, float(v[3:]), axes=(2, 1), reshape=False, order=1, mode="nearest")
+
+
+def tta_probs(model, x: np.ndarray, views: tuple[str, ...]) -> np.ndarray:
+    """Mean class probabilities of ``model`` over a preprocessed batch and its ``views``."""
+    from .evaluation import _to_probabilities
+
+    outs = []
+    for xv in [x, *(_view(x, v) for v in views)]:
+        out = model(np.ascontiguousarray(xv, dtype=np.float32), training=False)
+        outs.append(_to_probabilities(np.asarray(out)))
+    return np.mean(outs, axis=0)
+
+
+def _tta_frame(tm: TrainedModel, ds, views: tuple[str, ...], batch_size: int):
+    """The predictions frame of ``ds`` with test-time augmentation (same pipeline as
+    ``core.evaluation.predict_dataset``, ids carried through)."""
+    from .evaluation import predictions_frame
+    from .pipeline import make_dataset
+
+    ids, probs = [], []
+    for x, _, bid in make_dataset(ds, tm.preprocessing, batch_size=batch_size, training=False, with_ids=True):
+        probs.append(tta_probs(tm.model, np.asarray(x), views))
+        ids.extend(b.decode() if isinstance(b, bytes) else str(b) for b in np.asarray(bid).reshape(-1))
+    pos = ds.index_of(np.asarray(ids))
+    order = np.argsort(pos, kind="stable")
+    return predictions_frame(np.asarray(ids)[order], ds.labels[pos][order], np.concatenate(probs)[order],
+                             list(ds.class_names))
 
 
 def _resolve_model_path(path_or_dir: str | os.PathLike) -> Path:
@@ -110,8 +201,13 @@ def load_trained(path_or_dir: str | os.PathLike) -> TrainedModel:
     return TrainedModel(model, meta, prep, p)
 
 
-def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bootstrap: int = 200) -> dict[str, Any]:
-    """Re-evaluate a saved run on its stored test split (reloads the dataset from meta)."""
+def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bootstrap: int = 200,
+                   calibrated: bool = False, tta=False) -> dict[str, Any]:
+    """Re-evaluate a saved run on its stored test split (reloads the dataset from meta).
+
+    ``calibrated``: evaluate the temperature-scaled probabilities (when the run has a
+    temperature; ``ev["calibrated"]`` says whether it was applied). ``tta``: test-time
+    augmentation as in ``TrainedModel.predict`` (``ev["tta"]`` lists the views)."""
     from .datasets import load_dataset
     from .datasets.splits import Split, apply_split
     from .evaluation import evaluate, predict_dataset
@@ -125,7 +221,20 @@ def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bo
     ds = load_dataset(spec["name"], **dict(spec.get("params") or {}))
     split = Split.from_dict(json.loads(split_path.read_text()))
     _, _, test_ds = apply_split(ds, split)
-    pred = predict_dataset(tm.model, test_ds, tm.preprocessing, batch_size=batch_size)
+    views = tta_views(tta)
+    if views:
+        pred = _tta_frame(tm, test_ds, views, batch_size)
+    else:
+        pred = predict_dataset(tm.model, test_ds, tm.preprocessing, batch_size=batch_size)
+    t = tm.temperature if calibrated else None
+    if t is not None:
+        from .calibration import apply_temperature
+        from .evaluation import predictions_frame, prob_columns
+
+        probs = apply_temperature(pred[prob_columns(len(test_ds.class_names))].to_numpy(), t)
+        pred = predictions_frame(pred["id"], pred["y_true"], probs, list(test_ds.class_names))
     ev = evaluate(pred, list(test_ds.class_names), ordinal=bool(ds.ordinal), n_bootstrap=n_bootstrap, seed=0)
     ev["predictions"] = pred
+    ev["calibrated"] = t is not None
+    ev["tta"] = list(views)
     return ev

@@ -11,7 +11,9 @@ held-out TEST split with predictions aligned by sample id, and writes the artifa
     out_dir/split.json         the exact split (ids), reusable for comparable runs
     out_dir/history.csv        one row per epoch
     out_dir/predictions.csv    id, y_true, y_pred, p_0..p_{k-1} on the test split
-    out_dir/evaluation.json    core.evaluation.evaluate() output
+    out_dir/evaluation.json    core.evaluation.evaluate() output (uncalibrated probabilities)
+    out_dir/calibration.json   test ECE/reliability before and after temperature scaling (core.calibration);
+                               the temperature, fitted on the validation split, is meta["calibration"]
 
 The rest of a run lives in sibling modules, one job each, and is re-exported here:
 ``core.train_config`` (TrainConfig and its constraints table), ``core.reporters`` (the
@@ -322,9 +324,11 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
     rep.on_message("info", f"trained {len(history)} epoch(s) in {train_time:.1f}s; best epoch {best.best_epoch} "
                            f"({config.monitor}={best.best:.4f}); weights of the best epoch restored")
     pred_df, evaluation = _evaluate_test(model, p, n_bootstrap)
+    cal_meta, cal_report = _calibrate(model, p, pred_df, n_bootstrap, rep)
     meta = _run_meta(p, model, notices, params, evaluation, fit=fit, best=best, train_time=train_time,
                      epochs_run=len(history))
-    model_path = _write_artifacts(out, p, model, history, pred_df, evaluation, meta)
+    meta["calibration"] = cal_meta
+    model_path = _write_artifacts(out, p, model, history, pred_df, evaluation, meta, calibration=cal_report)
     summ = evaluation.get("summary", {})
     rep.on_message("info", f"test accuracy {summ.get('accuracy', float('nan')):.4f}, macro F1 "
                            f"{summ.get('macro_f1', float('nan')):.4f}; saved {model_path}")
@@ -436,6 +440,30 @@ def _evaluate_test(model, p: Prepared, n_bootstrap: int):
     return pred_df, evaluation
 
 
+def _calibrate(model, p: Prepared, pred_df, n_bootstrap: int, rep: _SafeReporter) -> tuple[dict, dict | None]:
+    """(meta["calibration"], calibration.json or None): a temperature fitted on the VALIDATION
+    split and its effect on the test split. Never fails a training: problems become a note."""
+    from .calibration import calibration_meta, calibration_report
+    from .evaluation import predict_dataset, prob_columns
+
+    try:
+        val = predict_dataset(model, p.val_ds, p.prep, batch_size=int(p.config.batch_size))
+        cal = calibration_meta(val[prob_columns(len(p.val_ds.class_names))].to_numpy(), val["y_true"].to_numpy())
+        if cal["temperature"] is None:
+            rep.on_message("notice", f"calibration {cal['note']}")
+            return cal, None
+        k = len(p.test_ds.class_names)
+        report = calibration_report(pred_df["y_true"].to_numpy(), pred_df[prob_columns(k)].to_numpy(),
+                                    cal["temperature"], n_bootstrap=max(n_bootstrap, 1), seed=p.config.seed)
+    except Exception as e:  # noqa: BLE001 - calibration never fails a training
+        rep.on_message("warning", f"calibration skipped: {type(e).__name__}: {e}")
+        return {"method": "temperature", "fitted_on": "validation", "temperature": None,
+                "note": f"not fitted: {type(e).__name__}: {e}"}, None
+    rep.on_message("info", f"temperature scaling: T={cal['temperature']:.3f} (validation, n={cal['n']}); test ECE "
+                           f"{report['before']['ece']:.4f} -> {report['after']['ece']:.4f}")
+    return cal, report
+
+
 def _run_meta(p: Prepared, model, notices: list[str], params: dict, evaluation: dict, *, fit: FitData, best,
               train_time: float, epochs_run: int) -> dict[str, Any]:
     """meta.json: everything needed to predict like at training time, and what happened."""
@@ -479,7 +507,7 @@ def _run_meta(p: Prepared, model, notices: list[str], params: dict, evaluation: 
 
 
 def _write_artifacts(out: Path, p: Prepared, model, history: list[dict], pred_df, evaluation: dict,
-                     meta: dict) -> Path:
+                     meta: dict, *, calibration: dict | None = None) -> Path:
     """Every file of the run, each complete or absent (temporary files are removed); the model last."""
     model_path = out / "model.keras"
     writes = [
@@ -487,6 +515,8 @@ def _write_artifacts(out: Path, p: Prepared, model, history: list[dict], pred_df
         ("history.csv", lambda: _write_history(out, history)),
         ("predictions.csv", lambda: atomic_write(out / "predictions.csv", lambda t: pred_df.to_csv(t, index=False))),
         ("evaluation.json", lambda: atomic_write_text(out / "evaluation.json", dumps(evaluation))),
+        *([("calibration.json", lambda: atomic_write_text(out / "calibration.json", dumps(calibration)))]
+          if calibration is not None else []),
         ("meta.json", lambda: atomic_write_text(out / "meta.json", dumps(meta))),
         ("model.keras", lambda: save_model_atomic(model, model_path)),
     ]

@@ -41,6 +41,7 @@ ARTIFACT_FILES = (
     ("evaluation", "evaluation.json"),
     ("split", "split.json"),
     ("history", "history.csv"),
+    ("calibration", "calibration.json"),  # temperature scaling before/after (when fitted)
 )
 
 

@@ -142,6 +142,8 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
     fig = plots.probability_bars(probs, class_names, top_k=top_k, title=f"Top {len(order)} probabilities")
     right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")
     right.markdown(f"**Prediction: {_ui.md_text(class_names[pred])}** ({probs[pred]:.1%})")
+    if getattr(res, "calibration_note", None):
+        right.caption(_ui.md_text(res.calibration_note))
     if is_domain_model(meta):
         right.warning(f"**{_ui.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
     hint = low_confidence_hint(float(probs[pred]), len(class_names))

@@ -223,7 +223,7 @@ def run_page(run_id: int) -> None:
     # computing every chart and decoding the gallery's images first
     tabs = st.tabs(RUN_TABS, key="r_tab", on_change="rerun")
     sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(r, ev, pred, meta),
-                lambda: curves_tab(ev), lambda: gallery_tab(r, pred, meta),
+                lambda: curves_tab(ev, r), lambda: gallery_tab(r, pred, meta),
                 lambda: _analysis_ui.slices_section(r), lambda: config_tab(r),
                 lambda: manage_tab(r)]
     for tab, section in zip(tabs, sections):
@@ -437,8 +437,9 @@ def _cell_cams(model_path: str, mtime: float, ids: tuple, classes: tuple, _tm, _
     return cam_overlays(_tm, _images, list(classes))
 
 
-def curves_tab(ev) -> None:
+def curves_tab(ev, r=None) -> None:
     from core import plots
+    from core.calibration import load_calibration
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -447,6 +448,18 @@ def curves_tab(ev) -> None:
     a.plotly_chart(plots.roc_curves(ev), width="stretch", key="r_roc")
     b.plotly_chart(plots.pr_curves(ev), width="stretch", key="r_pr")
     st.plotly_chart(plots.calibration(ev), width="stretch", key="r_cal")
+    cal = load_calibration(_ui.run_dir(r)) if r is not None else None
+    if cal:
+        st.plotly_chart(plots.calibration_before_after(cal), width="stretch", key="r_cal_ts")
+        bf, af = cal["before"], cal["after"]
+        st.caption(f"Temperature scaling (T = {cal['temperature']:.2f}, fitted on the validation split): test ECE "
+                   f"{bf['ece']:.3f} (95% CI {bf['ci_ece'][0]:.3f}-{bf['ci_ece'][1]:.3f}) → {af['ece']:.3f} "
+                   f"({af['ci_ece'][0]:.3f}-{af['ci_ece'][1]:.3f}); log loss {bf['log_loss']:.3f} → "
+                   f"{af['log_loss']:.3f}; accuracy unchanged. The Predict page shows the calibrated probabilities.")
+    elif r is not None:
+        note = (_ui.run_artifacts(r)[2].get("calibration") or {}).get("note")
+        if note:
+            st.caption(f"Temperature scaling {_ui.md_text(note)}")
 
 
 def gallery_tab(r, pred, meta) -> None:
@@ -659,7 +672,7 @@ def metrics_zip(r) -> bytes:
         zf.writestr("config.json", json.dumps(r.config, indent=2, default=str))
         zf.writestr("summary.json", json.dumps(r.summary, indent=2, default=str))
         zf.writestr("metrics.csv", store.get_metric_history(r.id).to_csv(index=False))
-        for name in ("evaluation.json", "predictions.csv", "meta.json", "split.json", "history.csv"):
+        for name in ("evaluation.json", "predictions.csv", "meta.json", "split.json", "history.csv", "calibration.json"):
             if (d / name).is_file():
                 zf.write(d / name, name)
     return buf.getvalue()
