@@ -590,12 +590,13 @@ def cmd_runs_show(args) -> int:
 def _add_module_commands(sub) -> None:
     """Commands whose code lives with their subject: each module registers its own (``add_cli``)."""
     from .analysis import add_cli as add_compare_cli  # compare RUN_A RUN_B: paired tests
+    from .audit import add_cli as add_audit_cli  # audit DATASET: label audit (K-fold + cleanlab)
     from .jobs import add_cli as add_jobs_cli  # jobs serve / jobs status
     from .model_card import add_cli as add_model_card_cli  # model-card RUN --out card.html: a run's model card
     from .recipes_cli import add_cli as add_recipe_cli  # recipe NAME --budget quick|full: the reports' experiments
     from .slices import add_cli as add_slices_cli  # slices RUN: metrics per subgroup
 
-    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli, add_model_card_cli):
+    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli, add_model_card_cli, add_audit_cli):
         add(sub)
 
 
@@ -664,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queued, running, succeeded, failed, cancelled or interrupted (repeatable)")
     q.add_argument("--dataset", action="append", help="dataset name (repeatable)")
     q.add_argument("--model", action="append", help="model name (repeatable)")
-    q.add_argument("--kind", action="append", choices=["train", "lr_find", "search"])
+    q.add_argument("--kind", action="append", help="train, lr_find, search, audit (checked by the store)")
     q.add_argument("--tag", help="KEY or KEY=VALUE, e.g. source=cli")
     q.add_argument("--text", help="search names, datasets, models, notes and tags")
     q.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")

@@ -94,6 +94,7 @@ class JobKind:
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("core.worker:run_train", "{model} on {dataset}"),
     "lr_find": JobKind("core.worker:run_lr_find", "LR finder: {model} on {dataset}"),
+    "audit": JobKind("core.audit:run_audit", "label audit: {model} on {dataset}"),
 }
 
 

@@ -1,5 +1,5 @@
 """Data explorer (EDA): sizes, classes, splits, distributions, samples, image statistics,
-exposure screening (fundus) and HAM10000 metadata views."""
+exposure screening (fundus), HAM10000 metadata views and the label audit (``core.audit``)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -24,12 +24,13 @@ def body() -> None:
     # only the open tab runs (on_change="rerun"), as on the Run page: a first visit draws the
     # overview (class distribution) without first decoding samples, measuring images and
     # drawing the other tabs' charts (the browser drew all of them before showing anything)
-    labels = ["Overview", "Samples", "Image statistics", "Metadata" if ds.domain == "lesion" else "Metadata & quality"]
+    labels = ["Overview", "Samples", "Image statistics", "Metadata" if ds.domain == "lesion" else "Metadata & quality",
+              "Label audit"]
     if st.session_state.get("eda_tab") in ("Metadata", "Metadata & quality"):  # the same tab, under its other name
         st.session_state["eda_tab"] = labels[3]
     tabs = st.tabs(labels, key="eda_tab", on_change="rerun")
     sections = [lambda: overview(ds, eda), lambda: samples(ds), lambda: image_statistics(ds, eda),
-                lambda: metadata_views(ds, eda)]
+                lambda: metadata_views(ds, eda), lambda: label_audit(ds, name, params)]
     for tab, section in zip(tabs, sections):
         if tab.open is not False:  # None when the tabs do not track state: draw them all
             with tab:
@@ -256,6 +257,84 @@ _PCT_COLUMNS = {"percent": st.column_config.NumberColumn("percent", format="%.1f
 def _pct(df: pd.DataFrame) -> pd.DataFrame:
     """Percent columns rounded to one decimal for display."""
     return df.assign(percent=df["percent"].round(1)) if "percent" in df.columns else df
+
+
+# ---------------------------------------------------------------------------------- label audit
+AUDIT_GALLERY = 12
+
+
+def label_audit(ds, name: str, params: dict) -> None:
+    """Launch a label audit of this dataset; the latest finished one's most suspect labels."""
+    st.markdown("Which labels are probably wrong? A *label audit* trains the model K times (K-fold), each time "
+                "predicting the images it did not see, then ranks every image by how well its label agrees "
+                "with those out-of-sample predictions (cleanlab). It also flags outliers and near-duplicates.")
+    _launch_audit(name, params)
+    store = _ui.get_store()
+    runs, _ = store.list_runs(dataset=name, kind="audit", status="succeeded", limit=1)
+    if not runs:
+        st.info("No finished label audit of this dataset yet.")
+        return
+    from core.audit import load_audit
+
+    detail = store.get_run(runs[0].id)
+    got = load_audit(detail)
+    if got is None:
+        st.warning(f"The files of audit run #{detail.id} are missing.")
+        return
+    _audit_gallery(ds, detail, *got)
+
+
+def _launch_audit(name: str, params: dict) -> None:
+    from core import models as model_registry
+
+    with st.form("audit_form"):
+        c = st.columns(3)
+        k = c[0].number_input("Folds (K)", min_value=2, max_value=10, value=3, key="audit_k")
+        epochs = c[1].number_input("Epochs per fold", min_value=1, max_value=100, value=5, key="audit_epochs")
+        names = list(model_registry.list_models())
+        model = c[2].selectbox("Model", names, index=names.index("small_cnn") if "small_cnn" in names else 0,
+                               key="audit_model")
+        go = st.form_submit_button("Audit labels", icon=":material/fact_check:")
+    if go:
+        from core.audit import submit_audit
+        from core.validation import LabError
+
+        cfg = {"dataset": {"name": name, "params": dict(params or {})}, "model": model}
+        try:
+            rid = submit_audit(_ui.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)})
+        except LabError as err:
+            st.error(_ui.md_text(err))
+            return
+        st.success(f"Label audit queued as run #{rid}; its results appear here when it has finished.")
+
+
+def _audit_gallery(ds, detail, table: pd.DataFrame, summary: dict) -> None:
+    st.caption(f"Audit run #{detail.id} ({_ui.md_text(detail.name)}): {summary['n_images']:,} images, "
+               f"{summary['k']} folds x {summary['epochs']} epochs, out-of-sample accuracy "
+               f"{summary['oos_accuracy']:.3f}; {summary['n_label_issues']:,} likely label issues, "
+               f"{summary['n_duplicate_groups']:,} groups of near-duplicates ({_ui.md_text(summary['duplicates'])}).")
+    if summary.get("flip_labels"):
+        st.caption(f"This audit flipped {summary['flip_labels']} labels on purpose (a demonstration); it ranked "
+                   f"{summary['flipped_recall_top2x']:.0%} of them among its {2 * summary['flip_labels']} most "
+                   "suspect labels.")
+    flagged = table[table["is_label_issue"].astype(bool)].sort_values("rank")
+    st.markdown(f"**Most suspect labels** (lowest label quality first; {len(flagged):,} flagged)")
+    show = flagged.head(AUDIT_GALLERY)
+    pos = pd.Index(ds.ids).get_indexer(show["id"].astype(str))
+    show, pos = show[pos >= 0], pos[pos >= 0]
+    if len(show):
+        from core.datasets.io import load_images
+
+        cols = st.columns(6)
+        for i, (img, (_, row)) in enumerate(zip(load_images(ds, pos, size=(96, 96)), show.iterrows(), strict=True)):
+            cols[i % 6].image(img, width="stretch", clamp=True,
+                              caption=_ui.md_text(f"{row['id']}: given {row['given_class']} → "
+                                                  f"{row['suggested_class']} · q={row['label_quality']:.2f}"))
+    elif len(flagged):
+        st.caption("The flagged images are not in this selection of the dataset (other max-per-class?).")
+    cols = ["rank", "id", "given_class", "suggested_class", "label_quality", "is_label_issue", "outlier_score",
+            "duplicate_group"]
+    st.dataframe(table[[c for c in cols if c in table]].head(200), hide_index=True, width="stretch")
 
 
 body()
