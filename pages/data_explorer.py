@@ -309,10 +309,11 @@ def _launch_audit(name: str, params: dict) -> None:
 
 
 def _audit_gallery(ds, detail, table: pd.DataFrame, summary: dict) -> None:
-    st.caption(f"Audit run #{detail.id} ({_ui.md_text(detail.name)}): {summary['n_images']:,} images, "
-               f"{summary['k']} folds x {summary['epochs']} epochs, out-of-sample accuracy "
-               f"{summary['oos_accuracy']:.3f}; {summary['n_label_issues']:,} likely label issues, "
-               f"{summary['n_duplicate_groups']:,} groups of near-duplicates ({_ui.md_text(summary['duplicates'])}).")
+    st.caption(f"Audit run #{detail.id} ({_ui.md_text(detail.name)}): {_ui.plural(summary['n_images'], 'image')}, "
+               f"{_ui.plural(summary['k'], 'fold')} x {_ui.plural(summary['epochs'], 'epoch')}, out-of-sample accuracy "
+               f"{summary['oos_accuracy']:.3f}; {_ui.plural(summary['n_label_issues'], 'likely label issue')}, "
+               f"{_ui.plural(summary['n_duplicate_groups'], 'group')} of near-duplicates "
+               f"({_ui.md_text(summary['duplicates'])}).")
     if summary.get("flip_labels"):
         st.caption(f"This audit flipped {summary['flip_labels']} labels on purpose (a demonstration); it ranked "
                    f"{summary['flipped_recall_top2x']:.0%} of them among its {2 * summary['flip_labels']} most "
