@@ -22,7 +22,6 @@ argparse wiring is :func:`add_cli`.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import warnings
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .validation import LabError, NotFoundError, check_number
+from .validation import LabError, NotFoundError, check_number, finite_or_none
 
 if TYPE_CHECKING:  # pandas and core.evaluation are imported where used: `python -m core --help` stays quick
     import pandas as pd
@@ -234,12 +233,7 @@ def metric_draws(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray | Non
     return out
 
 
-def _f(x) -> float | None:
-    """Float, or None for None/NaN/inf (as core.evaluation writes undefined values)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+_f = finite_or_none  # as core.evaluation writes undefined values
 
 
 def percentile_interval(v: np.ndarray, level: float = 0.95) -> list[float | None]:

@@ -20,7 +20,6 @@ undefined values).
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .validation import DatasetError, ValidationError, check_number
+from .validation import DatasetError, ValidationError, check_number, finite_or_none
 
 __all__ = [
     "predictions_frame",
@@ -304,12 +303,7 @@ def align_predictions(pred_df: pd.DataFrame, ds) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-def _f(x) -> float | None:
-    """Float or None for NaN/inf/None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+_f = finite_or_none  # float, or None for NaN/inf/None
 
 
 def _jsonable(obj: Any) -> Any:

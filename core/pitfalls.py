@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# the conversions live with the reproduction table (core.recipes); re-exported for the Recipes page
-from .recipes import DATASET_CLASS_COUNTS, accuracy_from_ovr_mean, find_recipe_runs, ovr_mean_from_accuracy  # noqa: F401
+from .recipes import DATASET_CLASS_COUNTS, accuracy_from_ovr_mean, find_recipe_runs
 from .validation import ValidationError, check_number
 
 

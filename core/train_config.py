@@ -169,6 +169,14 @@ def _default_split() -> dict[str, Any]:
     return {k: p.default for k, p in SPLIT_PARAMS.items()}
 
 
+def _check_keys(what: str, given, allowed) -> None:
+    """Refuse keys of a nested option dict that its table does not declare, naming the valid ones."""
+    extra = set(given) - set(allowed)
+    if extra:
+        raise ValidationError(f"Unknown {what}: {', '.join(sorted(map(repr, extra)))}. "
+                              f"Valid keys: {', '.join(sorted(allowed)) or 'none'}.")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; JSON-serialisable and validated.
@@ -299,12 +307,7 @@ class TrainConfig:
 
     def _check_split(self) -> None:
         check_type("split", self.split, dict)
-        extra = set(self.split) - set(SPLIT_PARAMS)
-        if extra:
-            raise ValidationError(
-                f"Unknown 'split' key(s): {', '.join(sorted(map(repr, extra)))}. "
-                f"Valid keys: {', '.join(sorted(SPLIT_PARAMS))}."
-            )
+        _check_keys("'split' key(s)", self.split, SPLIT_PARAMS)
         sp = self.resolved_split()
         for k in ("val_ratio", "test_ratio"):
             SPLIT_PARAMS[k].check(f"split.{k}", sp[k])
@@ -351,12 +354,7 @@ class TrainConfig:
 
     def _check_schedule_options(self) -> None:
         params = SCHEDULE_PARAMS[self.schedule]
-        extra = set(self.schedule_options) - set(params)
-        if extra:
-            raise ValidationError(
-                f"Unknown schedule_options key(s) for schedule {self.schedule!r}: {', '.join(sorted(map(repr, extra)))}. "
-                f"Valid keys: {', '.join(sorted(params)) or 'none'}."
-            )
+        _check_keys(f"schedule_options key(s) for schedule {self.schedule!r}", self.schedule_options, params)
         so = self.resolved_schedule_options()
         for k, param in params.items():
             param.check(f"schedule_options.{k}", so[k])

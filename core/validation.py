@@ -52,6 +52,14 @@ def check_one_of(name: str, value: Any, options: Iterable[Any]) -> Any:
     return value
 
 
+def finite_or_none(x) -> float | None:
+    """A float, or None for None/NaN/inf: how stored summaries and JSON write undefined values."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def check_number(
     name: str,
     value: Any,

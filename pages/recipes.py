@@ -274,13 +274,14 @@ def imbalance_demo(pit) -> None:
 
 def ovr_demo(pit) -> None:
     from core import pitfalls as P
+    from core.recipes import ovr_mean_from_accuracy
 
     m = P.measure(_ui.get_store(), "ovr_mean")
     per_grade = P.REPORT_D_OVR["per_grade"]
     c = st.columns(3)
     c[0].metric('Report D headline ("accuracy")', "92.1 %")
     c[1].metric("The accuracy it implies", f"{m['report_d_accuracy']:.1%}")
-    c[2].metric("Always 'no DR' on EyePACS (73 %)", f"{P.ovr_mean_from_accuracy(0.73, 5):.1%}",
+    c[2].metric("Always 'no DR' on EyePACS (73 %)", f"{ovr_mean_from_accuracy(0.73, 5):.1%}",
                 help="the mean one-vs-rest accuracy of a model that never finds retinopathy")
     st.caption(f"Report D's per-grade one-vs-rest accuracies average {sum(per_grade) / 5:.1%}.")
     if not m["measured"]:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from core.datasets import load_dataset
 from core.validation import DatasetError, ValidationError
+from lab_pages_support import app_at
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -372,27 +373,12 @@ def hostile(shared_datasets):
     _ui.shutdown_job_managers()
 
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-def _page(page: str, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=180)
-    if query:
-        at.query_params.update(query)
-    at.run()
-    if page != "home":
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
 @pytest.mark.slow
 def test_run_page_shows_names_notes_tags_classes_and_files_as_text(hostile):
     from pages._ui import md_text
 
     rid = hostile["ids"]["hostile"]
-    at = _page("runs", {"run": str(rid)})
+    at = app_at("runs", {"run": str(rid)})
     assert [t.value for t in at.title] == [f"Run #{rid}: {md_text(HOSTILE)}"]
     seen = []
     for tab in ("Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Config", "Manage"):
@@ -416,10 +402,10 @@ def test_failed_run_error_and_bad_query_are_text(hostile):
     from pages._ui import md_text
 
     rid = hostile["ids"]["failed"]
-    at = _page("runs", {"run": str(rid)})
+    at = app_at("runs", {"run": str(rid)})
     assert_only_text(at, "failed run page")
     assert any(md_text(HOSTILE) in e.value for e in at.error)
-    at = _page("runs", {"run": "![q](http://127.0.0.1:9/q.png)"})
+    at = app_at("runs", {"run": "![q](http://127.0.0.1:9/q.png)"})
     assert_only_text(at, "runs?run=<markdown>")
     assert len(at.error) == 1 and "is not a run id" in at.error[0].value
 
@@ -432,7 +418,7 @@ def test_pages_listing_runs_show_names_as_text(hostile, page):
     ids = hostile["ids"]
     query = {"runs": f"{ids['hostile']},{ids['plain']}"} if page == "compare" else \
         {"run": str(ids["hostile"])} if page == "predict" else None
-    at = _page(page, query)
+    at = app_at(page, query)
     texts = assert_only_text(at, page)
     if page == "home":  # the running job is listed (sidebar and/or Running jobs), escaped
         assert any(md_text(HOSTILE) in t for t in texts)
@@ -443,7 +429,7 @@ def test_predict_upload_with_hostile_file_name_and_classes(hostile):
     from lab_pages_support import digit_png
     from pages._ui import md_text
 
-    at = _page("predict", {"run": str(hostile["ids"]["hostile"])})
+    at = app_at("predict", {"run": str(hostile["ids"]["hostile"])})
     data, _ = digit_png(0, size=16)
     fname = "![u](http://127.0.0.1:9/u.png) :red[U].png"
     at.file_uploader(key="p_files").set_value((fname, data, "image/png")).run()
@@ -458,7 +444,7 @@ def test_data_explorer_and_augmentation_show_class_and_file_names_as_text(hostil
     from pages._ui import md_text
 
     for page, key in (("data_explorer", "eda"), ("augmentation", "aug")):
-        at = _page(page)
+        at = app_at(page)
         at.selectbox(key=f"{key}_name").set_value("image_folder").run()
         at.text_input(key=f"{key}_path_image_folder").set_value(str(hostile["data"])).run()
         for tab in ("Overview", "Samples"):
