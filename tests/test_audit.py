@@ -96,10 +96,11 @@ def test_migration_from_0004_keeps_runs_and_accepts_audits(tmp_path):
     con.commit()
     con.close()
     store = Store(f"sqlite:///{path}", models_dir=tmp_path / "m")  # upgrades to head
-    assert current_revision(store.engine) == head_revision() == "0005"
+    assert current_revision(store.engine) == head_revision()
     old = store.get_run(1)
     assert (old.name, old.status, old.params["model"]) == ("old run", "succeeded", "small_cnn")
     assert store.get_run(store.create_run({}, name="an audit", kind="audit")).kind == "audit"
+    assert store.get_run(store.create_run({}, name="a recipe group", kind="group")).kind == "group"  # revision 0006
     store.close()
     con = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")
-KINDS = ("train", "search", "lr_find", "audit")
+KINDS = ("train", "search", "lr_find", "audit", "group")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
