@@ -8,8 +8,8 @@ One ``JobManager`` per dashboard process, shared by all browser sessions::
     jm.cancel(run_id)          # queued -> cancelled at once; running -> stops within a batch
     jm.shutdown()
 
-The manager *supervises*: the queue, the leases, recovery and the search roll-up
-(``core.search.update_searches``). An *executor* (``core.executors``) runs each claimed run's
+The manager *supervises*: the queue, the leases, recovery and the roll-up of parent runs
+(searches and groups, ``core.search.update_parents``). An *executor* (``core.executors``) runs each claimed run's
 worker (``python -m core.worker <run_id>``): ``local`` (default) in a separate process on
 this host, so that an exception, an out-of-memory kill or a crash in TensorFlow cannot take
 the dashboard down; ``ray`` as one Ray job per run on a cluster (``LAB_EXECUTOR=ray``,
@@ -89,13 +89,16 @@ class JobKind:
         return getattr(importlib.import_module(module), fn)
 
 
-# What workers run (a search parent has no worker: it follows its trials, core.search.update_searches).
-# A new kind of job: a runner in core/worker.py (or elsewhere), a row here, and its name in core.store.KINDS.
+# What workers run. A new kind of job: a runner in core/worker.py (or elsewhere), a row here, and its
+# name in core.store.KINDS. Runs of other kinds are never claimed by a worker nor counted as jobs.
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("core.worker:run_train", "{model} on {dataset}"),
     "lr_find": JobKind("core.worker:run_lr_find", "LR finder: {model} on {dataset}"),
     "audit": JobKind("core.audit:run_audit", "label audit: {model} on {dataset}"),
 }
+# Parent runs no worker runs: their status follows their children (core.search.update_parents).
+# "search": a hyper-parameter search (submit_search); "group": runs queued together (a recipe, core.recipes).
+PARENT_KINDS = ("search", "group")
 
 
 @dataclass
@@ -350,16 +353,16 @@ class JobManager:
         store first (the worker polls it every second and stops within one batch, keeping its
         curves so far, and ends ``cancelled``), the worker is signalled where the executor can,
         and it is stopped for good after ``cancel_grace_s``. A search cancels all its unfinished
-        trials. Returns the status now."""
+        trials, a group all its unfinished runs. Returns the status now."""
         detail = self.store.get_run(run_id)  # NotFoundError for an unknown id
-        if detail.kind == "search":
+        if detail.kind in PARENT_KINDS:
             for child in detail.children:
                 try:
                     self.cancel(child)
-                except NotFoundError:  # a trial deleted meanwhile
-                    log.info("trial %s of search %s was deleted meanwhile", child, run_id)
+                except NotFoundError:  # a child deleted meanwhile
+                    log.info("run %s of %s %s was deleted meanwhile", child, detail.kind, run_id)
         status = self.store.request_cancel(detail.id)
-        if status == "running" and detail.kind != "search":
+        if status == "running" and detail.kind not in PARENT_KINDS:
             with self._lock:
                 h = self._children.get(detail.id)
                 if h is not None:
@@ -406,7 +409,7 @@ class JobManager:
             except STORE_ERRORS:  # finished or deleted meanwhile (ValidationError, NotFoundError), or a store hiccup
                 log.exception("recovering run %s", r.id)
         rep.queued = self.store.list_runs(status="queued", limit=0)[1]
-        self._update_searches()
+        self._update_parents()
         return rep
 
     def _reattach(self, r):
@@ -456,15 +459,15 @@ class JobManager:
                     h.cancel_sent_at = now - self.cancel_grace_s + 5.0  # again in 5 s if still there
                 if not h.placement_done:
                     self._record_placement(h)
-        self._update_searches()
+        self._update_parents()
         if self._stop.is_set():
             return
         self._start_queued()
 
-    def _update_searches(self) -> list[int]:
-        from .search import update_searches
+    def _update_parents(self) -> list[int]:
+        from .search import update_parents
 
-        return update_searches(self.store)
+        return update_parents(self.store)
 
     def _executor_ready(self) -> bool:
         if self.executor is None:
@@ -598,7 +601,8 @@ class JobSnapshot:
 
     ``running``/``queued``: training and LR-finder jobs (oldest first), with progress;
     ``n_running``/``n_queued`` their counts (``queued`` holds at most ``limit``);
-    ``searches``: unfinished search parents; ``supervisors``: live supervisor leases;
+    ``searches``: unfinished parents (searches and groups, ``PARENT_KINDS``: not jobs, not counted);
+    ``supervisors``: live supervisor leases;
     ``recent``: the newest runs of any status (when asked for).
     """
 
@@ -652,7 +656,7 @@ def job_snapshot(store: Store, *, recent: int = 0, limit: int = 20, lease_s: flo
                                              sort="id", descending=False)
         queued, n_queued = store.list_runs(status="queued", kind=list(JOB_KINDS), limit=limit,
                                            sort="id", descending=False)
-        searches, _ = store.list_runs(status=["queued", "running"], kind="search", limit=limit)
+        searches, _ = store.list_runs(status=["queued", "running"], kind=list(PARENT_KINDS), limit=limit)
         supervisors = store.list_supervisors(alive_within_s=lease_s)
         rec, n_runs = store.list_runs(limit=recent, sort="created_at", descending=True)
     return JobSnapshot(running=running, queued=queued, n_running=n_running, n_queued=n_queued,

@@ -14,10 +14,12 @@ parameter count. Every recipe has two budgets:
     launch_recipe(job_manager, "report_b_cnn5", "quick")   # queued as one group
     reproduction_table(store)               # claim vs result with its interval, verdict, run ids
 
-Runs of a recipe are found again by their tags ``recipe``, ``recipe_run`` and ``recipe_budget``
-(set when launched). A launch makes a group parent run (kind ``search``, so that the job
-supervisor rolls its status up from its children as for a search) and queues each run as
-its child. Recipes that need ImageNet weights say so (``needs_imagenet``); they use
+A launch makes a group run (kind ``group``: no worker runs it; the job supervisor rolls its
+status up from its runs, ``core.search.update_groups``) and queues each run as its child. Runs
+of a recipe are found again through their group (its params ``recipe.name``, ``recipe.budget``,
+``recipe.runs`` and ``recipe.run_ids``, written at launch and not editable), and by their tags
+``recipe``, ``recipe_run`` and ``recipe_budget`` (set when launched, but a user may edit them):
+editing a run's tags does not lose it. Recipes that need ImageNet weights say so (``needs_imagenet``); they use
 ``weights="imagenet"`` (Keras' cache, or a download) unless a weights file is given.
 
 CLI: ``python -m core recipe --list`` / ``python -m core recipe NAME --budget quick|full``
@@ -29,7 +31,7 @@ import copy
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .registry import Registry
@@ -307,26 +309,88 @@ class Launch:
     run_ids: list[int]
 
 
+GROUP_KIND = "group"  # the kind of a recipe's group run (core.store.KINDS)
+RUN_KINDS = ("train", "lr_find")  # the kinds of a recipe's runs (RecipeRun.kind)
+
+
 def launch_recipe(jobs: Any, name: str, budget: str, *, data: Mapping[str, Mapping[str, Any]] | None = None,
                   weights: str | None = None, overrides: Mapping[str, Any] | None = None) -> Launch:
-    """Queue every run of recipe ``name`` at ``budget`` as one group: a parent run (kind
-    ``search``: the supervisor makes its status follow its children) and one child per run,
-    tagged ``recipe``/``recipe_run``/``recipe_budget``. Every config is validated first:
+    """Queue every run of recipe ``name`` at ``budget`` as one group: a group run (kind
+    ``group``: never run by a worker; the supervisor makes its status follow its runs, see
+    ``core.search.group_status``) and one child per run, tagged ``recipe``/``recipe_run``/
+    ``recipe_budget``/``recipe_group``. The group records the recipe, budget, run keys and run
+    ids in its params (``find_recipe_runs`` reads them). Every config is validated first:
     nothing is queued when one is invalid. ``jobs`` is a ``core.jobs.JobManager``."""
     planned = plan(name, budget, data=data, weights=weights, overrides=overrides)
     recipe = get_recipe(name)
     store = jobs.store
     first = planned[0].config
+    facts = {"name": recipe.name, "budget": budget, "runs": [p.run.key for p in planned]}
+    tags = {"recipe": recipe.name, "recipe_budget": budget}
+    if "recipe_overrides" in planned[0].tags:
+        tags["recipe_overrides"] = facts["overrides"] = planned[0].tags["recipe_overrides"]
     parent = store.create_run(first, name=f"recipe {recipe.name} ({budget})", dataset=first["dataset"]["name"],
-                              model=first["model"], seed=first["seed"], kind="search",
-                              tags={"recipe": recipe.name, "recipe_budget": budget, "recipe_role": "group"})
-    store.log_params(parent, {"recipe": {"name": recipe.name, "budget": budget, "runs": [p.run.key for p in planned]}})
+                              model=first["model"], seed=first["seed"], kind=GROUP_KIND, tags=tags)
+    store.log_params(parent, {"recipe": facts})
     ids = []
     for p in planned:
         rid = jobs.submit(p.config, name=p.name, parent_id=parent, kind=p.kind)
         store.set_tags(rid, {**p.tags, "recipe_group": str(parent)})
         ids.append(rid)
+    store.log_params(parent, {"recipe": {"run_ids": ids}})
     return Launch(recipe.name, budget, parent, ids)
+
+
+@dataclass(frozen=True)
+class RecipeGroup:
+    """A recipe's group run and what its launch recorded: ``members`` maps each child run id to
+    its recipe run key; ``overrides`` the JSON of the fields changed in every run (or None)."""
+
+    run: Any
+    recipe: str
+    budget: str
+    members: dict[int, str]
+    overrides: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.run.id
+
+
+def _json_list(text: str | None) -> list:
+    try:
+        v = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return v if isinstance(v, list) else []
+
+
+def recipe_group(store: Any, run_id: int) -> RecipeGroup | None:
+    """The recipe facts of group run ``run_id``: from its params (written at launch, not
+    editable), else its tags; None when it is not a recipe's group (or was deleted)."""
+    from .validation import NotFoundError
+
+    try:
+        d = store.get_run(run_id)
+    except NotFoundError:
+        return None
+    p, t = d.params, d.tags
+    name, budget = p.get("recipe.name") or t.get("recipe"), p.get("recipe.budget") or t.get("recipe_budget")
+    if d.kind != GROUP_KIND or not name or budget not in BUDGETS:
+        return None
+    keys = [str(k) for k in _json_list(p.get("recipe.runs"))]
+    ids = _json_list(p.get("recipe.run_ids"))
+    if not ids and len(d.children) == len(keys):  # launched before run_ids were recorded: in submission order
+        ids = d.children
+    members = {int(i): k for i, k in zip(ids, keys, strict=False)}
+    return RecipeGroup(d, str(name), str(budget), members, p.get("recipe.overrides") or t.get("recipe_overrides"))
+
+
+def find_recipe_groups(store: Any, recipe: str | None = None) -> list[RecipeGroup]:
+    """The groups launched by recipes (optionally of one recipe), newest first."""
+    groups, _ = store.list_runs(kind=GROUP_KIND, limit=None, sort="id", descending=True)
+    out = [g for g in (recipe_group(store, r.id) for r in groups) if g is not None]
+    return [g for g in out if recipe in (None, g.recipe)]
 
 
 # --------------------------------------------------------------------------------------
@@ -368,10 +432,39 @@ def verdict(claim: float, value: float | None, lo: float | None, hi: float | Non
     return VERDICTS[1] if hi < claim else VERDICTS[2]
 
 
-def find_recipe_runs(store: Any, recipe: str | None = None) -> list[Any]:
-    """Runs launched by recipes (tag ``recipe_run``), optionally of one recipe, newest first."""
-    runs, _ = store.list_runs(tag=f"recipe={recipe}" if recipe else "recipe", limit=None, kind=["train", "lr_find"])
-    return [r for r in runs if r.tags.get("recipe_run")]
+def _recipe_tags(r: Any, group: RecipeGroup | None) -> dict[str, str]:
+    """A run's tags with the recipe facts of its group in place of its own (a user may have
+    edited those); a run outside a recipe group keeps its tags."""
+    if group is None:
+        return dict(r.tags)
+    tags = {**r.tags, "recipe": group.recipe, "recipe_budget": group.budget, "recipe_group": str(group.id)}
+    key = group.members.get(r.id) or r.tags.get("recipe_run")
+    if key:
+        tags["recipe_run"] = key
+    if group.overrides:
+        tags["recipe_overrides"] = group.overrides
+    return tags
+
+
+def find_recipe_runs(store: Any, recipe: str | None = None, *, groups: list[RecipeGroup] | None = None) -> list[Any]:
+    """Runs launched by recipes, optionally of one recipe, newest first: the children of recipe
+    groups (``find_recipe_groups``) whatever their tags, and runs tagged ``recipe``/``recipe_run``
+    outside a group. Each run's ``tags`` carry the recipe facts of its group (``recipe``,
+    ``recipe_run``, ``recipe_budget``, ``recipe_group``, ``recipe_overrides``). ``groups``: the
+    result of ``find_recipe_groups(store)`` (all recipes) when the caller has it already."""
+    by_group = {g.id: g for g in (find_recipe_groups(store) if groups is None else groups)}
+    tagged, _ = store.list_runs(tag=f"recipe={recipe}" if recipe else "recipe", limit=None, kind=list(RUN_KINDS))
+    by_id = {r.id: r for r in tagged}
+    for g in by_group.values():
+        if recipe in (None, g.recipe) and not set(g.run.children) <= set(by_id):  # a child's tags were edited
+            kids, _ = store.list_runs(parent_id=g.id, limit=None, kind=list(RUN_KINDS))
+            by_id.update((k.id, k) for k in kids)
+    out = []
+    for r in by_id.values():
+        tags = _recipe_tags(r, by_group.get(r.parent_id))
+        if tags.get("recipe_run") and recipe in (None, tags.get("recipe")):
+            out.append(r if tags == r.tags else replace(r, tags=tags))
+    return sorted(out, key=lambda r: r.id, reverse=True)
 
 
 def _pick(runs: list[Any]) -> Any | None:

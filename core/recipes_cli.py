@@ -145,8 +145,9 @@ def cmd_recipe(args) -> int:
                                data=data, weights=args.weights, overrides=overrides)
         ids = ", ".join(f"#{i}" for i in launch.run_ids)
         if not args.now:
-            print(f"queued {len(launch.run_ids)} run(s) ({ids}) as group #{launch.group_id} in the run store. They "
-                  "are trained by a running job supervisor: the dashboard, or `python -m core jobs serve`.")
+            print(f"queued {len(launch.run_ids)} run(s) ({ids}) as recipe group #{launch.group_id} in the run store. "
+                  "They are trained by a running job supervisor: the dashboard, or `python -m core jobs serve`; "
+                  f"`python -m core runs show {launch.group_id}` shows the group and its runs.")
             return 0
         return _train_now(store, launch)
     finally:
@@ -157,13 +158,15 @@ def _train_now(store: Any, launch: Launch) -> int:
     """Train the launched runs in this process with the worker's own code, one after the other
     (a run a job supervisor claimed first is left to it). Exit 1 when one did not succeed."""
     from . import worker
-    from .search import update_searches
+    from .search import update_parents
 
     for rid in launch.run_ids:
         if store.get_run(rid).status == "queued":
             print(f"training run #{rid} ...", flush=True)
             worker.run(rid)
-    update_searches(store)
+    update_parents(store)  # the group follows its runs
+    group = store.get_run(launch.group_id)
+    print(f"recipe group #{group.id}: {group.status} ({group.progress_info.get('message', '')})")
     print_table(reproduction_table(store, [launch.recipe], budget=launch.budget))
     print_pitfall(store, launch.recipe)
     bad = [rid for rid in launch.run_ids if store.get_run(rid).status in ("failed", "cancelled", "interrupted")]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -254,43 +255,107 @@ def _final_status(parent, counts: dict[str, int], n: int) -> str:
     return "failed"
 
 
-def update_searches(store) -> list[int]:
-    """Make every unfinished search parent (kind ``search``) follow its trials: running once
-    one started, progress = trials done, the best trial's summary, and a final status when all
-    are done. Returns the ids of the searches that finished. Called by the job supervisor."""
+def _parts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
+def roll_up(store, kind: str, unit: str, info: Callable, finish: Callable) -> list[int]:
+    """Make every unfinished parent run of ``kind`` (no worker runs it) follow its children:
+    ``running`` once one child started or ended; progress = children ended / all, with
+    ``progress_info`` ``{"message": "N/M <unit> done", <unit>: {status: count}, **info(...)}``;
+    when every child has ended, ``finish(parent, children, counts, info) -> (status, error)``
+    gives its final status. A parent without children is left as it is. Returns the ids of the
+    parents that finished. ``info(parent, children, counts)`` adds keys to the progress info."""
     from .store import FINAL_STATUSES
 
     done = []
-    parents, _ = store.list_runs(kind="search", status=["queued", "running"], limit=None)
+    parents, _ = store.list_runs(kind=kind, status=["queued", "running"], limit=None)
     for p in parents:
-        trials, n = store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
+        children, n = store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
         if not n:
             continue
         counts: dict[str, int] = {}
-        for t in trials:
-            counts[t.status] = counts.get(t.status, 0) + 1
+        for c in children:
+            counts[c.status] = counts.get(c.status, 0) + 1
         n_final = sum(counts.get(s, 0) for s in FINAL_STATUSES)
         if p.status == "queued" and (n_final > 0 or counts.get("running", 0) > 0):
             store.set_status(p.id, "running")
-        unit = "runs" if (p.tags or {}).get("recipe_role") == "group" else "trials"  # a recipe's group of runs
-        info = {"message": f"{n_final}/{n} {unit} done", "trials": counts}
-        best = best_trial(store, p, trials) if counts.get("succeeded") else None
-        if best is not None:
-            info["best_run_id"] = best.id
-        if info != {k: p.progress_info.get(k) for k in info} or abs(p.progress - n_final / n) > 1e-9:
-            store.set_progress(p.id, n_final / n, info)
+        extra = {"message": f"{n_final}/{n} {unit} done", unit: counts, **info(p, children, counts)}
+        if extra != {k: p.progress_info.get(k) for k in extra} or abs(p.progress - n_final / n) > 1e-9:
+            store.set_progress(p.id, n_final / n, extra)
         if n_final < n:
             continue
+        status, error = finish(p, children, counts, extra)
+        if p.status == "queued":
+            store.set_status(p.id, "running")
+        store.set_status(p.id, status, error)
+        done.append(p.id)
+    return done
+
+
+def update_searches(store) -> list[int]:
+    """Make every unfinished search parent (kind ``search``) follow its trials (``roll_up``):
+    progress = trials done, the best trial (``best_run_id``) and, when all are done, the best
+    trial's summary and a final status: ``succeeded`` when at least one trial succeeded (a
+    search is for its best trial), else cancelled / interrupted / failed. Returns the ids of
+    the searches that finished. Called by the job supervisor (``update_parents``)."""
+    def info(p, trials, counts):
+        best = best_trial(store, p, trials) if counts.get("succeeded") else None
+        return {"best_run_id": best.id} if best is not None else {}
+
+    def finish(p, trials, counts, extra):
+        n = len(trials)
+        best = next((t for t in trials if t.id == extra.get("best_run_id")), None)
         if best is not None:
             store.log_summary(p.id, {**best.summary, "best_run_id": best.id,
                                      "trials": n, "trials_succeeded": counts.get("succeeded", 0)})
-        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         status = _final_status(p, counts, n)
-        if p.status == "queued":
-            store.set_status(p.id, "running")
-        store.set_status(p.id, status, None if status == "succeeded" else f"{unit}: {parts}")
-        done.append(p.id)
-    return done
+        return status, None if status == "succeeded" else f"trials: {_parts(counts)}"
+
+    return roll_up(store, "search", "trials", info, finish)
+
+
+def group_status(parent, counts: dict[str, int]) -> tuple[str, str | None]:
+    """The final status of a group whose runs have all ended, and its error text:
+
+    - ``cancelled`` when the group was cancelled (its unfinished runs were cancelled with it);
+    - ``succeeded`` when every run succeeded;
+    - ``failed`` when any run failed ("partly done: 2 of 3 runs succeeded (...)" when some did);
+    - else ``interrupted`` when any run was interrupted, else ``cancelled`` (runs cancelled one by one).
+
+    Unlike a search (done when its best trial is), a group is done only when all its runs are:
+    a recipe needs every one of them for its comparison."""
+    n = sum(counts.values())
+    ok = counts.get("succeeded", 0)
+    what = f"{ok} of {n} runs succeeded ({_parts(counts)})"
+    what = f"partly done: {what}" if 0 < ok < n else what
+    if parent.cancel_requested:
+        return "cancelled", f"cancelled: {what}"
+    if ok == n:
+        return "succeeded", None
+    if counts.get("failed"):
+        return "failed", what
+    return ("interrupted" if counts.get("interrupted") else "cancelled"), what
+
+
+def update_groups(store) -> list[int]:
+    """Make every unfinished group of runs (kind ``group``, e.g. a recipe's, ``core.recipes``)
+    follow its runs (``roll_up``): ``queued`` while none started, ``running`` while any is queued
+    or running once one started, progress "N/M runs done", and when all have ended the final
+    status of ``group_status`` and a summary ``runs`` / ``runs_succeeded`` / ``runs_failed``.
+    Returns the ids of the groups that finished. Called by the job supervisor (``update_parents``)."""
+    def finish(p, runs, counts, extra):
+        store.log_summary(p.id, {"runs": len(runs), "runs_succeeded": counts.get("succeeded", 0),
+                                 "runs_failed": counts.get("failed", 0)})
+        return group_status(p, counts)
+
+    return roll_up(store, "group", "runs", lambda p, runs, counts: {}, finish)
+
+
+def update_parents(store) -> list[int]:
+    """Every parent run that no worker runs (searches, groups) follows its children; the ids of
+    those that finished. The job supervisor calls it every tick and after recovery."""
+    return update_searches(store) + update_groups(store)
 
 
 def search_concurrency(store, parent_id: int) -> int | None:

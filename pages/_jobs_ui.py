@@ -63,3 +63,31 @@ def cluster_panel() -> None:
                    "it asks for (gpus on the form).")
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch")
+
+
+# what a parent run is (core.jobs.PARENT_KINDS), on its page
+PARENT_LABELS = {"group": "Recipe group", "search": "Hyper-parameter search"}
+
+
+def children_section(r) -> None:
+    """On a parent run's page (a recipe group, a search): what it is, how many of its runs are
+    done and each run with its status and progress, linked. Nothing for other runs."""
+    import pandas as pd
+
+    from core.jobs import progress_text
+    from pages import _ui
+
+    if r.kind not in PARENT_LABELS:
+        return
+    kids, n = _ui.get_store().list_runs(parent_id=r.id, limit=None, sort="id", descending=False)
+    done = sum(k.is_final for k in kids)
+    unit = "trials" if r.kind == "search" else "runs"
+    recipe = r.tags.get("recipe") or (getattr(r, "params", None) or {}).get("recipe.name")
+    what = PARENT_LABELS[r.kind] + (f" of recipe {recipe}" if r.kind == "group" and recipe else "")
+    st.markdown(f"**{_ui.md_text(what)}** · {done}/{n} {unit} done")
+    st.progress(done / n if n else 0.0)
+    if kids:
+        st.dataframe(pd.DataFrame([{"open": f"?run={k.id}", "id": k.id, "name": k.name, "status": k.status,
+                                    "progress": progress_text(k), "accuracy": k.summary.get("accuracy")}
+                                   for k in kids]), hide_index=True, width="stretch",
+                     column_config={"open": st.column_config.LinkColumn("open", display_text="open")})

@@ -22,7 +22,7 @@ def body() -> None:
     st.caption("The experiments of the five source reports, ready to run, with the figures each report claims; "
                "and the mistakes they made, measured.")
     tabs = st.tabs(TABS, key="rc_tab", on_change="rerun")
-    for tab, fn in zip(tabs, (recipes_tab, table_tab, pitfalls_tab)):
+    for tab, fn in zip(tabs, (recipes_tab, table_tab, pitfalls_tab), strict=True):
         with tab:
             if tab.open is not False:  # None when tabs do not track state: draw all
                 fn()
@@ -71,8 +71,8 @@ def recipes_tab() -> None:
         st.session_state["rc_last_launch"] = {"group": launch.group_id, "runs": launch.run_ids, "token": token}
         st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
     if again:
-        st.success(f"Queued {_ui.plural(len(last['runs']), 'run')} as group #{last['group']}; they run one after "
-                   "the other (the sidebar shows the queue).", icon=":material/check:")
+        st.success(f"Queued {_ui.plural(len(last['runs']), 'run')} as recipe group #{last['group']}; they run one "
+                   "after the other: follow them below (the sidebar shows the queue).", icon=":material/check:")
     follow(name)
 
 
@@ -133,14 +133,21 @@ def claims_table(recipe) -> list[dict]:
 
 @_ui.live_fragment(_ui.JOBS_REFRESH_S)
 def follow(name: str) -> None:
-    """The runs of this recipe already launched, newest first, with their progress."""
+    """The groups of this recipe already launched and their runs, newest first, with their progress."""
     from core import recipes as R
 
-    runs = R.find_recipe_runs(_ui.get_store(), name)
-    if not runs:
+    store = _ui.get_store()
+    every = R.find_recipe_groups(store)
+    groups = [g for g in every if g.recipe == name]
+    runs = R.find_recipe_runs(store, name, groups=every)
+    if not runs and not groups:
         st.caption("No run of this recipe yet.")
         return
-    st.subheader("Launched runs")
+    st.subheader("Launched groups")
+    if groups:
+        st.dataframe(pd.DataFrame(group_rows(groups[:20], runs)), hide_index=True, width="stretch", column_config={
+            "open": st.column_config.LinkColumn("open", display_text="open"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
     st.dataframe(pd.DataFrame([{
         "open": f"runs?run={r.id}", "id": r.id, "run": r.tags.get("recipe_run"), "budget": r.tags.get("recipe_budget"),
         "group": r.tags.get("recipe_group"), "status": r.status, "progress": float(r.progress or 0.0),
@@ -148,8 +155,26 @@ def follow(name: str) -> None:
     } for r in runs[:50]]), hide_index=True, width="stretch", column_config={
         "open": st.column_config.LinkColumn("open", display_text="open"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
-    st.page_link("pages/train.py", label="Follow live curves on Train → Jobs", icon=":material/monitoring:",
-                 query_params={"run": str(runs[0].id)})
+    if runs:
+        st.page_link("pages/train.py", label="Follow live curves on Train → Jobs", icon=":material/monitoring:",
+                     query_params={"run": str(runs[0].id)})
+
+
+def group_rows(groups, runs) -> list[dict]:
+    """One row per recipe group: "Recipe group #id", its status and "N/M runs done" counted from
+    its runs (so it is right even before the job supervisor has rolled the group up)."""
+    from core.store import FINAL_STATUSES
+
+    rows = []
+    for g in groups:
+        kids = [r for r in runs if r.parent_id == g.id]
+        n = max(len(g.run.children), len(kids))
+        done = sum(r.status in FINAL_STATUSES for r in kids)
+        ok = sum(r.status == "succeeded" for r in kids)
+        rows.append({"open": f"runs?run={g.id}", "group": f"Recipe group #{g.id}", "budget": g.budget,
+                     "status": g.run.status, "progress": done / n if n else 0.0, "runs": f"{done}/{n} runs done",
+                     "succeeded": ok, "created": g.run.created_at})
+    return rows
 
 
 # ------------------------------------------------------------------ Reproduction table
@@ -169,7 +194,7 @@ def table_tab() -> None:
     df = pd.DataFrame(rows)
     df["open"] = [f"runs?run={i}" if i else None for i in df["run_id"]]
     df["interval"] = [f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-                      for lo, hi in zip(df["ci_low"], df["ci_high"])]
+                      for lo, hi in zip(df["ci_low"], df["ci_high"], strict=True)]
     cols = ["recipe", "run", "budget", "claim", "claimed", "result", "interval", "verdict", "open", "metric",
             "accuracy", "balanced_accuracy", "kappa_quadratic", "status", "note"]
     st.dataframe(df[cols], hide_index=True, width="stretch", height=min(720, 35 * (len(df) + 1) + 3), column_config={

@@ -282,6 +282,76 @@ def test_search_parent_follows_its_trials(store):
     assert store.get_run(p2).status == "cancelled"
 
 
+def test_group_is_never_a_job_and_follows_its_runs(store):
+    """A run of kind ``group`` (a recipe's, core.recipes) is never claimed nor counted as a job;
+    its status follows its runs: queued, running, then succeeded only when all succeeded."""
+    from core.jobs import PARENT_KINDS, job_snapshot
+    from core.search import group_status, update_parents
+
+    jm = JobManager(store, store.models_dir)
+    assert "group" in PARENT_KINDS and "group" not in JOB_KINDS
+    with pytest.raises(ValidationError, match="'kind' parameter must be one of"):
+        jm.submit(digits_config(), kind="group")
+
+    def group_of(n: int) -> tuple[int, list[int]]:
+        g = store.create_run({}, name=f"group of {n}", kind="group")
+        return g, [jm.submit(digits_config(seed=i), parent_id=g) for i in range(n)]
+
+    def finish(rid, status):
+        assert store.claim_run(rid)
+        store.set_status(rid, status, None if status == "succeeded" else "boom")
+
+    g, kids = group_of(3)
+    assert store.queued_ids(kinds=JOB_KINDS) == kids  # what the supervisor starts: never the group
+    assert sorted(r.id for r in store.list_runs(status="queued", kind=list(JOB_KINDS), limit=None)[0]) == kids
+    snap = job_snapshot(store)
+    assert (snap.n_queued, snap.n_running) == (3, 0) and g in {r.id for r in snap.searches}
+    assert update_parents(store) == [] and store.get_run(g).status == "queued"
+    assert store.get_run(g).progress_info["message"] == "0/3 runs done"
+    assert store.claim_run(kids[0])
+    update_parents(store)
+    r = store.get_run(g)
+    assert r.status == "running" and r.progress_info["runs"] == {"running": 1, "queued": 2}
+    assert job_snapshot(store).n_running == 1  # the run, not its group
+    store.set_status(kids[0], "succeeded")
+    finish(kids[1], "failed")
+    update_parents(store)
+    assert store.get_run(g).progress_info["message"] == "2/3 runs done"
+    assert abs(store.get_run(g).progress - 2 / 3) < 1e-9
+    finish(kids[2], "succeeded")
+    assert update_parents(store) == [g]
+    r = store.get_run(g)
+    assert r.status == "failed" and r.error == "partly done: 2 of 3 runs succeeded (1 failed, 2 succeeded)"
+    assert (r.summary["runs"], r.summary["runs_succeeded"], r.summary["runs_failed"]) == (3, 2, 1)
+    assert update_parents(store) == []  # final: left alone
+
+    g2, kids2 = group_of(2)
+    for k in kids2:
+        finish(k, "succeeded")
+    assert update_parents(store) == [g2]
+    assert (store.get_run(g2).status, store.get_run(g2).error, store.get_run(g2).progress) == ("succeeded", None, 1.0)
+
+    g3, kids3 = group_of(2)  # cancelling a queued group cancels its runs and the group at once
+    assert jm.cancel(g3) == "cancelled"
+    assert {store.get_run(k).status for k in kids3} == {"cancelled"}
+
+    g4, kids4 = group_of(2)  # a running group: its queued run at once, the group when its running run stopped
+    assert store.claim_run(kids4[0])
+    update_parents(store)
+    assert jm.cancel(g4) == "running" and store.get_run(kids4[1]).status == "cancelled"
+    assert store.get_run(kids4[0]).cancel_requested
+    store.set_status(kids4[0], "cancelled")
+    assert update_parents(store) == [g4]
+    assert store.get_run(g4).status == "cancelled"
+
+    class P:
+        cancel_requested = False
+
+    assert group_status(P(), {"succeeded": 1, "interrupted": 1})[0] == "interrupted"
+    assert group_status(P(), {"cancelled": 2}) == ("cancelled", "0 of 2 runs succeeded (2 cancelled)")
+    assert group_status(P(), {"failed": 1, "interrupted": 1})[0] == "failed"
+
+
 def test_search_from_a_space_samples_distinct_trials(store):
     from core.search import SMALL_CNN_SPACE
 

@@ -214,7 +214,7 @@ def leakage_store(shared_datasets, tmp_path_factory):
     mp.setenv("LAB_DASHBOARD_SUPERVISOR", "0")
     from core import worker
     from core.jobs import JobManager
-    from core.search import update_searches
+    from core.search import update_parents
     from core.store import Store
 
     store = Store()
@@ -223,7 +223,7 @@ def leakage_store(shared_datasets, tmp_path_factory):
                              overrides={"epochs": 2, "input_size": [32, 40]})
     for rid in launch.run_ids:
         assert worker.run(rid) == 0, store.get_run(rid).error
-    update_searches(store)
+    update_parents(store)
     yield {"store": store, "launch": launch, "root": root}
     store.close()
     mp.undo()
@@ -239,7 +239,10 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
     small, plausible effect, but too slow for the suite and too close to the noise to assert."""
     store, launch = leakage_store["store"], leakage_store["launch"]
     group = store.get_run(launch.group_id)
-    assert group.status == "succeeded" and group.kind == "search"
+    assert group.status == "succeeded" and group.kind == "group" and group.progress == 1.0
+    assert group.progress_info["message"] == "2/2 runs done" and group.progress_info["runs"] == {"succeeded": 2}
+    assert (group.summary["runs"], group.summary["runs_succeeded"], group.error) == (2, 2, None)
+    assert group.params["recipe.name"] == "pitfall_leakage" and group.tags["recipe_budget"] == "quick"
     runs = {r.tags["recipe_run"]: r for r in R.find_recipe_runs(store, "pitfall_leakage")}
     assert set(runs) == {"image_split", "grouped_split"}
     assert all(r.parent_id == launch.group_id and r.status == "succeeded" for r in runs.values())
@@ -264,6 +267,144 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
         ("vgg19_block4", "full", "needs ImageNet weights")}
     assert all(r["run_id"] for r in rows if r["recipe"] == "pitfall_leakage")
     assert all("modified:" in r["note"] for r in rows if r["recipe"] == "pitfall_leakage")
+
+
+# ------------------------------------------------------------------ groups: found again, migrated
+def test_recipe_runs_are_found_through_their_group_when_their_tags_are_edited(lab_env):
+    """The group (kind ``group``, never a job) records the recipe, budget and run ids in its params:
+    a user editing (or clearing) the tags of its runs, or of the group itself, loses none of them."""
+    from core.jobs import JOB_KINDS, JobManager
+    from core.store import Store
+
+    store = Store()
+    try:
+        launch = R.launch_recipe(JobManager(store, store.models_dir), "report_b_cnn5", "quick",
+                                 overrides={"epochs": 1})  # not started: the runs stay queued
+        group = store.get_run(launch.group_id)
+        assert group.kind == "group" and group.status == "queued" and group.children == launch.run_ids
+        assert launch.group_id not in store.queued_ids(kinds=JOB_KINDS)  # no worker ever claims a group
+        plain, augmented = launch.run_ids
+        before = {r.id: r.tags for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        assert set(before) == {plain, augmented} and before[plain]["recipe_run"] == "plain"
+        store.set_tags(plain, {"mine": "yes"})  # every recipe tag gone
+        store.set_tags(augmented, {"recipe": "other", "recipe_run": "bogus", "recipe_budget": "full"})
+        store.set_tags(launch.group_id, {})
+        runs = {r.id: r for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        assert set(runs) == {plain, augmented}
+        assert {k: v for k, v in runs[plain].tags.items() if k != "recipe_overrides"} == {
+            "mine": "yes", "recipe": "report_b_cnn5", "recipe_run": "plain", "recipe_budget": "quick",
+            "recipe_group": str(launch.group_id)}
+        assert runs[plain].tags["recipe_overrides"] == '{"epochs": 1}'  # from the group
+        assert runs[augmented].tags == before[augmented]  # the group's facts win over edited tags
+        assert R.find_recipe_runs(store, "other") == []
+        assert {r.id for r in R.find_recipe_runs(store)} == {plain, augmented}
+        rows = R.reproduction_table(store, ["report_b_cnn5"], budget="quick")
+        assert {(r["run"], r["run_id"], r["verdict"]) for r in rows} == {
+            ("plain", plain, "not run"), ("augmented", augmented, "not run")}  # queued: found, not yet run
+        assert [g.id for g in R.find_recipe_groups(store, "report_b_cnn5")] == [launch.group_id]
+        assert R.find_recipe_groups(store, "report_e_cnn") == []
+    finally:
+        store.close()
+
+
+def _migrated_store(tmp_path):
+    """A SQLite store at revision 0005 with a recipe group as it was then (kind ``search``,
+    tag recipe_role=group, the launch's params) and its two runs (one with its tags edited
+    away), a real search with a trial, and a train run."""
+    import json
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from core.store.engine import upgrade
+
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    upgrade(engine, "0005")
+    engine.dispose()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA foreign_keys = ON")
+    rows = [(1, "recipe report_b_cnn5 (quick)", "search", "succeeded", None),
+            (2, "recipe report_b_cnn5 · plain (quick)", "train", "succeeded", 1),
+            (3, "recipe report_b_cnn5 · augmented (quick)", "train", "succeeded", 1),
+            (4, "lr search", "search", "running", None), (5, "trial 1", "train", "running", 4),
+            (6, "plain run", "train", "succeeded", None)]
+    for rid, name, kind, status, parent in rows:
+        con.execute("INSERT INTO runs (id, name, kind, status, config, created_at, progress, parent_id) "
+                    "VALUES (?, ?, ?, ?, '{}', '2026-11-01 00:00:00', 1, ?)", (rid, name, kind, status, parent))
+    params = [(1, "recipe.name", "report_b_cnn5"), (1, "recipe.budget", "quick"),
+              (1, "recipe.runs", json.dumps(["plain", "augmented"])), (4, "search.n_trials", "1")]
+    tags = [(1, "recipe", "report_b_cnn5"), (1, "recipe_budget", "quick"), (1, "recipe_role", "group"),
+            (2, "edited", ""),
+            (3, "recipe", "report_b_cnn5"), (3, "recipe_run", "augmented"), (3, "recipe_budget", "quick")]
+    con.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", params)
+    con.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", tags)
+    con.execute("INSERT INTO summary_metrics (run_id, key, value) VALUES (2, 'accuracy', 0.9)")
+    con.commit()
+    con.close()
+    return path
+
+
+def test_migration_0006_turns_recipe_groups_into_groups_and_back(tmp_path):
+    import sqlite3
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from core.store import Store
+    from core.store.engine import WRITE_OPTION, alembic_config, upgrade
+
+    path = _migrated_store(tmp_path)
+
+    def kinds():
+        con = sqlite3.connect(path)
+        try:
+            return dict(con.execute("SELECT id, kind FROM runs").fetchall())
+        finally:
+            con.close()
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    upgrade(engine, "0006")
+    assert kinds() == {1: "group", 2: "train", 3: "train", 4: "search", 5: "train", 6: "train"}
+
+    def downgrade():
+        with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            command.downgrade(alembic_config(conn), "0005")
+
+    downgrade()
+    assert kinds() == {1: "search", 2: "train", 3: "train", 4: "search", 5: "train", 6: "train"}
+    upgrade(engine, "0006")
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM tags WHERE run_id = 1 AND key = 'recipe_role'")  # the launch's params still say it
+    con.execute("INSERT INTO runs (id, name, kind, status, config, created_at, progress) "
+                "VALUES (7, 'not a recipe', 'group', 'queued', '{}', '2026-11-01 00:00:00', 0)")
+    con.commit()
+    con.close()
+    with pytest.raises(Exception, match="cannot be downgraded: the store holds 1 group run.s. that are not recipe"):
+        downgrade()
+    assert kinds()[1] == "group" and kinds()[7] == "group"  # refused as a whole: nothing changed
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM runs WHERE id = 7")
+    con.commit()
+    con.close()
+    downgrade()  # the recipe group found by its params, its tag given back for the older code
+    assert kinds()[1] == "search"
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM tags WHERE run_id = 1 AND key = 'recipe_role'").fetchone() == ("group",)
+    con.close()
+    engine.dispose()
+
+    store = Store(f"sqlite:///{path}", models_dir=tmp_path / "m")  # upgrades to head
+    try:
+        assert store.get_run(1).kind == "group" and store.get_run(4).kind == "search"
+        runs = {r.id: r for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        assert set(runs) == {2, 3}  # run 2 lost its tags: found through its group, in submission order
+        assert runs[2].tags["recipe_run"] == "plain" and runs[3].tags["recipe_run"] == "augmented"
+        rows = R.reproduction_table(store, ["report_b_cnn5"], budget="quick")
+        assert {r["run"]: r["run_id"] for r in rows} == {"plain": 2, "augmented": 3}
+        assert store.list_runs(kind="group")[1] == 1
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------ the page
@@ -292,7 +433,10 @@ def test_recipes_page(leakage_store, shared_datasets):
     queued = R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")
     assert len(queued) == 1 and queued[0].status == "queued" and queued[0].parent_id is not None
     assert queued[0].tags["recipe_budget"] == "quick"
-    assert any("Queued 1 run as group" in s.value for s in at.success)
+    assert any("Queued 1 run as recipe group" in s.value for s in at.success)
+    groups = at.dataframe[-2].value  # the recipe's groups, then its runs
+    assert list(groups["group"]) == [f"Recipe group #{queued[0].parent_id}"]
+    assert list(groups["runs"]) == ["0/1 runs done"] and list(groups["status"]) == ["queued"]
     assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
     at.session_state["rc_tab"] = "Reproduction table"
     at.run()
@@ -307,6 +451,14 @@ def test_recipes_page(leakage_store, shared_datasets):
         assert problems(at) == [], key
     at.radio(key="rc_pitfall").set_value("leakage").run()
     assert "share a lesion with a training image" in page_texts(at)
+    # the group's own page (Runs): a recipe group with its runs' progress, each run linked
+    launch = leakage_store["launch"]
+    at = app_at("runs", {"run": str(launch.group_id)})
+    assert problems(at) == []
+    assert "Recipe group of recipe pitfall_leakage" in page_texts(at) and "2/2 runs done" in page_texts(at)
+    kids = at.dataframe[0].value
+    assert list(kids["id"]) == launch.run_ids and set(kids["status"]) == {"succeeded"}
+    assert list(kids["open"]) == [f"?run={i}" for i in launch.run_ids]
 
 
 # ------------------------------------------------------------------ CLI
@@ -351,6 +503,13 @@ def test_cli_queues_a_group_and_trains_now(tmp_path, shared_datasets):
              "--set", "epochs=1", "--set", "input_size=[24, 30]", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "pitfall_shuffled_eval/model (quick)" in p.stdout and "run #" in p.stdout
+    assert "succeeded (1/1 runs done)" in p.stdout  # the recipe group, rolled up
+    listed = subprocess.run([sys.executable, "-m", "core", "runs", "list", "--kind", "group"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env})
+    assert listed.returncode == 0, listed.stderr
+    lines = [ln.split() for ln in listed.stdout.splitlines()[1:] if ln.strip()]
+    assert sorted((ln[1], ln[2]) for ln in lines) == [("queued", "group"), ("succeeded", "group")]  # status, kind
     from core.store import Store
 
     store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
