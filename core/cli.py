@@ -4,6 +4,9 @@
     python -m core train --config run.json --out runs/x --no-record        # just a folder
     python -m core runs list [--status succeeded] [--dataset digits] [--limit 20]
     python -m core runs show 12 [--json]
+    python -m core runs champion digits [12] [--clear]            # the run to use for a dataset, and its history
+    python -m core runs export 12 --out run12.zip                 # a run bundle ...
+    python -m core runs import run12.zip                          # ... imported into another lab (new id)
     python -m core evaluate --model runs/digits
     python -m core predict img1.png img2.jpg --model runs/digits --top-k 3
     python -m core lr-find --dataset digits --model small_cnn --num-steps 100
@@ -587,16 +590,108 @@ def cmd_runs_show(args) -> int:
     return 0
 
 
+def _champion_line(e) -> str:
+    until = f" until {_when(e.cleared_at)} ({e.cleared_reason or 'cleared'}" + \
+        (f" by {e.cleared_by})" if e.cleared_by else ")") if e.cleared_at else " (current)"
+    run = f"run {e.run_id}" if e.run_id is not None else f"run {e.run_ref} (deleted)"
+    note = f" -- {e.note}" if e.note else ""
+    return f"{run} {e.run_name!r}: from {_when(e.set_at)} by {e.set_by or '?'}{until}{note}"
+
+
+def cmd_runs_champion(args) -> int:
+    """Show, set or clear the champion of a dataset (the run to use for it)."""
+    if args.clear and args.run is not None:
+        raise ValidationError("Give a RUN to make champion, or --clear to clear the champion; not both.")
+    store = open_store()
+    try:
+        if args.clear:
+            ended = store.clear_champion(args.dataset, by=args.by)
+            print(f"{args.dataset} has no champion now" + (f" (was {_champion_line(ended)})." if ended else
+                                                            " (it had none)."))
+        elif args.run is not None:
+            e = store.set_champion(args.dataset, args.run, by=args.by, note=args.note)
+            print(f"Champion of {args.dataset}: {_champion_line(e)}")
+        history = store.champion_history(args.dataset)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([_run_json(e) for e in history], indent=2))
+        return 0
+    if args.run is None and not args.clear:
+        current = next((e for e in history if e.is_current), None)
+        print(f"Champion of {args.dataset}: " + (_champion_line(current) if current else "none"))
+    if history:
+        print("History (newest first):")
+        for e in history:
+            print(f"  {_champion_line(e)}")
+    return 0
+
+
+def cmd_runs_export(args) -> int:
+    """Write a run bundle (``Store.export_run``) that ``runs import`` reads in another lab."""
+    import time
+
+    if not str(args.out).lower().endswith(".zip"):
+        raise ValidationError(f"--out must be a .zip file name (a run bundle). Got {args.out!r} instead.")
+    store = open_store()
+    try:
+        t0 = time.perf_counter()
+        out = store.export_run(args.id, args.out)
+    finally:
+        store.close()
+    print(f"Run {args.id} exported to {out} ({out.stat().st_size:,} bytes, {time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def cmd_runs_import(args) -> int:
+    """Import a run bundle (``core.bundle``): a new run id here; exit 2 with the reason when refused."""
+    from .bundle import import_bundle
+
+    store = open_store()
+    try:
+        res = import_bundle(store, args.bundle)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2))
+        return 0
+    print(f"Imported {args.bundle} as run {res.run_id} {res.name!r} (from {res.source}); "
+          f"{len(res.files)} files, {res.bytes:,} bytes, {res.seconds:.1f}s"
+          + ("; model loaded with safe_mode on" if res.model_checked else "; no model in the bundle"))
+    return 0
+
+
+def _add_runs_bundle_commands(runs_sub) -> None:
+    q = runs_sub.add_parser("champion", help="show, set or clear the champion run of a dataset")
+    q.add_argument("dataset", help="dataset name, e.g. digits")
+    q.add_argument("run", type=int, nargs="?", help="make this run the champion (a succeeded run of the dataset)")
+    q.add_argument("--clear", action="store_true", help="the dataset has no champion from now on (history kept)")
+    q.add_argument("--note", help="why this run (kept in the history)")
+    q.add_argument("--by", help="who sets it (default: LAB_USER, else the login name)")
+    q.add_argument("--json", action="store_true", help="print the history as JSON")
+    q.set_defaults(fn=cmd_runs_champion)
+    q = runs_sub.add_parser("export", help="write a run bundle (zip) that another lab can import")
+    q.add_argument("id", type=int)
+    q.add_argument("--out", required=True, help="BUNDLE.zip")
+    q.set_defaults(fn=cmd_runs_export)
+    q = runs_sub.add_parser("import", help="import a run bundle (zip) as a new run of this lab")
+    q.add_argument("bundle", help="BUNDLE.zip made by 'runs export' or the Run page")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
+    q.set_defaults(fn=cmd_runs_import)
+
+
 def _add_module_commands(sub) -> None:
     """Commands whose code lives with their subject: each module registers its own (``add_cli``)."""
     from .analysis import add_cli as add_compare_cli  # compare RUN_A RUN_B: paired tests
     from .audit import add_cli as add_audit_cli  # audit DATASET: label audit (K-fold + cleanlab)
+    from .export import add_cli as add_export_cli  # export RUN --format onnx|tflite: verified ONNX / LiteRT file
     from .jobs import add_cli as add_jobs_cli  # jobs serve / jobs status
     from .model_card import add_cli as add_model_card_cli  # model-card RUN --out card.html: a run's model card
     from .recipes_cli import add_cli as add_recipe_cli  # recipe NAME --budget quick|full: the reports' experiments
     from .slices import add_cli as add_slices_cli  # slices RUN: metrics per subgroup
 
-    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli, add_model_card_cli, add_audit_cli):
+    for add in (add_jobs_cli, add_compare_cli, add_slices_cli, add_recipe_cli, add_model_card_cli, add_audit_cli,
+                add_export_cli):
         add(sub)
 
 
@@ -658,14 +753,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keras-home", help="cache root (default KERAS_HOME or ~/.keras)")
     p.set_defaults(fn=cmd_import_dataset)
 
-    p = sub.add_parser("runs", help="runs in the run store: list, show")
+    p = sub.add_parser("runs", help="runs in the run store: list, show, champion, export, import")
     runs_sub = p.add_subparsers(dest="runs_command", required=True)
     q = runs_sub.add_parser("list", help="a table of runs, newest first")
     q.add_argument("--status", action="append", metavar="STATUS",
                    help="queued, running, succeeded, failed, cancelled or interrupted (repeatable)")
     q.add_argument("--dataset", action="append", help="dataset name (repeatable)")
     q.add_argument("--model", action="append", help="model name (repeatable)")
-    q.add_argument("--kind", action="append", help="train, lr_find, search, audit (checked by the store)")
+    from .store.schema import KINDS
+
+    q.add_argument("--kind", action="append", help="one of " + ", ".join(KINDS) + " (repeatable)")
     q.add_argument("--tag", help="KEY or KEY=VALUE, e.g. source=cli")
     q.add_argument("--text", help="search names, datasets, models, notes and tags")
     q.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
@@ -675,6 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("id", type=int)
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(fn=cmd_runs_show)
+    _add_runs_bundle_commands(runs_sub)
 
     _add_module_commands(sub)
     return ap

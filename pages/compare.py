@@ -59,14 +59,16 @@ def body() -> None:
 
     names = {r.id: run_name(r) for r in details}
     colors = plots.run_colors([names[r.id] for r in details])  # one colour per run, in every figure below
+    champs = store.champions()
     st.markdown("&emsp;".join(f'<span style="color:{colors[names[r.id]]};font-size:1.2em">■</span> '
-                              f"{_ui.md_text(names[r.id])}" for r in details), unsafe_allow_html=True)
+                              f"{_ui.md_text(names[r.id])}{champion_badge(r, champs)}" for r in details),
+                unsafe_allow_html=True)
     comp = comparability(details, arts)
     for msg in comp["warnings"]:
         st.warning(msg, icon=":material/compare_arrows:")
 
     st.subheader("Results")
-    st.dataframe(results_table(details, arts), width="stretch")
+    st.dataframe(results_table(details, arts, champs), width="stretch")
     st.caption(TIME_HELP)
     _analysis_ui.paired_section_for(details)
     st.subheader("Configuration differences")
@@ -115,6 +117,15 @@ def body() -> None:
 
 def run_name(r) -> str:
     return f"#{r.id} {r.name}"
+
+
+def is_champion(r, champs: dict[str, int]) -> bool:
+    return bool(r.dataset) and champs.get(r.dataset) == r.id
+
+
+def champion_badge(r, champs: dict[str, int]) -> str:
+    """Markdown (escaped) after a run's name in the legend: ' ★ champion of digits', or ''."""
+    return f" ★ champion of {_ui.md_text(r.dataset)}" if is_champion(r, champs) else ""
 
 
 def _dataset_of(r, meta: dict) -> dict:
@@ -186,7 +197,7 @@ def comparability(details, arts) -> dict:
     return {"warnings": warnings, "class_groups": groups, "same_data": same_data, "same_split": same_split}
 
 
-def results_table(details, arts) -> pd.DataFrame:
+def results_table(details, arts, champs: dict[str, int] | None = None) -> pd.DataFrame:
     out = {}
     for r in details:
         s = dict(r.summary)
@@ -206,6 +217,8 @@ def results_table(details, arts) -> pd.DataFrame:
                 col[label] = f"{int(v):,}" if v is not None else "—"
             else:
                 col[label] = _ui.fmt_num(v)
+        if champs is not None:
+            col["champion"] = f"★ of {r.dataset}" if is_champion(r, champs) else "—"
         out[run_name(r)] = col
     return pd.DataFrame(out)
 

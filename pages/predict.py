@@ -38,11 +38,17 @@ def body() -> None:
     if not rows:
         st.info(f"No succeeded runs on {ds_filter} yet. Choose another dataset or train one on **Train**.")
         return
+    champs = store.champions()
+    idx = preselected(store, rows, pre, champs, None if ds_filter == "(all)" else ds_filter)
     ids = [r.id for r in rows]
-    idx = ids.index(int(pre)) if pre and pre.isdigit() and int(pre) in ids else 0
-    labels = {r.id: _ui.run_label(r) for r in rows}
+    labels = {r.id: _ui.run_label(r) + (" · ★ champion" if champs.get(r.dataset) == r.id else "") for r in rows}
     rid = c[1].selectbox("Model (a succeeded run)", ids, index=idx, format_func=labels.get, key="p_run")
     run = store.get_run(rid)
+    if run.dataset and champs.get(run.dataset) == run.id:
+        e = store.champion(run.dataset)
+        if e is not None:
+            st.caption(f":material/star: Champion of {_ui.md_text(run.dataset)} since {e.set_at:%Y-%m-%d %H:%M} "
+                       f"(set by {_ui.md_text(e.set_by or '?')}).")
     # the run's meta.json names the classes and the domain: the model itself (TensorFlow) is
     # loaded only once there is an image to predict, so the page shows at once
     ev, _, meta = _ui.run_artifacts(run)
@@ -74,6 +80,24 @@ def body() -> None:
     for f in files:
         with st.container(border=True):
             show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
+
+
+def preselected(store, rows: list, pre: str | None, champs: dict[str, int], dataset: str | None) -> int:
+    """Index in ``rows`` of the run to preselect: an explicit ``?run=`` deep link, else the champion
+    of the dataset shown (or, for all datasets, of the newest run's dataset), else the newest run.
+    A champion older than the newest 100 runs is added to ``rows``."""
+    ids = [r.id for r in rows]
+    if pre and pre.isdigit() and int(pre) in ids:
+        return ids.index(int(pre))
+    champ = champs.get(dataset if dataset is not None else rows[0].dataset)
+    if champ is None:
+        return 0
+    if champ not in ids:
+        if not store.exists(champ):
+            return 0
+        rows.insert(0, store.get_run(champ))
+        return 0
+    return ids.index(champ)
 
 
 DOMAIN_MODELS = ("lesion", "fundus")  # medical images: the research-use notice goes beside each prediction

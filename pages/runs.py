@@ -1,6 +1,7 @@
 """Runs: a filtered, sorted, paged table of all runs; one run's page (?run=ID) with config,
 curves, metrics with CIs, confusion matrix, ROC/PR, calibration, prediction gallery, and
-tag / notes / delete / download / re-run."""
+tag / notes / delete / download / re-run, the champion of its dataset, and the run bundle that moves
+it to another lab (imported on the list's "Import a run bundle")."""
 from __future__ import annotations
 
 import io
@@ -11,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.validation import LabError
-from pages import _analysis_ui, _ui
+from pages import _analysis_ui, _jobs_ui, _ui
 
 _ui.ensure_frame()
 
@@ -33,6 +34,7 @@ def body() -> None:
         return
     st.title("Runs")
     runs_table()
+    import_section()
 
 
 # ------------------------------------------------------------------ the list
@@ -61,8 +63,10 @@ def runs_table() -> None:
                               tag=tag.strip() or None, text=text.strip() or None, sort=sort_key, descending=desc,
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     configs = store.get_configs([r.id for r in rows])
+    champs = store.champions()
     df = pd.DataFrame([{
-        "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status, "dataset": r.dataset, "model": r.model,
+        "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status,
+        "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset, "model": r.model,
         **run_params(configs.get(r.id) or {}, _input_shape(r)),
         "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
         "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
@@ -74,6 +78,8 @@ def runs_table() -> None:
     groups = st.pills("Columns", list(COLUMN_GROUPS), default=["Parameters", "Metrics"], selection_mode="multi",
                       key="r_cols", help="Choose which groups of columns the table shows; id and name always show.")
     cols = FIXED_COLUMNS + [c for g in COLUMN_GROUPS if g in (groups or []) for c in COLUMN_GROUPS[g]]
+    if (df["champion"] != "").any():  # the champion mark, beside the name, when this page shows one
+        cols.insert(cols.index("name") + 1, "champion")
     st.dataframe(df[cols], hide_index=True, width="stretch", column_config=column_config())
     if sum(WIDTHS[c] for c in cols) > TABLE_WIDTH_PX:
         st.caption(":material/swap_horiz: More columns than fit: scroll the table sideways (id and name stay in "
@@ -98,7 +104,7 @@ TABLE_WIDTH_PX = 940  # the main column at 1400 px with the sidebar open
 WIDTHS = {"open": 40, "id": 40, "name": 108, "status": 76, "dataset": 76, "model": 92, "input": 64, "epochs": 50,
           "batch": 48, "lr": 52, "optimizer": 70, "augment": 80, "weights": 80, "accuracy": 60, "balanced acc.": 60,
           "macro F1": 60, "macro AUC": 64, "min sens.": 64, "kappa": 56, "duration": 84, "tags": 120,
-          "created": 126}
+          "created": 126, "champion": 30}
 
 
 def column_config() -> dict:
@@ -111,6 +117,8 @@ def column_config() -> dict:
         "id": cc.NumberColumn("id", width=w["id"], pinned=True, format="%d"),
         "name": cc.TextColumn("name", width=w["name"], pinned=True),
         "status": cc.TextColumn("status", width=w["status"]),
+        "champion": cc.TextColumn("★", width=w["champion"], help="★ = the champion of its dataset (the run to use; "
+                                  "Predict preselects it). Set it on the run's page, tab Manage."),
         "dataset": cc.TextColumn("dataset", width=w["dataset"]),
         "model": cc.TextColumn("model", width=w["model"]),
         "input": cc.TextColumn("input", width=w["input"], help="input size the model saw (height x width x channels)"),
@@ -209,11 +217,13 @@ def run_page(run_id: int) -> None:
     st.title(f"Run #{r.id}: {_ui.md_text(r.name)}")
     st.caption(f"{_ui.md_text(r.dataset)} · {_ui.md_text(r.model)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
                f"duration {_ui.fmt_duration(r.duration_s)} · seed {r.seed}")
+    champion_caption(r)
     where = where_it_ran(r)
     if where:
         st.caption(f"Ran on: {_ui.md_text(where)}")
     if r.error:
         st.error(_ui.md_text(r.error))
+    _jobs_ui.children_section(r)  # a recipe group or a search: its runs' progress
     ev, pred, meta = _ui.run_artifacts(r)
     if meta.get("domain") in ("lesion", "fundus"):
         st.warning(_ui.RESEARCH_NOTICE, icon=":material/health_and_safety:")
@@ -602,6 +612,11 @@ def manage_tab(r) -> None:
                              mime="application/octet-stream", key=f"r_dl_model_{r.id}", on_click="ignore")
     d[1].download_button("Download metrics (zip)", data=metrics_zip(r), file_name=f"run_{r.id}_metrics.zip",
                          mime="application/zip", key=f"r_dl_metrics_{r.id}", on_click="ignore")
+    d[1].download_button("Download run bundle (zip)", data=lambda: run_bundle(store, r.id),
+                         file_name=f"run_{r.id}_bundle.zip", mime="application/zip", key=f"r_dl_bundle_{r.id}", on_click="ignore",
+                         help="Everything about the run (config, metrics history, split, predictions, evaluation, "
+                              "model) for another lab: import it there on Runs, 'Import a run bundle', or with "
+                              "python -m core runs import.")
     if d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
         from core.training import TrainConfig
 
@@ -617,7 +632,12 @@ def manage_tab(r) -> None:
             st.query_params.clear()
             st.rerun()
     st.divider()
+    champion_section(r)
+    st.divider()
     model_card_section(r)
+    from pages._export_ui import export_section  # issue 12: verified ONNX / LiteRT export
+
+    export_section(r)
 
 
 def model_card_section(r) -> None:
@@ -661,6 +681,91 @@ def _model_card(run_dir: str, mtime: float, run_id: int) -> tuple[str, str]:
     from core.model_card import model_card
 
     return model_card(_ui.get_store().get_run(run_id), Path(run_dir))
+
+
+def run_bundle(store, run_id: int) -> bytes:
+    """The run bundle of ``Store.export_run`` as bytes (made when the button is clicked, on
+    Streamlit's download thread: no st.* calls here)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="lab_bundle_") as tmp:
+        return store.export_run(run_id, Path(tmp) / f"run_{run_id}.zip").read_bytes()
+
+
+# ------------------------------------------------------------------ champion
+def champion_caption(r) -> None:
+    if not r.dataset:
+        return
+    e = _ui.get_store().champion(r.dataset)
+    if e is not None and e.run_id == r.id:
+        st.caption(f":material/star: Champion of {_ui.md_text(r.dataset)} since {e.set_at:%Y-%m-%d %H:%M}, set by "
+                   f"{_ui.md_text(e.set_by or '?')}" + (f": {_ui.md_text(e.note)}" if e.note else ""))
+
+
+def champion_section(r) -> None:
+    """Make the run the champion of its dataset (or stop it being one), and the dataset's champion history."""
+    store = _ui.get_store()
+    st.markdown("**Champion** — the run to use for a dataset: Predict preselects it; Runs and Compare mark it ★.")
+    if not r.dataset:
+        st.caption("This run has no dataset, so it cannot be a champion.")
+        return
+    ds = _ui.md_text(r.dataset)
+    current = store.champion(r.dataset)
+    c = st.columns([3, 2])
+    if current is not None and current.run_id == r.id:
+        if c[0].button(f"Stop being the champion of {ds}", key=f"r_champ_clear_{r.id}", icon=":material/star_outline:"):
+            store.clear_champion(r.dataset)
+            st.rerun()
+    elif r.status == "succeeded" and r.kind == "train":
+        note = c[1].text_input("Note (optional)", key=f"r_champ_note_{r.id}", placeholder="why this run")
+        if c[0].button(f"Make champion of {ds}", key=f"r_champ_set_{r.id}", icon=":material/star:", type="primary"):
+            store.set_champion(r.dataset, r.id, note=note or None)
+            st.rerun()
+        if current is not None:
+            st.caption(f"Now the champion of {ds}: run #{current.run_id} {_ui.md_text(current.run_name)}.")
+    else:
+        st.caption("Only a succeeded training run can be the champion of its dataset.")
+    history = store.champion_history(r.dataset)
+    if history:
+        st.dataframe(champion_history_frame(history), hide_index=True, width="stretch", key=f"r_champ_hist_{r.id}")
+
+
+def champion_history_frame(history) -> pd.DataFrame:
+    """Who was champion when (plain text cells: no Markdown)."""
+    return pd.DataFrame([{
+        "run": f"#{e.run_id}" if e.run_id is not None else f"#{e.run_ref} (deleted)", "name": e.run_name,
+        "from": e.set_at, "until": e.cleared_at, "set by": e.set_by or "", "ended": e.cleared_reason or "current",
+        "note": e.note or "",
+    } for e in history])
+
+
+# ------------------------------------------------------------------ import
+def import_section() -> None:
+    """Import a run bundle made by another lab (core.bundle): a bad upload gets a message, never a crash."""
+    with st.expander("Import a run bundle", icon=":material/upload_file:"):
+        st.caption("A run bundle is the zip of 'Download run bundle (zip)' on a run's page (or "
+                   "python -m core runs export). The run gets a new id here; its model is loaded with Keras' "
+                   "safe mode first, and a damaged or unsafe bundle is refused with nothing imported.")
+        f = st.file_uploader("Run bundle (zip)", type=["zip"], key="r_import_file")
+        if f is None or not st.button("Import", key="r_import_go", icon=":material/upload:", type="primary"):
+            return
+        from core.bundle import import_bundle
+
+        try:
+            with st.spinner("Checking the bundle and loading its model…"):
+                res = import_bundle(_ui.get_store(), io.BytesIO(f.getvalue()), name=f.name)
+        except LabError as err:
+            st.error(_ui.md_text(err), icon=":material/error:")
+            return
+        st.success(f"Imported {_ui.md_text(f.name)} as run #{res.run_id} {_ui.md_text(res.name)} (from "
+                   f"{_ui.md_text(res.source)}, {_ui.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
+                   icon=":material/check_circle:")
+        st.session_state["r_imported"] = res.run_id
+    if st.session_state.get("r_imported") and st.button(f"Open run #{st.session_state['r_imported']}",
+                                                        key="r_import_open"):
+        st.query_params["run"] = str(st.session_state.pop("r_imported"))
+        st.rerun()
 
 
 def metrics_zip(r) -> bytes:

@@ -5,17 +5,21 @@ returns plain dataclasses (pages never see ORM sessions or connections).
     store = Store()                       # LAB_DATABASE_URL, LAB_MODELS_DIR
     run_id = store.create_run(config, name="digits cnn", dataset="digits", model="small_cnn", seed=0)
     runs, total = store.list_runs(dataset="digits", sort="accuracy")
+    store.set_champion("digits", run_id)  # the run to use for digits (history: champion_history)
 
 No connection is made at import time; TensorFlow is never imported here.
 """
 from .engine import StoreError, current_revision, head_revision, upgrade
 from .repository import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
     FINAL_STATUSES,
     HOST,
     KINDS,
     STATUSES,
     TRANSITIONS,
     Artifact,
+    ChampionEntry,
     RunDetail,
     RunSummary,
     Store,
@@ -25,5 +29,6 @@ from .repository import (
 
 __all__ = [
     "Store", "StoreError", "SupervisorInfo", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES", "KINDS",
-    "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision",
+    "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision", "ChampionEntry",
+    "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION",
 ]

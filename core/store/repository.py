@@ -43,6 +43,11 @@ COLUMN_SORTS = ("created_at", "id", "name", "status", "duration", "dataset", "mo
 
 HOST = socket.gethostname()
 
+# run bundles (``Store.export_run``, imported by ``core.bundle``): the manifest's format name and
+# version; a lab imports the versions it knows and bundles without a manifest (the earlier export)
+BUNDLE_FORMAT = "lab-run-bundle"
+BUNDLE_FORMAT_VERSION = 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -166,6 +171,45 @@ class RunDetail(RunSummary):
         """The newest artifact of ``kind`` (e.g. "model"), or None."""
         found = [a for a in self.artifacts if a.kind == kind]
         return found[-1] if found else None
+
+
+@dataclass
+class ChampionEntry:
+    """One period a run was the champion of a dataset (``champions`` table). ``run_id`` is None
+    once the run was deleted; ``run_ref`` and ``run_name`` are the id and name it had then."""
+
+    dataset: str
+    run_id: int | None
+    run_ref: int
+    run_name: str
+    set_at: datetime
+    set_by: str | None
+    note: str | None
+    cleared_at: datetime | None
+    cleared_by: str | None
+    cleared_reason: str | None
+
+    @property
+    def is_current(self) -> bool:
+        return self.cleared_at is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _who(by: str | None) -> str:
+    """Who changes a champion: ``by``, else ``LAB_USER``, else the login name."""
+    if by is not None and str(by).strip():
+        return str(by).strip()[:200]
+    env = os.environ.get("LAB_USER", "").strip()
+    if env:
+        return env[:200]
+    try:
+        import getpass
+
+        return getpass.getuser()[:200]
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
 
 
 @dataclass
@@ -752,6 +796,10 @@ class Store:
                 sa.select(S.artifacts.c.path).where(S.artifacts.c.run_id.in_(ids))).scalars()]
             for table in (S.metrics, S.summary_metrics, S.params, S.tags, S.artifacts):
                 conn.execute(sa.delete(table).where(table.c.run_id.in_(ids)))
+            ch = S.champions.c  # a deleted champion: its period ends now, its history stays
+            conn.execute(sa.update(S.champions).where(ch.run_id.in_(ids), ch.cleared_at.is_(None))
+                         .values(cleared_at=utcnow(), cleared_by=_who(None), cleared_reason="run deleted"))
+            conn.execute(sa.update(S.champions).where(ch.run_id.in_(ids)).values(run_id=None))
             conn.execute(sa.delete(S.runs).where(S.runs.c.id.in_([c.id for c in children])))
             conn.execute(sa.delete(S.runs).where(S.runs.c.id == row.id))
         root = self.models_dir.resolve()
@@ -768,26 +816,20 @@ class Store:
                 pass
 
     def export_run(self, run_id: int, dest: str | Path) -> Path:
-        """Write config.json, run.json, params.json, summary.json, metrics.csv and the run's
-        files (model, predictions, evaluation, ...) to a folder, or to a zip when ``dest``
-        ends with ``.zip``. Returns the path written."""
+        """Write a run bundle: config.json, run.json, params.json, summary.json, metrics.csv, the
+        run's files (model, predictions, split, evaluation, ...) and manifest.json (bundle format
+        version, the store's schema revision, the lab version, a SHA-256 per file) to a folder, or
+        to a zip (files under ``run_<id>/``) when ``dest`` ends with ``.zip``. ``core.bundle``
+        imports such a zip into another store. Returns the path written."""
         detail = self.get_run(run_id)
         dest = Path(dest)
-        history = self.get_metric_history(run_id)
-        history = history.assign(time=history["time"].map(lambda t: t.isoformat()))
-        run_info = {k: v for k, v in detail.to_dict().items()
-                    if k not in ("config", "params", "summary", "artifacts", "metric_keys")}
-        files: dict[str, bytes] = {
-            "config.json": json.dumps(detail.config, indent=2, default=_json_default).encode(),
-            "run.json": json.dumps(run_info, indent=2, default=_json_default).encode(),
-            "params.json": json.dumps(detail.params, indent=2).encode(),
-            "summary.json": json.dumps(detail.summary, indent=2, default=_json_default).encode(),
-            "metrics.csv": history.to_csv(index=False).encode(),
-        }
-        copies: dict[str, Path] = {}
+        files = self._bundle_metadata(detail)
+        copies: dict[str, tuple[str, Path]] = {}
         for art in detail.artifacts:
-            if art.path.is_file():
-                copies.setdefault(art.path.name, art.path)
+            if art.path.is_file() and art.path.name not in files and art.path.name != "manifest.json":
+                copies.setdefault(art.path.name, (art.kind, art.path))
+        manifest = self._bundle_manifest(detail, files, copies)
+        files["manifest.json"] = json.dumps(manifest, indent=2).encode()
         if dest.suffix.lower() == ".zip":
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".zip", dir=dest.parent)
@@ -796,7 +838,7 @@ class Store:
                 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                     for name, data in files.items():
                         zf.writestr(f"run_{detail.id}/{name}", data)
-                    for name, path in copies.items():
+                    for name, (_, path) in copies.items():
                         zf.write(path, f"run_{detail.id}/{name}")
                 os.replace(tmp, dest)
             finally:
@@ -806,9 +848,170 @@ class Store:
         dest.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (dest / name).write_bytes(data)
-        for name, path in copies.items():
+        for name, (_, path) in copies.items():
             shutil.copy2(path, dest / name)
         return dest
+
+    def _bundle_metadata(self, detail: RunDetail) -> dict[str, bytes]:
+        history = self.get_metric_history(detail.id)
+        history = history.assign(time=history["time"].map(lambda t: t.isoformat()))
+        run_info = {k: v for k, v in detail.to_dict().items()
+                    if k not in ("config", "params", "summary", "artifacts", "metric_keys")}
+        return {
+            "config.json": json.dumps(detail.config, indent=2, default=_json_default).encode(),
+            "run.json": json.dumps(run_info, indent=2, default=_json_default).encode(),
+            "params.json": json.dumps(detail.params, indent=2).encode(),
+            "summary.json": json.dumps(detail.summary, indent=2, default=_json_default).encode(),
+            "metrics.csv": history.to_csv(index=False).encode(),
+        }
+
+    def _bundle_manifest(self, detail: RunDetail, files: dict[str, bytes], copies: dict[str, tuple[str, Path]]) -> dict:
+        import hashlib
+
+        from .. import __version__
+        from .engine import current_revision
+
+        digests = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                   for name, data in files.items()}
+        for name, (_, path) in copies.items():
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            digests[name] = {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+        return {
+            "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "lab_version": __version__,
+            "schema_revision": current_revision(self.engine), "exported_at": utcnow().isoformat(),
+            "source": {"store": self.source_label, "run_id": detail.id},
+            "artifacts": [{"kind": kind, "file": name} for name, (kind, _) in copies.items()],
+            "files": digests,
+        }
+
+    @property
+    def source_label(self) -> str:
+        """Which lab a bundle came from, without secrets: host name and database name."""
+        try:
+            db = sa.make_url(self.url).database or ""
+        except Exception:  # noqa: BLE001
+            db = ""
+        return f"{HOST}:{Path(db).name if self.dialect == 'sqlite' else db}"
+
+    def restore_run(self, run: Mapping[str, Any], *, params: Mapping[str, str], summary: Mapping[str, Any],
+                    metrics: Iterable[Mapping[str, Any]], tags: Mapping[str, str], artifacts: Mapping[str, str],
+                    files_dir: Path) -> int:
+        """Insert a finished run from elsewhere (``core.bundle``) under a new id, in one transaction:
+        the run row (``run``: name, kind, status, dataset, model, config, seed, times, notes, ...),
+        params, summary, metric history, tags and the files of ``files_dir`` (``artifacts``:
+        file name -> kind), which becomes the run's folder. On any error nothing is left: the
+        transaction is rolled back and the folder removed. Returns the new run id."""
+        values = _restored_run_values(run)
+        files_dir = Path(files_dir)
+        moved: Path | None = None
+        try:
+            with self._write() as conn:
+                rid = int(conn.execute(sa.insert(S.runs).values(**values).returning(S.runs.c.id)).scalar_one())
+                self._put_tags(conn, rid, tags)
+                _insert_rows(conn, rid, params, summary, metrics)
+                dest = self.run_dir(rid)
+                now = utcnow()
+                arts = [{"run_id": rid, "kind": _check_key(kind, "artifact kind"), "path": self._rel(dest / name),
+                         "bytes": (files_dir / name).stat().st_size, "created_at": now}
+                        for name, kind in artifacts.items()]
+                if arts:
+                    conn.execute(sa.insert(S.artifacts), arts)
+                if dest.exists():
+                    raise StoreError(f"Cannot import into run {rid}: its folder {dest} already exists (left over "
+                                     "from an earlier run?). Move it away and import again.")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(files_dir, dest)
+                moved = dest
+        except (sa.exc.DataError, sa.exc.IntegrityError) as exc:  # a value the database refuses
+            if moved is not None:
+                shutil.rmtree(moved, ignore_errors=True)
+            raise ValidationError(f"The run's values do not fit the run store: {exc.orig}") from exc
+        except BaseException:
+            if moved is not None:
+                shutil.rmtree(moved, ignore_errors=True)
+            raise
+        return rid
+
+    # ------------------------------------------------------------------ champions
+    def _lock_dataset(self, conn, dataset: str) -> None:
+        """Serialise the champion changes of one dataset: SQLite's write transactions already
+        are (``BEGIN IMMEDIATE``); PostgreSQL takes a transaction-level advisory lock."""
+        if self.dialect == "postgresql":
+            import zlib
+
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"champion:{dataset}".encode())})
+
+    def _current_champion(self, conn, dataset: str) -> sa.Row | None:
+        c = S.champions.c
+        return conn.execute(sa.select(S.champions).where(c.dataset == dataset, c.cleared_at.is_(None))).first()
+
+    def set_champion(self, dataset: str, run_id: int, *, by: str | None = None,
+                     note: str | None = None) -> ChampionEntry:
+        """Make ``run_id`` the champion of ``dataset``; the current champion's period ends now
+        (its row is kept: ``champion_history``). Only a succeeded training run of that dataset
+        can be champion; making the current champion champion again changes nothing. ``by``
+        defaults to ``LAB_USER`` or the login name. Returns the current entry."""
+        dataset = _check_dataset(dataset)
+        if note is not None and not isinstance(note, str):
+            raise ValidationError(f"A champion note must be text. Got {type(note).__name__} instead.")
+        who, now = _who(by), utcnow()
+        c = S.champions.c
+        try:
+            with self._write() as conn:
+                self._lock_dataset(conn, dataset)
+                row = self._require(conn, run_id, lock=True)
+                _check_champion_run(row, dataset)
+                cur = self._current_champion(conn, dataset)
+                if cur is not None and cur.run_id == row.id:
+                    return _champion_from_row(cur)
+                if cur is not None:
+                    conn.execute(sa.update(S.champions).where(c.id == cur.id).values(
+                        cleared_at=now, cleared_by=who, cleared_reason=f"replaced by run {row.id}"))
+                values = dict(dataset=dataset, run_id=row.id, run_ref=row.id, run_name=row.name, set_at=now,
+                              set_by=who, note=(note or "").strip() or None)
+                conn.execute(sa.insert(S.champions).values(**values))
+        except sa.exc.IntegrityError as exc:  # the unique index: another change of the same dataset won
+            raise StoreError(f"The champion of {dataset!r} was changed by someone else at the same moment; "
+                             f"nothing was changed. Look at the current champion and try again. ({exc.orig})") from exc
+        return ChampionEntry(**values, cleared_at=None, cleared_by=None, cleared_reason=None)
+
+    def clear_champion(self, dataset: str, *, by: str | None = None) -> ChampionEntry | None:
+        """``dataset`` has no champion from now on (the history is kept). Returns the entry that
+        was ended, None when there was no champion."""
+        dataset = _check_dataset(dataset)
+        who, now = _who(by), utcnow()
+        with self._write() as conn:
+            self._lock_dataset(conn, dataset)
+            cur = self._current_champion(conn, dataset)
+            if cur is None:
+                return None
+            ended = dict(cleared_at=now, cleared_by=who, cleared_reason="cleared")
+            conn.execute(sa.update(S.champions).where(S.champions.c.id == cur.id).values(**ended))
+        return ChampionEntry(**{**_champion_from_row(cur).to_dict(), **ended})
+
+    def champion(self, dataset: str) -> ChampionEntry | None:
+        """The current champion of ``dataset`` (None when it has none)."""
+        with self._read() as conn:
+            cur = self._current_champion(conn, _check_dataset(dataset))
+        return None if cur is None else _champion_from_row(cur)
+
+    def champions(self) -> dict[str, int]:
+        """``{dataset: run id}`` of every current champion."""
+        c = S.champions.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(c.dataset, c.run_id).where(c.cleared_at.is_(None), c.run_id.is_not(None)))
+            return {d: int(r) for d, r in rows}
+
+    def champion_history(self, dataset: str) -> list[ChampionEntry]:
+        """Every period a run was champion of ``dataset``, newest first (the current one first)."""
+        c = S.champions.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(S.champions).where(c.dataset == _check_dataset(dataset))
+                                .order_by(c.set_at.desc(), c.id.desc())).all()
+        return [_champion_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ for the job manager
     def queued_ids(self, *, kinds: Iterable[str], limit: int = 100) -> list[int]:
@@ -863,6 +1066,91 @@ class Store:
         cutoff_dt = datetime.fromtimestamp(cutoff, UTC)
         with self._write() as conn:
             return conn.execute(sa.delete(S.supervisors).where(S.supervisors.c.heartbeat_at < cutoff_dt)).rowcount
+
+
+def _check_dataset(dataset: Any) -> str:
+    if not isinstance(dataset, str) or not dataset.strip() or len(dataset.strip()) > 200:
+        raise ValidationError("A dataset name must be non-empty text of at most 200 characters. "
+                              f"Got {dataset!r} instead.")
+    return dataset.strip()
+
+
+def _check_champion_run(row: sa.Row, dataset: str) -> None:
+    """Only a succeeded training run of ``dataset`` can be its champion (ValidationError saying why not)."""
+    if row.kind != "train":
+        raise ValidationError(f"Run {row.id} is a {row.kind!r} run; only a training run (kind 'train') with a model "
+                              f"can be the champion of a dataset.")
+    if row.status != "succeeded":
+        raise ValidationError(f"Run {row.id} has status {row.status!r}; only a succeeded run can be the champion "
+                              f"of {dataset!r}.")
+    if row.dataset != dataset:
+        raise ValidationError(f"Run {row.id} was trained on {row.dataset!r}, not on {dataset!r}; the champion of "
+                              f"{dataset!r} must be a run of that dataset.")
+
+
+def _champion_from_row(row: sa.Row) -> ChampionEntry:
+    return ChampionEntry(dataset=row.dataset, run_id=row.run_id, run_ref=row.run_ref, run_name=row.run_name,
+                         set_at=_aware(row.set_at), set_by=row.set_by, note=row.note, cleared_at=_aware(row.cleared_at),
+                         cleared_by=row.cleared_by, cleared_reason=row.cleared_reason)
+
+
+def _when_text(value: Any, what: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return _aware(datetime.fromisoformat(str(value)))
+    except ValueError:
+        raise ValidationError(f"The {what} must be a date and time (ISO 8601). Got {value!r} instead.") from None
+
+
+def _restored_run_values(run: Mapping[str, Any]) -> dict:
+    """The ``runs`` row of a run restored from a bundle (checked; a new id, no parent, no worker)."""
+    kind = check_one_of("kind", run.get("kind") or "train", KINDS)
+    status = check_one_of("status", run.get("status"), FINAL_STATUSES)
+    created = _when_text(run.get("created_at"), "created_at") or utcnow()
+    config = run.get("config")
+    if not isinstance(config, Mapping):
+        raise ValidationError(f"The run's config must be a JSON object. Got {type(config).__name__} instead.")
+    for key in ("dataset", "model", "name"):
+        if run.get(key) is not None and not isinstance(run.get(key), str):
+            raise ValidationError(f"The run's {key} must be text. Got {run.get(key)!r} instead.")
+        if key != "name" and len(run.get(key) or "") > 200:
+            raise ValidationError(f"The run's {key} has {len(run[key])} characters; at most 200 are accepted.")
+    for key in ("progress_info", "placement"):
+        if run.get(key) is not None and not isinstance(run.get(key), Mapping):
+            raise ValidationError(f"The run's {key} must be a JSON object. Got {type(run.get(key)).__name__} instead.")
+    return dict(
+        name=check_run_name(run.get("name")) or f"{kind} (imported)", kind=kind, status=status,
+        dataset=run.get("dataset"), model=run.get("model"), config=to_json(dict(config)),
+        seed=check_number("seed", run.get("seed"), integer=True, allow_none=True), created_at=created,
+        started_at=_when_text(run.get("started_at"), "started_at"),
+        finished_at=_when_text(run.get("finished_at"), "finished_at"),
+        duration_s=_float_or_none(run.get("duration_s"), "duration"), error=run.get("error") or None,
+        progress=1.0 if status == "succeeded" else
+        min(1.0, max(0.0, _float_or_none(run.get("progress"), "progress") or 0.0)),
+        progress_info=to_json(dict(run.get("progress_info") or {})), parent_id=None, pid=None,
+        host=(str(run["host"])[:255] if run.get("host") else None), cancel_requested=False,
+        notes=run.get("notes") or None, heartbeat_at=None, supervisor_id=None,
+        executor=(str(run["executor"])[:20] if run.get("executor") else None),
+        placement=to_json(dict(run.get("placement") or {})),
+    )
+
+
+def _insert_rows(conn, rid: int, params: Mapping[str, Any], summary: Mapping[str, Any],
+                 metrics: Iterable[Mapping[str, Any]]) -> None:
+    """Params, summary metrics and metric history of a restored run (keys and values checked)."""
+    if params:
+        conn.execute(sa.insert(S.params), [
+            {"run_id": rid, "key": _check_key(k, "parameter name"), "value": v if isinstance(v, str) else to_json(v)}
+            for k, v in params.items()])
+    if summary:
+        conn.execute(sa.insert(S.summary_metrics), [
+            {"run_id": rid, "key": _check_key(k), "value": _float_or_none(v, f"summary metric {k!r}")}
+            for k, v in summary.items()])
+    rows = [{"run_id": rid, "key": _check_key(m["key"]), "step": check_number("step", m["step"], integer=True),
+             "value": _float_or_none(m["value"], f"metric {m['key']!r}"), "time": float(m["time"])} for m in metrics]
+    for chunk in _chunks(rows, 5000):
+        conn.execute(sa.insert(S.metrics), chunk)
 
 
 def _chunks(seq: list, n: int):

@@ -133,3 +133,28 @@ supervisors = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# revision 0007: the champion of each dataset (an alias, as MLflow's registry aliases) and its
+# history. One row per period a run was champion: ``cleared_at`` NULL = the current champion
+# (at most one per dataset: a partial unique index, and ``Store.set_champion`` in a write
+# transaction). ``run_id`` is set to NULL when the run is deleted; ``run_ref`` and ``run_name``
+# keep what the run was, so the history survives the deletion.
+champions = sa.Table(
+    "champions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("run_ref", sa.Integer, nullable=False),  # the run's id when it was made champion
+    sa.Column("run_name", sa.String(200), nullable=False),  # its name then
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("set_by", sa.String(200), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("cleared_by", sa.String(200), nullable=True),
+    sa.Column("cleared_reason", sa.String(200), nullable=True),  # replaced by run N, cleared, run deleted
+    sa.Index(None, "dataset", "set_at"),
+    sa.Index(None, "run_id"),
+    sa.Index("uq_champions_current_dataset", "dataset", unique=True,
+             sqlite_where=sa.text("cleared_at IS NULL"), postgresql_where=sa.text("cleared_at IS NULL")),
+)
