@@ -38,6 +38,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -342,7 +343,9 @@ def export_model_file(model, path: str | Path, fmt: str, quantize: str | None = 
     layer) a converter lacks, or the converter's first message line."""
     path = str(path)
     if fmt == "onnx":
-        with _captured_log("tf2onnx") as records:
+        with _captured_log("tf2onnx") as records, warnings.catch_warnings():
+            # Keras' bundled tf2onnx shim probes ``np.object`` at import (a NumPy FutureWarning, not ours)
+            warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
             try:
                 model.export(path, format="onnx", verbose=False)
             except Exception as e:  # noqa: BLE001 - any converter failure becomes a message

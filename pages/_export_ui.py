@@ -83,7 +83,7 @@ def _earlier_exports(r) -> None:
              "quantisation": e.get("quantize") or "float32", "max |Δp|": e["parity"]["max_abs_diff"],
              "agreement": e["parity"]["agreement"], "accuracy (Keras)": e["parity"]["accuracy_keras"],
              "accuracy (export)": e["parity"]["accuracy_export"], "MB": e.get("bytes", 0) / 1e6,
-             "made": e.get("created_at")} for e in found]
+             "made (UTC)": str(e.get("created_at") or "").replace("T", " ")[:16]} for e in found]
     st.caption("Exports of this run (kept in its exports/ folder, parity measured on its test split):")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"max |Δp|": st.column_config.NumberColumn(format="%.2e"),

@@ -735,7 +735,8 @@ def champion_history_frame(history) -> pd.DataFrame:
     """Who was champion when (plain text cells: no Markdown)."""
     return pd.DataFrame([{
         "run": f"#{e.run_id}" if e.run_id is not None else f"#{e.run_ref} (deleted)", "name": e.run_name,
-        "from": e.set_at, "until": e.cleared_at, "set by": e.set_by or "", "ended": e.cleared_reason or "current",
+        "from": f"{e.set_at:%Y-%m-%d %H:%M}", "until": f"{e.cleared_at:%Y-%m-%d %H:%M}" if e.cleared_at else "now",
+        "set by": e.set_by or "", "ended": e.cleared_reason or "current",
         "note": e.note or "",
     } for e in history])
 
