@@ -7,11 +7,14 @@ against a run and predicting are in ``core.inference``): only glue between widge
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import io
 import json
 import logging
 import re
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +94,16 @@ def ensure_supervisor():
     if dashboard_supervises() and not jm.running:
         jm.start()
     return jm
+
+
+def ensure_supervisor_quietly() -> None:
+    """``ensure_supervisor()`` before a page is drawn (app.py), so that on the first view of a
+    server process a run left `running` by a dead worker is already `interrupted` when the page
+    lists it. A store error is left to the sidebar, which shows it."""
+    try:
+        ensure_supervisor()
+    except Exception:  # noqa: BLE001 - the sidebar says what is wrong; the page still renders
+        log.warning("job supervisor not started before the page\n%s", traceback.format_exc())
 
 
 JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at this pace
@@ -244,27 +257,57 @@ def _forget_requested_page() -> None:
 # already imported by then; TensorFlow is left to the first prediction)
 WARM_UP_MODULES = ("plotly.graph_objects", "plotly.subplots", "core.plots", "core.evaluation", "core.training",
                    "core.datasets.io", "sklearn.datasets", "PIL.Image")
+# ... one at a time, each only once no page has run for WARM_UP_QUIET_S: right after a page's
+# script the browser is still fetching and drawing it (its scripts come from this process), and
+# an import holding the interpreter then delayed that first render and the next visitor's
+WARM_UP_QUIET_S = 2.0
 _WARM_UP: dict = {}
+_PAGE_RUNS = {"active": 0, "last_end": 0.0}
+_PAGE_RUNS_LOCK = threading.Lock()
 
 
-def warm_up_in_background() -> None:
-    """Start (once per process) a daemon thread importing ``WARM_UP_MODULES``."""
-    import threading
+@contextlib.contextmanager
+def page_run():
+    """Marks a script run of the app (app.py wraps the page and the sidebar in it), so that
+    the warm-up imports wait while pages are being drawn."""
+    with _PAGE_RUNS_LOCK:
+        _PAGE_RUNS["active"] += 1
+    try:
+        yield
+    finally:
+        with _PAGE_RUNS_LOCK:
+            _PAGE_RUNS["active"] -= 1
+            _PAGE_RUNS["last_end"] = time.monotonic()
 
+
+def server_quiet(quiet_s: float | None = None) -> bool:
+    """No page script running, and none ended in the last ``quiet_s`` (default
+    ``WARM_UP_QUIET_S``) seconds."""
+    quiet_s = WARM_UP_QUIET_S if quiet_s is None else quiet_s
+    with _PAGE_RUNS_LOCK:
+        return _PAGE_RUNS["active"] == 0 and time.monotonic() - _PAGE_RUNS["last_end"] >= quiet_s
+
+
+def warm_up_in_background(poll_s: float = 0.25) -> None:
+    """Start (once per process) a daemon thread importing ``WARM_UP_MODULES``, each once the
+    server is quiet (``server_quiet``)."""
     if _WARM_UP.get("thread") is not None:
         return
 
     def work() -> None:
         import importlib
-        import time
 
-        t = time.perf_counter()
+        busy = 0.0
         for name in WARM_UP_MODULES:
+            while not server_quiet():
+                time.sleep(poll_s)
+            t = time.perf_counter()
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 - an optional module: the page imports it when needed
                 log.info("warm-up: could not import %s", name)
-        _WARM_UP["seconds"] = time.perf_counter() - t
+            busy += time.perf_counter() - t
+        _WARM_UP["seconds"] = busy
 
     _WARM_UP["thread"] = threading.Thread(target=work, name="lab-warm-up", daemon=True)
     _WARM_UP["thread"].start()

@@ -161,7 +161,7 @@ def follow(name: str) -> None:
 
 
 def group_rows(groups, runs) -> list[dict]:
-    """One row per recipe group: "Recipe group #id", its status and "N/M runs done" counted from
+    """One row per recipe group: "Recipe group #id", its status and "runs done" as N/M, counted from
     its runs (so it is right even before the job supervisor has rolled the group up)."""
     from core.store import FINAL_STATUSES
 
@@ -172,7 +172,7 @@ def group_rows(groups, runs) -> list[dict]:
         done = sum(r.status in FINAL_STATUSES for r in kids)
         ok = sum(r.status == "succeeded" for r in kids)
         rows.append({"open": f"runs?run={g.id}", "group": f"Recipe group #{g.id}", "budget": g.budget,
-                     "status": g.run.status, "progress": done / n if n else 0.0, "runs": f"{done}/{n} runs done",
+                     "status": g.run.status, "progress": done / n if n else 0.0, "runs done": f"{done}/{n}",
                      "succeeded": ok, "created": g.run.created_at})
     return rows
 

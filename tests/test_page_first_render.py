@@ -4,7 +4,9 @@ AppTest on the real pages and real digits. The Data explorer draws only the open
 visit: the overview) and keeps its image statistics in Streamlit's data cache, so a new
 session does not measure the images again; the Augmentation studio draws its controls and
 the original image before the variants (TensorFlow) and caches the variants per (image, spec,
-n, seed)."""
+n, seed). Deep links: no TensorFlow on the first script run of the other pages, the page's
+elements sent before the shared sidebar's, the background warm-up imports waiting until no page
+is being drawn (bench/README.md, "Deep links again")."""
 from __future__ import annotations
 
 import pytest
@@ -89,3 +91,105 @@ def test_train_draws_the_jobs_curves_only_while_the_jobs_tab_is_open(lab_env, mo
     assert problems(at) == []
     charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"t_curves_{rid}")]
     assert len(charts) == 1
+
+
+# ------------------------------------------------------------------ item 18: first render of deep links
+def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_path):
+    """A deep link to any page but the Augmentation studio (whose variants are Keras layers)
+    renders without TensorFlow: on the first view after a server start it would add seconds.
+    Run in a fresh interpreter: this test process may have imported TensorFlow already."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(Path(__file__).resolve().parent.parent)!r}, {str(Path(__file__).resolve().parent)!r}]\n"
+        "from lab_pages_support import app_at, problems\n"
+        "out = {}\n"
+        f"rid = {str(trained['ids'][0])!r}\n"
+        "for page, q in [('home', None), ('runs', None), ('runs', {'run': rid}), ('compare', {'runs': rid}),\n"
+        "                ('predict', {'run': rid}), ('train', None), ('data_explorer', None), ('recipes', None)]:\n"
+        "    at = app_at(page, q)\n"
+        "    out[f'{page} {q}'] = [problems(at), 'tensorflow' in sys.modules, 'keras' in sys.modules]\n"
+        "print('RESULT' + json.dumps(out))\n")
+    env = {**os.environ, "LAB_DASHBOARD_SUPERVISOR": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
+    assert line is not None, proc.stdout[-2000:] + proc.stderr[-3000:]
+    for page, (probs, tf, keras) in json.loads(line[len("RESULT"):]).items():
+        assert probs == [], (page, probs)
+        assert not tf and not keras, f"{page}: its first script run imported TensorFlow/Keras"
+
+
+def test_warm_up_imports_wait_until_no_page_is_being_drawn(monkeypatch):
+    """The background imports (other pages' modules) start only once no page script has run
+    for WARM_UP_QUIET_S: right after a page's script the browser still fetches and draws it
+    from this process, and an import holding the interpreter delayed that first render."""
+    import sys
+    import threading
+
+    from lab_pages_support import wait_for
+    from pages import _ui
+
+    sys.modules.pop("colorsys", None)  # a leaf module of the standard library, imported by nothing here
+    monkeypatch.setattr(_ui, "WARM_UP_MODULES", ("colorsys",))
+    monkeypatch.setattr(_ui, "WARM_UP_QUIET_S", 0.3)
+    monkeypatch.setattr(_ui, "_WARM_UP", {})
+    monkeypatch.setattr(_ui, "_PAGE_RUNS", {"active": 0, "last_end": 0.0})
+    monkeypatch.setattr(_ui, "_PAGE_RUNS_LOCK", threading.Lock())
+
+    with _ui.page_run():
+        assert not _ui.server_quiet()
+        _ui.warm_up_in_background(poll_s=0.02)
+        worker = _ui._WARM_UP["thread"]
+        worker.join(timeout=0.5)  # a page is being drawn: nothing imported meanwhile
+        assert worker.is_alive() and "colorsys" not in sys.modules
+    assert not _ui.server_quiet(0.3)  # just ended: the browser is still drawing it
+    wait_for(lambda: not worker.is_alive(), timeout=30, interval=0.05, what="the warm-up to finish")
+    assert "colorsys" in sys.modules and _ui.server_quiet(0.3)
+
+
+@pytest.fixture
+def chromium_page():
+    from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        finally:
+            browser.close()
+
+
+def test_deep_link_sends_the_page_before_the_sidebar(lab_env, chromium_page):
+    """A real server and browser: the messages of a deep link's script run carry the page's
+    elements (main area) before the shared sidebar's (job status, a query of the store, and
+    on the first view of a server process the job supervisor's start)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from lab_pages_support import StreamlitServer
+
+    order: list[int] = []  # 0 = main area, 1 = sidebar, per new element in arrival order
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, bytes | bytearray):
+            msg = ForwardMsg()
+            msg.ParseFromString(bytes(payload))
+            if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                order.append(msg.metadata.delta_path[0])
+
+    with StreamlitServer(lab_env) as srv:
+        pg = chromium_page
+        pg.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+        pg.goto(srv.base + "/recipes", wait_until="commit")
+        pg.get_by_text("Research and teaching use only.").wait_for(state="visible", timeout=120_000)
+        pg.locator("[data-testid='stHeading']").first.wait_for(state="visible", timeout=60_000)
+    assert 0 in order and 1 in order, order
+    assert order.index(0) < order.index(1), f"sidebar before the page: {order[:12]}"

@@ -436,7 +436,7 @@ def test_recipes_page(leakage_store, shared_datasets):
     assert any("Queued 1 run as recipe group" in s.value for s in at.success)
     groups = at.dataframe[-2].value  # the recipe's groups, then its runs
     assert list(groups["group"]) == [f"Recipe group #{queued[0].parent_id}"]
-    assert list(groups["runs"]) == ["0/1 runs done"] and list(groups["status"]) == ["queued"]
+    assert list(groups["runs done"]) == ["0/1"] and list(groups["status"]) == ["queued"]
     assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
     at.session_state["rc_tab"] = "Reproduction table"
     at.run()
