@@ -215,6 +215,9 @@ def run_page(run_id: int) -> None:
         st.rerun()
     r = store.get_run(run_id)
     st.title(f"Run #{r.id}: {_ui.md_text(r.name)}")
+    if is_parent(r):
+        parent_page(r)
+        return
     st.caption(f"{_ui.md_text(r.dataset)} · {_ui.md_text(r.model)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
                f"duration {_ui.fmt_duration(r.duration_s)} · seed {r.seed}")
     champion_caption(r)
@@ -223,7 +226,6 @@ def run_page(run_id: int) -> None:
         st.caption(f"Ran on: {_ui.md_text(where)}")
     if r.error:
         st.error(_ui.md_text(r.error))
-    _jobs_ui.children_section(r)  # a recipe group or a search: its runs' progress
     ev, pred, meta = _ui.run_artifacts(r)
     if meta.get("domain") in ("lesion", "fundus"):
         st.warning(_ui.RESEARCH_NOTICE, icon=":material/health_and_safety:")
@@ -240,6 +242,37 @@ def run_page(run_id: int) -> None:
         if tab.open is not False:  # None when the tabs do not track state: draw them all
             with tab:
                 section()
+
+
+def is_parent(r) -> bool:
+    """A recipe group or a hyper-parameter search: it trains nothing itself (``core.jobs.PARENT_KINDS``)."""
+    from core.jobs import PARENT_KINDS
+
+    return r.kind in PARENT_KINDS
+
+
+PARENT_TABS = ["Runs", "Config", "Manage"]
+
+
+def parent_page(r) -> None:
+    """A group or search has no model, metrics or curves of its own: its runs (with their progress
+    and results), the config its runs were made from, and tags / notes / delete."""
+    what = "recipe group" if r.kind == "group" else "hyper-parameter search"
+    st.caption(f"{what} · {_ui.md_text(r.dataset)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M}"
+               + (f" · ended {r.finished_at:%Y-%m-%d %H:%M}" if r.finished_at else ""))
+    if r.error:
+        st.error(_ui.md_text(r.error))
+    tabs = st.tabs(PARENT_TABS, key="r_parent_tab", on_change="rerun")
+    sections = [lambda: _jobs_ui.children_section(r), lambda: config_tab(r), lambda: manage_tab(r, parent=True)]
+    for tab, section in zip(tabs, sections, strict=True):
+        if tab.open is not False:
+            with tab:
+                section()
+    kids, _ = _ui.get_store().list_runs(parent_id=r.id, status="succeeded", limit=20, sort="id", descending=False)
+    if len(kids) >= 2:
+        st.page_link("pages/compare.py", label=f"Compare its {len(kids)} succeeded runs", icon=":material/compare:",
+                     query_params={"runs": ",".join(str(k.id) for k in kids)})
+    st.caption("Open a run of the table for its metrics, curves and model.")
 
 
 def where_it_ran(r) -> str:
@@ -588,7 +621,9 @@ def _upscale(img):
     return img
 
 
-def manage_tab(r) -> None:
+def manage_tab(r, parent: bool = False) -> None:
+    """Tags and notes, downloads, re-run, delete; then champion, model card and export (not for a
+    group or search, ``parent``: those have no model of their own)."""
     store = _ui.get_store()
     c = st.columns(2)
     tags_text = c[0].text_input("Tags (comma separated, key or key=value)",
@@ -617,7 +652,7 @@ def manage_tab(r) -> None:
                          help="Everything about the run (config, metrics history, split, predictions, evaluation, "
                               "model) for another lab: import it there on Runs, 'Import a run bundle', or with "
                               "python -m core runs import.")
-    if d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
+    if not parent and d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
         from core.training import TrainConfig
 
         cfg = TrainConfig.from_dict(r.config)
@@ -631,6 +666,8 @@ def manage_tab(r) -> None:
             store.delete_run(r.id)
             st.query_params.clear()
             st.rerun()
+    if parent:
+        return
     st.divider()
     champion_section(r)
     st.divider()

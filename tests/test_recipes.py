@@ -459,6 +459,12 @@ def test_recipes_page(leakage_store, shared_datasets):
     kids = at.dataframe[0].value
     assert list(kids["id"]) == launch.run_ids and set(kids["status"]) == {"succeeded"}
     assert list(kids["open"]) == [f"?run={i}" for i in launch.run_ids]
+    # a group has no model or metrics of its own: no metric tabs, no subsample warning, no re-run
+    assert [t.label for t in at.tabs] == ["Runs", "Config", "Manage"] and not at.metric and not at.warning
+    at.session_state["r_parent_tab"] = "Manage"
+    at.run()
+    assert problems(at) == [] and "Re-run with the same config" not in [b.label for b in at.button]
+    assert not any("champion" in b.label for b in at.button)
 
 
 # ------------------------------------------------------------------ CLI
