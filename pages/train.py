@@ -382,17 +382,23 @@ def _queue_once(cfg, token: str, what: str, submit, *, repeat_of: int | None = N
     if last and last.get("token") == token and last.get("run_id") != repeat_of:
         _already_submitted(last, token, what)
         return None
-    # no st.* call between recording the token and the submit: a rerun cannot interrupt it there
-    st.session_state[LAST] = {"token": token, "run_id": None, "at": time.time(), "what": what}
+    # A rerun request (the second click of a double click) interrupts this script run at the next
+    # Streamlit call -- and every session_state read or write is one, before it reads or stores.
+    # So: no Streamlit call between recording the token and the submit, and the run id goes into
+    # the recorded dict itself (a plain dict, no session_state access) the moment submit() returns;
+    # the next run then always sees this submission's token with its run id.
+    record = {"token": token, "run_id": None, "at": time.time(), "what": what}
+    st.session_state[LAST] = record
     try:
         rid = submit()
+        record["run_id"] = rid
     except BaseException as err:
-        st.session_state.pop(LAST, None)
+        if record["run_id"] is None:
+            st.session_state.pop(LAST, None)
         if isinstance(err, _lab_error()):
             st.error(_plain(f"Not queued: {err}"), icon=":material/error:")
             return None
         raise
-    st.session_state[LAST]["run_id"] = rid
     _follow(rid)
     return rid
 
