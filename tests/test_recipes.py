@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -438,6 +439,11 @@ def test_recipes_page(leakage_store, shared_datasets):
     assert list(groups["group"]) == [f"Recipe group #{queued[0].parent_id}"]
     assert list(groups["runs done"]) == ["0/1"] and list(groups["status"]) == ["queued"]
     assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
+    # ... but not the second click of a double click (within 2 s of the launch; dated ahead here so
+    # that a slow machine cannot turn it into a deliberate second click)
+    at.session_state["rc_last_launch"] = {**at.session_state["rc_last_launch"], "at": time.time() + 60}
+    at.button(key="rc_launch").click().run()
+    assert len(R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")) == 1
     at.session_state["rc_tab"] = "Reproduction table"
     at.run()
     assert problems(at) == []
