@@ -106,6 +106,37 @@ def ensure_supervisor_quietly() -> None:
         log.warning("job supervisor not started before the page\n%s", traceback.format_exc())
 
 
+DOUBLE_CLICK_S = 2.0  # a second click on an action button within this time of the first one's end is the same click
+
+
+@contextlib.contextmanager
+def single_click(key: str):
+    """Guards a button's action (queue a run, import a bundle) against the second click of a
+    double click::
+
+        with _ui.single_click("quick_start") as act:
+            if act: ...queue...
+
+    The second click interrupts the first click's script run at its next Streamlit call (every
+    ``st.session_state`` access is one); its own run then sees that an action of the same key
+    started, or ended, less than ``DOUBLE_CLICK_S`` ago and does nothing. The record is made
+    before the action and its end time set without a Streamlit call; an action that raised leaves
+    no record, so the next click tries again."""
+    k = f"_single_click_{key}"
+    last = st.session_state.get(k)
+    if last is not None and time.time() - last["at"] < DOUBLE_CLICK_S:
+        yield False
+        return
+    record = {"at": time.time()}
+    st.session_state[k] = record
+    try:
+        yield True
+    except BaseException:
+        st.session_state.pop(k, None)  # the action failed (a message says why): the next click tries again
+        raise
+    record["at"] = time.time()
+
+
 JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at this pace
 
 

@@ -301,9 +301,12 @@ def _launch_audit(name: str, params: dict) -> None:
 
         cfg = {"dataset": {"name": name, "params": dict(params or {})}, "model": model}
         try:
-            rid = submit_audit(_ui.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)})
+            with _ui.single_click(f"audit_{name}") as act:  # a double click queues one audit
+                rid = submit_audit(_ui.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)}) if act else None
         except LabError as err:
             st.error(_ui.md_text(err))
+            return
+        if rid is None:
             return
         st.success(f"Label audit queued as run #{rid}; its results appear here when it has finished.")
 

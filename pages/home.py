@@ -41,9 +41,11 @@ def quick_start() -> None:
 
         cfg = TrainConfig(**QUICK_START)
         cfg.validate()
-        run_id = _ui.get_jobs().submit(cfg, name=QUICK_START["name"])
-        st.session_state["watch_run"] = run_id
-        st.toast(f"Run #{run_id} queued")
+        with _ui.single_click("quick_start") as act:  # a double click queues one run
+            run_id = _ui.get_jobs().submit(cfg, name=QUICK_START["name"]) if act else None
+        if run_id is not None:
+            st.session_state["watch_run"] = run_id
+            st.toast(f"Run #{run_id} queued")
     if st.session_state.get("watch_run"):
         watch_panel(st.session_state["watch_run"])
 

@@ -658,8 +658,10 @@ def manage_tab(r, parent: bool = False) -> None:
         cfg = TrainConfig.from_dict(r.config)
         from core.validation import fit_name
 
-        new_id = _ui.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)"))
-        st.success(f"Run #{new_id} queued.")
+        with _ui.single_click(f"rerun_{r.id}") as act:  # a double click queues one run
+            new_id = _ui.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)")) if act else None
+        if new_id is not None:
+            st.success(f"Run #{new_id} queued.")
     with d[3].popover("Delete", icon=":material/delete:"):
         st.write(f"Delete run #{r.id}, its metrics and its files?")
         if st.button("Delete for good", type="primary", key=f"r_delete_{r.id}"):
@@ -790,11 +792,14 @@ def import_section() -> None:
             return
         from core.bundle import import_bundle
 
+        data = f.getvalue()
         try:
-            with st.spinner("Checking the bundle and loading its model…"):
-                res = import_bundle(_ui.get_store(), io.BytesIO(f.getvalue()), name=f.name)
+            with st.spinner("Checking the bundle and loading its model…"), _ui.single_click("import_bundle") as act:
+                res = import_bundle(_ui.get_store(), io.BytesIO(data), name=f.name) if act else None
         except LabError as err:
             st.error(_ui.md_text(err), icon=":material/error:")
+            return
+        if res is None:  # the second click of a double click: the first one imports it
             return
         st.success(f"Imported {_ui.md_text(f.name)} as run #{res.run_id} {_ui.md_text(res.name)} (from "
                    f"{_ui.md_text(res.source)}, {_ui.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
