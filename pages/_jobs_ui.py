@@ -91,3 +91,7 @@ def children_section(r) -> None:
                                     "progress": progress_text(k), "accuracy": k.summary.get("accuracy")}
                                    for k in kids]), hide_index=True, width="stretch",
                      column_config={"open": st.column_config.LinkColumn("open", display_text="open")})
+    ok = [k for k in kids if k.status == "succeeded"]
+    if len(ok) >= 2:
+        st.page_link("pages/compare.py", label=f"Compare its {len(ok)} succeeded runs", icon=":material/compare:",
+                     query_params={"runs": ",".join(str(k.id) for k in ok[:20])})

@@ -131,7 +131,7 @@ def single_click(key: str):
     st.session_state[k] = record
     try:
         yield True
-    except BaseException:
+    except Exception:  # not Streamlit's rerun/stop (BaseException): an interrupted action still counts
         st.session_state.pop(k, None)  # the action failed (a message says why): the next click tries again
         raise
     record["at"] = time.time()

@@ -4,14 +4,11 @@ configs and a rough time, launch them as one group, follow them), the reproducti
 from __future__ import annotations
 
 import json
-import time
 
 import pandas as pd
 import streamlit as st
 
 from pages import _ui
-
-DOUBLE_CLICK_S = 2.0  # a second click on Launch within this time of the first is the same click
 
 _ui.ensure_frame()
 
@@ -69,23 +66,13 @@ def recipes_tab() -> None:
     last = st.session_state.get("rc_last_launch")
     again = last is not None and last["token"] == token
     label = ("Launch again (another group)" if again else f"Launch {_ui.plural(len(planned), 'run')} as one group")
-    clicked = st.button(label, key="rc_launch", type="primary", disabled=bool(problems))
-    if clicked and not (again and time.time() - last["at"] < DOUBLE_CLICK_S):  # a double click launches once
-        # recorded before launching and filled in without any Streamlit call: the second click of a
-        # double click interrupts this run at the next Streamlit call (session_state included)
-        record = {"group": None, "runs": [], "token": token, "at": time.time()}
-        st.session_state["rc_last_launch"] = record
-        try:
-            launch = R.launch_recipe(_ui.get_jobs(), name, budget, data=data, weights=weights)
-            record.update(group=launch.group_id, runs=launch.run_ids, at=time.time())
-        except BaseException:
-            if record["group"] is None:
-                st.session_state.pop("rc_last_launch", None)
-            raise
-        st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
-    if again and last["group"] is None:
-        st.info("Launching…", icon=":material/hourglass_top:")
-    elif again:
+    if st.button(label, key="rc_launch", type="primary", disabled=bool(problems)):
+        with _ui.single_click("recipe_launch") as act:  # a double click launches one group
+            launch = R.launch_recipe(_ui.get_jobs(), name, budget, data=data, weights=weights) if act else None
+        if launch is not None:
+            st.session_state["rc_last_launch"] = {"group": launch.group_id, "runs": launch.run_ids, "token": token}
+            st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
+    if again:
         st.success(f"Queued {_ui.plural(len(last['runs']), 'run')} as recipe group #{last['group']}; they run one "
                    "after the other: follow them below (the sidebar shows the queue).", icon=":material/check:")
     follow(name)

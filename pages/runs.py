@@ -268,10 +268,6 @@ def parent_page(r) -> None:
         if tab.open is not False:
             with tab:
                 section()
-    kids, _ = _ui.get_store().list_runs(parent_id=r.id, status="succeeded", limit=20, sort="id", descending=False)
-    if len(kids) >= 2:
-        st.page_link("pages/compare.py", label=f"Compare its {len(kids)} succeeded runs", icon=":material/compare:",
-                     query_params={"runs": ",".join(str(k.id) for k in kids)})
     st.caption("Open a run of the table for its metrics, curves and model.")
 
 

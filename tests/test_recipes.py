@@ -441,7 +441,7 @@ def test_recipes_page(leakage_store, shared_datasets):
     assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
     # ... but not the second click of a double click (within 2 s of the launch; dated ahead here so
     # that a slow machine cannot turn it into a deliberate second click)
-    at.session_state["rc_last_launch"] = {**at.session_state["rc_last_launch"], "at": time.time() + 60}
+    at.session_state["_single_click_recipe_launch"] = {"at": time.time() + 60}
     at.button(key="rc_launch").click().run()
     assert len(R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")) == 1
     at.session_state["rc_tab"] = "Reproduction table"
