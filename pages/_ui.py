@@ -406,6 +406,20 @@ def shared_sidebar() -> None:
         st.caption(f"Store: `{redact_url(get_settings().database_url)}`")
 
 
+@contextlib.contextmanager
+def lazy_expander(label: str, *, key: str, **kwargs):
+    """A collapsed expander whose content is drawn only while it is open.
+
+    A plain ``st.expander`` sends its content with the page even when collapsed, and the
+    browser loads and runs the scripts of every element in it before the page's own content
+    shows (the Runs list's import uploader, the Data explorer's raw JSON and charts: +0.1-0.8 s
+    on a first render). Opening it reruns the page with the content drawn. Yields ``True``
+    when the content should be drawn (open, or when the expander does not track its state)."""
+    exp = st.expander(label, key=key, on_change="rerun", **kwargs)
+    with exp:
+        yield exp.open is not False
+
+
 def live_fragment(run_every: float):
     """``st.fragment(run_every=...)`` whose output lives in a container of its own.
 

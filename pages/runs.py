@@ -779,32 +779,39 @@ def champion_history_frame(history) -> pd.DataFrame:
 # ------------------------------------------------------------------ import
 def import_section() -> None:
     """Import a run bundle made by another lab (core.bundle): a bad upload gets a message, never a crash."""
-    with st.expander("Import a run bundle", icon=":material/upload_file:"):
-        st.caption("A run bundle is the zip of 'Download run bundle (zip)' on a run's page (or "
-                   "python -m core runs export). The run gets a new id here; its model is loaded with Keras' "
-                   "safe mode first, and a damaged or unsafe bundle is refused with nothing imported.")
-        f = st.file_uploader("Run bundle (zip)", type=["zip"], key="r_import_file")
-        if f is None or not st.button("Import", key="r_import_go", icon=":material/upload:", type="primary"):
-            return
-        from core.bundle import import_bundle
-
-        data = f.getvalue()
-        try:
-            with st.spinner("Checking the bundle and loading its model…"), _ui.single_click("import_bundle") as act:
-                res = import_bundle(_ui.get_store(), io.BytesIO(data), name=f.name) if act else None
-        except LabError as err:
-            st.error(_ui.md_text(err), icon=":material/error:")
-            return
-        if res is None:  # the second click of a double click: the first one imports it
-            return
-        st.success(f"Imported {_ui.md_text(f.name)} as run #{res.run_id} {_ui.md_text(res.name)} (from "
-                   f"{_ui.md_text(res.source)}, {_ui.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
-                   icon=":material/check_circle:")
-        st.session_state["r_imported"] = res.run_id
+    # drawn only while open: its uploader's scripts are not loaded before the runs table shows
+    with _ui.lazy_expander("Import a run bundle", key="r_import", icon=":material/upload_file:") as open_:
+        if open_:
+            _import_form()
     if st.session_state.get("r_imported") and st.button(f"Open run #{st.session_state['r_imported']}",
                                                         key="r_import_open"):
         st.query_params["run"] = str(st.session_state.pop("r_imported"))
         st.rerun()
+
+
+def _import_form() -> None:
+    """The import form inside the expander: a bad upload gets a message, never a crash."""
+    st.caption("A run bundle is the zip of 'Download run bundle (zip)' on a run's page (or "
+               "python -m core runs export). The run gets a new id here; its model is loaded with Keras' "
+               "safe mode first, and a damaged or unsafe bundle is refused with nothing imported.")
+    f = st.file_uploader("Run bundle (zip)", type=["zip"], key="r_import_file")
+    if f is None or not st.button("Import", key="r_import_go", icon=":material/upload:", type="primary"):
+        return
+    from core.bundle import import_bundle
+
+    data = f.getvalue()
+    try:
+        with st.spinner("Checking the bundle and loading its model…"), _ui.single_click("import_bundle") as act:
+            res = import_bundle(_ui.get_store(), io.BytesIO(data), name=f.name) if act else None
+    except LabError as err:
+        st.error(_ui.md_text(err), icon=":material/error:")
+        return
+    if res is None:  # the second click of a double click: the first one imports it
+        return
+    st.success(f"Imported {_ui.md_text(f.name)} as run #{res.run_id} {_ui.md_text(res.name)} (from "
+               f"{_ui.md_text(res.source)}, {_ui.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
+               icon=":material/check_circle:")
+    st.session_state["r_imported"] = res.run_id
 
 
 def metrics_zip(r) -> bytes:

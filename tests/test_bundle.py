@@ -334,6 +334,11 @@ def test_cli_export_and_import(trained, lab_env, tmp_path, capsys):
 def test_runs_page_imports_a_bundle_and_refuses_a_bad_one(bundle, lab_env, monkeypatch):
     at = app_at("runs")
     assert problems(at) == []
+    # the import form is drawn only once its expander is open (its uploader is not part of the
+    # list's first render)
+    assert len(at.get("file_uploader")) == 0 and [e.label for e in at.expander] == ["Import a run bundle"]
+    at.session_state["r_import"] = True
+    at.run()
     at.file_uploader(key="r_import_file").set_value(("broken.zip", b"PK\x03\x04 broken", "application/zip")).run()
     at.button(key="r_import_go").click().run()
     assert [e.value for e in at.exception] == []

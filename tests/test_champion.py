@@ -248,6 +248,8 @@ def test_champion_names_notes_and_who_are_shown_as_text(hostile_env):
     seen += assert_only_text(at, "compare with a champion")
     seen += assert_only_text(app_at("predict"), "predict preselecting a hostile champion")
     at = app_at("runs")
+    at.session_state["r_import"] = True  # open "Import a run bundle"
+    at.run()
     at.file_uploader(key="r_import_file").set_value((f"{HOSTILE_FILE}.zip", b"not a zip", "application/zip")).run()
     at.button(key="r_import_go").click().run()
     assert [e.value for e in at.exception] == []

@@ -214,6 +214,8 @@ def test_data_explorer_digits_percent_pie_and_channel_colours(lab_env):
     dist = at.dataframe[0].value
     pct = _values(dist, "percent")
     assert np.allclose(pct, np.round(pct, 1))  # one decimal, not 10.0167
+    at.session_state["eda_charts"] = True  # the charts are drawn once their expander is opened
+    at.run()
     figs = figures(at)
     pie = figs["eda_pie"]["data"][0]
     assert pie["textposition"] == "inside" and pie["texttemplate"] == "%{percent:.1%}"  # no clipped outside labels

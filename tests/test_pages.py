@@ -166,7 +166,10 @@ def test_data_explorer_ham10000_folder(lab_env, shared_datasets):
     at.text_input(key="eda_path_ham10000").set_value(str(shared_datasets / "ham10000")).run()
     assert problems(at) == []
     assert [m.label for m in at.metric][:3] == ["Images", "Classes", "Imbalance ratio"]
+    at.session_state["eda_charts"] = True  # the overview's bar and pie charts
+    at.run()
     n_charts = len(at.get("plotly_chart"))
+    assert n_charts == 2
     for tab in ("Image statistics", "Metadata"):  # only the open tab is drawn
         at.session_state["eda_tab"] = tab
         at.run()

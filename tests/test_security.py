@@ -450,6 +450,8 @@ def test_data_explorer_and_augmentation_show_class_and_file_names_as_text(hostil
         for tab in ("Overview", "Samples"):
             if page == "data_explorer" and "eda_tab" in at.session_state:
                 at.session_state["eda_tab"] = tab
+                at.session_state["eda_charts"] = True  # the overview's charts carry class names too
+                at.session_state["eda_report"] = True
                 at.run()
             texts = assert_only_text(at, f"{page} {tab}")
         if page == "data_explorer":
