@@ -140,14 +140,17 @@ def field_spec(key: str) -> Field | None:
 @_ui.guarded
 def body() -> None:
     st.title("Train")
-    # the Jobs tab's training-curves chart is drawn (and redrawn every refresh) only while that
-    # tab is open (on_change="rerun"): a first visit shows the form without loading the chart
+    # the Jobs tab (its run panel, curves chart and queue table, redrawn every refresh) is drawn
+    # only while it is open (on_change="rerun"): a first visit shows the form without loading
+    # the scripts of a table, progress bars and a chart; opening the tab shows the run submitted
+    # last (the session remembers it)
     tab_new, tab_live = st.tabs(["New run", "Jobs"], key="train_tab", on_change="rerun")
     with tab_new:
         build_config()
     with tab_live:
-        jobs_tab(curves=tab_live.open is not False)  # None when the tabs do not track state
-        __import__("pages._jobs_ui", fromlist=["cluster_panel"]).cluster_panel()  # Ray: nodes, CPUs/GPUs, jobs
+        if tab_live.open is not False:  # None when the tabs do not track state: drawn
+            jobs_tab()
+            __import__("pages._jobs_ui", fromlist=["cluster_panel"]).cluster_panel()  # Ray: nodes, CPUs/GPUs
 
 
 def build_config():

@@ -11,4 +11,5 @@ VENV="${LAB_VENV:-.venv}"
 # a venv set up for the tests (DEV=1) has everything the app needs: keep it, do not reinstall
 if [ -z "${DEV:-}" ] && compgen -G "$VENV/.installed-*-1" >/dev/null; then export DEV=1; fi
 ./scripts/setup.sh
-exec "$VENV/bin/python" -m streamlit run app.py "$@"
+# `streamlit run app.py` with the imports of every page's first view done at start (scripts/serve.py)
+exec "$VENV/bin/python" scripts/serve.py "$@"

@@ -258,7 +258,7 @@ def require_chromium() -> None:
 
 
 class StreamlitServer:
-    """``streamlit run app.py`` on a free loopback port with the store at ``root`` (log in
+    """The lab (``scripts/serve.py``, i.e. ``streamlit run app.py``) on a free loopback port with the store at ``root`` (log in
     ``root/server.log``). ``start()`` (re)starts it and returns the base URL; ``stop()``; also a
     context manager."""
 
@@ -274,7 +274,11 @@ class StreamlitServer:
         self.stop()
         port = free_port()
         self._log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", self.app, "--server.headless", "true",
+        # the lab as ./scripts/run_app.sh starts it (scripts/serve.py: `streamlit run app.py` with
+        # the first page's imports done at start); any other app with `streamlit run`
+        launch = ([sys.executable, "scripts/serve.py"] if self.app == "app.py"
+                  else [sys.executable, "-m", "streamlit", "run", self.app])
+        self.proc = subprocess.Popen([*launch, "--server.headless", "true",
                                       "--server.port", str(port), "--server.address", "127.0.0.1"],
                                      cwd=PROJECT_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{port}"

@@ -74,7 +74,7 @@ def test_augmentation_draws_original_first_and_caches_variants(lab_env):
     assert cache_bytes("_preview_cached") > cached
 
 
-def test_train_draws_the_jobs_curves_only_while_the_jobs_tab_is_open(lab_env, monkeypatch):
+def test_train_draws_the_jobs_tab_only_while_it_is_open(lab_env, monkeypatch):
     import os
 
     from core.store import Store
@@ -91,12 +91,14 @@ def test_train_draws_the_jobs_curves_only_while_the_jobs_tab_is_open(lab_env, mo
     at = app_at("train")
     assert problems(at) == []
     assert at.button(key="t_submit") is not None
-    assert at.selectbox(key="t_watch_select").value == rid  # the Jobs tab's panel and queue are there
-    assert len(at.get("plotly_chart")) == 0  # but its chart waits until the tab is opened
+    # the Jobs tab (panel, queue table, curves chart) waits until it is opened
+    assert len(at.get("plotly_chart")) == 0 and len(at.dataframe) == 0
+    assert "t_watch_select" not in [s.key for s in at.selectbox]
 
     at.session_state["train_tab"] = "Jobs"
     at.run()
     assert problems(at) == []
+    assert at.selectbox(key="t_watch_select").value == rid
     charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"t_curves_{rid}")]
     assert len(charts) == 1
 

@@ -77,6 +77,14 @@ def plain(s: str) -> str:
     return re.sub(r"\\(.)", r"\1", s)
 
 
+def open_jobs(at):
+    """The user opens the Jobs tab (drawn only while open)."""
+    at.session_state["train_tab"] = "Jobs"
+    at.run()
+    assert_ok(at)
+    return at
+
+
 def submit(at):
     next(b for b in at.button if b.label == "Submit").click().run()
     return at
@@ -229,6 +237,7 @@ def test_jobs_tab_follows_the_run_just_submitted(env):
     at = train_page()
     submit(at)
     (first,) = all_runs()
+    open_jobs(at)
     at.selectbox(key="t_watch_select").set_value(first.id).run()  # the user looks at run #1
     at.number_input(key="t_epochs").set_value(7).run()
     submit(at)
@@ -255,7 +264,7 @@ def test_form_survives_a_reload(env):
     url = dict(at.query_params)
     assert url.get("run") == str(r.id)
 
-    again = train_page(url)  # the reload
+    again = open_jobs(train_page(url))  # the reload, and a look at the Jobs tab
     assert again.selectbox(key="train_name").value == "digits"
     assert again.number_input(key="train_mpc_digits").value == 40
     assert again.selectbox(key="t_model_zoo").value == "report_b_cnn5"
@@ -286,6 +295,8 @@ def test_panel_and_queue_show_one_reading(env):
                        name="progress probe", dataset="digits", model="small_cnn", status="running")
     s.set_progress(rid, 0.77, {"epoch": 3, "epochs": 4, "message": "training"})
     at = train_page()
+    assert len(at.dataframe) == 0 and "t_watch_select" not in [s.key for s in at.selectbox]  # Jobs: when opened
+    open_jobs(at)
     assert at.selectbox(key="t_watch_select").value == rid
 
     def shown():

@@ -138,6 +138,8 @@ def test_train_form_submit_and_cancel(lab_env):
     assert total == 1
     r = store.get_run(runs[0].id)
     assert r.config["epochs"] == 30 and r.config["optimizer"] == "adamax" and r.config["dataset"]["name"] == "digits"
+    at.session_state["train_tab"] = "Jobs"  # the user opens the Jobs tab (drawn only while open)
+    at.run()
     cancel = next(b for b in at.button if b.key == f"t_cancel_{r.id}")
     cancel.click().run()
     final = wait_for(lambda: store.get_run(r.id).status in ("cancelled", "failed", "succeeded")

@@ -1,0 +1,69 @@
+"""Start the lab's Streamlit server with the imports every page needs done before the first visitor.
+
+    python scripts/serve.py [streamlit run options, e.g. --server.port 8502]
+
+The same as ``streamlit run app.py`` (which keeps working), but the modules that the first
+script run of every page imports (pandas, numpy, SQLAlchemy, the store and the job queue) are
+imported, and the store opened once (its migration check), at server start, as gunicorn's
+``--preload`` does: otherwise the first visitor after a (re)start waits for them (0.6-0.9 s of
+a cold deep link on 2 shared cores, bench/README.md).
+The heavier modules of some pages (plotly, scikit-learn, TensorFlow) stay with the app's
+background warm-up (``pages/_ui.py``), which runs once the server is quiet.
+
+Streamlit is not imported by ``core``; this launcher imports only ``core`` modules and
+libraries, never ``pages`` (a Streamlit cache declared before the runtime exists would not be
+the runtime's)."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# what app.py's first script run of any page imports beyond Streamlit itself
+PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "core.store", "core.jobs",
+           "core.datasets")
+
+
+def preload(modules=PRELOAD) -> float:
+    """Import ``modules`` (one that fails is left to the page that needs it); returns seconds."""
+    t = time.perf_counter()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # noqa: BLE001 - the page imports it again and shows the error
+            logging.getLogger("lab.serve").warning("preload: %s not imported (%s)", name, err)
+    return time.perf_counter() - t
+
+
+def open_store_once() -> None:
+    """Open (and close) the configured store: its lazily imported parts and the migration check
+    (a new runs.db is created and brought to the current schema) happen before the first visit.
+    A store that cannot be opened is left to the pages, which say what is wrong."""
+    try:
+        from core.config import get_settings
+        from core.store import Store
+
+        s = get_settings()
+        Store(s.database_url, models_dir=str(s.models_dir)).close()
+    except Exception as err:  # noqa: BLE001 - the dashboard shows the store's problem itself
+        logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.chdir(ROOT)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    preload()
+    open_store_once()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *(sys.argv[1:] if argv is None else argv)]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()
