@@ -1,9 +1,12 @@
 """Page benchmark (printed, one run).
 
-(1) First render in a real browser (default part ``first``): a real ``streamlit run app.py``
-server and headless Chromium (Playwright, /usr/bin/chromium) at 1400x1000. For every page,
-the time from ``page.goto(deep link)`` to the page's main content being visible (a
-per-page locator: the runs table, the run's metrics, the uploader, ...). "cold" is the first
+(1) First render in a real browser (default part ``first``): the lab as ``run_app.sh`` starts
+it (``scripts/serve.py``, i.e. ``streamlit run app.py`` with its first-view imports done at
+start) and headless Chromium (Playwright, /usr/bin/chromium) at 1400x1000. For every page, the
+time from navigation start to the animation frame that first paints the page's main content
+(a per-page element: the runs table, the run's metrics, the uploader, ...), read from the
+page's own clock; in brackets the wall time until Playwright saw it (its polling pauses and a
+main thread still busy after the paint add up to ~0.5 s). "cold" is the first
 visit after a fresh server start (one server per page); "warm" is a second visit in a new
 browser context on the same server; "cached" a returning visitor (the page opened once before
 in that browser context, its scripts in the browser cache). Before each timed navigation the

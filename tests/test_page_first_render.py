@@ -203,3 +203,33 @@ def test_deep_link_sends_the_page_before_the_sidebar(lab_env, chromium_page):
         pg.locator("[data-testid='stHeading']").first.wait_for(state="visible", timeout=60_000)
     assert 0 in order and 1 in order, order
     assert order.index(0) < order.index(1), f"sidebar before the page: {order[:12]}"
+
+
+def test_serve_opens_the_store_before_the_first_visit_and_survives_a_bad_one(tmp_path):
+    """scripts/serve.py (run_app.sh, the browser tests) does the first view's imports and opens
+    the store at start: with no page visited yet, runs.db exists at the current schema (plain
+    `streamlit run app.py` created it on the first visit). A store that cannot be opened does not
+    stop the server: it starts, logs why, and the pages say what is wrong."""
+    import os
+    import urllib.request
+
+    from core.store import Store
+    from lab_pages_support import StreamlitServer, lab_environ
+
+    root = tmp_path / "ok"
+    root.mkdir()
+    with StreamlitServer(root):
+        assert (root / "runs.db").exists()  # nothing visited: opened (and migrated) at start
+        store = Store(lab_environ(root)["LAB_DATABASE_URL"], models_dir=lab_environ(root)["LAB_MODELS_DIR"])
+        assert store.list_runs()[1] == 0
+        store.close()
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    env = {**os.environ, **lab_environ(bad), "LAB_DATABASE_URL": f"sqlite:///{bad / 'missing' / 'runs.db'}"}
+    with StreamlitServer(bad, env) as srv:
+        with urllib.request.urlopen(f"{srv.base}/_stcore/health", timeout=10) as r:
+            assert r.status == 200
+    log = (bad / "server.log").read_text()
+    assert "the store could not be opened at start" in log and "does not exist" in log
+    assert not (bad / "missing").exists()
