@@ -256,6 +256,10 @@ def test_pages_show_the_executor_the_cluster_and_where_a_run_ran(cluster, store,
         assert f"Ran on: ray · node {node['ip']} ({node['node_id'][:8]})" in page_texts(at).replace("\u2060", "")
         at = app_at("train")
         assert problems(at) == []
+        assert "Ray cluster" not in [e.label for e in at.expander]  # the Jobs tab is drawn when opened
+        at.session_state["train_tab"] = "Jobs"
+        at.run()
+        assert problems(at) == []
         assert "Ray cluster" in [e.label for e in at.expander]
         panel = next(d.value for d in at.dataframe if "CPUs free" in d.value.columns)
         assert len(panel) == cluster["nodes"]
