@@ -829,7 +829,7 @@ def _active_and_recent(store) -> tuple[list, list]:
 
 @_ui.live_fragment(_ui.JOBS_REFRESH_S)
 @_ui.guarded
-def jobs_tab(curves: bool = True) -> None:
+def jobs_tab() -> None:
     """The watched run and the queue, from one read of the store, redrawn together (they used
     to be read at different times: the queue said 0 % while the panel said 77 %). Reads the
     store only, so it keeps working after navigating away and back, and from other tabs."""
@@ -852,7 +852,7 @@ def jobs_tab(curves: bool = True) -> None:
         rid = st.selectbox("Run", ids, key="t_watch_select", format_func=lambda i: _ui.run_label(choices[i]))
         st.session_state["watch_run"] = rid
         r = store.get_run(rid)
-        hist = store.get_metric_history(r.id) if curves and r.kind == "train" else None
+        hist = store.get_metric_history(r.id) if r.kind == "train" else None
     run_panel(r, hist)
     queue_table(active, r)
 

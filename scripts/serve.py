@@ -19,7 +19,6 @@ import importlib
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,15 +27,13 @@ PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "c
            "core.datasets")
 
 
-def preload(modules=PRELOAD) -> float:
-    """Import ``modules`` (one that fails is left to the page that needs it); returns seconds."""
-    t = time.perf_counter()
+def preload(modules=PRELOAD) -> None:
+    """Import ``modules`` (one that fails is left to the page that needs it)."""
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception as err:  # noqa: BLE001 - the page imports it again and shows the error
             logging.getLogger("lab.serve").warning("preload: %s not imported (%s)", name, err)
-    return time.perf_counter() - t
 
 
 def open_store_once() -> None:
@@ -53,7 +50,7 @@ def open_store_once() -> None:
         logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main() -> None:
     os.chdir(ROOT)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -61,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     open_store_once()
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
     cli.main()
 
 
