@@ -24,6 +24,7 @@ SLIDERS = {
     "random_crop": ("Random crop (fraction kept, 1 = off)", 0.05, 1.0, 0.01, "Crop then resize back."),
 }
 TOGGLES = {"horizontal_flip": "Horizontal flip", "vertical_flip": "Vertical flip"}
+VARIANTS = [4, 8, 12, 16]  # choices of the number of variants (at least the first row's two)
 GRID_COLUMNS = 3      # preview images per row; each image fills its column (never wider than it)
 MIN_PREVIEW_PX = 128  # tiny images (digits are 8x8) are enlarged with sharp pixels to at least this
 
@@ -53,13 +54,23 @@ def body() -> None:
         st.session_state.pop("aug_preset_applied", None)
 
     controls, view = st.columns([1, 2], gap="large")
+    # the picked image is sent first, then the ten sliders: what a visit comes for is drawn
+    # before the browser has loaded the scripts of every control (the sliders first delayed the
+    # original image's first render by ~0.2 s, bench/README.md); the page looks the same
+    with view:
+        head, knobs, grid, tail = st.container(), st.container(), st.container(), st.container()
+    with head:
+        image, caption = pick_image()
+    cells = []
+    if image is not None:
+        with grid:  # the first row: the original and the places of variants 1 and 2
+            cells = preview_grid([image, None, None], [f"original · {caption}", "variant 1", "variant 2"])
+
     with controls:
         if st.session_state.get("aug_preset") not in (None, *preset_names()):  # an old name (report_c)
             st.session_state["aug_preset"] = canonical_preset(st.session_state["aug_preset"])
         preset = st.selectbox("Preset", preset_names(), key="aug_preset", format_func=lambda n: PRESET_INFO[n][0],
                               help="Each preset sets the sliders below; change them freely.")
-        # a newly chosen preset sets the sliders (before they are created in this run); no on_change
-        # callback: on a session opened by a deep link the callback's rerun reset the selectbox
         if st.session_state.get("aug_preset_applied", preset) != preset:
             _set_widgets(get_preset(preset).to_dict())
         st.session_state["aug_preset_applied"] = preset
@@ -76,21 +87,19 @@ def body() -> None:
         modified = spec != get_preset(preset)
         hint = PRESET_INFO[preset][1]
         preset_hint.caption(hint[:1].upper() + hint[1:] + (" · modified below" if modified else "") + ".")
+    if image is None:
+        return
 
-    with view:
-        image, caption = pick_image()
-        if image is None:
-            return
+    with knobs:
         c1, c2, c3 = st.columns([1, 1, 1])
-        n = c1.select_slider("Variants", [4, 8, 12, 16], value=8, key="aug_n")
+        n = c1.select_slider("Variants", VARIANTS, value=8, key="aug_n")
         st.session_state.setdefault("aug_seed", 0)
         seed = int(c2.number_input("Seed", 0, 1_000_000, key="aug_seed"))
         c3.button("Reroll", icon=":material/casino:", key="aug_reroll", on_click=_reroll)
         st.markdown(f"**Spec:** {spec.describe()}")
-        # the page (controls, original image, buttons) is drawn first; the variants (TensorFlow's
-        # import on a server's first preview, then the Keras layers) fill their places at the end
-        cells = preview_grid([image, *[None] * int(n)],
-                             [f"original · {caption}"] + [f"variant {i + 1}" for i in range(int(n))])
+    with grid:  # the other rows: variants 3..n
+        cells += preview_grid([None] * (int(n) - 2), [f"variant {i + 1}" for i in range(2, int(n))])
+    with tail:
         busy = st.empty()
         st.divider()
         source = st.session_state.get("aug_source_title") or "an uploaded image"

@@ -40,25 +40,33 @@ def body() -> None:
 # ------------------------------------------------------------------ the list
 def runs_table() -> None:
     store = _ui.get_store()
-    c = st.columns([2, 2, 2, 2, 2])
-    text = c[0].text_input("Search", key="r_text", placeholder="name, dataset, model, notes, tag")
-    datasets = c[1].multiselect("Dataset", _distinct("dataset"), key="r_ds")
-    models = c[2].multiselect("Model", _distinct("model"), key="r_model")
-    status = c[3].multiselect("Status", STATUSES, key="r_status")
-    tag = c[4].text_input("Tag (key or key=value)", key="r_tag")
-    c = st.columns([2, 2, 6])
-    sort = c[0].selectbox("Sort by", list(SORTS), key="r_sort")
+    # Filter, Sort and Page are buttons that open popovers (as in W&B's runs table), and a line
+    # beside them says what is in effect: the table is what a visit comes for, and the browser
+    # loads the scripts of text boxes, multiselects and number inputs only once a popover opens
+    # (five kinds of input above the table delayed its first render by ~0.25 s, bench/README.md)
+    bar = st.container(horizontal=True, vertical_alignment="center")
+    with bar.popover("Filter", icon=":material/filter_list:", key="r_filter_box"):
+        text = st.text_input("Search", key="r_text", placeholder="name, dataset, model, notes, tag")
+        datasets = st.multiselect("Dataset", _distinct("dataset"), key="r_ds")
+        models = st.multiselect("Model", _distinct("model"), key="r_model")
+        status = st.multiselect("Status", STATUSES, key="r_status")
+        tag = st.text_input("Tag (key or key=value)", key="r_tag")
+    with bar.popover("Sort", icon=":material/sort:", key="r_sort_box"):
+        sort = st.selectbox("Sort by", list(SORTS), key="r_sort")
     sort_key, desc = SORTS[sort]
+    filters = filter_summary(text, datasets, models, status, tag)
     n_total = store.list_runs(dataset=datasets or None, model=models or None, status=status or None,
                               tag=tag.strip() or None, text=text.strip() or None, limit=0)[1]
     if n_total == 0:
-        if not (text or datasets or models or status or tag):
+        bar.caption(_ui.md_text(f"Sorted by {sort}" + (f" · filters: {filters}" if filters else "")))
+        if not filters:
             st.info("No runs yet. Start one on **Train** or with the quick start on **Home**.", icon=":material/info:")
         else:
-            st.info("No run matches these filters.")
+            st.info("No run matches these filters: change them under **Filter**.")
         return
     pages = max(1, -(-n_total // PAGE_SIZE))
-    page = int(c[1].number_input(f"Page (of {pages})", 1, pages, 1, key="r_page"))
+    with bar.popover("Page", icon=":material/menu_book:", key="r_page_box"):
+        page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="r_page"))
     rows, _ = store.list_runs(dataset=datasets or None, model=models or None, status=status or None,
                               tag=tag.strip() or None, text=text.strip() or None, sort=sort_key, descending=desc,
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -74,7 +82,9 @@ def runs_table() -> None:
         "duration": _ui.fmt_duration(r.duration_s), "tags": ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()),
         "created": r.created_at,
     } for r in rows])
-    c[2].caption(f"{_ui.plural(n_total, 'run')} · showing {len(df)}")
+    first = (page - 1) * PAGE_SIZE + 1
+    bar.caption(_ui.md_text(f"{_ui.plural(n_total, 'run')} · showing {first}–{first + len(df) - 1} (page {page} of "
+                               f"{pages}) · sorted by {sort} · " + (f"filters: {filters}" if filters else "no filters")))
     groups = st.pills("Columns", list(COLUMN_GROUPS), default=["Parameters", "Metrics"], selection_mode="multi",
                       key="r_cols", help="Choose which groups of columns the table shows; id and name always show.")
     cols = FIXED_COLUMNS + [c for g in COLUMN_GROUPS if g in (groups or []) for c in COLUMN_GROUPS[g]]
@@ -89,6 +99,14 @@ def runs_table() -> None:
     if pick is not None:
         st.query_params["run"] = str(pick)
         st.rerun()
+
+
+def filter_summary(text: str, datasets: list, models: list, status: list, tag: str) -> str:
+    """The filters in effect, in words ('' when none): the Filter popover is closed most of the time."""
+    parts = [f"text '{text.strip()}'" if text.strip() else "", f"dataset {', '.join(datasets)}" if datasets else "",
+             f"model {', '.join(models)}" if models else "", f"status {', '.join(status)}" if status else "",
+             f"tag {tag.strip()}" if tag.strip() else ""]
+    return "; ".join(p for p in parts if p)
 
 
 # id, name and status always show; the default groups fit beside each other at 1400 px (a

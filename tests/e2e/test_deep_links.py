@@ -178,6 +178,32 @@ def test_home_recent_runs_fit_beside_the_sidebar(lab, page):
     _shot(page, "home")
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_runs_list_draws_its_filters_only_when_opened_and_they_filter(lab, page):
+    """/runs: the table first; the filter inputs are in the browser only once "Filter" is
+    opened (their scripts delayed the table's first render), and a search typed there
+    filters the table and is named beside the buttons."""
+    from playwright.sync_api import expect
+
+    base = lab.base or lab.fresh()
+    page.goto(base + "/runs")
+    expect(page.locator("[data-testid='stDataFrame']")).to_be_visible()
+    expect(page.get_by_text("no filters")).to_be_visible()
+    assert page.locator("[data-testid='stMultiSelect'], [data-testid='stTextInput']").count() == 0
+    page.get_by_role("button", name=re.compile("Filter")).click()
+    search = page.locator("input[aria-label='Search']")
+    expect(search).to_be_visible()
+    expect(page.locator("[data-testid='stMultiSelect']")).to_have_count(3)
+    search.fill("no run is named like this")
+    search.press("Enter")
+    expect(page.get_by_text("No run matches these filters")).to_be_visible()
+    expect(page.get_by_text("filters: text 'no run is named like this'")).to_be_visible()
+    expect(search).to_be_visible()  # the popover stays open for the next filter
+    _no_exception(page)
+    _shot(page, "runs_filter_open")
+
+
 # counts written as "{n} <plural noun>" read "1 images" for n == 1: pages use _ui.plural()
 _COUNT_NOUN = re.compile(r"(?<!%)\{[^{}]*\} (images|photos|trials|runs|epochs|files|datasets)\b(?!/)")
 
