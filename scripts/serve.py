@@ -50,12 +50,33 @@ def open_store_once() -> None:
         logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
 
 
+def no_legacy_pages_mode() -> bool:
+    """Tell Streamlit up front that this app declares its pages with ``st.navigation``.
+
+    A folder named ``pages/`` beside app.py puts Streamlit in its legacy multipage mode until
+    a script run calls ``st.navigation``: the first page view after a start then runs the page
+    file alone, and ``pages/_ui.ensure_frame`` runs it again through app.py (0.15-0.2 s of a
+    cold deep link, bench/README.md). ``st.navigation`` ends that mode by setting this same
+    process-wide flag; setting it before the server starts makes the first view like every
+    later one. Returns False (and changes nothing) on a Streamlit without the flag: the
+    page's own ``ensure_frame`` still handles that case."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return False
+    if not hasattr(PagesManager, "uses_pages_directory"):
+        return False
+    PagesManager.uses_pages_directory = False
+    return True
+
+
 def main() -> None:
     os.chdir(ROOT)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     preload()
     open_store_once()
+    no_legacy_pages_mode()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]

@@ -83,7 +83,7 @@ def test_browser_flow(server, page):
 
     # 2. the Runs page lists it; its run page opens
     pg.goto(base + "/runs")
-    expect(pg.get_by_text("3 runs · showing 3")).to_be_visible()
+    expect(pg.get_by_text("3 runs · showing 1–3")).to_be_visible()
     pg.goto(f"{base}/runs?run={new_id}")
     expect(pg.get_by_role("heading", name=f"Run #{new_id}:")).to_be_visible()
     expect(pg.get_by_text("Balanced accuracy").first).to_be_visible()

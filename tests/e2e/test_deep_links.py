@@ -7,6 +7,8 @@ other ids than in every later run. The first change of any widget was then lost 
 page's tab click fell back to Metrics, a chosen augmentation preset jumped back to "No
 augmentation") until pages/_ui.ensure_frame restarted that run through app.py. Each test
 that needs "the first page view after a start" restarts the server (a few seconds).
+scripts/serve.py (what these tests start) now ends that mode before the server starts, so the
+first view is one run of app.py; ``ensure_frame`` still covers plain ``streamlit run app.py``.
 
 Set LAB_E2E_SHOTS=/some/folder to keep 1400x1000 screenshots of what the tests saw.
 """
@@ -156,6 +158,39 @@ def test_first_visit_deep_link_keeps_the_first_widget_change(lab, page):
     expect(preset).to_have_value("Small rotations + shifts")
     _no_exception(page)
     _shot(page, "augmentation_deep_link_preset")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_first_view_after_a_start_is_one_script_run_through_app_py(lab, page):
+    """A deep link opened first after a start is drawn by one run of app.py. Without
+    scripts/serve.py telling Streamlit that the app declares its pages (the legacy pages/
+    mode), that view ran the page file alone, then ``ensure_frame`` ran it again through
+    app.py: two script runs (two "new session" messages on the websocket) and 0.15-0.2 s more
+    before the first render."""
+    from playwright.sync_api import expect
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    base = lab.fresh()
+    frames: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: frames.append(d) if isinstance(d, bytes) else None))
+    page.goto(f"{base}/runs?run={lab.ids[0]}")
+    expect(page.get_by_text("Balanced accuracy").first).to_be_visible()
+    expect(page.get_by_text("Store:")).to_be_visible()  # the sidebar: the end of the run
+
+    def kinds() -> list[str]:
+        out = []
+        for d in list(frames):
+            try:
+                out.append(ForwardMsg.FromString(d).WhichOneof("type"))
+            except Exception:  # noqa: BLE001 - a frame that is not one ForwardMsg is not counted
+                continue
+        return out
+
+    done = wait_for(lambda: kinds().count("script_finished") >= 1 and kinds(), timeout=30,
+                    what="the first script run to finish")
+    assert done.count("new_session") == 1, done
+    _no_exception(page)
 
 
 @pytest.mark.e2e
