@@ -303,9 +303,8 @@ def augment_batch(augmenter, x):
 
 def preview(image_uint8, spec, n: int = 8, seed: int = 0) -> list[np.ndarray]:
     """``n`` augmented variants of one image (uint8 HxW or HxWxC) as uint8 arrays of the same
-    shape. Deterministic: the same (image, spec, n, seed) gives identical arrays."""
-    import tensorflow as tf
-
+    shape. Deterministic: the same (image, spec, n, seed) gives identical arrays. TensorFlow is
+    imported only when the spec changes the image (no augmentation: copies, at once)."""
     img = np.asarray(image_uint8)
     if img.dtype != np.uint8:
         raise ValidationError(f"preview needs a uint8 image. Got dtype {img.dtype} instead.")
@@ -320,6 +319,8 @@ def preview(image_uint8, spec, n: int = 8, seed: int = 0) -> list[np.ndarray]:
     if spec.is_identity:
         out = [img.copy() for _ in range(n)]
     else:
+        import tensorflow as tf
+
         aug = build_augmenter(spec, seed=seed)
         batch = tf.repeat(tf.cast(img[None], tf.float32), n, axis=0)
         res = augment_batch(aug, batch).numpy()

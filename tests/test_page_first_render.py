@@ -105,9 +105,12 @@ def test_train_draws_the_jobs_tab_only_while_it_is_open(lab_env, monkeypatch):
 
 # ------------------------------------------------------------------ item 18: first render of deep links
 def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_path):
-    """A deep link to any page but the Augmentation studio (whose variants are Keras layers)
-    renders without TensorFlow: on the first view after a server start it would add seconds.
-    Run in a fresh interpreter: this test process may have imported TensorFlow already."""
+    """A deep link to any page renders without TensorFlow: on the first view after a server
+    start it would add seconds. The Augmentation studio included: with no augmentation set (a
+    first visit) its variants are copies, and TensorFlow (the Keras layers) is imported only
+    once a setting changes the image (it was imported for copies too: 3 s of CPU while the
+    browser loaded the page). Run in a fresh interpreter: this test process may have imported
+    TensorFlow already."""
     import json
     import os
     import subprocess
@@ -122,7 +125,8 @@ def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_p
         "out = {}\n"
         f"rid = {str(trained['ids'][0])!r}\n"
         "for page, q in [('home', None), ('runs', None), ('runs', {'run': rid}), ('compare', {'runs': rid}),\n"
-        "                ('predict', {'run': rid}), ('train', None), ('data_explorer', None), ('recipes', None)]:\n"
+        "                ('predict', {'run': rid}), ('train', None), ('data_explorer', None), ('recipes', None),\n"
+        "                ('augmentation', None)]:\n"
         "    at = app_at(page, q)\n"
         "    out[f'{page} {q}'] = [problems(at), 'tensorflow' in sys.modules, 'keras' in sys.modules]\n"
         "print('RESULT' + json.dumps(out))\n")
