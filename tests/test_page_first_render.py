@@ -224,6 +224,9 @@ def test_serve_opens_the_store_before_the_first_visit_and_survives_a_bad_one(tmp
     root.mkdir()
     with StreamlitServer(root):
         assert (root / "runs.db").exists()  # nothing visited: opened (and migrated) at start
+        # uvicorn's fast event loop and HTTP parser are installed and used (requirements.txt):
+        # with asyncio + h11 a new visitor's page painted 0.1-0.3 s later (bench/README.md)
+        assert "serving with the uvloop event loop and the httptools HTTP parser" in (root / "server.log").read_text()
         store = Store(lab_environ(root)["LAB_DATABASE_URL"], models_dir=lab_environ(root)["LAB_MODELS_DIR"])
         assert store.list_runs()[1] == 0
         store.close()
