@@ -71,6 +71,8 @@ def body() -> None:
             st.session_state["aug_preset"] = canonical_preset(st.session_state["aug_preset"])
         preset = st.selectbox("Preset", preset_names(), key="aug_preset", format_func=lambda n: PRESET_INFO[n][0],
                               help="Each preset sets the sliders below; change them freely.")
+        # a newly chosen preset sets the sliders (before they are created in this run); no on_change
+        # callback: on a session opened by a deep link the callback's rerun reset the selectbox
         if st.session_state.get("aug_preset_applied", preset) != preset:
             _set_widgets(get_preset(preset).to_dict())
         st.session_state["aug_preset_applied"] = preset
@@ -97,6 +99,8 @@ def body() -> None:
         seed = int(c2.number_input("Seed", 0, 1_000_000, key="aug_seed"))
         c3.button("Reroll", icon=":material/casino:", key="aug_reroll", on_click=_reroll)
         st.markdown(f"**Spec:** {spec.describe()}")
+    # the variants (TensorFlow's import on a server's first changing preview, then the Keras
+    # layers) fill their places at the end
     with grid:  # the other rows: variants 3..n
         cells += preview_grid([None] * (int(n) - 2), [f"variant {i + 1}" for i in range(2, int(n))])
     with tail:

@@ -53,7 +53,7 @@ def open_store_once() -> None:
         logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
 
 
-def no_legacy_pages_mode() -> bool:
+def no_legacy_pages_mode() -> None:
     """Tell Streamlit up front that this app declares its pages with ``st.navigation``.
 
     A folder named ``pages/`` beside app.py puts Streamlit in its legacy multipage mode until
@@ -61,16 +61,14 @@ def no_legacy_pages_mode() -> bool:
     file alone, and ``pages/_ui.ensure_frame`` runs it again through app.py (0.15-0.2 s of a
     cold deep link, bench/README.md). ``st.navigation`` ends that mode by setting this same
     process-wide flag; setting it before the server starts makes the first view like every
-    later one. Returns False (and changes nothing) on a Streamlit without the flag: the
-    page's own ``ensure_frame`` still handles that case."""
+    later one. A Streamlit without the flag is left as it is: the page's own ``ensure_frame``
+    still handles that case."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:
-        return False
-    if not hasattr(PagesManager, "uses_pages_directory"):
-        return False
-    PagesManager.uses_pages_directory = False
-    return True
+        return
+    if hasattr(PagesManager, "uses_pages_directory"):
+        PagesManager.uses_pages_directory = False
 
 
 def server_stack() -> tuple[str, str]:
