@@ -1,6 +1,6 @@
 """Inference speed on CPU: Keras vs ONNX Runtime vs LiteRT (issue 12, item 2). Printed, not asserted.
 
-Two models, both as the lab exports them (``core.export.pixel_model``: raw pixels in, the run's
+Two models, both as the lab exports them (``core.serving.export.pixel_model``: raw pixels in, the run's
 normalisation inside the graph, then the model): the report B five-block CNN (``report_b_cnn5``,
 28x28x1, 10 classes) and a backbone at 224x224 (default ``mobilenetv2``, weights none -- speed does
 not depend on the weight values -- with the lab's gap_dense head, 7 classes). Each is exported with
@@ -44,10 +44,10 @@ def _median_time(fn, x, repeats: int) -> float:
 
 
 def _exported(name: str, input_shape, num_classes: int, normalization: dict, folder: Path, int8: bool):
-    from core.export import export_model_file, exported_predictor, pixel_model
+    from core.data.preprocess import Preprocessing
     from core.models.base import build_model
-    from core.preprocess import Preprocessing
-    from core.trained_model import TrainedModel
+    from core.serving.export import export_model_file, exported_predictor, pixel_model
+    from core.serving.trained_model import TrainedModel
 
     opts = {"weights": None} if normalization.get("normalization") == "backbone" else {}
     model = build_model(name, input_shape=input_shape, num_classes=num_classes, **opts).model

@@ -2,7 +2,7 @@
 
 The same short training (digits, small_cnn), each round both ways, both in a fresh process
 (a worker process is always cold, so the plain script is too):
-  (a) plain script: ``python -c "... core.training.train(config, out_dir=...)"`` with no
+  (a) plain script: ``python -c "... core.training.engine.train(config, out_dir=...)"`` with no
       reporter and no store; it reports its own start-up (process start -> train call,
       TensorFlow import included) and the wall time of ``train()``;
   (b) through ``JobManager``: submit -> queued -> worker process (``python -m core.worker``)
@@ -107,9 +107,9 @@ def main() -> None:
         bench_executors(args)
         return
 
-    from core.jobs import JobManager
+    from core.jobs.manager import JobManager
     from core.store import Store
-    from core.training import TrainConfig
+    from core.training.config import TrainConfig
 
     cfg = TrainConfig(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=args.epochs,
                       batch_size=args.batch_size, seed=0).validate()
@@ -149,8 +149,8 @@ def main() -> None:
     med = statistics.median
     ab = []
     if args.ab:
-        from core.training import train
-        from core.worker import StoreReporter
+        from core.jobs.worker import StoreReporter
+        from core.training.engine import train
 
         train(cfg, out_dir=tmp / "warmup")  # imports, tracing caches, dataset caches
         for i in range(args.ab):
@@ -225,13 +225,13 @@ def _wait_all(store, ids: list[int], t_submit: float) -> dict:
 
 
 def _through(executor, store_url: str, folder: Path, cfg: dict, n: int, max_concurrent: int, address=None) -> dict:
-    from core.jobs import JobManager
+    from core.jobs.manager import JobManager
     from core.store import Store
 
     store = Store(store_url, models_dir=folder / "models")
     ex = executor
     if executor == "ray":
-        from core.executors.ray_jobs import RayExecutor
+        from core.jobs.executors.ray_jobs import RayExecutor
 
         ex = RayExecutor(store=store, models_dir=store.models_dir, address=address)
     jm = JobManager(store, store.models_dir, max_concurrent=max_concurrent, poll_interval=0.2, executor=ex).start()

@@ -309,9 +309,9 @@ def apptest_part(store, ids: list[int], total: int, args_repeats: int) -> None:
         assert len(at.image) == 2 and not at.error, [e.value for e in at.error]
     print(f"Predict upload -> overlay, report B CNN, page (AppTest): first {times[0] * 1000:.0f} ms, "
           f"then median {statistics.median(times[1:]) * 1000:.0f} ms  (goal <= 1000 ms)")
-    from core.images import load_image
-    from core.inference import predict_and_explain
-    from core.training import load_trained
+    from core.data.images import load_image
+    from core.serving.inference import predict_and_explain
+    from core.serving.trained_model import load_trained
 
     tm = load_trained(store.run_dir(ids[1]))
     img = load_image(data).array
@@ -326,8 +326,8 @@ def apptest_part(store, ids: list[int], total: int, args_repeats: int) -> None:
     # page response, idle vs while training in the background
     idle_s, _ = timed_page("home", repeats=args_repeats)
     idle_runs, _ = timed_page("runs", repeats=args_repeats)
-    from core.jobs import JobManager
-    from core.training import TrainConfig
+    from core.jobs.manager import JobManager
+    from core.training.config import TrainConfig
 
     jm = JobManager(store, os.environ["LAB_MODELS_DIR"]).start()
     try:

@@ -1,7 +1,7 @@
 """Input-pipeline benchmark: prints ratios measured in one run (nothing is asserted).
 
 (a) HAM10000 JPEGs from disk (reduced_200x150, resized to 224x224) into a small CNN, one
-    steady-state epoch (the 2nd) through core.pipeline.make_dataset versus a report-C-style
+    steady-state epoch (the 2nd) through core.data.pipeline.make_dataset versus a report-C-style
     script (keras ImageDataGenerator(...).flow_from_directory(...) + model.fit), same model,
     without and with report C's augmentation (rotation 20, shear 0.1, zoom 0.1, horizontal
     flip). Goal: ours at least 2x faster.
@@ -99,10 +99,10 @@ def small_cnn(input_shape=(224, 224, 3), n_classes=7):
 def bench_ham(shared: Path, n_images: int, batch_size: int = 16) -> dict:
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    from core.augment import PRESETS
+    from core.data.augment import PRESETS
+    from core.data.pipeline import make_dataset
+    from core.data.preprocess import Preprocessing
     from core.datasets.base import Dataset
-    from core.pipeline import make_dataset
-    from core.preprocess import Preprocessing
 
     root = shared / "ham10000" / "reduced_200x150"
     lab = pd.read_csv(root / "labels.csv")
@@ -173,10 +173,10 @@ def report_b_cnn5(input_shape=(28, 28, 1), n_classes=10):
 
 
 def bench_fashion(shared: Path, n_images: int, batch_size: int = 32) -> dict:
-    from core.augment import PRESETS
+    from core.data.augment import PRESETS
+    from core.data.pipeline import make_dataset
+    from core.data.preprocess import Preprocessing
     from core.datasets.base import Dataset
-    from core.pipeline import make_dataset
-    from core.preprocess import Preprocessing
 
     fm = shared / "fashion_mnist"
     x = read_idx(fm / "train-images-idx3-ubyte.gz")[:n_images, :, :, None]

@@ -101,7 +101,7 @@ def busiest_cells(run_dir: Path, n: int) -> list[tuple[int, int]]:
     import numpy as np
     import pandas as pd
 
-    from core.cells import cell_counts
+    from core.analysis.cells import cell_counts
 
     names = json.loads((run_dir / "meta.json").read_text())["class_names"]
     cm = cell_counts(pd.read_csv(run_dir / "predictions.csv"), names)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def bench_cached(epochs: int) -> None:
-    from core.training import TrainConfig, train
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     cfg = TrainConfig(
         dataset={"name": "digits"}, model="vgg16", input_size=[32, 32], normalization="rescale", epochs=epochs,
@@ -53,11 +54,11 @@ def bench_cached(epochs: int) -> None:
 def _latency(name: str, input_shape, n_eval: int, repeats: int) -> None:
     import numpy as np
 
-    from core import explain
+    from core.data.preprocess import Preprocessing
     from core.datasets import load_dataset
-    from core.evaluation import predict_dataset
+    from core.metrics.classification import predict_dataset
+    from core.models import cam as explain
     from core.models import create_model, default_cam_layer
-    from core.preprocess import Preprocessing
 
     opts = {"weights": None} if name == "densenet121" else {}
     model = create_model(name, input_shape=input_shape, num_classes=10, **opts)

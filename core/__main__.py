@@ -3,6 +3,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .cli import main  # noqa: E402
+from core.cli.main import main  # noqa: E402
 
 raise SystemExit(main())

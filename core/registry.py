@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .validation import unknown_name
+from core.validation import unknown_name
 
 T = TypeVar("T", bound=Callable[..., Any])
 

@@ -1,6 +1,6 @@
 """Error-analysis sections of the Compare and Run pages (issue 11): the paired comparison of two runs
 and the slices of one run. Only widgets here; the numbers and figures come from ``core.analysis`` and
-``core.slices``. Every failure (no predictions, a dataset that cannot be reloaded, runs that are not
+``core.analysis.slices``. Every failure (no predictions, a dataset that cannot be reloaded, runs that are not
 comparable) becomes a message, never a traceback.
 
 Hook-ups: Compare page ``_analysis_ui.paired_section_for(details)`` (or ``paired_section(a, b)``);
@@ -45,7 +45,7 @@ def _as_run(key: tuple):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _paired(key_a: tuple, key_b: tuple, n_bootstrap: int) -> dict:
-    from core.analysis import NotComparable, load_run_predictions, paired_comparison
+    from core.analysis.paired import NotComparable, load_run_predictions, paired_comparison
 
     ra, fa = _as_run(key_a)
     rb, fb = _as_run(key_b)
@@ -68,7 +68,7 @@ def _report_error(err: Exception, what: str) -> None:
 def paired_section(run_a, run_b) -> None:
     """Compare page: McNemar's test and paired bootstrap intervals of run B - run A, in words, with a
     table and a figure; a message instead when the runs cannot be paired or lack predictions."""
-    from core.analysis import METRIC_WORDS, paired_figure
+    from core.analysis.paired import METRIC_WORDS, paired_figure
 
     st.subheader("Paired comparison")
     st.caption(f"Run #{run_a.id} (A) against run #{run_b.id} (B) on the same test images: McNemar's exact test "
@@ -109,14 +109,14 @@ def paired_section_for(details: list) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _slices(key: tuple, n_bootstrap: int) -> dict:
-    from core.slices import run_slices
+    from core.analysis.slices import run_slices
 
     run, folder = _as_run(key)
     return run_slices(run, folder, n_bootstrap=n_bootstrap)
 
 
 def _styled(df: pd.DataFrame):
-    from core.slices import BELOW, TOO_SMALL
+    from core.analysis.slices import BELOW, TOO_SMALL
 
     def colour(row):
         c = ("background-color: rgba(214,39,40,0.15)" if row["status"] == BELOW else
@@ -129,7 +129,7 @@ def _styled(df: pd.DataFrame):
 def slices_section(run) -> None:
     """Run page: metrics per subgroup of the test split (metadata, brightness, size) as a table and a
     figure with interval bars; flagged slices highlighted, too-small ones greyed, never hidden."""
-    from core.slices import flagged_sentences, sensitivity_frame, slices_figure, slices_frame
+    from core.analysis.slices import flagged_sentences, sensitivity_frame, slices_figure, slices_frame
 
     st.subheader("Slices")
     if getattr(run, "status", "succeeded") != "succeeded":

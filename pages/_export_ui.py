@@ -1,5 +1,5 @@
 """The Run page's "Export" section (issue 12): ONNX / LiteRT export of a succeeded run, verified on its
-test split (core.export), then the parity numbers and a download button; earlier exports listed."""
+test split (core.serving.export), then the parity numbers and a download button; earlier exports listed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +16,7 @@ QUANT_LABELS = {"none": "none (float32)", "float16": "float16 (weights)", "int8"
 def export_section(r) -> None:
     """Format and quantisation choice, an Export button (export + verification), the parity numbers
     and a download button; the run's earlier exports with their parity."""
-    from core.export import FORMAT_TITLES
+    from core.serving.export import FORMAT_TITLES
 
     st.markdown("**Export** — the model as ONNX or LiteRT (TFLite) for a small inference service or a phone. The "
                 "exported graph takes raw pixels (0–255) at the model's input size and applies the run's "
@@ -31,7 +31,7 @@ def export_section(r) -> None:
                            disabled=fmt != "tflite", help="LiteRT only; int8 is calibrated on training images.")
     key = f"r_exp_last_{r.id}"
     if c[2].button("Export", key=f"r_exp_go_{r.id}", icon=":material/output:", type="primary"):
-        from core.export import export_run
+        from core.serving.export import export_run
 
         q = None if fmt != "tflite" or quant == "none" else quant
         try:
@@ -47,7 +47,7 @@ def export_section(r) -> None:
 
 
 def _show_parity(rep: dict, run_id: int) -> None:
-    from core.export import FORMAT_TITLES
+    from core.serving.export import FORMAT_TITLES
 
     p = rep["parity"]
     title = FORMAT_TITLES[rep["format"]] + (f" {rep['quantize']}" if rep["quantize"] else " float32")
@@ -73,7 +73,7 @@ def _reader(path: Path):
 
 
 def _earlier_exports(r) -> None:
-    from core.export import FORMAT_TITLES, list_exports
+    from core.serving.export import FORMAT_TITLES, list_exports
 
     found = list_exports(_ui.run_dir(r))
     if not found:

@@ -51,7 +51,7 @@ def cluster_panel() -> None:
         if jm.executor is None:
             st.warning(jm.executor_problem or "The Ray executor is not available.")
             return
-        from core.executors import ExecutorError
+        from core.jobs.executors import ExecutorError
 
         try:
             summary = jm.executor.cluster_summary()
@@ -65,7 +65,7 @@ def cluster_panel() -> None:
             st.dataframe(rows, hide_index=True, width="stretch")
 
 
-# what a parent run is (core.jobs.PARENT_KINDS), on its page
+# what a parent run is (core.jobs.manager.PARENT_KINDS), on its page
 PARENT_LABELS = {"group": "Recipe group", "search": "Hyper-parameter search"}
 
 
@@ -74,7 +74,7 @@ def children_section(r) -> None:
     done and each run with its status and progress, linked. Nothing for other runs."""
     import pandas as pd
 
-    from core.jobs import progress_text
+    from core.jobs.manager import progress_text
     from pages import _ui
 
     if r.kind not in PARENT_LABELS:

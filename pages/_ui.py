@@ -1,7 +1,7 @@
 """Shared, thin UI helpers for the pages: cached resources, error wrapping, small widgets.
 
 No training, SQL, metric maths or prediction logic here (decoding uploads, checking them
-against a run and predicting are in ``core.inference``): only glue between widgets and
+against a run and predicting are in ``core.serving.inference``): only glue between widgets and
 ``core``. The text-formatting helpers the pages share (no ``st.*`` calls) are at the bottom.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def get_store():
 
 @st.cache_resource(show_spinner=False)
 def _jobs_for(url: str, models_dir: str):
-    from core.jobs import JobManager, dashboard_supervises
+    from core.jobs.manager import JobManager, dashboard_supervises
 
     jm = JobManager(_store_for(url, models_dir), Path(models_dir), poll_interval=1.0, kind="dashboard")
     if dashboard_supervises():
@@ -88,7 +88,7 @@ def ensure_supervisor():
     """Called on every page view (shared sidebar): the queue of this process's store is
     supervised from the first page view of any session after a (re)start, and a supervisor
     thread that died is started again. Returns the job manager."""
-    from core.jobs import dashboard_supervises
+    from core.jobs.manager import dashboard_supervises
 
     jm = get_jobs()
     if dashboard_supervises() and not jm.running:
@@ -141,17 +141,17 @@ JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at thi
 
 
 def job_snapshot(recent: int = 0):
-    """The queue's state in one consistent read (core.jobs.job_snapshot): running and queued
+    """The queue's state in one consistent read (core.jobs.manager.job_snapshot): running and queued
     runs with progress, live supervisors, and the ``recent`` newest runs. Every page shows
     job status from this, so that no two places disagree."""
-    from core.jobs import job_snapshot as snapshot
+    from core.jobs.manager import job_snapshot as snapshot
 
     return snapshot(get_store(), recent=recent)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _trained_model(model_dir: str, mtime: float):
-    from core.training import load_trained
+    from core.serving.trained_model import load_trained
 
     return load_trained(model_dir)
 
@@ -286,8 +286,8 @@ def _forget_requested_page() -> None:
 # imported in the background once the first page of a server process is drawn, so that
 # the first visit of the other pages does not pay for them (pandas and the store are
 # already imported by then; TensorFlow is left to the first prediction)
-WARM_UP_MODULES = ("plotly.graph_objects", "plotly.subplots", "core.plots", "core.evaluation", "core.training",
-                   "core.datasets.io", "sklearn.datasets", "PIL.Image")
+WARM_UP_MODULES = ("plotly.graph_objects", "plotly.subplots", "core.analysis.plots", "core.metrics.classification",
+                   "core.training.engine", "core.datasets.io", "sklearn.datasets", "PIL.Image")
 # ... one at a time, each only once no page has run for WARM_UP_QUIET_S: right after a page's
 # script the browser is still fetching and drawing it (its scripts come from this process), and
 # an import holding the interpreter then delayed that first render and the next visitor's
@@ -460,7 +460,7 @@ def sidebar_jobs() -> None:
 def render_job_status(snap, own_supervisor: str | None = None) -> None:
     """Counts, a progress bar per running job, and a warning when queued runs wait for a
     supervisor that is not alive."""
-    from core.jobs import progress_text
+    from core.jobs.manager import progress_text
 
     if snap.waiting_unsupervised:
         st.warning(snap.unsupervised_message(), icon=":material/hourglass_disabled:")

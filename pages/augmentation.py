@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.inference import decode_upload
+from core.serving.inference import decode_upload
 from pages import _ui
 
 _ui.ensure_frame()
@@ -45,7 +45,7 @@ def _set_widgets(d: dict) -> None:
 
 @_ui.guarded
 def body() -> None:
-    from core.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names
+    from core.data.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names
 
     st.title("Augmentation studio")
     st.caption("What the training pipeline will do to an image: the same Keras layers, the same seed.")
@@ -129,8 +129,8 @@ def body() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _preview_cached(image: np.ndarray, spec: dict, n: int, seed: int) -> list[np.ndarray]:
-    """core.augment.preview, cached per (image, spec, n, seed): a revisit redraws at once."""
-    from core.augment import AugmentSpec, preview
+    """core.data.augment.preview, cached per (image, spec, n, seed): a revisit redraws at once."""
+    from core.data.augment import AugmentSpec, preview
 
     return list(preview(image, AugmentSpec.from_dict(spec), n=n, seed=seed))
 

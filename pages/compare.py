@@ -55,7 +55,7 @@ def body() -> None:
     details = [store.get_run(i) for i in chosen]
     arts = {r.id: _ui.run_artifacts(r) for r in details}
 
-    from core import plots
+    from core.analysis import plots
 
     names = {r.id: run_name(r) for r in details}
     colors = plots.run_colors([names[r.id] for r in details])  # one colour per run, in every figure below

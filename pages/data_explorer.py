@@ -1,5 +1,5 @@
 """Data explorer (EDA): sizes, classes, splits, distributions, samples, image statistics,
-exposure screening (fundus), HAM10000 metadata views and the label audit (``core.audit``)."""
+exposure screening (fundus), HAM10000 metadata views and the label audit (``core.analysis.audit``)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -72,7 +72,7 @@ def overview(ds, eda) -> None:
                      help="Percent of all images in this class; the bar is drawn to 100 %.")})
     with _ui.lazy_expander("Bar and pie charts", key="eda_charts", icon=":material/bar_chart:") as open_:
         if open_:
-            from core import plots
+            from core.analysis import plots
 
             a, b = st.columns(2)
             a.plotly_chart(plots.class_distribution_bar(dist), width="stretch", key="eda_bar")
@@ -131,7 +131,7 @@ def _ds_key(ds) -> str:
 def image_statistics(ds, eda) -> None:
     import plotly.express as px
 
-    from core import plots
+    from core.analysis import plots
 
     sample = st.select_slider("Images to measure", [100, 300, 1000, 3000], value=300, key="eda_sample")
     with st.spinner("Measuring images…"):  # cached per dataset and sample size: a revisit is instant
@@ -282,7 +282,7 @@ def label_audit(ds, name: str, params: dict) -> None:
     if not runs:
         st.info("No finished label audit of this dataset yet.")
         return
-    from core.audit import load_audit
+    from core.analysis.audit import load_audit
 
     detail = store.get_run(runs[0].id)
     got = load_audit(detail)
@@ -304,7 +304,7 @@ def _launch_audit(name: str, params: dict) -> None:
                                key="audit_model")
         go = st.form_submit_button("Audit labels", icon=":material/fact_check:")
     if go:
-        from core.audit import submit_audit
+        from core.analysis.audit import submit_audit
         from core.validation import LabError
 
         cfg = {"dataset": {"name": name, "params": dict(params or {})}, "model": model}

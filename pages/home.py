@@ -37,7 +37,7 @@ def quick_start() -> None:
     st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {_ui.plural(QUICK_START['epochs'], 'epoch')}) and "
              f"watch it live: {QUICK_START_TIME}. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
     if st.button("Train small_cnn on digits", type="primary", icon=":material/play_arrow:", key="quick_start"):
-        from core.training import TrainConfig
+        from core.training.config import TrainConfig
 
         cfg = TrainConfig(**QUICK_START)
         cfg.validate()
@@ -51,7 +51,7 @@ def quick_start() -> None:
 
 
 def eta_text(eta_s) -> str:
-    """The training's own estimate (core.progress: none until enough progress, from the recent
+    """The training's own estimate (core.training.progress: none until enough progress, from the recent
     rate); "estimating…" while it has none. Evaluation and saving come after it."""
     if eta_s is None:
         return "time left: estimating…"

@@ -8,7 +8,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from core.inference import decode_upload, display_copy, predict_and_explain
+from core.serving.inference import decode_upload, display_copy, predict_and_explain
 from pages import _ui
 
 _ui.ensure_frame()
@@ -161,7 +161,7 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
     mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",
                         key=f"p_dl_{name}_{run_id}_{method}", on_click="ignore")
-    from core import plots
+    from core.analysis import plots
 
     fig = plots.probability_bars(probs, class_names, top_k=top_k, title=f"Top {len(order)} probabilities")
     right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")

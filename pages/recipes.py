@@ -30,7 +30,7 @@ def body() -> None:
 
 # ------------------------------------------------------------------ Recipes tab
 def recipes_tab() -> None:
-    from core import recipes as R
+    from core.recipes import catalog as R
     from core.validation import LabError
 
     names = sorted(R.list_recipes(), key=lambda n: (R.get_recipe(n).report == "pitfall", n))  # reports, then pitfalls
@@ -103,7 +103,7 @@ def _inputs(recipe) -> tuple[dict, str | None]:
 
 
 def plan_table(planned) -> pd.DataFrame:
-    from core import recipes as R
+    from core.recipes import catalog as R
 
     rows = []
     for p in planned:
@@ -136,7 +136,7 @@ def claims_table(recipe) -> list[dict]:
 @_ui.live_fragment(_ui.JOBS_REFRESH_S)
 def follow(name: str) -> None:
     """The groups of this recipe already launched and their runs, newest first, with their progress."""
-    from core import recipes as R
+    from core.recipes import catalog as R
 
     store = _ui.get_store()
     every = R.find_recipe_groups(store)
@@ -181,7 +181,7 @@ def group_rows(groups, runs) -> list[dict]:
 
 # ------------------------------------------------------------------ Reproduction table
 def table_tab() -> None:
-    from core import recipes as R
+    from core.recipes import catalog as R
 
     st.markdown("Each report's claim next to the lab's result on its held-out test split, with the 95 % bootstrap "
                 "interval. **Verdict**: the claim lies within the interval (reproduced), the lab's interval lies "
@@ -213,7 +213,7 @@ def table_tab() -> None:
 
 # ------------------------------------------------------------------ Pitfalls tab
 def pitfalls_tab() -> None:
-    from core import pitfalls as P
+    from core.recipes import pitfalls as P
 
     key = st.radio("Pitfall", list(P.PITFALLS), key="rc_pitfall", horizontal=True,
                    format_func=lambda k: P.PITFALLS[k].title)
@@ -229,7 +229,7 @@ def _fmt(v) -> str:
 
 
 def leakage_demo(pit) -> None:
-    from core import pitfalls as P
+    from core.recipes import pitfalls as P
 
     m = P.measure(_ui.get_store(), "leakage")
     if not m["measured"]:
@@ -253,7 +253,7 @@ def _ci(pair) -> str:
 
 
 def shuffled_demo(pit) -> None:
-    from core import pitfalls as P
+    from core.recipes import pitfalls as P
 
     store = _ui.get_store()
     rows, _ = store.list_runs(status="succeeded", kind="train", limit=50)
@@ -280,7 +280,7 @@ def shuffled_demo(pit) -> None:
 
 
 def imbalance_demo(pit) -> None:
-    from core import pitfalls as P
+    from core.recipes import pitfalls as P
 
     m = P.measure(_ui.get_store(), "accuracy_imbalance")
     base = m["baseline"]
@@ -300,8 +300,8 @@ def imbalance_demo(pit) -> None:
 
 
 def ovr_demo(pit) -> None:
-    from core import pitfalls as P
-    from core.recipes import ovr_mean_from_accuracy
+    from core.recipes import pitfalls as P
+    from core.recipes.catalog import ovr_mean_from_accuracy
 
     m = P.measure(_ui.get_store(), "ovr_mean")
     per_grade = P.REPORT_D_OVR["per_grade"]

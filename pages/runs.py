@@ -157,7 +157,7 @@ def column_config() -> dict:
 def run_params(config: dict, input_shape=None) -> dict:
     """The parameters that tell runs apart, from a run's stored config (defaults filled in
     as training applies them) and, when known, the input shape it actually trained on."""
-    from core.training import TrainConfig
+    from core.training.config import TrainConfig
 
     d = TrainConfig()
     size = input_shape or config.get("input_size")
@@ -263,8 +263,8 @@ def run_page(run_id: int) -> None:
 
 
 def is_parent(r) -> bool:
-    """A recipe group or a hyper-parameter search: it trains nothing itself (``core.jobs.PARENT_KINDS``)."""
-    from core.jobs import PARENT_KINDS
+    """A recipe group or a hyper-parameter search: it trains nothing itself (``core.jobs.manager.PARENT_KINDS``)."""
+    from core.jobs.manager import PARENT_KINDS
 
     return r.kind in PARENT_KINDS
 
@@ -290,8 +290,8 @@ def parent_page(r) -> None:
 
 
 def where_it_ran(r) -> str:
-    """Executor, node and GPU of a run (``core.executors.placement_text``)."""
-    from core.executors import placement_text
+    """Executor, node and GPU of a run (``core.jobs.executors.placement_text``)."""
+    from core.jobs.executors import placement_text
 
     return placement_text(r)
 
@@ -300,7 +300,7 @@ RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predict
 
 
 def history_tab(r) -> None:
-    from core import plots
+    from core.analysis import plots
 
     store = _ui.get_store()
     hist = store.get_metric_history(r.id)
@@ -369,7 +369,7 @@ def metrics_tab(r, ev) -> None:
 
 
 def confusion_tab(r, ev, pred=None, meta=None) -> None:
-    from core import cells, plots
+    from core.analysis import cells, plots
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -407,15 +407,15 @@ def _predictions_mtime(r) -> float:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cell_table(run_dir: str, mtime: float, names: tuple, _pred):
-    """core.cells.cell_table of a run's stored predictions (cached per folder and file time)."""
-    from core.cells import cell_table
+    """core.analysis.cells.cell_table of a run's stored predictions (cached per folder and file time)."""
+    from core.analysis.cells import cell_table
 
     return cell_table(_pred, list(names))
 
 
 def _cell_clicked(chart_key: str, names: list, kt: str, kp: str) -> None:
     """A click on the confusion matrix sets the true/predicted class boxes (before they are drawn)."""
-    from core.cells import cell_from_selection
+    from core.analysis.cells import cell_from_selection
 
     cell = cell_from_selection(st.session_state.get(chart_key), names)
     if cell is not None:
@@ -424,7 +424,7 @@ def _cell_clicked(chart_key: str, names: list, kt: str, kp: str) -> None:
 
 def cell_browser(r, meta, table, names, counts, kt, kp) -> None:
     """The chosen cell's test images: sorted by confidence, paged, Grad-CAM on demand."""
-    from core import cells
+    from core.analysis import cells
 
     k = len(names)
     c = st.columns([2, 2, 3])
@@ -489,14 +489,14 @@ def cell_cams(r, meta, rows, images) -> dict | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _cell_cams(model_path: str, mtime: float, ids: tuple, classes: tuple, _tm, _images):
-    from core.cells import cam_overlays
+    from core.analysis.cells import cam_overlays
 
     return cam_overlays(_tm, _images, list(classes))
 
 
 def curves_tab(ev, r=None) -> None:
-    from core import plots
-    from core.calibration import load_calibration
+    from core.analysis import plots
+    from core.metrics.calibration import load_calibration
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -523,7 +523,7 @@ def gallery_tab(r, pred, meta) -> None:
     if pred is None:
         st.info("No stored test predictions for this run.")
         return
-    from core.evaluation import Interpretation
+    from core.metrics.classification import Interpretation
 
     class_names = meta.get("class_names") or (r.config.get("class_names") if r.config else None)
     if not class_names:
@@ -667,7 +667,7 @@ def manage_tab(r, parent: bool = False) -> None:
                               "model) for another lab: import it there on Runs, 'Import a run bundle', or with "
                               "python -m core runs import.")
     if not parent and d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
-        from core.training import TrainConfig
+        from core.training.config import TrainConfig
 
         cfg = TrainConfig.from_dict(r.config)
         from core.validation import fit_name
@@ -694,7 +694,7 @@ def manage_tab(r, parent: bool = False) -> None:
 
 
 def model_card_section(r) -> None:
-    """Build the run's model card (core.model_card) on request, then offer it as HTML and Markdown."""
+    """Build the run's model card (core.analysis.model_card) on request, then offer it as HTML and Markdown."""
     st.markdown("**Model card** — what this model is and is not, for a colleague, offline: intended use, data and "
                 "split, training, metrics with intervals, per class, confusion, calibration, slices, Grad-CAM "
                 "examples and known limitations.")
@@ -731,7 +731,7 @@ def _mtime(p) -> float:
 def _model_card(run_dir: str, mtime: float, run_id: int) -> tuple[str, str]:
     from pathlib import Path
 
-    from core.model_card import model_card
+    from core.analysis.model_card import model_card
 
     return model_card(_ui.get_store().get_run(run_id), Path(run_dir))
 
@@ -796,7 +796,7 @@ def champion_history_frame(history) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ import
 def import_section() -> None:
-    """Import a run bundle made by another lab (core.bundle): a bad upload gets a message, never a crash."""
+    """Import a run bundle made by another lab (core.serving.bundle): a bad upload gets a message, never a crash."""
     # drawn only while open: its uploader's scripts are not loaded before the runs table shows
     with _ui.lazy_expander("Import a run bundle", key="r_import", icon=":material/upload_file:") as open_:
         if open_:
@@ -815,7 +815,7 @@ def _import_form() -> None:
     f = st.file_uploader("Run bundle (zip)", type=["zip"], key="r_import_file")
     if f is None or not st.button("Import", key="r_import_go", icon=":material/upload:", type="primary"):
         return
-    from core.bundle import import_bundle
+    from core.serving.bundle import import_bundle
 
     data = f.getvalue()
     try:

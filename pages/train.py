@@ -31,12 +31,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.train_config import PARAMS, TrainConfig, choices
+from core.training.config import PARAMS, TrainConfig, choices
 from pages import _ui
 
 _ui.ensure_frame()
 
-# The accepted values and help texts of the configuration come from core.train_config.PARAMS
+# The accepted values and help texts of the configuration come from core.training.config.PARAMS
 # (read at each run, never copied here); a dataset's recommended settings come from its
 # registration (DatasetInfo.train_defaults).
 AUTO = "auto"               # the page's word for None (automatic) in a choice
@@ -71,7 +71,7 @@ def local_gpus() -> tuple[str, ...]:
 
 @st.cache_resource(show_spinner=False)
 def _detected_gpus(lab_gpus: str | None) -> tuple[str, ...]:  # cached per LAB_GPUS value (nvidia-smi once)
-    from core.executors.local import detect_gpus
+    from core.jobs.executors.local import detect_gpus
 
     return detect_gpus()
 
@@ -117,7 +117,7 @@ _DS_FIELD = re.compile(rf"^{DS_KEY}_(name|path_\w+|labels_\w+|mpc_\w+)$")
 
 
 def _help(name: str) -> str:
-    """The help text of TrainConfig field ``name`` (core.train_config.PARAMS), as a sentence."""
+    """The help text of TrainConfig field ``name`` (core.training.config.PARAMS), as a sentence."""
     text = PARAMS[name].help.replace("None = ", f"{AUTO} = ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
@@ -277,7 +277,7 @@ def _data_section(family: str) -> dict:
                            help=_help("class_weight"))
     oversample = _widget(c[3].checkbox, "t_oversample", "Oversample minority classes", help=_help("oversample"))
     aug = st.session_state.get("train_augment")
-    from core.augment import AugmentSpec
+    from core.data.augment import AugmentSpec
 
     source = st.session_state.get("train_augment_source")
     st.caption("Augmentation (set it in the **Augmentation studio**): "
@@ -747,7 +747,7 @@ def _load_url_once() -> None:
             continue
         if key == "t_aug":
             try:
-                from core.augment import AugmentSpec
+                from core.data.augment import AugmentSpec
 
                 spec = AugmentSpec.from_dict(json.loads(qp.get("t_aug")))
                 st.session_state.setdefault("train_augment", None if spec.is_identity else spec.to_dict())
@@ -782,7 +782,7 @@ def lr_finder(cfg, token: str) -> None:
         if run_id is not None:
             st.info(f"LR finder queued as run #{run_id}; its plot appears in the **Jobs** tab when done.")
         return
-    from core.lr_finder import lr_find
+    from core.training.lr_finder import lr_find
 
     with st.spinner("Sweeping learning rates (a short run on a few batches)…"):
         res = lr_find(cfg, num_steps=60)
@@ -798,7 +798,7 @@ def _use_lr(value: float) -> None:
 
 
 def show_lr_result(res: dict, key: str = "t_use_lr") -> None:
-    from core import plots
+    from core.analysis import plots
 
     st.plotly_chart(plots.lr_finder(res), width="stretch", key=f"{key}_plot")
     if res.get("suggested_lr"):
@@ -814,9 +814,9 @@ def _snapshot(store):
 
 def _active_and_recent(store) -> tuple[list, list]:
     """Running and queued runs (oldest first) and the 5 newest runs, through the job snapshot
-    every page uses (core.jobs.job_snapshot) when there is one."""
+    every page uses (core.jobs.manager.job_snapshot) when there is one."""
     try:
-        from core.jobs import job_snapshot
+        from core.jobs.manager import job_snapshot
     except ImportError:
         job_snapshot = None
     if job_snapshot is not None:
@@ -878,7 +878,7 @@ def run_panel(r, hist) -> None:
     elif r.status in ("failed", "interrupted", "cancelled"):
         (st.warning if r.status == "cancelled" else st.error)(_plain(f"Run #{r.id} {r.status}. {r.error or ''}"))
     if hist is not None and not hist.empty:
-        from core import plots
+        from core.analysis import plots
 
         st.plotly_chart(plots.training_curves(hist), width="stretch", key=f"t_curves_{r.id}")
     if r.kind == "lr_find" and r.status == "succeeded":
@@ -888,10 +888,10 @@ def run_panel(r, hist) -> None:
 
 
 def progress_words(r) -> str:
-    """The same words as the sidebar and Home (core.jobs.progress_text), with the percentage."""
+    """The same words as the sidebar and Home (core.jobs.manager.progress_text), with the percentage."""
     pct = f"{100 * float(r.progress or 0.0):.0f} %"
     try:
-        from core.jobs import progress_text
+        from core.jobs.manager import progress_text
     except ImportError:
         return f"{pct} · {(r.progress_info or {}).get('message') or r.status}"
     text = progress_text(r)

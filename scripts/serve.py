@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # what app.py's first script run of any page imports beyond Streamlit itself
-PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "core.store", "core.jobs",
+PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "core.store", "core.jobs.manager",
            "core.datasets",
            # the embedded default dataset (scikit-learn's digits), which the Augmentation studio's
            # first view loads: 0.7 s of imports before its image could be drawn

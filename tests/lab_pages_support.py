@@ -51,7 +51,7 @@ def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300,
         if in_process:  # the worker's own code path, in this process (saves a TensorFlow start per run)
             import signal
 
-            from core import worker
+            from core.jobs import worker
 
             saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
             try:

@@ -46,7 +46,7 @@ def lab(tmp_path_factory):
 
 
 def _preds(store, rid) -> pd.DataFrame:
-    from core.analysis import run_folder
+    from core.analysis.paired import run_folder
 
     return pd.read_csv(run_folder(store.get_run(rid), store) / "predictions.csv", dtype={"id": str})
 
@@ -54,7 +54,7 @@ def _preds(store, rid) -> pd.DataFrame:
 def _cli(argv: list[str]) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of ``python -m core ARGV`` run in this process: through core.cli once
     it wires the subcommand, else through the modules' add_cli the same way core.cli.main does."""
-    from core import cli
+    from core.cli import main as cli
     from core.validation import LabError
 
     out, err = io.StringIO(), io.StringIO()
@@ -69,7 +69,8 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
         if wired:
             rc = cli.main(argv)
         else:
-            from core import analysis, slices
+            from core.analysis import paired as analysis
+            from core.analysis import slices
 
             ap = argparse.ArgumentParser(prog="python -m core")
             sub = ap.add_subparsers(dest="command", required=True)
@@ -89,7 +90,7 @@ def test_paired_comparison_of_two_real_runs_matches_scipy_and_sklearn(lab):
     from scipy.stats import binomtest
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
-    from core.analysis import compare_runs
+    from core.analysis.paired import compare_runs
 
     store, a, b = lab["store"], lab["a"], lab["b"]
     res = compare_runs(store, a, b, n_bootstrap=B)
@@ -129,9 +130,9 @@ def test_paired_comparison_of_two_real_runs_matches_scipy_and_sklearn(lab):
 
 
 def test_each_run_alone_gets_the_intervals_of_evaluation_bootstrap(lab):
-    """The paired bootstrap draws resamples exactly as core.evaluation.bootstrap_ci does."""
-    from core.analysis import load_run_predictions, metric_draws, percentile_interval, resample_weights
-    from core.evaluation import _unpack, bootstrap_ci
+    """The paired bootstrap draws resamples exactly as core.metrics.classification.bootstrap_ci does."""
+    from core.analysis.paired import load_run_predictions, metric_draws, percentile_interval, resample_weights
+    from core.metrics.classification import _unpack, bootstrap_ci
 
     store = lab["store"]
     rp = load_run_predictions(store.get_run(lab["a"]), store=store)
@@ -144,7 +145,7 @@ def test_each_run_alone_gets_the_intervals_of_evaluation_bootstrap(lab):
 
 
 def test_runs_on_another_split_are_refused_naming_the_difference(lab):
-    from core.analysis import NotComparable, compare_runs
+    from core.analysis.paired import NotComparable, compare_runs
 
     with pytest.raises(NotComparable) as e:
         compare_runs(lab["store"], lab["a"], lab["other"], n_bootstrap=B)
@@ -157,7 +158,7 @@ def test_runs_on_another_split_are_refused_naming_the_difference(lab):
 def test_refusals_name_a_different_dataset_its_options_or_changed_labels(lab):
     import dataclasses
 
-    from core.analysis import NotComparable, comparability_problems, load_run_predictions, paired_comparison
+    from core.analysis.paired import NotComparable, comparability_problems, load_run_predictions, paired_comparison
 
     store = lab["store"]
     a = load_run_predictions(store.get_run(lab["a"]), store=store)
@@ -186,7 +187,7 @@ def test_compare_cli_exit_codes_and_sentences(lab):
 
 
 def test_a_run_without_predictions_is_a_message(lab):
-    from core.analysis import compare_runs
+    from core.analysis.paired import compare_runs
     from core.validation import NotFoundError
 
     store = lab["store"]
@@ -204,7 +205,7 @@ def test_a_run_without_predictions_is_a_message(lab):
 def test_slices_of_a_digits_run_by_brightness(lab):
     from sklearn.metrics import accuracy_score, recall_score
 
-    from core.slices import TOO_SMALL, run_slices, slices_frame
+    from core.analysis.slices import TOO_SMALL, run_slices, slices_frame
 
     store = lab["store"]
     res = run_slices(store.get_run(lab["a"]), store=store, n_bootstrap=B)
@@ -261,7 +262,7 @@ def _ham_predictions(ham):
 def test_slices_on_ham10000_metadata_match_an_independent_groupby(ham):
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-    from core.slices import BELOW, TOO_SMALL, sensitivity_frame, slice_metrics
+    from core.analysis.slices import BELOW, TOO_SMALL, sensitivity_frame, slice_metrics
 
     ids, y, yp, p = _ham_predictions(ham)
     res = slice_metrics(ids, y, yp, p, ham.metadata, ham.class_names, n_bootstrap=B)
@@ -302,7 +303,7 @@ def test_slices_on_ham10000_metadata_match_an_independent_groupby(ham):
 def test_image_properties_of_file_datasets_and_the_cap(ham):
     from PIL import Image
 
-    from core.slices import image_properties, slice_metrics
+    from core.analysis.slices import image_properties, slice_metrics
 
     ids = ham.ids[:25]
     props, notes = image_properties(ham, ids, max_files=20)
@@ -322,8 +323,8 @@ def test_image_properties_of_file_datasets_and_the_cap(ham):
 
 
 def test_fundus_slices_by_eye_and_by_original_size(shared_datasets):
+    from core.analysis.slices import image_properties, slice_metrics
     from core.datasets import load_dataset
-    from core.slices import image_properties, slice_metrics
 
     ds = load_dataset("fundus", path=shared_datasets / "fundus")
     props, _ = image_properties(ds, ds.ids)
@@ -342,7 +343,7 @@ def test_fundus_slices_by_eye_and_by_original_size(shared_datasets):
 
 
 def test_slice_inputs_are_checked_with_clear_messages(ham):
-    from core.slices import slice_metrics
+    from core.analysis.slices import slice_metrics
     from core.validation import ValidationError
 
     ids, y, yp, p = _ham_predictions(ham)
@@ -356,8 +357,8 @@ def test_slice_inputs_are_checked_with_clear_messages(ham):
 
 
 def test_figures_show_intervals_and_flag_slices(ham, lab):
-    from core.analysis import compare_runs, paired_figure
-    from core.slices import BELOW, slice_metrics, slices_figure
+    from core.analysis.paired import compare_runs, paired_figure
+    from core.analysis.slices import BELOW, slice_metrics, slices_figure
 
     ids, y, yp, p = _ham_predictions(ham)
     res = slice_metrics(ids, y, yp, p, ham.metadata, ham.class_names, by=["sex", "dx_type"], n_bootstrap=100)

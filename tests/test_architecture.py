@@ -25,7 +25,7 @@ def test_core_never_imports_streamlit():
 def test_light_modules_do_not_import_tensorflow():
     code = (
         "import sys, core, core.config, core.validation, core.registry, core.datasets.base, core.datasets, core.models,"
-        " core.preprocess, core.pipeline;"
+        " core.data.preprocess, core.data.pipeline;"
         "print('tensorflow' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=CORE.parent, capture_output=True, text=True, check=True)

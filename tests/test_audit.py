@@ -1,4 +1,4 @@
-"""Label audit (core.audit, issue 11 item 4): a real audit job through the worker on digits with
+"""Label audit (core.analysis.audit, issue 11 item 4): a real audit job through the worker on digits with
 30 labels flipped on purpose, the store's migration to the ``audit`` kind, and the Data
 explorer's gallery (AppTest)."""
 from __future__ import annotations
@@ -23,7 +23,7 @@ AUDIT_OPTIONS = {"k": 3, "epochs": 10, "flip_labels": N_FLIPPED, "flip_seed": 0}
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     """A store with one finished audit run, made by the real worker code in this process."""
-    from core import worker
+    from core.jobs import worker
     from core.store import Store
 
     root = tmp_path_factory.mktemp("audit")
@@ -45,7 +45,7 @@ def audited(tmp_path_factory):
 
 
 def test_audit_job_ranks_the_flipped_labels_near_the_top(audited):
-    from core.audit import load_audit
+    from core.analysis.audit import load_audit
 
     r = audited["store"].get_run(audited["run_id"])
     assert audited["rc"] == 0 and r.status == "succeeded", r.error
@@ -63,8 +63,8 @@ def test_audit_job_ranks_the_flipped_labels_near_the_top(audited):
 
 
 def test_submit_audit_queues_a_run_of_kind_audit(tmp_path):
-    from core.audit import AuditOptions, submit_audit
-    from core.jobs import JobManager
+    from core.analysis.audit import AuditOptions, submit_audit
+    from core.jobs.manager import JobManager
     from core.store import Store
     from core.validation import ValidationError
 
@@ -125,7 +125,7 @@ def test_data_explorer_shows_the_audit_gallery(audited):
 def test_near_duplicates_and_grouped_folds():
     import numpy as np
 
-    from core.audit import duplicate_groups, flip_labels, image_hashes, make_folds
+    from core.analysis.audit import duplicate_groups, flip_labels, image_hashes, make_folds
     from core.datasets import load_dataset
 
     ds = load_dataset("digits", max_per_class=10)
@@ -148,7 +148,7 @@ def test_cancelling_an_audit_stops_it_within_a_fold(tmp_path, monkeypatch):
     import threading
     import time
 
-    from core import worker
+    from core.jobs import worker
     from core.store import Store
 
     for k, v in lab_environ(tmp_path).items():

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from core.augment import PRESETS, AugmentSpec, build_augmenter, get_preset, preview
+from core.data.augment import PRESETS, AugmentSpec, build_augmenter, get_preset, preview
 from core.validation import ValidationError
 
 
@@ -157,8 +157,8 @@ def test_importing_augment_does_not_import_keras_or_its_layers():
     import sys
     from pathlib import Path
 
-    code = ("import sys, core.augment; "
-            "print([m for m in ('core.augment_layers', 'keras', 'tensorflow') if m in sys.modules])")
+    code = ("import sys, core.data.augment; "
+            "print([m for m in ('core.data.augment_layers', 'keras', 'tensorflow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
@@ -167,7 +167,7 @@ def test_importing_augment_does_not_import_keras_or_its_layers():
 def test_augmenter_layers_keep_their_registered_names_and_load_with_safe_mode(tmp_path):
     import keras
 
-    from core import augment_layers
+    from core.data import augment_layers
 
     for cls in ("RandomAffine", "RandomCropResize", "AdditiveGaussianNoise", "SaltAndPepper", "ClipPixels"):
         assert keras.saving.get_registered_name(getattr(augment_layers, cls)) == f"lab_augment>{cls}"

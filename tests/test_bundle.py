@@ -1,5 +1,5 @@
 """Moving runs between labs (issue 12, item 4): a real finished digits run exported by
-``Store.export_run`` and imported by ``core.bundle`` into another store; damaged, unsafe and
+``Store.export_run`` and imported by ``core.serving.bundle`` into another store; damaged, unsafe and
 incompatible bundles refused with a message and nothing left behind; the CLI and the Runs
 page (AppTest). The SQLite -> PostgreSQL round trip is in tests/test_store_postgres.py."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.bundle import BundleError, import_bundle
+from core.serving.bundle import BundleError, import_bundle
 from core.store import Store, head_revision
 from lab_pages_support import app_at, problems
 
@@ -59,7 +59,7 @@ def assert_same_run(src: Store, sid: int, dst: Store, did: int) -> None:
 def assert_model_predicts_the_same(src_dir: Path, dst_dir: Path) -> None:
     from sklearn.datasets import load_digits
 
-    from core.trained_model import evaluate_saved, load_trained
+    from core.serving.trained_model import evaluate_saved, load_trained
 
     images = (load_digits().images[:200] / 16.0 * 255).astype(np.uint8)[..., None]
     pa, pb = load_trained(src_dir).predict(images), load_trained(dst_dir).predict(images)
@@ -309,7 +309,7 @@ def test_a_failure_inside_the_store_leaves_nothing(bundle, tmp_path):
 
 # ---------------------------------------------------------------- CLI and page
 def test_cli_export_and_import(trained, lab_env, tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     out = tmp_path / "cli.zip"
     src = source_store(trained)

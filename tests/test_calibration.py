@@ -1,4 +1,4 @@
-"""Temperature scaling (core.calibration): fitted on synthetic over-confident scores, and on a
+"""Temperature scaling (core.metrics.calibration): fitted on synthetic over-confident scores, and on a
 real tiny digits training, stored with the run, applied on Predict and in evaluation."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.calibration import (
+from core.metrics.calibration import (
     apply_temperature,
     calibration_meta,
     calibration_report,
@@ -15,7 +15,7 @@ from core.calibration import (
     load_calibration,
     nll,
 )
-from core.evaluation import calibration_bins
+from core.metrics.classification import calibration_bins
 from core.validation import ValidationError
 
 
@@ -105,7 +105,8 @@ def test_report_has_paired_intervals_around_the_points():
 # ---------------------------------------------------------------- a real run
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    from core.training import TrainConfig, train
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     out = tmp_path_factory.mktemp("calib_run")
     # 2 epochs on all of digits: ~87% accurate but under-confident (test ECE ~0.35), so T < 1 clearly helps;
@@ -131,7 +132,7 @@ def test_training_stores_the_temperature_and_calibration_json(digits_run):
     # evaluation.json stays the model's own probabilities
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["summary"]["ece"] == pytest.approx(rep["before"]["ece"], abs=1e-9)
-    from core import plots
+    from core.analysis import plots
 
     fig = plots.calibration_before_after(rep)
     assert len(fig.data) == 4 and "ECE" in fig.layout.annotations[0].text
@@ -140,8 +141,8 @@ def test_training_stores_the_temperature_and_calibration_json(digits_run):
 def test_loaded_model_predicts_calibrated_on_request_and_on_the_predict_path(digits_run):
     res, out = digits_run
     from core.datasets import load_dataset
-    from core.inference import predict_and_explain
-    from core.training import load_trained
+    from core.serving.inference import predict_and_explain
+    from core.serving.trained_model import load_trained
 
     tm = load_trained(out)
     t = tm.temperature
@@ -167,7 +168,7 @@ def test_loaded_model_predicts_calibrated_on_request_and_on_the_predict_path(dig
 
 def test_evaluate_saved_can_apply_the_temperature(digits_run):
     _, out = digits_run
-    from core.trained_model import evaluate_saved
+    from core.serving.trained_model import evaluate_saved
 
     rep = load_calibration(out)
     ev = evaluate_saved(out, n_bootstrap=0, calibrated=True)
@@ -186,8 +187,8 @@ def test_predict_page_says_the_probabilities_are_calibrated(trained):
     import os
     from pathlib import Path
 
-    from core.calibration import temperature_of
-    from core.inference import calibration_note
+    from core.metrics.calibration import temperature_of
+    from core.serving.inference import calibration_note
 
     rid = at.selectbox(key="p_run").value
     meta = json.loads((Path(os.environ["LAB_MODELS_DIR"]) / str(rid) / "meta.json").read_text())
@@ -199,8 +200,7 @@ def test_predict_page_says_the_probabilities_are_calibrated(trained):
 def test_tta_averages_the_flipped_images_and_evaluates(digits_run):
     res, out = digits_run
     from core.datasets import load_dataset
-    from core.trained_model import evaluate_saved, tta_views
-    from core.training import load_trained
+    from core.serving.trained_model import evaluate_saved, load_trained, tta_views
 
     tm = load_trained(out)
     images = np.asarray(load_dataset("digits").subset(res.predictions["id"].to_numpy()[:6]).images)

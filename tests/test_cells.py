@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _stored(store, rid):
-    from core.analysis import run_folder
+    from core.analysis.paired import run_folder
 
     folder = run_folder(store.get_run(rid), store)
     ev = json.loads((folder / "evaluation.json").read_text())
@@ -35,7 +35,7 @@ def store(trained):
 
 
 def test_cell_counts_equal_the_stored_confusion_matrix(trained, store):
-    from core import cells
+    from core.analysis import cells
 
     for rid in trained["ids"]:
         ev, pred = _stored(store, rid)
@@ -55,7 +55,7 @@ def test_cell_counts_equal_the_stored_confusion_matrix(trained, store):
 
 
 def test_rows_carry_confidence_and_top3_from_the_probabilities(trained, store):
-    from core import cells
+    from core.analysis import cells
 
     ev, pred = _stored(store, trained["ids"][0])
     names = ev["class_names"]
@@ -71,7 +71,7 @@ def test_rows_carry_confidence_and_top3_from_the_probabilities(trained, store):
 
 
 def test_sorting_and_paging_cover_the_cell_once_in_confidence_order(trained, store):
-    from core import cells
+    from core.analysis import cells
 
     ev, pred = _stored(store, trained["ids"][0])
     names = ev["class_names"]
@@ -102,7 +102,7 @@ def test_sorting_and_paging_cover_the_cell_once_in_confidence_order(trained, sto
 
 
 def test_bad_classes_and_pages_are_clear_errors(trained, store):
-    from core import cells
+    from core.analysis import cells
     from core.validation import ValidationError
 
     ev, pred = _stored(store, trained["ids"][0])
@@ -117,7 +117,7 @@ def test_bad_classes_and_pages_are_clear_errors(trained, store):
 
 
 def test_a_click_on_the_matrix_names_its_cell(trained, store):
-    from core import cells, plots
+    from core.analysis import cells, plots
 
     ev, _ = _stored(store, trained["ids"][0])
     names = ev["class_names"]
@@ -184,7 +184,7 @@ def test_run_page_shows_the_chosen_cells_images_and_gradcam(trained, store):
 @pytest.mark.e2e
 def test_clicking_a_cell_in_the_browser_shows_its_images(trained, tmp_path):
     """Plotly reports no click on heatmap cells (streamlit issue 8760): the transparent markers of
-    core.cells.add_click_targets make a click on a cell choose it, in a real browser."""
+    core.analysis.cells.add_click_targets make a click on a cell choose it, in a real browser."""
     import shutil
 
     from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, require_chromium
@@ -202,7 +202,7 @@ def test_clicking_a_cell_in_the_browser_shows_its_images(trained, tmp_path):
     store.close()
     names, counts = ev["class_names"], np.asarray(ev["confusion"]["counts"])
     k = len(names)
-    from core.cells import most_confused_cell
+    from core.analysis.cells import most_confused_cell
 
     start = most_confused_cell(counts)  # the cell the tab opens on: click another one
     i, j = next((a, b) for a in range(k - 1, -1, -1) for b in range(k) if counts[a, b] > 1 and (a, b) != start)
@@ -269,9 +269,9 @@ def test_file_dataset_cells_show_lesion_images_with_gradcam_and_the_notice(ham_r
 
 
 def test_model_card_of_a_real_lesion_run(ham_run):
-    """The model card (core.model_card) of the HAM10000 run: the notice, the grouped split, the
+    """The model card (core.analysis.model_card) of the HAM10000 run: the notice, the grouped split, the
     metadata slices and Grad-CAM examples read from image files, nothing fetched."""
-    from core.model_card import RESEARCH_NOTICE, collect, render_html
+    from core.analysis.model_card import RESEARCH_NOTICE, collect, render_html
     from core.store import Store
 
     store = Store()

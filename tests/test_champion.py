@@ -121,7 +121,7 @@ def test_concurrent_changes_leave_one_champion(store):
 
 
 def test_cli_champion(lab_env, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     s = Store()
     a, b = finished(s, "cli a"), finished(s, "cli b")

@@ -61,7 +61,7 @@ def test_train_evaluate_predict_round_trip(lab_env, tmp_path, monkeypatch):
 
 
 def test_cli_errors_are_clear_and_exit_2(lab_env, tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     assert main(["train", "--dataset", "digits", "--optimizer", "adamw", "--out", str(tmp_path / "x")]) == 2
     assert "The 'optimizer' parameter must be one of" in capsys.readouterr().err
@@ -75,11 +75,11 @@ def test_cli_errors_are_clear_and_exit_2(lab_env, tmp_path, capsys):
 
 def test_train_flags_come_from_the_config_table(lab_env, monkeypatch, capsys):
     """The flags of plain TrainConfig fields, their help and accepted values are read from
-    core.train_config.PARAMS: a choice added there is offered and accepted; --gpus sets gpus."""
+    core.training.config.PARAMS: a choice added there is offered and accepted; --gpus sets gpus."""
     import dataclasses
 
-    from core import train_config
-    from core.cli import build_parser, config_from_args
+    from core.cli.main import build_parser, config_from_args
+    from core.training import config as train_config
     from core.validation import ValidationError
 
     opt = train_config.PARAMS["optimizer"]
@@ -98,7 +98,7 @@ def test_train_flags_come_from_the_config_table(lab_env, monkeypatch, capsys):
 
 
 def test_list_commands(lab_env, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     assert main(["list-models"]) == 0
     out = capsys.readouterr().out
@@ -134,7 +134,7 @@ def _no_traceback(err: str) -> None:
 
 
 def test_unwritable_output_folder_exits_2_before_training(lab_env, tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
     from core.store import Store
 
     bad = _refusing_dir(tmp_path) / "run"
@@ -154,7 +154,7 @@ def test_unwritable_output_folder_exits_2_before_training(lab_env, tmp_path, cap
 
 
 def test_a_path_through_a_file_and_a_missing_folder_exit_2(lab_env, tmp_path, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     f = tmp_path / "notes.txt"
     f.write_text("a file, not a folder")
@@ -174,7 +174,7 @@ def test_a_path_through_a_file_and_a_missing_folder_exit_2(lab_env, tmp_path, ca
 
 def test_full_disk_exits_2_with_a_message(lab_env, tmp_path, capsys):
     """/dev/full: every write fails with ENOSPC, as on a full disk."""
-    from core.cli import main
+    from core.cli.main import main
 
     if not os.path.exists("/dev/full"):
         pytest.skip("/dev/full is not available")

@@ -56,8 +56,8 @@ def recorded(tmp_path_factory):
     cli_id = runs[0].id
     # the same config through the dashboard's path: JobManager.submit, then the job worker's code
     # (in this process: saves a TensorFlow start)
-    from core import worker
-    from core.jobs import JobManager
+    from core.jobs import worker
+    from core.jobs.manager import JobManager
 
     worker_id = JobManager(store).submit(QUICK, name="worker digits")
     mp = pytest.MonkeyPatch()
@@ -130,7 +130,7 @@ def test_cli_run_opens_on_runs_compare_and_predicts(recorded, monkeypatch):
 
 
 def test_runs_list_and_show(recorded, monkeypatch, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     for k, v in lab_environ(recorded["root"]).items():
         monkeypatch.setenv(k, v)

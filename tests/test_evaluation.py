@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, cohen_kappa_score, roc_auc_score
 
 from core.datasets.base import Dataset
-from core.evaluation import (
+from core.metrics.classification import (
     Interpretation,
     align_predictions,
     calibration_bins,
@@ -249,7 +249,7 @@ class _Rescale:
 
 def _prep_for(ds):
     try:
-        from core.preprocess import fit_preprocessing
+        from core.data.preprocess import fit_preprocessing
 
         return fit_preprocessing(ds, input_size=(8, 8), channels=1, normalization="rescale")
     except ImportError:
@@ -305,10 +305,10 @@ def test_digits_end_to_end_with_real_pipeline():
     the held-out split; predictions line up with the labels by id."""
     import keras
 
+    from core.data.pipeline import make_dataset
+    from core.data.preprocess import fit_preprocessing
     from core.datasets import load_dataset
     from core.datasets.splits import apply_split, make_split
-    from core.pipeline import make_dataset
-    from core.preprocess import fit_preprocessing
 
     ds = load_dataset("digits")
     train, _, test = apply_split(ds, make_split(ds, seed=0))

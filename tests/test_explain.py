@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import explain
+from core.models import cam as explain
 from core.validation import NotFoundError, ValidationError
 
 SIDE = 32

@@ -48,7 +48,7 @@ def runs(shared_datasets, tmp_path_factory):
 
 
 def _folder(store, rid) -> Path:
-    from core.analysis import run_folder
+    from core.analysis.paired import run_folder
 
     return run_folder(store.get_run(rid), store)
 
@@ -77,8 +77,8 @@ def _leftovers(folder: Path) -> list[str]:
 def test_normalisation_in_the_graph_equals_the_lab_preprocessing(kw):
     import keras
 
-    from core.export import normalize_graph
-    from core.preprocess import Preprocessing
+    from core.data.preprocess import Preprocessing
+    from core.serving.export import normalize_graph
 
     prep = Preprocessing((6, 5), 3, **kw)
     x = np.random.default_rng(0).integers(0, 256, (4, 6, 5, 3)).astype(np.float32)
@@ -92,9 +92,9 @@ def test_a_normalization_layer_is_exported_as_constants_with_one_onnx_input(tmp_
     """The pitfall: Keras' Normalization layer becomes extra ONNX inputs; the lab's export has one."""
     import keras
 
-    from core.export import export_model_file, exported_predictor, keras_probabilities, pixel_model
-    from core.preprocess import Preprocessing
-    from core.trained_model import TrainedModel
+    from core.data.preprocess import Preprocessing
+    from core.serving.export import export_model_file, exported_predictor, keras_probabilities, pixel_model
+    from core.serving.trained_model import TrainedModel
 
     inp = keras.Input((8, 8, 3), name="input")
     x = keras.layers.Normalization(mean=[0.4, 0.5, 0.6], variance=[0.04, 0.05, 0.06], name="norm")(inp)
@@ -116,7 +116,7 @@ def test_a_normalization_layer_is_exported_as_constants_with_one_onnx_input(tmp_
 
 # ---------------------------------------------------------------- real runs: ONNX, LiteRT, quantisation
 def test_digits_onnx_export_meets_the_parity_goal_and_is_registered(runs):
-    from core.export import export_run, list_exports
+    from core.serving.export import export_run, list_exports
 
     store, rid = runs["store"], runs["digits"]
     rep = export_run(store, rid, "onnx")
@@ -140,7 +140,7 @@ def test_digits_onnx_export_meets_the_parity_goal_and_is_registered(runs):
 
 @pytest.mark.parametrize("quantize", [None, "float16", "int8"])
 def test_digits_litert_exports_store_parity_and_accuracy(runs, quantize):
-    from core.export import export_run
+    from core.serving.export import export_run
 
     rep = export_run(runs["store"], runs["digits"], "tflite", quantize=quantize)
     p = json.loads(Path(rep["report_path"]).read_text())["parity"]
@@ -159,7 +159,7 @@ def test_ham10000_backbone_export_meets_the_parity_goal(runs, fmt):
     """VGG16 (caffe preprocessing: RGB->BGR, ImageNet mean) on HAM10000 lesion images read from files."""
     import pandas as pd
 
-    from core.export import export_run
+    from core.serving.export import export_run
 
     store, rid = runs["store"], runs["ham"]
     pred = pd.read_csv(_folder(store, rid) / "predictions.csv")
@@ -177,14 +177,14 @@ def test_the_reference_script_predicts_like_the_lab_without_tensorflow(runs, tmp
     """scripts/predict_exported.py (numpy + pillow + onnxruntime) on a real 8x8 digits image."""
     from PIL import Image
 
-    from core.export import export_name
-    from core.trained_model import load_trained
+    from core.serving.export import export_name
+    from core.serving.trained_model import load_trained
 
     store, rid = runs["store"], runs["digits"]
     folder = _folder(store, rid)
     model = folder / "exports" / export_name(rid, "onnx")
     if not model.is_file():
-        from core.export import export_run
+        from core.serving.export import export_run
 
         export_run(store, rid, "onnx")
     from sklearn.datasets import load_digits
@@ -239,7 +239,7 @@ def unsupported_run(runs):
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_a_layer_the_converter_lacks_is_refused_naming_it_and_leaves_no_file(runs, unsupported_run, fmt):
-    from core.export import ExportError, export_run
+    from core.serving.export import ExportError, export_run
 
     with pytest.raises(ExportError, match=r"ScaleAndTranslate.*'aa_resize' \(Resizing\)"):
         export_run(runs["store"], unsupported_run, fmt)
@@ -251,7 +251,7 @@ def test_a_layer_the_converter_lacks_is_refused_naming_it_and_leaves_no_file(run
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_a_damaged_export_file_is_refused_at_verification(runs, tmp_path, fmt):
-    from core.export import ExportError, export_name, export_run, exported_predictor, verify_export
+    from core.serving.export import ExportError, export_name, export_run, exported_predictor, verify_export
 
     store, rid = runs["store"], runs["digits"]
     good = _folder(store, rid) / "exports" / export_name(rid, fmt)
@@ -267,7 +267,7 @@ def test_a_damaged_export_file_is_refused_at_verification(runs, tmp_path, fmt):
 
 # ---------------------------------------------------------------- command line
 def _cli(argv: list[str]) -> tuple[int, str, str]:
-    from core import cli
+    from core.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -1,4 +1,4 @@
-"""core.images.load_image on images generated in memory with Pillow."""
+"""core.data.images.load_image on images generated in memory with Pillow."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import ACCEPTED_FORMATS, ImageError, LoadedImage, load_image, load_upload
+from core.data.images import ACCEPTED_FORMATS, ImageError, LoadedImage, load_image, load_upload
 from core.validation import LabError
 
 
@@ -205,12 +205,12 @@ def test_never_writes_to_disk(tmp_path, monkeypatch):
 
 
 def test_inference_module_is_light():
-    """core.inference (the Predict page's and the CLI's upload checks) loads no TensorFlow."""
+    """core.serving.inference (the Predict page's and the CLI's upload checks) loads no TensorFlow."""
     import subprocess
     import sys
     from pathlib import Path
 
-    code = "import sys, core.inference; print([m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules])"
+    code = "import sys, core.serving.inference; print([m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -14,7 +14,7 @@ from datetime import UTC
 import pandas as pd
 import pytest
 
-from core.jobs import JOB_KINDS, JobManager
+from core.jobs.manager import JOB_KINDS, JobManager
 from core.store import HOST, Store
 from core.validation import NotFoundError, ValidationError
 
@@ -50,7 +50,7 @@ def wait_status(store: Store, rid: int, statuses, timeout: float = 240):
 
 
 def digits_config(**over):
-    from core.training import TrainConfig
+    from core.training.config import TrainConfig
 
     cfg = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=2, batch_size=32, seed=0)
     cfg.update(over)
@@ -75,7 +75,7 @@ def manager(store):
 @pytest.mark.slow
 def test_real_job_from_queued_to_succeeded(manager, store):
     from core.datasets import load_dataset
-    from core.training import load_trained
+    from core.serving.trained_model import load_trained
 
     manager.start()
     rid = manager.submit(digits_config(), name="digits quick")
@@ -285,8 +285,8 @@ def test_search_parent_follows_its_trials(store):
 def test_group_is_never_a_job_and_follows_its_runs(store):
     """A run of kind ``group`` (a recipe's, core.recipes) is never claimed nor counted as a job;
     its status follows its runs: queued, running, then succeeded only when all succeeded."""
-    from core.jobs import PARENT_KINDS, job_snapshot
-    from core.search import group_status, update_parents
+    from core.jobs.manager import PARENT_KINDS, job_snapshot
+    from core.training.search import group_status, update_parents
 
     jm = JobManager(store, store.models_dir)
     assert "group" in PARENT_KINDS and "group" not in JOB_KINDS
@@ -353,7 +353,7 @@ def test_group_is_never_a_job_and_follows_its_runs(store):
 
 
 def test_search_from_a_space_samples_distinct_trials(store):
-    from core.search import SMALL_CNN_SPACE
+    from core.training.search import SMALL_CNN_SPACE
 
     jm = JobManager(store, store.models_dir)
     parent = jm.submit_search(digits_config(), SMALL_CNN_SPACE, n_trials=3, seed=1, name="space search")
@@ -369,7 +369,7 @@ def test_search_from_a_space_samples_distinct_trials(store):
 @pytest.mark.slow
 def test_lr_find_job_through_the_worker_code(store, monkeypatch):
     """The lr_find path of the worker, run in this process (no extra TensorFlow start)."""
-    from core import worker
+    from core.jobs import worker
 
     monkeypatch.setenv("LAB_DATABASE_URL", store.url)
     monkeypatch.setenv("LAB_MODELS_DIR", str(store.models_dir))
@@ -388,7 +388,7 @@ def test_lr_find_job_through_the_worker_code(store, monkeypatch):
 
     art = json.loads(r.artifact("lr_find").path.read_text())
     assert {"lrs", "losses", "smoothed", "suggested_lr", "end_state", "reason"} <= set(art) and len(art["lrs"]) == len(lrs)
-    from core.lr_finder import LRFindResult
+    from core.training.lr_finder import LRFindResult
 
     assert LRFindResult.from_dict(art).end_state == art["end_state"]  # the page reads what the finder said
 
@@ -426,7 +426,7 @@ def test_local_gpu_pinning_runs_one_job_per_gpu_with_its_own_devices(store, monk
             wait_status(store, rid, "cancelled", timeout=120)
     finally:
         jm.shutdown(timeout=20)
-    from core.executors import placement_text
+    from core.jobs.executors import placement_text
 
     assert placement_text(store.get_run(gpu_runs[0])).startswith("local · node ")
     assert "GPU " in placement_text(store.get_run(gpu_runs[0]))

@@ -16,16 +16,9 @@ import math
 import numpy as np
 import pytest
 
-from core.lr_finder import (
-    END_STATES,
-    LRFindResult,
-    classify_curve,
-    find_lr,
-    lr_find,
-    smooth_losses,
-    suggest_lr,
-)
-from core.training import CollectingReporter, TrainConfig
+from core.training.config import TrainConfig
+from core.training.lr_finder import END_STATES, LRFindResult, classify_curve, find_lr, lr_find, smooth_losses, suggest_lr
+from core.training.reporters import CollectingReporter
 from core.validation import ValidationError
 
 

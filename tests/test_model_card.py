@@ -45,8 +45,8 @@ def _table_after(page: str, heading: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def card(trained):
     """The facts of the first shared run's card (slices with few resamples; 2 + 2 Grad-CAM examples)."""
-    from core.analysis import run_folder
-    from core.model_card import collect
+    from core.analysis.model_card import collect
+    from core.analysis.paired import run_folder
     from core.store import Store
 
     store = Store()
@@ -59,7 +59,7 @@ def card(trained):
 
 
 def test_html_card_has_metrics_with_intervals_per_class_and_confusion(card):
-    from core.model_card import render_html, render_markdown
+    from core.analysis.model_card import render_html, render_markdown
 
     c, ev = card["card"], card["ev"]
     page, md = render_html(c), render_markdown(c)
@@ -91,7 +91,7 @@ def test_html_card_has_metrics_with_intervals_per_class_and_confusion(card):
 
 
 def test_html_card_is_self_contained(card):
-    from core.model_card import render_html
+    from core.analysis.model_card import render_html
 
     page = render_html(card["card"])
     p = _Refs()
@@ -108,7 +108,7 @@ def test_html_card_is_self_contained(card):
 
 
 def test_lesion_and_fundus_cards_carry_the_research_notice(card):
-    from core.model_card import RESEARCH_NOTICE, intended_use, limitations, render_html, render_markdown
+    from core.analysis.model_card import RESEARCH_NOTICE, intended_use, limitations, render_html, render_markdown
 
     for domain in ("lesion", "fundus"):
         c = json.loads(json.dumps(card["card"]))
@@ -122,7 +122,7 @@ def test_lesion_and_fundus_cards_carry_the_research_notice(card):
 
 
 def test_card_refuses_a_run_that_has_not_succeeded(trained):
-    from core.model_card import collect
+    from core.analysis.model_card import collect
     from core.validation import ValidationError
 
     with pytest.raises(ValidationError, match="status queued: a model card needs a succeeded run"):
@@ -131,7 +131,8 @@ def test_card_refuses_a_run_that_has_not_succeeded(trained):
 
 def _cli(argv: list[str]) -> tuple[int, str, str]:
     """``python -m core ARGV`` in this process: through core.cli once it wires model-card, else its add_cli."""
-    from core import cli, model_card
+    from core.analysis import model_card
+    from core.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

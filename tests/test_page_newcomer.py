@@ -82,7 +82,8 @@ def test_eta_from_real_training_progress(tmp_path):
     """The ETA a real training reports: none for the first batch (its time is mostly graph
     tracing, which made a 20 s run show 'ETA 11 min'), never far above the whole run, and
     an estimate once enough progress is seen."""
-    from core.training import TrainConfig, train
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     rec = _Recorder()
     cfg = TrainConfig(dataset={"name": "digits", "params": {"max_per_class": 60}}, model="small_cnn", epochs=4,
@@ -103,7 +104,7 @@ def test_eta_from_real_training_progress(tmp_path):
 
     # the same progress, replayed through the estimator, gives the same answers (a pure function
     # of time and fraction done) and the naive elapsed/done formula is what it replaced
-    from core.progress import eta_sequence
+    from core.training.progress import eta_sequence
 
     total_batches = rec.batches[0][3] * cfg.epochs
     samples = [(t, i / total_batches) for i, (t, *_rest) in enumerate(rec.batches, start=1)]
@@ -114,7 +115,7 @@ def test_eta_from_real_training_progress(tmp_path):
 def test_eta_forgets_a_slow_start():
     """Start-up like TensorFlow's (first batch 3 s, then 10 ms per batch of 180): no estimate
     until enough progress, then close to the true remaining time; the naive formula said ~9 min."""
-    from core.progress import EtaEstimator
+    from core.training.progress import EtaEstimator
 
     est = EtaEstimator()
     t, n = 3.0, 180

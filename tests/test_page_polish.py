@@ -53,8 +53,8 @@ def runs_store(tmp_path_factory, shared_datasets):
 
 # ------------------------------------------------------------------ item 12: augmentation studio
 def test_presets_are_named_by_what_they_do_and_old_names_still_work():
-    from core.augment import PRESET_ALIASES, PRESET_INFO, PRESETS, get_preset, preset_label, preset_names
-    from core.training import TrainConfig
+    from core.data.augment import PRESET_ALIASES, PRESET_INFO, PRESETS, get_preset, preset_label, preset_names
+    from core.training.config import TrainConfig
 
     names = preset_names()
     assert names[0] == "none" and not any(n.startswith("report_") for n in names)
@@ -72,7 +72,7 @@ def test_presets_are_named_by_what_they_do_and_old_names_still_work():
 
 
 def test_augmentation_grid_labels_and_use_in_training(lab_env):
-    from core.augment import preset_names
+    from core.data.augment import preset_names
 
     at = app_at("augmentation")
     assert problems(at) == []

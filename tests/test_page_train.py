@@ -185,11 +185,11 @@ def test_dataset_suggestion_is_applied_only_on_request(env, shared_datasets):
 
 def test_options_and_help_come_from_the_config_table(env, monkeypatch):
     """The page has no copy of the accepted values: its option lists and help texts are read
-    from core.train_config.PARAMS (a choice added there is offered), and its GPUs input (the
+    from core.training.config.PARAMS (a choice added there is offered), and its GPUs input (the
     Advanced section) sets TrainConfig.gpus."""
     import dataclasses
 
-    from core import train_config
+    from core.training import config as train_config
 
     source = (Path(__file__).resolve().parent.parent / "pages" / "train.py").read_text()
     for value in ("adagrad", "rmsprop", "one_cycle", "val_macro_f1", "per_image_mean", "report_a_tuned_cnn"):

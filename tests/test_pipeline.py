@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
+from core.data.pipeline import balanced_class_weights, make_dataset
+from core.data.preprocess import Preprocessing
 from core.datasets.base import Dataset
-from core.pipeline import balanced_class_weights, make_dataset
-from core.preprocess import Preprocessing
 from core.validation import ValidationError
 
 HAM_CLASSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
@@ -137,7 +137,7 @@ def test_files_pipeline_on_real_ham10000_images(shared_datasets, tmp_path):
 
 
 def test_minmax_fitted_on_files(shared_datasets):
-    from core.preprocess import fit_preprocessing
+    from core.data.preprocess import fit_preprocessing
 
     ham = ham_reduced(shared_datasets, every=100)
     prep = fit_preprocessing(ham, input_size=(32, 32), channels=3, normalization="minmax")

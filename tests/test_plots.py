@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core import plots
-from core.evaluation import evaluate, predictions_frame
+from core.analysis import plots
+from core.metrics.classification import evaluate, predictions_frame
 from core.validation import ValidationError
 
 NAMES = ["cat", "dog", "bird"]
@@ -122,7 +122,7 @@ def test_class_names_and_group_values_are_plain_text_in_figures():
     import numpy as np
     import pandas as pd
 
-    from core import plots
+    from core.analysis import plots
 
     evil = ['<a href="https://evil.example/login">phish</a>', "<b>bold</b>", "plain & simple"]
     figs = [

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from core.data.preprocess import Preprocessing, backbone_preprocess_mode, fit_preprocessing
 from core.datasets.base import Dataset
 from core.models import BACKBONES, list_models
-from core.preprocess import Preprocessing, backbone_preprocess_mode, fit_preprocessing
 from core.validation import ValidationError
 
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs import JobManager
+from core.jobs.manager import JobManager
 from core.store import Store
 from core.validation import ValidationError
 from test_jobs import TERMINAL, wait_for, wait_status
 
 pytest.importorskip("ray.job_submission", reason="ray is not installed (pip install -r requirements-ray.txt)")
 
-from core.executors.ray_jobs import RayExecutor  # noqa: E402 - after the skip: needs ray
+from core.jobs.executors.ray_jobs import RayExecutor  # noqa: E402 - after the skip: needs ray
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def cluster(store_url, shared_datasets):
 
 
 def _alive_nodes(ex: RayExecutor) -> int:
-    from core.executors import ExecutorError
+    from core.jobs.executors import ExecutorError
 
     try:
         return len(ex.nodes())

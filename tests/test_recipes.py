@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import pitfalls as P
-from core import recipes as R
-from core import recipes_cli as RC
-from core.train_config import TrainConfig
+from core.cli import recipes as RC
+from core.recipes import catalog as R
+from core.recipes import pitfalls as P
+from core.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,7 +167,7 @@ def test_all_nevus_accuracy_vs_balanced_accuracy_on_real_ham_labels(ham):
 
 
 def test_shuffled_evaluation_on_real_ham_labels(ham):
-    from core.evaluation import predictions_frame
+    from core.metrics.classification import predictions_frame
 
     rng = np.random.default_rng(0)
     y = ham.labels
@@ -186,7 +186,7 @@ def test_shuffled_evaluation_on_real_ham_labels(ham):
 
 def test_ovr_mean_vs_accuracy_and_kappa_on_real_fundus_labels(shared_datasets):
     from core.datasets import load_dataset
-    from core.evaluation import predictions_frame
+    from core.metrics.classification import predictions_frame
 
     ds = load_dataset("fundus", path=shared_datasets / "fundus")
     y = ds.labels
@@ -213,10 +213,10 @@ def leakage_store(shared_datasets, tmp_path_factory):
     for k, v in lab_environ(root).items():
         mp.setenv(k, v)
     mp.setenv("LAB_DASHBOARD_SUPERVISOR", "0")
-    from core import worker
-    from core.jobs import JobManager
-    from core.search import update_parents
+    from core.jobs import worker
+    from core.jobs.manager import JobManager
     from core.store import Store
+    from core.training.search import update_parents
 
     store = Store()
     launch = R.launch_recipe(JobManager(store, store.models_dir), "pitfall_leakage", "quick",
@@ -274,7 +274,7 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
 def test_recipe_runs_are_found_through_their_group_when_their_tags_are_edited(lab_env):
     """The group (kind ``group``, never a job) records the recipe, budget and run ids in its params:
     a user editing (or clearing) the tags of its runs, or of the group itself, loses none of them."""
-    from core.jobs import JOB_KINDS, JobManager
+    from core.jobs.manager import JOB_KINDS, JobManager
     from core.store import Store
 
     store = Store()
@@ -474,7 +474,7 @@ def test_recipes_page(leakage_store, shared_datasets):
 
 
 # ------------------------------------------------------------------ CLI
-def _cli(*args, env=None, module="core.recipes_cli"):
+def _cli(*args, env=None, module="core.cli.recipes"):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", module, "recipe", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, env=env, timeout=300)
@@ -492,11 +492,11 @@ def test_cli_list_dry_run_and_unknown_recipe():
 
 
 def test_cli_through_core_cli_when_wired():
-    from core.cli import build_parser
+    from core.cli.main import build_parser
 
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     if "recipe" not in sub.choices:
-        pytest.skip("core/cli.py does not wire the recipe subcommand yet (one line: core.recipes_cli.add_cli(sub))")
+        pytest.skip("core/cli.py does not wire the recipe subcommand yet (one line: core.cli.recipes.add_cli(sub))")
     assert _cli("--list", module="core").returncode == 0
     p = _cli("nope", module="core")
     assert p.returncode == 2 and "Unknown recipe 'nope'" in p.stderr

@@ -6,7 +6,7 @@ taps than the others, so |d score / d input| carries a period-2 checkerboard (a 
 0.5 cycles per model-input pixel) that averaging over noisy copies does not remove. Upsampled to
 a 600x450 upload it is a dot lattice (18.75 x 14 px cells) over the whole image.
 
-The test runs the Predict page's own path (core.inference.decode_upload + predict_and_explain) on an
+The test runs the Predict page's own path (core.serving.inference.decode_upload + predict_and_explain) on an
 original 600x450 HAM10000 photograph and looks for an isolated peak in the 2-D spectrum of the
 map (at 64x64, resized to the upload, and in the overlay's colour layer) among periods of 2-4
 model-input pixels: the peak's magnitude over the largest of its neighbours. Measured here:
@@ -56,7 +56,9 @@ def lattice_score(heatmap: np.ndarray, src_side: int = SIDE, half: int = 4) -> t
 
 @pytest.fixture(scope="module")
 def ham_model(shared_datasets, tmp_path_factory):
-    from core.training import TrainConfig, load_trained, train
+    from core.serving.trained_model import load_trained
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     root = shared_datasets / "ham10000"
     out = tmp_path_factory.mktemp("ham_small_cnn")
@@ -70,14 +72,14 @@ def ham_model(shared_datasets, tmp_path_factory):
     tm = load_trained(out)  # the saved run, as the Predict page loads it
     assert tm.model.get_layer("stem_conv").strides == (2, 2)  # the case of the issue
     yield tm
-    from core import explain
+    from core.models import cam as explain
 
     explain.clear_cache(tm.model)
 
 
 @pytest.fixture(scope="module")
 def upload(shared_datasets, ham_model):
-    from core.inference import decode_upload
+    from core.serving.inference import decode_upload
 
     path = Path(shared_datasets) / "ham10000" / "images" / HAM_IMAGE[0] / HAM_IMAGE[1]
     decoded = decode_upload(path.name, path.read_bytes(), ham_model.meta)
@@ -87,8 +89,8 @@ def upload(shared_datasets, ham_model):
 
 
 def test_smoothgrad_on_a_ham10000_upload_has_no_dot_lattice(ham_model, upload):
-    from core import explain
-    from core.inference import predict_and_explain
+    from core.models import cam as explain
+    from core.serving.inference import predict_and_explain
 
     res = predict_and_explain(ham_model, upload, method="saliency", alpha=0.45)
     heat = res.heatmap
@@ -109,7 +111,7 @@ def test_smoothgrad_on_a_ham10000_upload_has_no_dot_lattice(ham_model, upload):
 
 
 def test_vanilla_gradients_are_smoothed_too_and_the_blur_can_be_turned_off(ham_model, upload):
-    from core import explain
+    from core.models import cam as explain
 
     x = ham_model.preprocess(upload)
     vanilla = explain.cam(ham_model.model, x, method="saliency", smooth_samples=0)[0]
@@ -121,7 +123,7 @@ def test_vanilla_gradients_are_smoothed_too_and_the_blur_can_be_turned_off(ham_m
 
 
 def test_binomial_blur_removes_the_period_2_pattern_and_keeps_smooth_structure():
-    from core.explain import _binomial_blur
+    from core.models.cam import _binomial_blur
 
     yy, xx = np.mgrid[:SIDE, :SIDE].astype(np.float32)
     smooth = np.exp(-((yy - 30) ** 2 + (xx - 20) ** 2) / (2 * 8.0 ** 2))

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from core.search import REPORT_A_SPACE, SMALL_CNN_SPACE, run_search, sample_trials, validate_space
-from core.training import TrainConfig
+from core.training.config import TrainConfig
+from core.training.search import REPORT_A_SPACE, SMALL_CNN_SPACE, run_search, sample_trials, validate_space
 from core.validation import ValidationError
 
 BASE = TrainConfig(dataset={"name": "digits", "params": {"max_per_class": 60}}, model="small_cnn", epochs=1, name="s")

@@ -216,9 +216,9 @@ def test_store_refuses_an_overlong_name_instead_of_cutting_it(tmp_path):
 
 
 def test_train_config_and_job_names(tmp_path):
-    from core.jobs import JobManager
+    from core.jobs.manager import JobManager
     from core.store import Store
-    from core.training import TrainConfig
+    from core.training.config import TrainConfig
 
     with pytest.raises(ValidationError, match="at most 200 characters; this one has 100,000"):
         TrainConfig(name=LONG).validate()

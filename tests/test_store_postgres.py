@@ -69,7 +69,7 @@ def test_run_bundle_round_trip_sqlite_to_postgres_and_back(trained, tmp_path):
     """A real digits run of a SQLite store, exported and imported into a PostgreSQL store (and
     from there into a new SQLite store): everything arrives, the model predicts the same, and
     the imported run can be the champion of its dataset."""
-    from core.bundle import import_bundle
+    from core.serving.bundle import import_bundle
     from test_bundle import assert_same_run, source_store
     from test_store import postgres_base_url
 

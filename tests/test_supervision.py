@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs import JobManager, job_snapshot
+from core.jobs.manager import JobManager, job_snapshot
 from core.store import HOST, Store
 from lab_pages_support import lab_environ, wait_for
 from test_store import store_url  # noqa: F401,F811 - fixture: sqlite, and postgres when configured

@@ -7,15 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.training import (
-    Cancelled,
-    CollectingReporter,
-    TrainConfig,
-    TrainingError,
-    load_trained,
-    split_head,
-    train,
-)
+from core.serving.trained_model import load_trained
+from core.training.cached_features import split_head
+from core.training.config import TrainConfig
+from core.training.engine import train
+from core.training.reporters import Cancelled, CollectingReporter, TrainingError
 from core.validation import ModelError, NotFoundError, ValidationError
 
 QUICK = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=3, batch_size=32, seed=0)
@@ -75,11 +71,11 @@ def test_validation_messages_say_what_was_expected_and_what_came(changes, expect
 
 
 def test_constraints_table_declares_every_field_and_drives_validate(monkeypatch):
-    """core.train_config.PARAMS is the one declaration of what a field accepts: validate() reads it
+    """core.training.config.PARAMS is the one declaration of what a field accepts: validate() reads it
     (a choice added there is accepted, a bound changed there is enforced)."""
     import dataclasses
 
-    from core import train_config
+    from core.training import config as train_config
 
     assert list(train_config.PARAMS) == TrainConfig.field_names()
     cfg = TrainConfig(**{**QUICK, "optimizer": "lion"})
@@ -98,13 +94,14 @@ def test_constraints_table_declares_every_field_and_drives_validate(monkeypatch)
 
 
 def test_training_modules_import_without_tensorflow():
-    """Keras is imported when a run trains (core.callbacks), never when the training modules load."""
+    """Keras is imported when a run trains (core.training.callbacks), never when the training modules load."""
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import sys, core.training, core.train_config, core.reporters, core.outputs, core.trained_model, "
-            "core.cached_features, core.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = ("import sys, core.training.engine, core.training.config, core.training.reporters, core.training.outputs, "
+            "core.serving.trained_model, core.training.cached_features, core.cli.main; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

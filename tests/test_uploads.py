@@ -1,6 +1,6 @@
 """Bad and odd uploads through the Predict page (AppTest file_uploader): each gives a clear
 message or a converted, upright image, and the app keeps serving. Also the upload function
-directly (core.inference.decode_upload: bytes in, outcome out; nothing written to disk), and
+directly (core.serving.inference.decode_upload: bytes in, outcome out; nothing written to disk), and
 the CLI's ``predict`` giving the page's warnings for an image unlike the training data."""
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_bad_upload_on_predict_page(predict_page, case):
 
 
 def test_upload_outcomes_directly():
-    from core.inference import decode_upload
+    from core.serving.inference import decode_upload
 
     meta = {"train_stats": {"channels": 3, "min_size": [100, 100], "max_size": [200, 200],
                             "brightness_percentiles": {"1": 80.0, "99": 180.0}},
@@ -88,7 +88,7 @@ def test_upload_outcomes_directly():
 def test_cli_predict_gives_the_pages_warnings(predict_page, tmp_path, capsys):
     """A colour photo, far larger than the 8x8 grey digits of the run: the Predict page and
     ``python -m core predict`` give the same warnings, read from the run's saved statistics."""
-    from core.cli import main
+    from core.cli.main import main
     from core.store import Store
     from pages._ui import md_text
 

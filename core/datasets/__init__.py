@@ -4,15 +4,15 @@
 Importing this package registers the loaders (the ``builtin`` and ``folders`` modules, imported
 below, once); nothing is read or downloaded until a loader runs.
 """
-from . import builtin, folders  # noqa: F401  (importing them registers the loaders)
-from .base import DATASETS, Dataset, register_dataset
-from .catalog import AVAILABILITY, DatasetInfo, dataset_availability, list_datasets, load_dataset
-from .splits import Split, apply_split, make_split
+from core.datasets import builtin, folders  # noqa: F401  (importing them registers the loaders)
+from core.datasets.base import DATASETS, Dataset, register_dataset
+from core.datasets.catalog import AVAILABILITY, DatasetInfo, dataset_availability, list_datasets, load_dataset
+from core.datasets.splits import Split, apply_split, make_split
 
 
 def import_keras_dataset(name: str, source_path, *, keras_home_dir=None):
     """Copy local files of a Keras built-in dataset into Keras' cache (see ``core.datasets.keras_cache``)."""
-    from .keras_cache import import_keras_dataset as _imp
+    from core.datasets.keras_cache import import_keras_dataset as _imp
 
     return _imp(name, source_path, keras_home_dir=keras_home_dir)
 

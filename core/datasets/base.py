@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..registry import Registry
+from core.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
 
@@ -102,7 +102,7 @@ class Dataset:
 
     def index_of(self, ids) -> np.ndarray:
         """Positions of the given ids; raises DatasetError naming missing ids."""
-        from ..validation import DatasetError
+        from core.validation import DatasetError
 
         pos = pd.Index(self.ids).get_indexer(np.asarray(ids).astype(str))
         if (pos < 0).any():

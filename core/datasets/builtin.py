@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import keras_cache
-from .base import Dataset, register_dataset
-from .common import check_max_per_class, subsample_positions
+from core.datasets import keras_cache
+from core.datasets.base import Dataset, register_dataset
+from core.datasets.common import check_max_per_class, subsample_positions
 
 # What the Train page starts from for each Keras built-in (see ``register_dataset``).
 KERAS_TRAIN_DEFAULTS = {

@@ -6,8 +6,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..validation import DatasetError, ValidationError
-from .base import DATASETS, DEFAULT_PATH_PLACEHOLDER, DEFAULT_TRAIN_DEFAULTS, Dataset
+from core.datasets.base import DATASETS, DEFAULT_PATH_PLACEHOLDER, DEFAULT_TRAIN_DEFAULTS, Dataset
+from core.validation import DatasetError, ValidationError
 
 AVAILABILITY = ("builtin", "cached", "needs_download", "needs_folder")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import get_settings
-from ..validation import DatasetError, ValidationError, check_number
+from core.config import get_settings
+from core.validation import DatasetError, ValidationError, check_number
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..validation import check_number
-from .base import Dataset
+from core.datasets.base import Dataset
+from core.validation import check_number
 
 _SKIP_META = {"id", "image_id", "path", "index"}
 

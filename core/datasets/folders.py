@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import get_settings
-from ..validation import DatasetError, ValidationError, check_number, check_one_of
-from .base import Dataset, register_dataset
-from .common import (
+from core.config import get_settings
+from core.datasets.base import Dataset, register_dataset
+from core.datasets.common import (
     IMAGE_EXTENSIONS,
     check_inside_roots,
     check_max_per_class,
@@ -25,6 +24,7 @@ from .common import (
     subsample_positions,
     walk_images,
 )
+from core.validation import DatasetError, ValidationError, check_number, check_one_of
 
 HAM_CODES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 HAM_NAMES = ["Actinic keratoses", "Basal cell carcinoma", "Benign keratosis-like lesions", "Dermatofibroma",

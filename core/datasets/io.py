@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import DatasetError, ValidationError
-from .base import Dataset
+from core.datasets.base import Dataset
+from core.validation import DatasetError, ValidationError
 
 
 def _norm_size(size) -> tuple[int, int] | None:
@@ -32,9 +32,9 @@ def _resize(arr: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def decode_file(path: str, *, max_side: int | None = None, channels: str = "auto") -> np.ndarray:
-    """uint8 H x W x C array of an image file (via core.images.load_image); DatasetError when unreadable."""
-    from ..images import ImageError, load_image
-    from .common import check_inside_roots
+    """uint8 H x W x C array of an image file (via core.data.images.load_image); DatasetError when unreadable."""
+    from core.data.images import ImageError, load_image
+    from core.datasets.common import check_inside_roots
 
     real = check_inside_roots(path, what="image file")  # a path inside a data root may link elsewhere
     try:

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..validation import DatasetError, ValidationError, unknown_name
-from .common import check_inside_roots
+from core.datasets.common import check_inside_roots
+from core.validation import DatasetError, ValidationError, unknown_name
 
 FASHION_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
                  "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
@@ -404,7 +404,7 @@ def import_keras_dataset(name: str, source_path, *, keras_home_dir=None) -> Path
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from ..validation import LabError
+    from core.validation import LabError
 
     ap = argparse.ArgumentParser(prog="python -m core.datasets.keras_cache",
                                  description="Import local copies of a Keras built-in dataset into Keras' cache.")

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..validation import DatasetError, ValidationError, check_number, check_one_of
-from .base import Dataset
+from core.datasets.base import Dataset
+from core.validation import DatasetError, ValidationError, check_number, check_one_of
 
 PARTS = ("train", "val", "test")
 _SPLIT_KEYS = ("train", "val", "test", "seed", "val_ratio", "test_ratio", "grouped_by", "strategy")

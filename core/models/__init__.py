@@ -6,9 +6,9 @@ below, once) and does not import TensorFlow: builders import Keras when called.
     from core.models import create_model, list_models, model_info
     model = create_model("small_cnn", input_shape=(8, 8, 1), num_classes=10)
 """
-from . import zoo  # noqa: F401  (importing it registers the zoo models)
-from .backbones import BACKBONES, BackboneCfg, backbone_layer_names, copy_matching_weights, keras_cache_dir
-from .base import (
+from core.models import zoo  # noqa: F401  (importing it registers the zoo models)
+from core.models.backbones import BACKBONES, BackboneCfg, backbone_layer_names, copy_matching_weights, keras_cache_dir
+from core.models.base import (
     MODELS,
     BuildResult,
     build_model,

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.models.base import BuildContext, register_model
 from core.validation import ModelError, NotFoundError, ValidationError, check_number, check_one_of
-
-from .base import BuildContext, register_model
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 

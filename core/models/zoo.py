@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.models.base import BuildContext, register_model
 from core.validation import check_number
-
-from .base import BuildContext, register_model
 
 
 def _keras():

@@ -9,8 +9,8 @@ returns plain dataclasses (pages never see ORM sessions or connections).
 
 No connection is made at import time; TensorFlow is never imported here.
 """
-from .engine import StoreError, current_revision, head_revision, upgrade
-from .repository import (
+from core.store.engine import StoreError, current_revision, head_revision, upgrade
+from core.store.repository import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
     FINAL_STATUSES,

@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..validation import MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of, check_run_name
-from . import schema as S
-from .engine import WRITE_OPTION, StoreError, make_engine, safe_url, upgrade
+from core.store import schema as S
+from core.store.engine import WRITE_OPTION, StoreError, make_engine, safe_url, upgrade
+from core.validation import MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of, check_run_name
 
 STATUSES = S.STATUSES
 FINAL_STATUSES = S.FINAL_STATUSES
@@ -43,7 +43,7 @@ COLUMN_SORTS = ("created_at", "id", "name", "status", "duration", "dataset", "mo
 
 HOST = socket.gethostname()
 
-# run bundles (``Store.export_run``, imported by ``core.bundle``): the manifest's format name and
+# run bundles (``Store.export_run``, imported by ``core.serving.bundle``): the manifest's format name and
 # version; a lab imports the versions it knows and bundles without a manifest (the earlier export)
 BUNDLE_FORMAT = "lab-run-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -238,7 +238,7 @@ class Store:
     """
 
     def __init__(self, url: str | None = None, *, models_dir: str | Path | None = None, migrate: bool = True):
-        from ..config import get_settings
+        from core.config import get_settings
 
         settings = get_settings()
         self.url = url or settings.database_url
@@ -819,7 +819,7 @@ class Store:
         """Write a run bundle: config.json, run.json, params.json, summary.json, metrics.csv, the
         run's files (model, predictions, split, evaluation, ...) and manifest.json (bundle format
         version, the store's schema revision, the lab version, a SHA-256 per file) to a folder, or
-        to a zip (files under ``run_<id>/``) when ``dest`` ends with ``.zip``. ``core.bundle``
+        to a zip (files under ``run_<id>/``) when ``dest`` ends with ``.zip``. ``core.serving.bundle``
         imports such a zip into another store. Returns the path written."""
         detail = self.get_run(run_id)
         dest = Path(dest)
@@ -868,8 +868,8 @@ class Store:
     def _bundle_manifest(self, detail: RunDetail, files: dict[str, bytes], copies: dict[str, tuple[str, Path]]) -> dict:
         import hashlib
 
-        from .. import __version__
-        from .engine import current_revision
+        from core import __version__
+        from core.store.engine import current_revision
 
         digests = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                    for name, data in files.items()}
@@ -899,7 +899,7 @@ class Store:
     def restore_run(self, run: Mapping[str, Any], *, params: Mapping[str, str], summary: Mapping[str, Any],
                     metrics: Iterable[Mapping[str, Any]], tags: Mapping[str, str], artifacts: Mapping[str, str],
                     files_dir: Path) -> int:
-        """Insert a finished run from elsewhere (``core.bundle``) under a new id, in one transaction:
+        """Insert a finished run from elsewhere (``core.serving.bundle``) under a new id, in one transaction:
         the run row (``run``: name, kind, status, dataset, model, config, seed, times, notes, ...),
         params, summary, metric history, tags and the files of ``files_dir`` (``artifacts``:
         file name -> kind), which becomes the run's folder. On any error nothing is left: the
@@ -1015,7 +1015,7 @@ class Store:
 
     # ------------------------------------------------------------------ for the job manager
     def queued_ids(self, *, kinds: Iterable[str], limit: int = 100) -> list[int]:
-        """Queued runs of ``kinds`` (the job kinds a worker runs, ``core.jobs.JOB_KINDS``) in
+        """Queued runs of ``kinds`` (the job kinds a worker runs, ``core.jobs.manager.JOB_KINDS``) in
         submission order (oldest first)."""
         r = S.runs.c
         with self._read() as conn:

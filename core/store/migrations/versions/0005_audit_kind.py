@@ -1,4 +1,4 @@
-"""A new kind of run: ``audit`` (the label audit of ``core.audit``) in the ``kind_valid`` CHECK.
+"""A new kind of run: ``audit`` (the label audit of ``core.analysis.audit``) in the ``kind_valid`` CHECK.
 
 How the CHECK is rewritten (and why not by a batch "recreate" on SQLite): ``core/store/kind_check.py``.
 

@@ -1,0 +1,1 @@
+"""Image decoding, augmentation, preprocessing and tf.data pipelines (below every model and dataset user)."""

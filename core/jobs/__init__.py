@@ -1,0 +1,1 @@
+"""Background jobs: the supervisor and queue (manager), the worker process and where it executes (executors)."""

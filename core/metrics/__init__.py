@@ -1,0 +1,1 @@
+"""Metrics of a set of predictions: classification metrics with intervals, calibration."""

@@ -1,0 +1,1 @@
+"""Recipes: the catalogue of reproductions of the source reports and the teaching pitfalls."""

@@ -1,0 +1,387 @@
+"""Moving runs between labs: import a run bundle (the zip of ``Store.export_run``) into a store.
+
+    from core.serving.bundle import import_bundle
+    res = import_bundle(store, "run_12.zip")      # -> ImportResult(run_id=3, ...)
+
+The run gets a new id in the receiving store; its parent (a search or a group of the other
+lab) is dropped, and where it came from is kept in the tags ``imported_from`` (the source
+lab's host and database, the original run id) and ``imported_parent``. Config, params,
+summary, metric history, tags, notes and the run's files (model, meta, predictions, split,
+evaluation, history, calibration) are restored; the files are copied into the new run's folder.
+
+Refused, with a message saying what is wrong and what is accepted (``BundleError``), and with
+nothing left behind (no run row, no files): a file that is not a zip or fails its CRC or
+SHA-256 check, an entry outside the bundle's folder (``../``, absolute paths, links), an
+absurd uncompressed size or compression ratio, a missing ``run.json``/``config.json``, a
+manifest of an unknown format or newer version or from a store at a schema revision this lab
+does not know, a run that has not finished, and a model that only loads with Keras' safe_mode
+off (a Lambda layer: code that would run on loading). Bundles without ``manifest.json`` (made
+by the export before it had one) are accepted when otherwise valid.
+
+No streamlit here; TensorFlow is imported only to check a bundle's model.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import stat
+import time
+import uuid
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from core.store import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION
+from core.validation import LabError, ValidationError
+
+ACCEPTED_FORMAT_VERSIONS = (1,)  # manifest.json "format_version"s this lab imports (and none: the earlier export)
+MAX_BUNDLE_BYTES = 2 << 30  # uncompressed, all files together (a 224-px backbone run is a few hundred MB)
+MAX_ENTRIES = 200
+MAX_RATIO = 200  # uncompressed / compressed size of one entry above 1 MiB: a zip bomb, not a run
+MAX_METADATA_BYTES = 256 << 20  # run.json, config.json, metrics.csv, ...
+METADATA_FILES = ("manifest.json", "run.json", "config.json", "params.json", "summary.json", "metrics.csv")
+# the files of a run (core.worker.ARTIFACT_FILES) by name: their kind in a bundle without a manifest
+KNOWN_FILES = {"model.keras": "model", "meta.json": "meta", "predictions.csv": "predictions",
+               "evaluation.json": "evaluation", "split.json": "split", "history.csv": "history",
+               "calibration.json": "calibration"}
+WHAT_IS_ACCEPTED = ("A run bundle is the zip made by 'Download run bundle (zip)' on a run's page or by "
+                    "`python -m core runs export ID --out BUNDLE.zip`: one folder with run.json, config.json, "
+                    "the run's metrics and files, and manifest.json.")
+
+
+class BundleError(ValidationError):
+    """A run bundle that cannot be imported (damaged, unsafe, or from an incompatible lab)."""
+
+
+@dataclass
+class ImportResult:
+    run_id: int
+    name: str
+    original_id: int | None
+    source: str
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0  # the bundle's size
+    seconds: float = 0.0
+    model_checked: bool = False
+    manifest: bool = True  # False: a bundle of the earlier export, without manifest.json
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass
+class _Bundle:
+    """What was read from a bundle before anything is written."""
+
+    prefix: str
+    manifest: dict | None
+    run: dict
+    params: dict
+    summary: dict
+    metrics: list[dict]
+    files: dict[str, zipfile.ZipInfo]  # the run's own files (name -> entry)
+
+
+def import_bundle(store, source: str | Path | IO[bytes], *, name: str | None = None,
+                  max_bytes: int = MAX_BUNDLE_BYTES) -> ImportResult:
+    """Import the run bundle ``source`` (a path, or an open binary file such as an upload, then
+    ``name`` is its file name for messages) into ``store``. ``BundleError`` when it is refused;
+    nothing is written then."""
+    t0 = time.perf_counter()
+    label = name or (Path(source).name if isinstance(source, (str, Path)) else getattr(source, "name", "the upload"))
+    size = _size_of(source, label)
+    with _open_zip(source, label) as zf:
+        b = _read_bundle(zf, label, max_bytes)
+        staging = Path(store.models_dir) / f".import-{uuid.uuid4().hex}"
+        try:
+            _extract(zf, b, staging, label)
+            checked = _check_model(staging, label)
+            original = b.run.get("id")
+            src = _source(b, label)
+            tags = _import_tags(b.run.get("tags"), original, b.run.get("parent_id"), src)
+            artifacts = {n: _kind_of(n, b.manifest) for n in b.files}
+            try:
+                rid = store.restore_run(b.run, params=b.params, summary=b.summary, metrics=b.metrics, tags=tags,
+                                        artifacts=artifacts, files_dir=staging)
+            except (ValueError, TypeError) as err:  # a value the store refuses (a name too long, a bad key...)
+                raise BundleError(f"{label} was refused: {err} Nothing was imported.") from None
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return ImportResult(run_id=rid, name=store.get_run(rid).name, original_id=_int_or_none(original), source=src,
+                        files=sorted(b.files), bytes=size, seconds=time.perf_counter() - t0, model_checked=checked,
+                        manifest=b.manifest is not None)
+
+
+# ---------------------------------------------------------------- the zip itself
+def _size_of(source, label: str) -> int:
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.is_file():
+            raise BundleError(f"{label}: no such file. {WHAT_IS_ACCEPTED}")
+        return p.stat().st_size
+    try:
+        pos = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(pos)
+        return int(end)
+    except (OSError, AttributeError):
+        return 0
+
+
+def _open_zip(source, label: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except zipfile.BadZipFile:
+        raise BundleError(f"{label} is not a zip archive (damaged, truncated, or another kind of file). "
+                          f"{WHAT_IS_ACCEPTED}") from None
+    except (zipfile.LargeZipFile, NotImplementedError, ValueError, EOFError) as exc:
+        raise BundleError(f"{label} cannot be read as a zip archive: {exc}. {WHAT_IS_ACCEPTED}") from None
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why an entry is unsafe or not one of a bundle's (None: fine)."""
+    n = info.filename
+    parts = PurePosixPath(n.rstrip("/")).parts
+    if n.startswith(("/", "\\")) or "\\" in n or (len(n) > 1 and n[1] == ":"):
+        return "an absolute or Windows path"
+    if any(p in ("..", ".", "") for p in n.rstrip("/").split("/")):
+        return "a path that leaves the bundle's folder ('..')"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "a symbolic link"
+    if info.flag_bits & 0x1:
+        return "an encrypted file"
+    if len(parts) > 2:
+        return "a sub-folder (a bundle holds one folder of files)"
+    return None
+
+
+def _layout(zf: zipfile.ZipFile, label: str, max_bytes: int) -> tuple[str, dict[str, zipfile.ZipInfo]]:
+    """The bundle's folder prefix (``run_12/``, or "" for files at the top) and its files by name."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ENTRIES:
+        raise BundleError(f"{label} holds {len(infos):,} entries; a run bundle has a few dozen at most "
+                          f"(the limit is {MAX_ENTRIES}).")
+    for info in infos:
+        why = _entry_problem(info)
+        if why:
+            raise BundleError(f"{label} was refused: the entry {info.filename!r} is {why}. {WHAT_IS_ACCEPTED}")
+    files = [i for i in infos if not i.is_dir()]
+    tops = {PurePosixPath(i.filename).parts[0] if len(PurePosixPath(i.filename).parts) == 2 else "" for i in files}
+    if len(tops) != 1:
+        raise BundleError(f"{label} was refused: its files are not in one folder (found "
+                          f"{', '.join(sorted(repr(t or '/') for t in tops)) or 'no files'}). {WHAT_IS_ACCEPTED}")
+    prefix = tops.pop()
+    by_name = {PurePosixPath(i.filename).name: i for i in files}
+    if len(by_name) != len(files):
+        raise BundleError(f"{label} was refused: it holds the same file name twice.")
+    _check_sizes(files, label, max_bytes)
+    return (prefix + "/" if prefix else ""), by_name
+
+
+def _check_sizes(files: list[zipfile.ZipInfo], label: str, max_bytes: int) -> None:
+    total = sum(i.file_size for i in files)
+    if total > max_bytes:
+        raise BundleError(f"{label} was refused: it would unpack to {_gb(total)}, more than the {_gb(max_bytes)} "
+                          "a run bundle may hold (damaged, or not a run bundle).")
+    for i in files:
+        if i.file_size > (1 << 20) and i.file_size > MAX_RATIO * max(1, i.compress_size):
+            ratio = i.file_size / max(1, i.compress_size)
+            raise BundleError(f"{label} was refused: {i.filename!r} would unpack {ratio:,.0f} times larger than it is "
+                              f"stored (more than {MAX_RATIO}x): a zip bomb, not a run's file.")
+
+
+def _gb(n: int) -> str:
+    return f"{n / (1 << 30):.2f} GiB" if n >= (1 << 30) else f"{n / (1 << 20):.1f} MiB"
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise BundleError(f"{label} is damaged: {info.filename!r} cannot be read ({exc}). "
+                          "Export the run again.") from None
+
+
+# ---------------------------------------------------------------- what the bundle says
+def _read_bundle(zf: zipfile.ZipFile, label: str, max_bytes: int) -> _Bundle:
+    prefix, by_name = _layout(zf, label, max_bytes)
+    for required in ("run.json", "config.json"):
+        if required not in by_name:
+            raise BundleError(f"{label} was refused: {required} is missing. {WHAT_IS_ACCEPTED}")
+    too_big = [n for n in METADATA_FILES if n in by_name and by_name[n].file_size > MAX_METADATA_BYTES]
+    if too_big:
+        raise BundleError(f"{label} was refused: {too_big[0]} is larger than {_gb(MAX_METADATA_BYTES)}.")
+    raw = {n: _read(zf, by_name[n], label) for n in METADATA_FILES if n in by_name}
+    manifest = _json(raw, "manifest.json", label) if "manifest.json" in raw else None
+    if manifest is not None:
+        _check_manifest(manifest, label)
+        _check_listed(manifest, by_name, label)
+        _check_digests(manifest, {n: raw[n] for n in raw if n != "manifest.json"}, label)
+    run = _json(raw, "run.json", label)
+    run["config"] = _json(raw, "config.json", label)
+    params = _json(raw, "params.json", label) if "params.json" in raw else {}
+    summary = _json(raw, "summary.json", label) if "summary.json" in raw else {}
+    metrics = _metrics(raw.get("metrics.csv", b""), label)
+    if run.get("status") not in ("succeeded", "failed", "cancelled", "interrupted"):
+        raise BundleError(f"{label} was refused: its run has status {run.get('status')!r}; only a finished run "
+                          "(succeeded, failed, cancelled or interrupted) can be imported.")
+    files = {n: i for n, i in by_name.items() if n not in METADATA_FILES}
+    return _Bundle(prefix=prefix, manifest=manifest, run=run, params=params, summary=summary, metrics=metrics,
+                   files=files)
+
+
+def _json(raw: dict[str, bytes], name: str, label: str) -> dict:
+    try:
+        value = json.loads(raw[name].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{label} was refused: {name} is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise BundleError(f"{label} was refused: {name} must hold a JSON object, not {type(value).__name__}.")
+    return value
+
+
+def known_revisions() -> list[str]:
+    """The store schema revisions this lab knows (its Alembic scripts)."""
+    from alembic.script import ScriptDirectory
+
+    from core.store.engine import alembic_config
+
+    return sorted(r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def _check_manifest(m: dict, label: str) -> None:
+    accepted = (f"this lab imports bundle format {', '.join(map(str, ACCEPTED_FORMAT_VERSIONS))} "
+                "(and bundles without manifest.json from the earlier export)")
+    if m.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{label} was refused: its manifest.json describes {m.get('format')!r}, not a run bundle "
+                          f"({BUNDLE_FORMAT!r}); {accepted}.")
+    version = m.get("format_version")
+    if version not in ACCEPTED_FORMAT_VERSIONS:
+        newer = isinstance(version, int) and version > BUNDLE_FORMAT_VERSION
+        raise BundleError(f"{label} was refused: it is a run bundle of format version {version!r}"
+                          f"{' (made by a newer lab' + _lab(m) + ')' if newer else ''}; {accepted}. "
+                          f"{'Upgrade this lab to import it.' if newer else ''}".rstrip())
+    rev, known = m.get("schema_revision"), known_revisions()
+    if rev is not None and rev not in known:
+        raise BundleError(f"{label} was refused: it comes from a run store at schema revision {rev!r}{_lab(m)}, which "
+                          f"this lab does not know (known: {', '.join(known)}). Upgrade this lab to import it.")
+
+
+def _lab(m: dict) -> str:
+    return f", lab version {m['lab_version']}" if m.get("lab_version") else ""
+
+
+def _check_listed(m: dict, by_name: dict[str, zipfile.ZipInfo], label: str) -> None:
+    """The bundle holds exactly the files its manifest lists (else it was changed or cut short)."""
+    listed = m.get("files")
+    if not isinstance(listed, dict):
+        raise BundleError(f"{label} was refused: manifest.json's 'files' must be an object.")
+    missing = sorted(set(listed) - set(by_name))
+    extra = sorted(set(by_name) - set(listed) - {"manifest.json"})
+    if missing:
+        raise BundleError(f"{label} is damaged: {', '.join(missing)} listed in manifest.json "
+                          f"{'is' if len(missing) == 1 else 'are'} missing. Export the run again.")
+    if extra:
+        raise BundleError(f"{label} was refused: {', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not listed "
+                          "in manifest.json (the bundle was changed after it was exported).")
+
+
+def _check_digests(m: dict, raw: dict[str, bytes], label: str) -> None:
+    listed = m.get("files") or {}
+    for name, data in raw.items():
+        want = (listed.get(name) or {}).get("sha256")
+        if want and hashlib.sha256(data).hexdigest() != want:
+            raise BundleError(f"{label} is damaged: {name} does not match the SHA-256 in manifest.json. "
+                              "Export the run again.")
+
+
+def _metrics(data: bytes, label: str) -> list[dict]:
+    """metrics.csv (key, step, value, time as ISO 8601) -> rows for the store."""
+    if not data.strip():
+        return []
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace")))
+    if reader.fieldnames is None or not {"key", "step", "value", "time"} <= set(reader.fieldnames):
+        raise BundleError(f"{label} was refused: metrics.csv must have the columns key, step, value, time "
+                          f"(found {reader.fieldnames}).")
+    rows = []
+    for n, r in enumerate(reader, start=2):
+        try:
+            rows.append({"key": r["key"], "step": int(r["step"]),
+                         "value": float(r["value"]) if r["value"] not in ("", None) else None,
+                         "time": datetime.fromisoformat(r["time"]).timestamp()})
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{label} was refused: line {n} of metrics.csv cannot be read ({exc}).") from None
+    return rows
+
+
+# ---------------------------------------------------------------- files, model, tags
+def _extract(zf: zipfile.ZipFile, b: _Bundle, staging: Path, label: str) -> None:
+    """Copy the run's files into ``staging`` (checked against the CRC and the manifest's SHA-256)."""
+    staging.mkdir(parents=True)
+    listed = (b.manifest or {}).get("files") or {}
+    for name, info in b.files.items():
+        h = hashlib.sha256()
+        try:
+            with zf.open(info) as src, open(staging / name, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    h.update(block)
+                    dst.write(block)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise BundleError(f"{label} is damaged: {info.filename!r} cannot be read ({exc}). "
+                              "Export the run again.") from None
+        want = (listed.get(name) or {}).get("sha256")
+        if want and h.hexdigest() != want:
+            raise BundleError(f"{label} is damaged: {name} does not match the SHA-256 in manifest.json.")
+
+
+def _check_model(staging: Path, label: str) -> bool:
+    """Load the bundle's model with Keras' safe_mode on (refused: a model that runs code on loading)."""
+    path = staging / "model.keras"
+    if not path.is_file():
+        return False
+    from core.serving.trained_model import load_keras_model
+
+    try:
+        load_keras_model(path)
+    except LabError as err:
+        raise BundleError(f"{label} was refused: its model cannot be loaded safely. {err}") from None
+    return True
+
+
+def _kind_of(name: str, manifest: dict | None) -> str:
+    for a in (manifest or {}).get("artifacts") or []:
+        if isinstance(a, dict) and a.get("file") == name and isinstance(a.get("kind"), str):
+            return a["kind"]
+    return KNOWN_FILES.get(name, PurePosixPath(name).stem or "file")
+
+
+def _source(b: _Bundle, label: str) -> str:
+    src = ((b.manifest or {}).get("source") or {}).get("store")
+    return str(src) if src else f"{label} (a bundle without manifest)"
+
+
+def _import_tags(tags: Any, original: Any, parent: Any, source: str) -> dict[str, str]:
+    out = {str(k): "" if v is None else str(v) for k, v in (tags or {}).items()} if isinstance(tags, dict) else {}
+    where = f"run {original} of {source}" if original is not None else source
+    if out.get("imported_from"):  # imported before: keep the chain, newest first
+        where += f"; before: {out['imported_from']}"
+    out["imported_from"] = where[:500]
+    if parent is not None:
+        out["imported_parent"] = str(parent)[:500]
+    return out
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None

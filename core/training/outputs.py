@@ -1,0 +1,131 @@
+"""Files a run writes: atomic writes (complete or absent, never partial), a writable-folder
+check made before minutes of training, and one-line messages for OS errors a user can fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.validation import LabError
+
+
+class OutputError(LabError):
+    """A file or folder could not be written or created (permissions, full disk, missing
+    folder, file-size limit). The message names the path and what to do; no partial file
+    is left behind (writes go to a temporary file that is removed on failure)."""
+
+
+_OS_ADVICE = {
+    errno.ENOSPC: "The disk is full: free some space, or write to a folder on another disk",
+    errno.EDQUOT: "Your disk quota is used up: free some space, or write to another folder",
+    errno.EFBIG: "The file is larger than this system allows (see `ulimit -f`): raise the limit or write elsewhere",
+    errno.EACCES: "Choose a folder you can write to, or change its permissions",
+    errno.EPERM: "Choose a folder you can write to (this one does not allow it)",
+    errno.EROFS: "The file system is read-only: choose a writable folder",
+    errno.ENOENT: "Check the path (for an output, create its folder first)",
+    errno.ENOTDIR: "A part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "That path is a folder: give a file name",
+    errno.EEXIST: "A file already exists where a folder is needed: choose another path",
+    errno.ENAMETOOLONG: "Choose a shorter path",
+}
+
+
+def describe_os_error(exc: OSError, path: Any = None, action: str = "write") -> str:
+    """One line for a user: what could not be done to which path, why, and what to do."""
+    path = path if path is not None else (exc.filename or None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = errno.errorcode.get(exc.errno or -1)
+    advice = _OS_ADVICE.get(exc.errno, "Check the path and that its disk is writable, then try again")
+    where = f" {str(path)!r}" if path is not None else ""
+    return f"Cannot {action}{where}: {reason}{f' ({code})' if code else ''}. {advice}."
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """``write(tmp_path)`` into a temporary file next to ``path``, then ``os.replace`` it: the
+    file is complete or absent, never partial; the temporary file is removed on any failure.
+    A ``path`` that exists and is not a regular file (``/dev/stdout``, a FIFO) is written
+    directly (replacing it would replace the device)."""
+    path = Path(path)
+    try:
+        if path.is_symlink():
+            path = path.resolve()
+        if path.exists() and not path.is_file():
+            write(path)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # name the file asked for, not a temporary one
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions of a plainly created file, not mkstemp's 0600
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write(path, lambda p: Path(p).write_text(text))
+
+
+_atomic_write_text = atomic_write_text  # the old private name
+
+
+def check_writable_dir(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """Create ``folder`` if needed and prove it is writable (a probe file, removed); an
+    ``OutputError`` naming the folder otherwise -- before minutes of training, not after."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(describe_os_error(e, folder, f"write to the {what}")) from e
+    return folder
+
+
+def save_model_atomic(model, path: Path) -> None:
+    tmp = path.parent / f".{path.stem}.{os.getpid()}.tmp.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_default(o: Any):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
