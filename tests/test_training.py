@@ -99,7 +99,7 @@ def test_training_modules_import_without_tensorflow():
     import sys
     from pathlib import Path
 
-    code = ("import sys, core.training.engine, core.training.config, core.training.reporters, core.training.outputs, "
+    code = ("import sys, core.training.engine, core.training.config, core.training.reporters, core.files, "
             "core.serving.trained_model, core.training.cached_features, core.cli.main; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,

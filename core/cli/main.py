@@ -181,7 +181,7 @@ def _print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
 
 def _write_text(path: str | os.PathLike, text: str) -> None:
     """Write a user-named output file atomically (complete or absent; /dev/stdout works)."""
-    from core.training.outputs import OutputError, atomic_write_text, describe_os_error
+    from core.files import OutputError, atomic_write_text, describe_os_error
 
     try:
         atomic_write_text(path, text)
@@ -190,8 +190,8 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def cmd_train(args) -> int:
+    from core.files import check_writable_dir
     from core.training.engine import train
-    from core.training.outputs import check_writable_dir
     from core.training.reporters import ConsoleReporter
 
     cfg = config_from_args(args)
@@ -268,7 +268,7 @@ def _train_recorded(cfg, args) -> int:
     ``--out``). The run is created ``running`` with this process as its worker (the job
     supervisor leaves a live one alone, and marks it interrupted if the process dies) and
     always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included."""
-    from core.training.outputs import check_writable_dir
+    from core.files import check_writable_dir
 
     store = open_store()
     try:
@@ -287,10 +287,10 @@ def _run_recorded(store, rid: int, cfg, d: dict, out: Path | None) -> int:
     import signal
     import traceback
 
+    from core.files import OutputError, check_writable_dir, describe_os_error
     from core.jobs.worker import Flags, StoreReporter, register_artifacts, summary_from_result
     from core.store import HOST
     from core.training.engine import train
-    from core.training.outputs import OutputError, check_writable_dir, describe_os_error
     from core.training.reporters import Cancelled, ConsoleReporter
 
     flags = Flags()
@@ -424,7 +424,7 @@ def cmd_lr_find(args) -> int:
 
     cfg = config_from_args(args)
     if args.json:  # a bad path fails now, not after the sweep
-        from core.training.outputs import check_writable_dir
+        from core.files import check_writable_dir
 
         check_writable_dir(Path(args.json).parent or Path("."), "folder of --json")
     res = lr_find(cfg, reporter=ConsoleReporter(), start_lr=args.start_lr, end_lr=args.end_lr, num_steps=args.num_steps)
@@ -801,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the output was closed early (broken pipe)", file=sys.stderr)
         return 2
     except OSError as e:  # permissions, full disk, missing folder, file-size limit: the user can fix it
-        from core.training.outputs import describe_os_error
+        from core.files import describe_os_error
 
         print(f"\nerror: {describe_os_error(e, action='access')}", file=sys.stderr)
         return 2

@@ -276,14 +276,16 @@ def _limit_threads() -> None:
 
 def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: float | None) -> tuple[str, str | None]:
     """The runner of ``kind="train"`` (``core.jobs.manager.JOB_KINDS``): train, then register the results."""
-    from core.training import engine as training
+    from core.training.config import TrainConfig
+    from core.training.engine import train
+    from core.training.reporters import Cancelled
 
     reporter_msg = "importing TensorFlow"
     store.set_progress(run_id, 0.0, {"message": reporter_msg})
     import keras  # noqa: F401 - imported here so that the start-up time below includes it
     _limit_threads()
 
-    config = training.TrainConfig.from_dict(detail.config)
+    config = TrainConfig.from_dict(detail.config)
     config.validate()
     reporter = StoreReporter(store, run_id, epochs=getattr(config, "epochs", None), flags=flags)
     startup = time.time() - t_spawn if t_spawn else None
@@ -292,8 +294,8 @@ def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: 
         reporter.info["worker_startup_s"] = round(startup, 3)
     reporter.set_message(reporter.info["message"])
     if flags.stop or store.is_cancel_requested(run_id):
-        raise training.Cancelled("cancelled before training started")
-    result = training.train(config, out_dir=out_dir, reporter=reporter)
+        raise Cancelled("cancelled before training started")
+    result = train(config, out_dir=out_dir, reporter=reporter)
     summary = summary_from_result(result)
     if startup is not None:
         summary["worker_startup_s"] = startup
@@ -308,10 +310,10 @@ def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: 
 def run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags,
                 t_spawn: float | None = None) -> tuple[str, str | None]:
     """The runner of ``kind="lr_find"`` (``core.jobs.manager.JOB_KINDS``): a learning-rate range test."""
-    from core.training import engine as training
     from core.training import lr_finder
+    from core.training.config import TrainConfig
 
-    config = training.TrainConfig.from_dict(detail.config)
+    config = TrainConfig.from_dict(detail.config)
     config.validate()
     reporter = StoreReporter(store, run_id, epochs=1, flags=flags)
     reporter.set_message("learning-rate range test")

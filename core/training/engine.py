@@ -19,7 +19,7 @@ The rest of a run lives in sibling modules, one job each, and is re-exported her
 ``core.training.config`` (TrainConfig and its constraints table), ``core.training.reporters`` (the
 Reporter protocol, Cancelled, TrainingError), ``core.training.callbacks`` (Keras callbacks; imported
 only while training), ``core.training.cached_features`` (frozen backbone: train the head on cached
-features), ``core.training.outputs`` (atomic writes, OS error messages), ``core.serving.trained_model``
+features), ``core.files`` (atomic writes, OS error messages), ``core.serving.trained_model``
 (load a saved run, re-evaluate it).
 """
 from __future__ import annotations
@@ -33,25 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from core.data.preprocess import NORMALIZATIONS
-from core.serving.trained_model import TrainedModel, evaluate_saved, load_keras_model, load_trained
-from core.training.cached_features import cached_feature_data, split_head, use_cached_features
-from core.training.config import (
-    CLASS_WEIGHTS,
-    GROUPED,
-    MONITORS,
-    OPTIMIZER_CLASSES,
-    OPTIMIZERS,
-    PARAMS,
-    SCHEDULE_DEFAULTS,
-    SCHEDULE_OPTION_KEYS,
-    SCHEDULES,
-    TrainConfig,
-    model_family,
-)
-from core.training.outputs import (
+from core.files import (
     OutputError,
-    _atomic_write_text,
     atomic_write,
     atomic_write_text,
     check_writable_dir,
@@ -59,27 +42,19 @@ from core.training.outputs import (
     dumps,
     save_model_atomic,
 )
+from core.training.cached_features import cached_feature_data, split_head, use_cached_features
+from core.training.config import (
+    OPTIMIZER_CLASSES,
+    OPTIMIZERS,
+    TrainConfig,
+    model_family,
+)
 from core.training.reporters import (
     Cancelled,
-    CollectingReporter,
-    ConsoleReporter,
-    NullReporter,
-    Reporter,
     TrainingError,
-    _fmt_s,
     _SafeReporter,
 )
 from core.validation import LabError, ModelError, check_one_of
-
-__all__ = [  # what other modules import from here (most of it defined in the sibling modules)
-    "CLASS_WEIGHTS", "GROUPED", "MONITORS", "NORMALIZATIONS", "OPTIMIZERS", "PARAMS", "SCHEDULES",
-    "SCHEDULE_DEFAULTS", "SCHEDULE_OPTION_KEYS", "Cancelled", "CollectingReporter", "ConsoleReporter",
-    "NullReporter", "OutputError", "Prepared", "Reporter", "TrainConfig", "TrainResult", "TrainedModel",
-    "TrainingError", "_SafeReporter", "_atomic_write_text", "_fmt_s", "atomic_write", "atomic_write_text",
-    "build_run_model", "check_writable_dir", "describe_os_error", "dumps", "evaluate_saved", "image_stats",
-    "load_keras_model", "load_trained", "make_optimizer", "model_family", "prepare", "save_model_atomic",
-    "seed_everything", "split_head", "train",
-]
 
 
 @dataclass

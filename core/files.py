@@ -1,11 +1,14 @@
-"""Files a run writes: atomic writes (complete or absent, never partial), a writable-folder
-check made before minutes of training, and one-line messages for OS errors a user can fix.
+"""Files the lab writes: atomic writes (complete or absent, never partial), a writable-folder
+check made before minutes of training, one-line messages for OS errors a user can fix, and the
+one JSON normaliser (``jsonable``: NaN and infinities become null, numpy values plain Python).
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import errno
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -87,9 +90,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda p: Path(p).write_text(text))
 
 
-_atomic_write_text = atomic_write_text  # the old private name
-
-
 def check_writable_dir(folder: str | os.PathLike, what: str = "folder") -> Path:
     """Create ``folder`` if needed and prove it is writable (a probe file, removed); an
     ``OutputError`` naming the folder otherwise -- before minutes of training, not after."""
@@ -113,19 +113,41 @@ def save_model_atomic(model, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _json_default(o: Any):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if dataclasses.is_dataclass(o):
-        return dataclasses.asdict(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON data, by the lab's one rule for every file and store column it writes:
+    NaN and infinities become ``None`` (JSON null, never the non-standard ``NaN`` token); numpy
+    scalars and arrays, tuples and sets become Python numbers and lists; paths and datetimes their
+    text; dataclasses and objects with ``to_dict()`` their dict; dict keys become strings; anything
+    else its ``repr``."""
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, (Path, datetime.datetime, datetime.date)):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "to_dict"):
+        return jsonable(obj.to_dict())
+    if hasattr(obj, "item"):  # other numpy-like scalars
+        try:
+            return jsonable(obj.item())
+        except Exception:  # noqa: BLE001
+            pass
+    return repr(obj)
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """JSON text of ``jsonable(obj)`` (strict JSON: no NaN tokens)."""
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
