@@ -383,9 +383,9 @@ def main() -> None:
             apptest_part(store, ids, total, args.repeats)
         print(f"machine: {os.cpu_count()} CPU cores (shared), load average {os.getloadavg()[0]:.1f}")
     finally:
-        from pages import _ui
+        from pages import _resources
 
-        _ui.shutdown_job_managers()
+        _resources.shutdown_job_managers()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,4 +1,4 @@
-"""``python -m core ...``: the lab's command line (see core/cli.py)."""
+"""``python -m core ...``: the lab's command line (core/cli/main.py)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

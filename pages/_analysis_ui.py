@@ -1,4 +1,4 @@
-"""Error-analysis sections of the Compare and Run pages (issue 11): the paired comparison of two runs
+"""Error-analysis sections of the Compare and Run pages: the paired comparison of two runs
 and the slices of one run. Only widgets here; the numbers and figures come from ``core.analysis`` and
 ``core.analysis.slices``. Every failure (no predictions, a dataset that cannot be reloaded, runs that are not
 comparable) becomes a message, never a traceback.
@@ -9,6 +9,7 @@ Run page: a "Slices" tab drawing ``_analysis_ui.slices_section(r)``.
 from __future__ import annotations
 
 import json
+import logging
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,24 +18,19 @@ import pandas as pd
 import streamlit as st
 
 from core.validation import LabError
-from pages import _ui
+from pages import _artifacts, _format
 
 __all__ = ["paired_section", "paired_section_for", "slices_section"]
+
+log = logging.getLogger("lab.pages")
 
 N_BOOTSTRAP = 1000
 
 
-def _mtime(p: Path) -> float:
-    try:
-        return p.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 def _run_key(run) -> tuple:
     """What the cached computations need of a run (hashable): id, name, status, folder, file time, config."""
-    folder = _ui.run_dir(run)
-    return (int(run.id), str(run.name), str(run.status), str(folder), _mtime(folder / "predictions.csv"),
+    rf = _artifacts.run_folder(run)
+    return (int(run.id), str(run.name), str(run.status), str(rf.path), rf.mtime("predictions"),
             json.dumps(getattr(run, "config", None) or {}, sort_keys=True, default=str))
 
 
@@ -58,10 +54,10 @@ def _paired(key_a: tuple, key_b: tuple, n_bootstrap: int) -> dict:
 
 def _report_error(err: Exception, what: str) -> None:
     if isinstance(err, LabError):
-        st.info(_ui.md_text(err), icon=":material/info:")
+        st.info(_format.md_text(err), icon=":material/info:")
     else:  # a bug: a message here, the traceback in the server log
-        _ui.log.error("%s failed\n%s", what, traceback.format_exc())
-        st.error(f"The {what} could not be computed: {type(err).__name__}: {_ui.md_text(err)}. "
+        log.error("%s failed\n%s", what, traceback.format_exc())
+        st.error(f"The {what} could not be computed: {type(err).__name__}: {_format.md_text(err)}. "
                  "The details are in the server log.", icon=":material/bug_report:")
 
 
@@ -81,10 +77,10 @@ def paired_section(run_a, run_b) -> None:
         _report_error(err, "paired comparison")
         return
     if not res.get("comparable"):
-        st.warning(_ui.md_text(res.get("reason")), icon=":material/compare_arrows:")
+        st.warning(_format.md_text(res.get("reason")), icon=":material/compare_arrows:")
         return
     for s in res["sentences"]:
-        st.markdown("- " + _ui.md_text(s))
+        st.markdown("- " + _format.md_text(s))
     rows = [{"metric": METRIC_WORDS[m], "A": v["a"], "B": v["b"], "B - A": v["difference"], "CI low": v["ci"][0],
              "CI high": v["ci"][1], "verdict": v["verdict"].replace("_", " ")} for m, v in res["metrics"].items()]
     fmt = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("A", "B", "B - A", "CI low", "CI high")}
@@ -144,7 +140,7 @@ def slices_section(run) -> None:
         return
     if not res["slices"]:
         st.info("This dataset has no metadata or image property to slice by. "
-                + " ".join(_ui.md_text(f"{c}: {w}.") for c, w in res["skipped"].items()), icon=":material/info:")
+                + " ".join(_format.md_text(f"{c}: {w}.") for c, w in res["skipped"].items()), icon=":material/info:")
         return
     cols = res["columns"]
     c = st.columns([3, 2])
@@ -152,7 +148,7 @@ def slices_section(run) -> None:
     metric = c[1].radio("Metric", ["accuracy", "balanced_accuracy"], horizontal=True, key="an_slice_metric",
                         format_func=lambda m: m.replace("_", " "))
     for line in flagged_sentences(res):
-        st.markdown("- " + _ui.md_text(line))
+        st.markdown("- " + _format.md_text(line))
     df = slices_frame(res)
     df = df[(df["by"] == "whole test set") | df["by"].isin(chosen)]
     st.dataframe(_styled(df), hide_index=True, width="stretch", key="an_slice_table")
@@ -167,6 +163,7 @@ def slices_section(run) -> None:
     notes = [*res["notices"], *(f"Not sliced by {c}: {w}." for c, w in res["skipped"].items())]
     o = res["options"]
     st.caption(f"{round(100 * o['level'])} % bootstrap intervals ({o['n_bootstrap']} resamples within each slice). "
-               f"Red: the slice's interval lies below the whole test set's. Grey: fewer than {_ui.plural(o['min_n'], 'image')}, "
-               f"too small to say; a class with fewer than {_ui.plural(o['min_class'], 'image')} in a slice gets no sensitivity "
-               "and makes that slice's balanced accuracy too small to say. " + " ".join(map(_ui.md_text, notes)))
+               "Red: the slice's interval lies below the whole test set's. Grey: fewer than "
+               f"{_format.plural(o['min_n'], 'image')}, too small to say; a class with fewer than "
+               f"{_format.plural(o['min_class'], 'image')} in a slice gets no sensitivity "
+               "and makes that slice's balanced accuracy too small to say. " + " ".join(map(_format.md_text, notes)))

@@ -1,4 +1,4 @@
-"""The Run page's "Export" section (issue 12): ONNX / LiteRT export of a succeeded run, verified on its
+"""The Run page's "Export" section: ONNX / LiteRT export of a succeeded run, verified on its
 test split (core.serving.export), then the parity numbers and a download button; earlier exports listed."""
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.store.artifacts import file_name
 from core.validation import LabError
-from pages import _ui
+from pages import _artifacts, _format, _resources
 
 QUANT_LABELS = {"none": "none (float32)", "float16": "float16 (weights)", "int8": "int8 (weights + activations)"}
 
@@ -36,10 +37,10 @@ def export_section(r) -> None:
         q = None if fmt != "tflite" or quant == "none" else quant
         try:
             with st.spinner("Exporting and verifying on the test split…"):
-                st.session_state[key] = export_run(_ui.get_store(), r.id, fmt, quantize=q)
+                st.session_state[key] = export_run(_resources.get_store(), r.id, fmt, quantize=q)
         except (LabError, OSError) as err:  # OSError: the run folder cannot be written (permissions, full disk)
             st.session_state.pop(key, None)
-            st.warning(f"Not exported: {_ui.md_text(err)}", icon=":material/warning:")
+            st.warning(f"Not exported: {_format.md_text(err)}", icon=":material/warning:")
     last = st.session_state.get(key)
     if last and Path(last["path"]).is_file():
         _show_parity(last, r.id)
@@ -75,7 +76,7 @@ def _reader(path: Path):
 def _earlier_exports(r) -> None:
     from core.serving.export import FORMAT_TITLES, list_exports
 
-    found = list_exports(_ui.run_dir(r))
+    found = list_exports(_artifacts.run_folder(r).path)
     if not found:
         st.caption("No exports of this run yet.")
         return
@@ -84,7 +85,7 @@ def _earlier_exports(r) -> None:
              "agreement": e["parity"]["agreement"], "accuracy (Keras)": e["parity"]["accuracy_keras"],
              "accuracy (export)": e["parity"]["accuracy_export"], "MB": e.get("bytes", 0) / 1e6,
              "made (UTC)": str(e.get("created_at") or "").replace("T", " ")[:16]} for e in found]
-    st.caption("Exports of this run (kept in its exports/ folder, parity measured on its test split):")
+    st.caption(f"Exports of this run (kept in its {file_name('exports')}/ folder, parity measured on its test split):")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"max |Δp|": st.column_config.NumberColumn(format="%.2e"),
                                 "agreement": st.column_config.NumberColumn(format="percent"),

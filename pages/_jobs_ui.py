@@ -1,27 +1,86 @@
-"""Where jobs run, for the pages: the executor caption (sidebar) and the Ray cluster panel
-(Train page, Jobs tab). Reads the job manager of this process (``_ui.get_jobs``)."""
+"""Jobs for the pages: the queue's status (the sidebar of every page, Home, Train), where jobs run
+(the executor caption, the Ray cluster panel) and a parent run's children. Reads the job manager
+and the store of this process (``_resources``)."""
 from __future__ import annotations
 
 import logging
+import traceback
 
 import streamlit as st
 
+from core.validation import LabError
+from pages import _format, _resources, _widgets
+
 log = logging.getLogger(__name__)
+page_log = logging.getLogger("lab.pages")
+
+JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at this pace
+
+
+def job_snapshot(recent: int = 0):
+    """The queue's state in one consistent read (core.jobs.status.job_snapshot): running and queued
+    runs with progress, live supervisors, and the ``recent`` newest runs. Every page shows
+    job status from this, so that no two places disagree."""
+    from core.jobs.status import job_snapshot as snapshot
+
+    return snapshot(_resources.get_store(), recent=recent)
+
+
+@_widgets.live_fragment(JOBS_REFRESH_S)
+def sidebar_jobs() -> None:
+    """Job status in the sidebar of every page, redrawn every JOBS_REFRESH_S seconds on its
+    own (it used to be drawn once per page run: "No jobs running" during a run started by the
+    page below it, "1 running" long after the run had finished)."""
+    try:
+        jm = _resources.ensure_supervisor()
+        snap = job_snapshot()
+    except LabError as err:
+        st.error(str(err))
+        return
+    except Exception as err:  # store unreachable: say so, keep the app serving
+        page_log.error("store error\n%s", traceback.format_exc())
+        st.error(f"The run store is not reachable: {err}")
+        return
+    render_job_status(snap, own_supervisor=jm.supervisor_id)
+    executor_caption()  # where jobs run
+
+
+def render_job_status(snap, own_supervisor: str | None = None) -> None:
+    """Counts, a progress bar per running job, and a warning when queued runs wait for a
+    supervisor that is not alive."""
+    from core.jobs.status import progress_text
+
+    if snap.waiting_unsupervised:
+        st.warning(snap.unsupervised_message(), icon=":material/hourglass_disabled:")
+    if not snap.active:
+        st.caption("No jobs running.")
+        return
+    st.markdown(f"**Jobs:** {snap.headline()}")
+    for r in snap.running:
+        st.progress(min(1.0, max(0.0, float(r.progress or 0.0))),
+                    text=f"#{r.id} {_format.md_text(r.name)} · {_format.md_text(progress_text(r))}")
+    if snap.n_queued:
+        shown = ", ".join(f"#{q.id}" for q in snap.queued[:5])
+        more = f" and {snap.n_queued - 5} more" if snap.n_queued > 5 else ""
+        st.caption(f"Queued: {shown}{more}")
+    if snap.supervisors:
+        sv = next((x for x in snap.supervisors if x.id == own_supervisor), snap.supervisors[0])
+        who = "this dashboard" if sv.id == own_supervisor else f"{sv.kind} on {sv.host}"
+        more = f" (+{len(snap.supervisors) - 1} more)" if len(snap.supervisors) > 1 else ""
+        st.caption(f"Queue run by {_format.md_text(who)}{more}.")
 
 
 def executor_caption() -> None:
     """One caption line: where this dashboard's jobs execute (and why they cannot, if so)."""
-    from pages import _ui
-
     try:
-        jm = _ui.get_jobs()
+        jm = _resources.get_jobs()
     except Exception as err:  # noqa: BLE001 - the sidebar must render whatever the store does
         log.warning("no job manager for the executor caption: %s", err)
         return
     if jm.executor_problem:
         st.warning(jm.executor_problem, icon=":material/cloud_off:")
     else:
-        st.caption(f"Executor: {_ui.md_text(jm.describe())}")
+        st.caption(f"Executor: {_format.md_text(jm.describe())}")
 
 
 def cluster_rows(summary: dict) -> list[dict]:
@@ -42,16 +101,14 @@ def cluster_rows(summary: dict) -> list[dict]:
 
 def cluster_panel() -> None:
     """On Ray: nodes, CPUs/GPUs used and free, jobs per node. Nothing with the local executor."""
-    from pages import _ui
-
-    jm = _ui.get_jobs()
+    jm = _resources.get_jobs()
     if jm.executor_name != "ray":
         return
     with st.expander("Ray cluster", expanded=False, icon=":material/hub:"):
         if jm.executor is None:
             st.warning(jm.executor_problem or "The Ray executor is not available.")
             return
-        from core.jobs.executors import ExecutorError
+        from core.jobs.executors.base import ExecutorError
 
         try:
             summary = jm.executor.cluster_summary()
@@ -59,13 +116,13 @@ def cluster_panel() -> None:
             st.warning(str(err), icon=":material/cloud_off:")
             return
         rows = cluster_rows(summary)
-        st.caption(f"{len(rows)} node(s) at {_ui.md_text(summary['address'])}; a run takes 1 CPU and the GPUs "
+        st.caption(f"{len(rows)} node(s) at {_format.md_text(summary['address'])}; a run takes 1 CPU and the GPUs "
                    "it asks for (gpus on the form).")
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch")
 
 
-# what a parent run is (core.jobs.manager.PARENT_KINDS), on its page
+# what a parent run is (core.jobs.kinds.PARENT_KINDS), on its page
 PARENT_LABELS = {"group": "Recipe group", "search": "Hyper-parameter search"}
 
 
@@ -74,17 +131,16 @@ def children_section(r) -> None:
     done and each run with its status and progress, linked. Nothing for other runs."""
     import pandas as pd
 
-    from core.jobs.manager import progress_text
-    from pages import _ui
+    from core.jobs.status import progress_text
 
     if r.kind not in PARENT_LABELS:
         return
-    kids, n = _ui.get_store().list_runs(parent_id=r.id, limit=None, sort="id", descending=False)
+    kids, n = _resources.get_store().list_runs(parent_id=r.id, limit=None, sort="id", descending=False)
     done = sum(k.is_final for k in kids)
     unit = "trials" if r.kind == "search" else "runs"
     recipe = r.tags.get("recipe") or (getattr(r, "params", None) or {}).get("recipe.name")
     what = PARENT_LABELS[r.kind] + (f" of recipe {recipe}" if r.kind == "group" and recipe else "")
-    st.markdown(f"**{_ui.md_text(what)}** · {done}/{n} {unit} done")
+    st.markdown(f"**{_format.md_text(what)}** · {done}/{n} {unit} done")
     st.progress(done / n if n else 0.0)
     if kids:
         st.dataframe(pd.DataFrame([{"open": f"?run={k.id}", "id": k.id, "name": k.name, "status": k.status,

@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 
 from core.serving.inference import decode_upload
-from pages import _ui
+from pages import _format, _frame, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 # field -> (label, min, max, step, help)
 SLIDERS = {
@@ -43,9 +43,9 @@ def _set_widgets(d: dict) -> None:
             st.session_state["aug_fill_mode"] = v
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
-    from core.data.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names
+    from core.data.augment import AugmentSpec
 
     st.title("Augmentation studio")
     st.caption("What the training pipeline will do to an image: the same Keras layers, the same seed.")
@@ -67,28 +67,7 @@ def body() -> None:
             cells = preview_grid([image, None, None], [f"original · {caption}", "variant 1", "variant 2"])
 
     with controls:
-        if st.session_state.get("aug_preset") not in (None, *preset_names()):  # an old name (report_c)
-            st.session_state["aug_preset"] = canonical_preset(st.session_state["aug_preset"])
-        preset = st.selectbox("Preset", preset_names(), key="aug_preset", format_func=lambda n: PRESET_INFO[n][0],
-                              help="Each preset sets the sliders below; change them freely.")
-        # a newly chosen preset sets the sliders (before they are created in this run); no on_change
-        # callback: on a session opened by a deep link the callback's rerun reset the selectbox
-        if st.session_state.get("aug_preset_applied", preset) != preset:
-            _set_widgets(get_preset(preset).to_dict())
-        st.session_state["aug_preset_applied"] = preset
-        preset_hint = st.empty()
-        values: dict = {}
-        for k, (label, lo, hi, step, hlp) in SLIDERS.items():
-            values[k] = st.slider(label, lo, hi, step=step, key=f"aug_{k}", help=hlp)
-        a, b = st.columns(2)
-        values["horizontal_flip"] = a.toggle(TOGGLES["horizontal_flip"], key="aug_horizontal_flip")
-        values["vertical_flip"] = b.toggle(TOGGLES["vertical_flip"], key="aug_vertical_flip")
-        values["fill_mode"] = st.selectbox("Fill mode", list(FILL_MODES), key="aug_fill_mode",
-                                           help="How the area uncovered by rotation/shift/zoom is filled.")
-        spec = AugmentSpec(**values)
-        modified = spec != get_preset(preset)
-        hint = PRESET_INFO[preset][1]
-        preset_hint.caption(hint[:1].upper() + hint[1:] + (" · modified below" if modified else "") + ".")
+        spec = spec_controls()
     if image is None:
         return
 
@@ -105,26 +84,62 @@ def body() -> None:
         cells += preview_grid([None] * (int(n) - 2), [f"variant {i + 1}" for i in range(2, int(n))])
     with tail:
         busy = st.empty()
-        st.divider()
-        source = st.session_state.get("aug_source_title") or "an uploaded image"
-        st.caption(f"**Use in training** hands these settings to the **Train** page. They apply to the training "
-                   f"images of the next run you submit there, on the dataset you choose on that page (the validation "
-                   f"and test images are never augmented). Previewed here on: {source}.")
-        if st.button("Use in training", type="primary", icon=":material/send:", key="aug_use"):
-            st.session_state["train_augment"] = None if spec.is_identity else spec.to_dict()
-            st.session_state["train_augment_source"] = source
-            st.success(f"Saved for the Train page: {spec.describe()}. It will augment the training images of the next "
-                       f"run you submit on Train, on the dataset chosen there (previewed on {source}).",
-                       icon=":material/check:")
-        current = st.session_state.get("train_augment")
-        st.caption("In use for training: " + (AugmentSpec.from_dict(current).describe() if current else "no augmentation")
-                   + (f" (previewed on {st.session_state['train_augment_source']})"
-                      if current and st.session_state.get("train_augment_source") else ""))
+        use_in_training(spec)
     with busy, st.spinner("Augmenting…"):
         variants = _preview_cached(image, spec.to_dict(), int(n), seed)
     busy.empty()
     for (cell, cap), img in zip(cells, variants):
         cell.image(_enlarge(img), caption=cap, width="stretch", clamp=True)
+
+
+def spec_controls():
+    """The preset and every AugmentSpec setting; the AugmentSpec they describe."""
+    from core.data.augment import FILL_MODES, PRESET_INFO, AugmentSpec, canonical_preset, get_preset, preset_names
+
+    if st.session_state.get("aug_preset") not in (None, *preset_names()):  # an old name (report_c)
+        st.session_state["aug_preset"] = canonical_preset(st.session_state["aug_preset"])
+    preset = st.selectbox("Preset", preset_names(), key="aug_preset", format_func=lambda n: PRESET_INFO[n][0],
+                          help="Each preset sets the sliders below; change them freely.")
+    # a newly chosen preset sets the sliders (before they are created in this run); no on_change
+    # callback: on a session opened by a deep link the callback's rerun reset the selectbox
+    if st.session_state.get("aug_preset_applied", preset) != preset:
+        _set_widgets(get_preset(preset).to_dict())
+    st.session_state["aug_preset_applied"] = preset
+    preset_hint = st.empty()
+    values: dict = {}
+    for k, (label, lo, hi, step, hlp) in SLIDERS.items():
+        values[k] = st.slider(label, lo, hi, step=step, key=f"aug_{k}", help=hlp)
+    a, b = st.columns(2)
+    values["horizontal_flip"] = a.toggle(TOGGLES["horizontal_flip"], key="aug_horizontal_flip")
+    values["vertical_flip"] = b.toggle(TOGGLES["vertical_flip"], key="aug_vertical_flip")
+    values["fill_mode"] = st.selectbox("Fill mode", list(FILL_MODES), key="aug_fill_mode",
+                                       help="How the area uncovered by rotation/shift/zoom is filled.")
+    spec = AugmentSpec(**values)
+    modified = spec != get_preset(preset)
+    hint = PRESET_INFO[preset][1]
+    preset_hint.caption(hint[:1].upper() + hint[1:] + (" · modified below" if modified else "") + ".")
+    return spec
+
+
+def use_in_training(spec) -> None:
+    """"Use in training": hand the spec to the Train page (session state), and what it uses now."""
+    from core.data.augment import AugmentSpec
+
+    st.divider()
+    source = st.session_state.get("aug_source_title") or "an uploaded image"
+    st.caption(f"**Use in training** hands these settings to the **Train** page. They apply to the training "
+               f"images of the next run you submit there, on the dataset you choose on that page (the validation "
+               f"and test images are never augmented). Previewed here on: {source}.")
+    if st.button("Use in training", type="primary", icon=":material/send:", key="aug_use"):
+        st.session_state["train_augment"] = None if spec.is_identity else spec.to_dict()
+        st.session_state["train_augment_source"] = source
+        st.success(f"Saved for the Train page: {spec.describe()}. It will augment the training images of the next "
+                   f"run you submit on Train, on the dataset chosen there (previewed on {source}).",
+                   icon=":material/check:")
+    current = st.session_state.get("train_augment")
+    st.caption("In use for training: " + (AugmentSpec.from_dict(current).describe() if current else "no augmentation")
+               + (f" (previewed on {st.session_state['train_augment_source']})"
+                  if current and st.session_state.get("train_augment_source") else ""))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -145,9 +160,9 @@ def preview_grid(images: list[np.ndarray | None], captions: list[str]) -> list:
         cols = st.columns(GRID_COLUMNS)
         for col, img, cap in zip(cols, images[start:start + GRID_COLUMNS], captions[start:start + GRID_COLUMNS]):
             if img is None:
-                cells.append((col.empty(), _ui.md_text(cap)))
+                cells.append((col.empty(), _format.md_text(cap)))
             else:
-                col.image(_enlarge(img), caption=_ui.md_text(cap), width="stretch", clamp=True)
+                col.image(_enlarge(img), caption=_format.md_text(cap), width="stretch", clamp=True)
     return cells
 
 
@@ -163,24 +178,24 @@ def _enlarge(image: np.ndarray) -> np.ndarray:
 def pick_image() -> tuple[np.ndarray | None, str]:
     src = st.radio("Image", ["From a dataset", "Upload"], horizontal=True, key="aug_src")
     if src == "Upload":
-        up = st.file_uploader("An image (JPEG, PNG, TIFF, BMP, WebP, GIF)", type=_ui.UPLOAD_TYPES, key="aug_upload")
+        up = st.file_uploader("An image (JPEG, PNG, TIFF, BMP, WebP, GIF)", type=_widgets.UPLOAD_TYPES, key="aug_upload")
         if up is None:
             st.info("Upload an image to see its augmented variants.")
             return None, ""
         out = decode_upload(up.name, up.getvalue())
         if not out.ok:
-            st.error(_ui.md_text(out.error))
+            st.error(_format.md_text(out.error))
             return None, ""
         for note in out.notices:
             st.caption(note)
         st.session_state["aug_source_title"] = None
         return out.image, up.name
-    picked = _ui.dataset_picker("aug", allow_subsample=False)
+    picked = _widgets.dataset_picker("aug", allow_subsample=False)
     if picked is None:
         return None, ""
     name, params = picked
     with st.spinner(f"Loading {name}…"):
-        ds = _ui.load_dataset_cached(name, params)
+        ds = _resources.load_dataset_cached(name, params)
     st.session_state["aug_source_title"] = _dataset_title(name)
     from core.datasets.io import load_images
 
@@ -195,7 +210,7 @@ def pick_image() -> tuple[np.ndarray | None, str]:
 
 
 def _dataset_title(name: str) -> str:
-    info = next((i for i in _ui.cached_dataset_infos() if i.name == name), None)
+    info = next((i for i in _resources.cached_dataset_infos() if i.name == name), None)
     return info.title if info is not None else name
 
 

@@ -11,9 +11,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages import _analysis_ui, _ui
+from pages import _analysis_ui, _artifacts, _format, _frame, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 TRAIN_TIME = "training time (fit only)"
 WALL_TIME = "wall time (whole job)"
@@ -26,34 +26,16 @@ TIME_HELP = (f"**{TRAIN_TIME}**: the seconds spent fitting the model (all epochs
              f"included). **{WALL_TIME}**: from the moment the job started to the moment it ended, so it also "
              f"counts loading and preparing the data, building the model, evaluating on the test set and saving "
              f"the model; it is always the longer of the two.")
-_DEFAULT_SPLIT = {"val_ratio": 0.1, "test_ratio": 0.2, "seed": 0, "grouped": "auto"}
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Compare runs")
-    store = _ui.get_store()
-    c = st.columns([2, 3])
-    text = c[0].text_input("Filter runs", key="c_text", placeholder="name, dataset, model, tag")
-    # only the newest 100 finished runs are offered (fast with thousands stored); ?runs= adds others
-    rows, total = store.list_runs(status="succeeded", kind="train", text=text.strip() or None, limit=100)
-    if total < 2 and not text:
-        st.info("Compare needs at least two succeeded runs. Train some on **Train** (or the quick start on **Home**).",
-                icon=":material/info:")
+    store = _resources.get_store()
+    details = chosen_runs(store)
+    if details is None:
         return
-    labels = {r.id: _ui.run_label(r) for r in rows}
-    # ?runs=3,7 (or ?runs=3&runs=7) preselects runs
-    pre = [int(x) for v in st.query_params.get_all("runs") for x in v.split(",") if x.strip().isdigit()]
-    for rid in pre:  # preselected runs older than the newest 100
-        if rid not in labels and store.exists(rid):
-            labels[rid] = _ui.run_label(store.get_run(rid))
-    default = [i for i in pre if i in labels] or list(labels)[:2]
-    chosen = c[1].multiselect("Runs", list(labels), default=default, format_func=labels.get, key="c_runs")
-    if len(chosen) < 2:
-        st.info("Choose at least two runs.")
-        return
-    details = [store.get_run(i) for i in chosen]
-    arts = {r.id: _ui.run_artifacts(r) for r in details}
+    arts = {r.id: _artifacts.run_artifacts(r) for r in details}
 
     from core.analysis import plots
 
@@ -61,7 +43,7 @@ def body() -> None:
     colors = plots.run_colors([names[r.id] for r in details])  # one colour per run, in every figure below
     champs = store.champions()
     st.markdown("&emsp;".join(f'<span style="color:{colors[names[r.id]]};font-size:1.2em">■</span> '
-                              f"{_ui.md_text(names[r.id])}{champion_badge(r, champs)}" for r in details),
+                              f"{_format.md_text(names[r.id])}{champion_badge(r, champs)}" for r in details),
                 unsafe_allow_html=True)
     comp = comparability(details, arts)
     for msg in comp["warnings"]:
@@ -77,42 +59,79 @@ def body() -> None:
         st.caption("The configurations are identical.")
     else:
         st.dataframe(diff, width="stretch")
-
-    hist = store.get_histories(chosen)
-    if not hist.empty:
-        st.subheader("Training curves")
-        hist = hist.assign(run=hist["run_id"].map(lambda i: plots.plot_text(names[i])))
-        pcolors = {plots.plot_text(k): v for k, v in colors.items()}
-        st.plotly_chart(plots.training_curves(hist, colors=pcolors), width="stretch", key="c_curves")
-        if (hist["key"] == "epoch_time_s").any():
-            st.plotly_chart(plots.epoch_times_figure(hist[hist["key"] == "epoch_time_s"], colors=pcolors),
-                            width="content", key="c_epoch_times")
-            st.caption("Epoch timings are not a training curve; the first epoch also builds the model graph, so it "
-                       "is usually the slowest.")
+    curves_section(store, [r.id for r in details], names, colors)
     evs = {names[r.id]: arts[r.id][0] for r in details if arts[r.id][0]}
     if evs:
-        st.subheader("Per-class F1")
-        groups = comp["class_groups"]
-        for gi, (classes, members) in enumerate(groups.items()):
-            members = [m for m in members if m in evs]
-            if not members:
-                continue
-            if len(groups) > 1:
-                st.markdown(f"**{len(classes)} classes** — " + ", ".join(_ui.md_text(m) for m in members))
-            pcf = pd.DataFrame({m: {p["class"]: p["f1"] for p in evs[m]["per_class"]} for m in members},
-                               index=list(classes))
-            st.dataframe(pcf, width="stretch", key=f"c_pcf_{gi}",
-                         column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in pcf.columns})
-        st.subheader("ROC curves")
-        st.plotly_chart(plots.roc_overlay({plots.plot_text(k): v for k, v in evs.items()},
-                                          colors={plots.plot_text(k): v for k, v in colors.items()}),
-                        width="stretch", key="c_roc")
-        st.subheader("Confusion matrices")
-        normalize = st.toggle("Colour by row share (cells always show count and row %)", value=True, key="c_cm_norm")
-        for i, (k, ev) in enumerate(evs.items()):  # one per row: readable for any number of runs and classes
-            title = f'<span style="color:{colors[k]}">■</span> {plots.plot_text(k)}'
-            st.plotly_chart(plots.confusion_matrix(ev, normalize=normalize, title=title), width="stretch",
-                            key=f"c_cm_{i}")
+        evaluation_sections(evs, comp["class_groups"], colors)
+
+
+def chosen_runs(store) -> list | None:
+    """The runs picked to compare (2 or more; ``?runs=3,7`` preselects), else None with a hint."""
+    c = st.columns([2, 3])
+    text = c[0].text_input("Filter runs", key="c_text", placeholder="name, dataset, model, tag")
+    # only the newest 100 finished runs are offered (fast with thousands stored); ?runs= adds others
+    rows, total = store.list_runs(status="succeeded", kind="train", text=text.strip() or None, limit=100)
+    if total < 2 and not text:
+        st.info("Compare needs at least two succeeded runs. Train some on **Train** (or the quick start on **Home**).",
+                icon=":material/info:")
+        return None
+    labels = {r.id: _format.run_label(r) for r in rows}
+    # ?runs=3,7 (or ?runs=3&runs=7) preselects runs
+    pre = [int(x) for v in st.query_params.get_all("runs") for x in v.split(",") if x.strip().isdigit()]
+    for rid in pre:  # preselected runs older than the newest 100
+        if rid not in labels and store.exists(rid):
+            labels[rid] = _format.run_label(store.get_run(rid))
+    default = [i for i in pre if i in labels] or list(labels)[:2]
+    chosen = c[1].multiselect("Runs", list(labels), default=default, format_func=labels.get, key="c_runs")
+    if len(chosen) < 2:
+        st.info("Choose at least two runs.")
+        return None
+    return [store.get_run(i) for i in chosen]
+
+
+def curves_section(store, ids: list[int], names: dict, colors: dict) -> None:
+    """The runs' training curves (and epoch timings) overlaid, one colour per run."""
+    from core.analysis import plots
+
+    hist = store.get_histories(ids)
+    if hist.empty:
+        return
+    st.subheader("Training curves")
+    hist = hist.assign(run=hist["run_id"].map(lambda i: plots.plot_text(names[i])))
+    pcolors = {plots.plot_text(k): v for k, v in colors.items()}
+    st.plotly_chart(plots.training_curves(hist, colors=pcolors), width="stretch", key="c_curves")
+    if (hist["key"] == "epoch_time_s").any():
+        st.plotly_chart(plots.epoch_times_figure(hist[hist["key"] == "epoch_time_s"], colors=pcolors),
+                        width="content", key="c_epoch_times")
+        st.caption("Epoch timings are not a training curve; the first epoch also builds the model graph, so it "
+                   "is usually the slowest.")
+
+
+def evaluation_sections(evs: dict, groups: dict, colors: dict) -> None:
+    """Per-class F1 (side by side only within runs sharing their classes), ROC overlays, confusion matrices."""
+    from core.analysis import plots
+
+    st.subheader("Per-class F1")
+    for gi, (classes, members) in enumerate(groups.items()):
+        members = [m for m in members if m in evs]
+        if not members:
+            continue
+        if len(groups) > 1:
+            st.markdown(f"**{len(classes)} classes** — " + ", ".join(_format.md_text(m) for m in members))
+        pcf = pd.DataFrame({m: {p["class"]: p["f1"] for p in evs[m]["per_class"]} for m in members},
+                           index=list(classes))
+        st.dataframe(pcf, width="stretch", key=f"c_pcf_{gi}",
+                     column_config={k: st.column_config.NumberColumn(k, format="%.3f") for k in pcf.columns})
+    st.subheader("ROC curves")
+    st.plotly_chart(plots.roc_overlay({plots.plot_text(k): v for k, v in evs.items()},
+                                      colors={plots.plot_text(k): v for k, v in colors.items()}),
+                    width="stretch", key="c_roc")
+    st.subheader("Confusion matrices")
+    normalize = st.toggle("Colour by row share (cells always show count and row %)", value=True, key="c_cm_norm")
+    for i, (k, ev) in enumerate(evs.items()):  # one per row: readable for any number of runs and classes
+        title = f'<span style="color:{colors[k]}">■</span> {plots.plot_text(k)}'
+        st.plotly_chart(plots.confusion_matrix(ev, normalize=normalize, title=title), width="stretch",
+                        key=f"c_cm_{i}")
 
 
 def run_name(r) -> str:
@@ -125,17 +144,12 @@ def is_champion(r, champs: dict[str, int]) -> bool:
 
 def champion_badge(r, champs: dict[str, int]) -> str:
     """Markdown (escaped) after a run's name in the legend: ' ★ champion of digits', or ''."""
-    return f" ★ champion of {_ui.md_text(r.dataset)}" if is_champion(r, champs) else ""
-
-
-def _dataset_of(r, meta: dict) -> dict:
-    d = meta.get("dataset") or (r.config or {}).get("dataset") or {"name": r.dataset}
-    return {"name": d.get("name"), "params": {k: v for k, v in (d.get("params") or {}).items() if v is not None}}
+    return f" ★ champion of {_format.md_text(r.dataset)}" if is_champion(r, champs) else ""
 
 
 def _describe_dataset(d: dict) -> str:
     p = d["params"]
-    bits = [f"{_ui.plural(p['max_per_class'], 'image')} per class" if "max_per_class" in p else "all images"]
+    bits = [f"{_format.plural(p['max_per_class'], 'image')} per class" if "max_per_class" in p else "all images"]
     if "path" in p:
         bits.append(f"folder {p['path']}")
     return f"{d['name']} ({', '.join(bits)})"
@@ -145,13 +159,9 @@ def _grouped(names: dict, values: dict, describe) -> str:
     """'#1 a and #2 b: digits (...); #3 c: ham10000 (...)' - runs grouped by equal values."""
     groups: dict[str, list[str]] = {}
     for i, v in values.items():
-        groups.setdefault(describe(v), []).append(_ui.md_text(names[i]))
-    return "; ".join(f"{' and '.join(runs) if len(runs) < 3 else ', '.join(runs)}: {_ui.md_text(desc)}"
+        groups.setdefault(describe(v), []).append(_format.md_text(names[i]))
+    return "; ".join(f"{' and '.join(runs) if len(runs) < 3 else ', '.join(runs)}: {_format.md_text(desc)}"
                      for desc, runs in groups.items())
-
-
-def _split_of(r) -> dict:
-    return {**_DEFAULT_SPLIT, **((r.config or {}).get("split") or {})}
 
 
 def _describe_split(s: dict) -> str:
@@ -161,10 +171,14 @@ def _describe_split(s: dict) -> str:
 def comparability(details, arts) -> dict:
     """What makes the runs' scores not directly comparable, in plain words, and the runs
     grouped by their class list (per-class results are only comparable within a group)."""
+    from core.analysis.paired import run_dataset_and_split
+
     warnings: list[str] = []
     names = {r.id: run_name(r) for r in details}
-    dsets = {r.id: _dataset_of(r, arts[r.id][2]) for r in details}
-    splits = {r.id: _split_of(r) for r in details}
+    dsets, splits = {}, {}
+    for r in details:  # what the paired comparison reads too (core.analysis.paired)
+        name, params, splits[r.id] = run_dataset_and_split(r, arts[r.id][2])
+        dsets[r.id] = {"name": name, "params": params}
     tests = {}
     for r in details:
         pred = arts[r.id][1]
@@ -212,11 +226,11 @@ def results_table(details, arts, champs: dict[str, int] | None = None) -> pd.Dat
         for k, label in TABLE:
             v = s.get(k)
             if k in ("train_time_s", "duration_s"):
-                col[label] = _ui.fmt_duration(v)
+                col[label] = _format.fmt_duration(v)
             elif k in ("trainable_params", "n_samples"):
                 col[label] = f"{int(v):,}" if v is not None else "—"
             else:
-                col[label] = _ui.fmt_num(v)
+                col[label] = _format.fmt_num(v)
         if champs is not None:
             col["champion"] = f"★ of {r.dataset}" if is_champion(r, champs) else "—"
         out[run_name(r)] = col
@@ -225,7 +239,7 @@ def results_table(details, arts, champs: dict[str, int] | None = None) -> pd.Dat
 
 def config_diff(details) -> pd.DataFrame:
     """Only the configuration keys whose values differ between the runs."""
-    from core.store import flatten
+    from core.store.records import flatten
 
     flat = {run_name(r): {k: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
                           for k, v in flatten(r.config or {}).items()} for r in details}

@@ -5,20 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _format, _frame, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Data explorer")
-    picked = _ui.dataset_picker("eda")
+    picked = _widgets.dataset_picker("eda")
     if picked is None:
         return
     name, params = picked
     with st.spinner(f"Loading {name}…"):
-        ds = _ui.load_dataset_cached(name, params)
+        ds = _resources.load_dataset_cached(name, params)
     from core.datasets import eda
 
     # only the open tab runs (on_change="rerun"), as on the Run page: a first visit draws the
@@ -59,7 +59,7 @@ def overview(ds, eda) -> None:
         split = _split_sizes(ds, make_split)
     except LabError as err:  # too few images for the default split: say so, keep exploring
         split = None
-        st.caption(f"Default split: not possible on this selection. {_ui.md_text(err)}")
+        st.caption(f"Default split: not possible on this selection. {_format.md_text(err)}")
     if split is not None:
         st.caption("Default split (stratified" + (f", grouped by {split['grouped_by']}" if split["grouped_by"] else "")
                    + f"): train {split['train']:,} · validation {split['val']:,} · test {split['test']:,}")
@@ -70,15 +70,15 @@ def overview(ds, eda) -> None:
                  column_config={"percent": st.column_config.ProgressColumn(
                      "share of images", format="%.1f%%", min_value=0, max_value=100,
                      help="Percent of all images in this class; the bar is drawn to 100 %.")})
-    with _ui.lazy_expander("Bar and pie charts", key="eda_charts", icon=":material/bar_chart:") as open_:
+    with _widgets.lazy_expander("Bar and pie charts", key="eda_charts", icon=":material/bar_chart:") as open_:
         if open_:
-            from core.analysis import plots
+            from core.analysis import data_plots
 
             a, b = st.columns(2)
-            a.plotly_chart(plots.class_distribution_bar(dist), width="stretch", key="eda_bar")
-            b.plotly_chart(plots.class_distribution_pie(dist), width="stretch", key="eda_pie")
+            a.plotly_chart(data_plots.class_distribution_bar(dist), width="stretch", key="eda_bar")
+            b.plotly_chart(data_plots.class_distribution_pie(dist), width="stretch", key="eda_pie")
     if ds.report:
-        with _ui.lazy_expander("Loading report (raw)", key="eda_report") as open_:
+        with _widgets.lazy_expander("Loading report (raw)", key="eda_report") as open_:
             if open_:
                 st.json(ds.report, expanded=False)
 
@@ -107,10 +107,10 @@ def samples(ds) -> None:
             continue
         pick = rng.choice(pos, size=min(per_class, len(pos)), replace=False)
         imgs = load_images(ds, pick, size=None)
-        st.markdown(f"**{_ui.md_text(cname)}** · {_ui.plural(len(pos), 'image')}")
+        st.markdown(f"**{_format.md_text(cname)}** · {_format.plural(len(pos), 'image')}")
         cols = st.columns(per_class)
         for col, img, p in zip(cols, imgs, pick):
-            col.image(img, caption=_ui.md_text(str(ds.ids[p])[:18]), width="stretch", clamp=True)
+            col.image(img, caption=_format.md_text(str(ds.ids[p])[:18]), width="stretch", clamp=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=3600)  # as long as the dataset cache
@@ -131,7 +131,7 @@ def _ds_key(ds) -> str:
 def image_statistics(ds, eda) -> None:
     import plotly.express as px
 
-    from core.analysis import plots
+    from core.analysis import data_plots
 
     sample = st.select_slider("Images to measure", [100, 300, 1000, 3000], value=300, key="eda_sample")
     with st.spinner("Measuring images…"):  # cached per dataset and sample size: a revisit is instant
@@ -141,7 +141,7 @@ def image_statistics(ds, eda) -> None:
         return
     unreadable = int((~df["readable"].astype(bool)).sum())
     if unreadable:
-        st.warning(f"{unreadable:,} of {_ui.plural(len(df), 'sampled image')} could not be read.")
+        st.warning(f"{unreadable:,} of {_format.plural(len(df), 'sampled image')} could not be read.")
     below = dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0, title=None)  # legends under the plot
     cols = st.columns([3, 1])
     sizes = px.scatter(df, x="width", y="height", color="class", title="Image sizes (px)", opacity=0.6)
@@ -153,7 +153,7 @@ def image_statistics(ds, eda) -> None:
     bright = px.histogram(df, x="brightness", color="class", nbins=40, title="Mean brightness (0-255)",
                           barmode="overlay", opacity=0.6)
     st.plotly_chart(bright.update_layout(legend=below), width="stretch", key="eda_brightness")
-    st.plotly_chart(plots.channel_means_figure(df), width="stretch", key="eda_channel_means")
+    st.plotly_chart(data_plots.channel_means_figure(df), width="stretch", key="eda_channel_means")
     if (df["channels"] == 1).all():
         st.caption("Grey images: the three channel means are the same grey mean.")
 
@@ -189,7 +189,7 @@ def exposure(ds, eda) -> None:
     a, b = st.columns([1, 2])
     a.plotly_chart(px.bar(counts, x="exposure", y="images", title="Exposure"), width="stretch", key="eda_exposure")
     flagged = table[table["flag"].isin(["under-exposed", "over-exposed"])]
-    b.write(f"{len(flagged):,} flagged of {_ui.plural(scr['n_screened'], 'photo')} screened.")
+    b.write(f"{len(flagged):,} flagged of {_format.plural(scr['n_screened'], 'photo')} screened.")
     if len(flagged):
         from core.datasets.io import load_images
 
@@ -197,7 +197,7 @@ def exposure(ds, eda) -> None:
         pos = ds.index_of(show["id"])
         cols = b.columns(4)
         for i, (img, (_, row)) in enumerate(zip(load_images(ds, pos, size=(160, 160)), show.iterrows())):
-            cols[i % 4].image(img, caption=f"{_ui.md_text(row['id'])} · {row['flag']}", width="stretch")
+            cols[i % 4].image(img, caption=f"{_format.md_text(row['id'])} · {row['flag']}", width="stretch")
     with st.expander("All screened photos"):
         shown = table.assign(**{c: (100 * table[c]).round(1) for c in ("dark_fraction", "bright_fraction")})
         st.dataframe(shown, hide_index=True, width="stretch",
@@ -247,7 +247,7 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
                                labels={"images_per_group": f"images per {gname}", "groups": f"{gname}s"}),
                         width="stretch", key="eda_groups")
         n_multi = int(gdf.loc[gdf["images_per_group"] > 1, "groups"].sum())
-        st.warning(f"{n_multi:,} of {_ui.plural(gdf.attrs.get('n_groups', 0), gname)} {'has' if n_multi == 1 else 'have'} "
+        st.warning(f"{n_multi:,} of {_format.plural(gdf.attrs.get('n_groups', 0), gname)} {'has' if n_multi == 1 else 'have'} "
                    f"more than one image. Splitting by "
                    f"image would put photos of the same lesion in both the training and the test set, so the test "
                    f"score would overstate how well a model does on lesions it has never seen (this is called "
@@ -277,7 +277,7 @@ def label_audit(ds, name: str, params: dict) -> None:
                 "predicting the images it did not see, then ranks every image by how well its label agrees "
                 "with those out-of-sample predictions (cleanlab). It also flags outliers and near-duplicates.")
     _launch_audit(name, params)
-    store = _ui.get_store()
+    store = _resources.get_store()
     runs, _ = store.list_runs(dataset=name, kind="audit", status="succeeded", limit=1)
     if not runs:
         st.info("No finished label audit of this dataset yet.")
@@ -309,10 +309,10 @@ def _launch_audit(name: str, params: dict) -> None:
 
         cfg = {"dataset": {"name": name, "params": dict(params or {})}, "model": model}
         try:
-            with _ui.single_click(f"audit_{name}") as act:  # a double click queues one audit
-                rid = submit_audit(_ui.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)}) if act else None
+            with _widgets.single_click(f"audit_{name}") as act:  # a double click queues one audit
+                rid = submit_audit(_resources.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)}) if act else None
         except LabError as err:
-            st.error(_ui.md_text(err))
+            st.error(_format.md_text(err))
             return
         if rid is None:
             return
@@ -320,11 +320,11 @@ def _launch_audit(name: str, params: dict) -> None:
 
 
 def _audit_gallery(ds, detail, table: pd.DataFrame, summary: dict) -> None:
-    st.caption(f"Audit run #{detail.id} ({_ui.md_text(detail.name)}): {_ui.plural(summary['n_images'], 'image')}, "
-               f"{_ui.plural(summary['k'], 'fold')} x {_ui.plural(summary['epochs'], 'epoch')}, out-of-sample accuracy "
-               f"{summary['oos_accuracy']:.3f}; {_ui.plural(summary['n_label_issues'], 'likely label issue')}, "
-               f"{_ui.plural(summary['n_duplicate_groups'], 'group')} of near-duplicates "
-               f"({_ui.md_text(summary['duplicates'])}).")
+    st.caption(f"Audit run #{detail.id} ({_format.md_text(detail.name)}): {_format.plural(summary['n_images'], 'image')}, "
+               f"{_format.plural(summary['k'], 'fold')} x {_format.plural(summary['epochs'], 'epoch')}, out-of-sample accuracy "
+               f"{summary['oos_accuracy']:.3f}; {_format.plural(summary['n_label_issues'], 'likely label issue')}, "
+               f"{_format.plural(summary['n_duplicate_groups'], 'group')} of near-duplicates "
+               f"({_format.md_text(summary['duplicates'])}).")
     if summary.get("flip_labels"):
         st.caption(f"This audit flipped {summary['flip_labels']} labels on purpose (a demonstration); it ranked "
                    f"{summary['flipped_recall_top2x']:.0%} of them among its {2 * summary['flip_labels']} most "
@@ -340,7 +340,7 @@ def _audit_gallery(ds, detail, table: pd.DataFrame, summary: dict) -> None:
         cols = st.columns(6)
         for i, (img, (_, row)) in enumerate(zip(load_images(ds, pos, size=(96, 96)), show.iterrows(), strict=True)):
             cols[i % 6].image(img, width="stretch", clamp=True,
-                              caption=_ui.md_text(f"{row['id']}: given {row['given_class']} → "
+                              caption=_format.md_text(f"{row['id']}: given {row['given_class']} → "
                                                   f"{row['suggested_class']} · q={row['label_quality']:.2f}"))
     elif len(flagged):
         st.caption("The flagged images are not in this selection of the dataset (other max-per-class?).")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from core.store.schema import FINAL_STATUSES
+from pages import _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 QUICK_START = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", epochs=5, batch_size=32,
                    name="quick start: small_cnn on digits")
@@ -15,7 +16,7 @@ QUICK_START = dict(dataset={"name": "digits", "params": {}}, model="small_cnn", 
 QUICK_START_TIME = "10–45 seconds on a 2-core CPU (longer when it is busy), most of it starting TensorFlow"
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Image-classification lab")
     st.markdown(
@@ -34,15 +35,15 @@ def body() -> None:
 
 def quick_start() -> None:
     st.subheader("Quick start")
-    st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {_ui.plural(QUICK_START['epochs'], 'epoch')}) and "
+    st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {_format.plural(QUICK_START['epochs'], 'epoch')}) and "
              f"watch it live: {QUICK_START_TIME}. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
     if st.button("Train small_cnn on digits", type="primary", icon=":material/play_arrow:", key="quick_start"):
         from core.training.config import TrainConfig
 
         cfg = TrainConfig(**QUICK_START)
         cfg.validate()
-        with _ui.single_click("quick_start") as act:  # a double click queues one run
-            run_id = _ui.get_jobs().submit(cfg, name=QUICK_START["name"]) if act else None
+        with _widgets.single_click("quick_start") as act:  # a double click queues one run
+            run_id = _resources.get_jobs().submit(cfg, name=QUICK_START["name"]) if act else None
         if run_id is not None:
             st.session_state["watch_run"] = run_id
             st.toast(f"Run #{run_id} queued")
@@ -55,46 +56,46 @@ def eta_text(eta_s) -> str:
     rate); "estimating…" while it has none. Evaluation and saving come after it."""
     if eta_s is None:
         return "time left: estimating…"
-    return f"about {_ui.fmt_duration(max(1.0, float(eta_s)))} of training left"
+    return f"about {_format.fmt_duration(max(1.0, float(eta_s)))} of training left"
 
 
-@_ui.live_fragment(1.0)
-@_ui.guarded
+@_widgets.live_fragment(1.0)
+@_widgets.guarded
 def watch_panel(run_id: int) -> None:
     """Progress of the quick-start run; reads the store only."""
     try:
-        r = _ui.get_store().get_run(run_id)
+        r = _resources.get_store().get_run(run_id)
     except Exception as err:  # deleted meanwhile
-        st.info(f"Run #{run_id} is no longer available ({_ui.md_text(err)}).")
+        st.info(f"Run #{run_id} is no longer available ({_format.md_text(err)}).")
         return
     info = r.progress_info or {}
     text = f"Run #{r.id}: {r.status}"
     if r.status == "running":
         text += (f" — epoch {info.get('epoch') or '?'}/{info.get('epochs') or '?'} · "
-                 f"{_ui.fmt_num(info.get('images_per_sec'), 0)} images/s · {eta_text(info.get('eta_s'))}")
+                 f"{_format.fmt_num(info.get('images_per_sec'), 0)} images/s · {eta_text(info.get('eta_s'))}")
     st.progress(float(r.progress or 0.0), text=text)
     if r.status == "succeeded":
         acc = (r.summary or {}).get("accuracy")
-        st.success(f"Run #{r.id} succeeded: test accuracy {_ui.fmt_num(acc)}.", icon=":material/check_circle:")
+        st.success(f"Run #{r.id} succeeded: test accuracy {_format.fmt_num(acc)}.", icon=":material/check_circle:")
         st.page_link("pages/runs.py", label=f"Open run #{r.id}", icon=":material/open_in_new:", query_params={"run": str(r.id)})
-    elif r.status in ("failed", "interrupted", "cancelled"):
-        st.error(f"Run #{r.id} {r.status}: {_ui.md_text(r.error or 'no details')}")
+    elif r.status in FINAL_STATUSES:  # failed, interrupted or cancelled
+        st.error(f"Run #{r.id} {r.status}: {_format.md_text(r.error or 'no details')}")
 
 
-@_ui.live_fragment(_ui.JOBS_REFRESH_S)
-@_ui.guarded
+@_widgets.live_fragment(_jobs_ui.JOBS_REFRESH_S)
+@_widgets.guarded
 def live_jobs() -> None:
     # Running jobs and Recent runs come from one consistent read and refresh together (Recent
     # runs was drawn once per page run: it showed `running` with no accuracy after success).
-    snap = _ui.job_snapshot(recent=8)
+    snap = _jobs_ui.job_snapshot(recent=8)
     st.subheader("Running jobs")
     rows, total, queued, nq = snap.running, snap.n_running, snap.queued, snap.n_queued
     if not total and not nq:
         st.caption("Nothing is training right now. Start a job on **Train** or with the quick start above.")
     for r in rows:
-        st.progress(float(r.progress or 0.0), text=_ui.md_text(_ui.run_label(r)))
+        st.progress(float(r.progress or 0.0), text=_format.md_text(_format.run_label(r)))
     if nq:
-        st.caption(f"{_ui.plural(nq, 'run')} queued: " + ", ".join(f"#{q.id} {_ui.md_text(q.name)}" for q in queued))
+        st.caption(f"{_format.plural(nq, 'run')} queued: " + ", ".join(f"#{q.id} {_format.md_text(q.name)}" for q in queued))
     recent_runs(snap)
 
 
@@ -110,7 +111,7 @@ def recent_runs(snap) -> None:
         "balanced acc.": (r.summary or {}).get("balanced_accuracy"),
     } for r in rows])
     st.dataframe(df, hide_index=True, width="stretch", column_config=recent_columns())
-    st.caption(f"{_ui.plural(total, 'run')} in the store — see **Runs** for all of them.")
+    st.caption(f"{_format.plural(total, 'run')} in the store — see **Runs** for all of them.")
 
 
 # fits the left column at 1400 px (~530 px beside the sidebar) without sideways scrolling:
@@ -142,16 +143,16 @@ def ordered_datasets(infos) -> list:
 
 def datasets_panel() -> None:
     st.subheader("Datasets")
-    infos = ordered_datasets(_ui.cached_dataset_infos())
+    infos = ordered_datasets(_resources.cached_dataset_infos())
     n_ready = sum(AVAILABILITY_ORDER.get(i.availability) == 0 for i in infos)
-    st.caption(f"{_ui.plural(n_ready, 'dataset')} ready to use; the others need a folder or a download first.")
+    st.caption(f"{_format.plural(n_ready, 'dataset')} ready to use; the others need a folder or a download first.")
     icons = {"builtin": ":material/check_circle:", "cached": ":material/check_circle:",
              "needs_download": ":material/cloud_download:", "needs_folder": ":material/folder_open:"}
     for i in infos:
         ready = AVAILABILITY_ORDER.get(i.availability) == 0
         with st.container(border=True):
             st.markdown(f"{icons.get(i.availability, '')} **{i.title}** · `{i.name}` — "
-                        f"{_ui.availability_label(i.availability)}")
+                        f"{_format.availability_label(i.availability)}")
             if i.description:
                 st.caption(i.description)
             if not ready and i.how_to:

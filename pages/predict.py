@@ -9,19 +9,19 @@ import pandas as pd
 import streamlit as st
 
 from core.serving.inference import decode_upload, display_copy, predict_and_explain
-from pages import _ui
+from pages import _artifacts, _format, _frame, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "ScoreCAM", "saliency": "Saliency (SmoothGrad)"}
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Predict & explain")
-    store = _ui.get_store()
+    store = _resources.get_store()
     c = st.columns([1, 3])
-    datasets = [i.name for i in _ui.cached_dataset_infos()]
+    datasets = [i.name for i in _resources.cached_dataset_infos()]
     ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")
     # the newest 100 succeeded training runs (of that dataset); ?run= adds an older one
     rows, total = store.list_runs(status="succeeded", kind="train", dataset=None if ds_filter == "(all)" else ds_filter,
@@ -41,25 +41,21 @@ def body() -> None:
     champs = store.champions()
     idx = preselected(store, rows, pre, champs, None if ds_filter == "(all)" else ds_filter)
     ids = [r.id for r in rows]
-    labels = {r.id: _ui.run_label(r) + (" · ★ champion" if champs.get(r.dataset) == r.id else "") for r in rows}
+    labels = {r.id: _format.run_label(r) + (" · ★ champion" if champs.get(r.dataset) == r.id else "") for r in rows}
     rid = c[1].selectbox("Model (a succeeded run)", ids, index=idx, format_func=labels.get, key="p_run")
     run = store.get_run(rid)
-    if run.dataset and champs.get(run.dataset) == run.id:
-        e = store.champion(run.dataset)
-        if e is not None:
-            st.caption(f":material/star: Champion of {_ui.md_text(run.dataset)} since {e.set_at:%Y-%m-%d %H:%M} "
-                       f"(set by {_ui.md_text(e.set_by or '?')}).")
-    # the run's meta.json names the classes and the domain: the model itself (TensorFlow) is
+    champion_caption(store, run, champs)
+    # the run's meta names the classes and the domain: the model itself (TensorFlow) is
     # loaded only once there is an image to predict, so the page shows at once
-    ev, _, meta = _ui.run_artifacts(run)
+    ev, _, meta = _artifacts.run_artifacts(run)
     tm = None
-    if not meta.get("class_names"):  # an older run without meta.json: ask the model
+    if not meta.get("class_names"):  # an older run without a meta file: ask the model
         with st.spinner("Loading the model…"):
-            tm = _ui.load_run_model(run)
+            tm = _artifacts.load_run_model(run)
         meta = tm.meta
     class_names = list(meta.get("class_names") or [])
     if is_domain_model(meta):
-        st.warning(f"**{_ui.RESEARCH_NOTICE}** It is repeated beside every prediction of this model.",
+        st.warning(f"**{_format.RESEARCH_NOTICE}** It is repeated beside every prediction of this model.",
                    icon=":material/health_and_safety:")
 
     c = st.columns(4)
@@ -69,17 +65,26 @@ def body() -> None:
     top_k = int(c[3].number_input("Top k", 1, max(1, len(class_names)), min(5, max(1, len(class_names))), key="p_topk"))
 
     files = st.file_uploader("Images (JPEG, PNG, TIFF, BMP, WebP, GIF) — kept in memory, never written to disk",
-                             type=_ui.UPLOAD_TYPES, accept_multiple_files=True, key="p_files")
+                             type=_widgets.UPLOAD_TYPES, accept_multiple_files=True, key="p_files")
     if not files:
         st.info("Upload one or more images to get the model's probabilities and an explanation overlay.")
         return
     if tm is None:
         with st.spinner("Loading the model…"):
-            tm = _ui.load_run_model(run)
+            tm = _artifacts.load_run_model(run)
     per_class = pd.DataFrame(ev["per_class"]).set_index("class") if ev else None
     for f in files:
         with st.container(border=True):
             show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
+
+
+def champion_caption(store, run, champs: dict[str, int]) -> None:
+    """A caption when the chosen run is the champion of its dataset: since when, set by whom."""
+    if run.dataset and champs.get(run.dataset) == run.id:
+        e = store.champion(run.dataset)
+        if e is not None:
+            st.caption(f":material/star: Champion of {_format.md_text(run.dataset)} since {e.set_at:%Y-%m-%d %H:%M} "
+                       f"(set by {_format.md_text(e.set_by or '?')}).")
 
 
 def preselected(store, rows: list, pre: str | None, champs: dict[str, int], dataset: str | None) -> int:
@@ -141,43 +146,43 @@ def _explained(_tm, model_path: str, model_mtime: float, digest: str, method: st
 def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
     out = decode_upload(name, data, meta)
     if not out.ok:
-        st.error(_ui.md_text(out.error), icon=":material/broken_image:")
+        st.error(_format.md_text(out.error), icon=":material/broken_image:")
         return
     for n in out.notices:
-        st.info(f"{_ui.md_text(name)}: {_ui.md_text(n)}", icon=":material/info:")
+        st.info(f"{_format.md_text(name)}: {_format.md_text(n)}", icon=":material/info:")
     for w in out.warnings:
-        st.warning(f"{_ui.md_text(name)}: {_ui.md_text(w)}", icon=":material/warning:")
+        st.warning(f"{_format.md_text(name)}: {_format.md_text(w)}", icon=":material/warning:")
     class_index = None if target == "(predicted)" else class_names.index(target)
-    with st.spinner(f"Predicting and explaining {_ui.md_text(name)}…"):
+    with st.spinner(f"Predicting and explaining {_format.md_text(name)}…"):
         res = _explained(tm, str(tm.path), tm.path.stat().st_mtime, hashlib.sha1(data).hexdigest(), method,
                          class_index, float(alpha), out.image)
     probs = res.probs
     order = probs.argsort()[::-1][:top_k]
     pred = int(order[0])
     left, mid, right = st.columns([1, 1, 1])
-    left.image(display_copy(out.image), caption=f"{_ui.md_text(name)} ({out.image.shape[1]}x{out.image.shape[0]})",
+    left.image(display_copy(out.image), caption=f"{_format.md_text(name)} ({out.image.shape[1]}x{out.image.shape[0]})",
                width="stretch", clamp=True)
-    mid.image(res.overlay, caption=f"{METHODS[method]} for '{_ui.md_text(class_names[res.class_index])}'", width="stretch")
-    mid.download_button("Download overlay (PNG)", data=_ui.png_bytes(res.overlay),
+    mid.image(res.overlay, caption=f"{METHODS[method]} for '{_format.md_text(class_names[res.class_index])}'", width="stretch")
+    mid.download_button("Download overlay (PNG)", data=_format.png_bytes(res.overlay),
                         file_name=f"{name.rsplit('.', 1)[0]}_{method}_run{run_id}.png", mime="image/png",
                         key=f"p_dl_{name}_{run_id}_{method}", on_click="ignore")
     from core.analysis import plots
 
     fig = plots.probability_bars(probs, class_names, top_k=top_k, title=f"Top {len(order)} probabilities")
     right.plotly_chart(fig, width="stretch", key=f"p_probs_{name}")
-    right.markdown(f"**Prediction: {_ui.md_text(class_names[pred])}** ({probs[pred]:.1%})")
+    right.markdown(f"**Prediction: {_format.md_text(class_names[pred])}** ({probs[pred]:.1%})")
     if getattr(res, "calibration_note", None):
-        right.caption(_ui.md_text(res.calibration_note))
+        right.caption(_format.md_text(res.calibration_note))
     if is_domain_model(meta):
-        right.warning(f"**{_ui.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
+        right.warning(f"**{_format.RESEARCH_NOTICE}**", icon=":material/health_and_safety:")
     hint = low_confidence_hint(float(probs[pred]), len(class_names))
     if hint:
         right.warning(hint, icon=":material/help:")
     if per_class is not None and class_names[pred] in per_class.index:
         row = per_class.loc[class_names[pred]]
-        right.caption(f"On the run's test split, class '{_ui.md_text(class_names[pred])}' had sensitivity "
-                      f"{_ui.fmt_num(row.get('sensitivity'))} and specificity {_ui.fmt_num(row.get('specificity'))} "
-                      f"(precision {_ui.fmt_num(row.get('precision'))}, n={int(row.get('support', 0))}).")
+        right.caption(f"On the run's test split, class '{_format.md_text(class_names[pred])}' had sensitivity "
+                      f"{_format.fmt_num(row.get('sensitivity'))} and specificity {_format.fmt_num(row.get('specificity'))} "
+                      f"(precision {_format.fmt_num(row.get('precision'))}, n={int(row.get('support', 0))}).")
         with right.expander("All classes on the test split"):
             st.dataframe(per_class[["sensitivity", "specificity", "precision", "support"]], width="stretch")
 

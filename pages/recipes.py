@@ -8,15 +8,15 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
 TABS = ["Recipes", "Reproduction table", "Pitfalls"]
 FOLDER_DATASETS = {"ham10000": ("ham10000_dir", "metadata_csv"), "fundus": ("fundus_dir", "labels_csv")}
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Recipes")
     st.caption("The experiments of the five source reports, ready to run, with the figures each report claims; "
@@ -31,6 +31,8 @@ def body() -> None:
 # ------------------------------------------------------------------ Recipes tab
 def recipes_tab() -> None:
     from core.recipes import catalog as R
+    from core.recipes.estimate import estimate_seconds, fmt_seconds
+    from core.recipes.runs import launch_recipe
     from core.validation import LabError
 
     names = sorted(R.list_recipes(), key=lambda n: (R.get_recipe(n).report == "pitfall", n))  # reports, then pitfalls
@@ -41,18 +43,18 @@ def recipes_tab() -> None:
                         help="quick: minutes on 2 CPU cores (a subsample, fewer epochs, a smaller input where the "
                              "model allows); full: the report's epochs and data.")
     recipe = R.get_recipe(name)
-    st.markdown(f"**Source:** {_ui.md_text(recipe.section)}")
-    st.markdown(_ui.md_text(recipe.description))
+    st.markdown(f"**Source:** {_format.md_text(recipe.section)}")
+    st.markdown(_format.md_text(recipe.description))
     data, weights = _inputs(recipe)
     try:
         planned = R.plan(name, budget, data=data, weights=weights)
     except LabError as err:  # a bad folder or weights value: say so, keep the page
-        _ui.show_error(err)
+        _widgets.show_error(err)
         return
     st.subheader("What will run")
     st.dataframe(plan_table(planned), hide_index=True, width="stretch")
-    total = sum(R.estimate_seconds(p.config, p.kind) for p in planned)
-    st.caption(f"Rough total on 2 CPU cores: **{R.fmt_seconds(total)}**, from the model's size, the number of "
+    total = sum(estimate_seconds(p.config, p.kind) for p in planned)
+    st.caption(f"Rough total on 2 CPU cores: **{fmt_seconds(total)}**, from the model's size, the number of "
                "images and the epochs only (full budget: for the full dataset); it can be off by a factor of 2-3.")
     claims = claims_table(recipe)
     if claims:
@@ -61,19 +63,19 @@ def recipes_tab() -> None:
         st.code(json.dumps([p.config for p in planned], indent=2), language="json")
     problems = R.data_problems(planned)
     for msg in problems:
-        st.warning(f"Data missing: {_ui.md_text(msg)}", icon=":material/folder_off:")
+        st.warning(f"Data missing: {_format.md_text(msg)}", icon=":material/folder_off:")
     token = json.dumps([name, budget, data, weights], sort_keys=True)
     last = st.session_state.get("rc_last_launch")
     again = last is not None and last["token"] == token
-    label = ("Launch again (another group)" if again else f"Launch {_ui.plural(len(planned), 'run')} as one group")
+    label = ("Launch again (another group)" if again else f"Launch {_format.plural(len(planned), 'run')} as one group")
     if st.button(label, key="rc_launch", type="primary", disabled=bool(problems)):
-        with _ui.single_click("recipe_launch") as act:  # a double click launches one group
-            launch = R.launch_recipe(_ui.get_jobs(), name, budget, data=data, weights=weights) if act else None
+        with _widgets.single_click("recipe_launch") as act:  # a double click launches one group
+            launch = launch_recipe(_resources.get_jobs(), name, budget, data=data, weights=weights) if act else None
         if launch is not None:
             st.session_state["rc_last_launch"] = {"group": launch.group_id, "runs": launch.run_ids, "token": token}
             st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
     if again:
-        st.success(f"Queued {_ui.plural(len(last['runs']), 'run')} as recipe group #{last['group']}; they run one "
+        st.success(f"Queued {_format.plural(len(last['runs']), 'run')} as recipe group #{last['group']}; they run one "
                    "after the other: follow them below (the sidebar shows the queue).", icon=":material/check:")
     follow(name)
 
@@ -103,7 +105,7 @@ def _inputs(recipe) -> tuple[dict, str | None]:
 
 
 def plan_table(planned) -> pd.DataFrame:
-    from core.recipes import catalog as R
+    from core.recipes.estimate import estimate_seconds, fmt_seconds
 
     rows = []
     for p in planned:
@@ -115,7 +117,7 @@ def plan_table(planned) -> pd.DataFrame:
             "augment": c["augment"] if isinstance(c["augment"], str) else ("custom" if c["augment"] else "none"),
             "optimizer": c["optimizer"], "lr": c["learning_rate"], "schedule": c["schedule"], "epochs": c["epochs"],
             "batch": c["batch_size"], "class weight": c["class_weight"], "monitor": c["monitor"],
-            "weights": c["weights"] or "random", "rough time": R.fmt_seconds(R.estimate_seconds(c, p.kind)),
+            "weights": c["weights"] or "random", "rough time": fmt_seconds(estimate_seconds(c, p.kind)),
         })
     return pd.DataFrame(rows)
 
@@ -133,15 +135,15 @@ def claims_table(recipe) -> list[dict]:
     return rows
 
 
-@_ui.live_fragment(_ui.JOBS_REFRESH_S)
+@_widgets.live_fragment(_jobs_ui.JOBS_REFRESH_S)
 def follow(name: str) -> None:
     """The groups of this recipe already launched and their runs, newest first, with their progress."""
-    from core.recipes import catalog as R
+    from core.recipes.runs import find_recipe_groups, find_recipe_runs
 
-    store = _ui.get_store()
-    every = R.find_recipe_groups(store)
+    store = _resources.get_store()
+    every = find_recipe_groups(store)
     groups = [g for g in every if g.recipe == name]
-    runs = R.find_recipe_runs(store, name, groups=every)
+    runs = find_recipe_runs(store, name, groups=every)
     if not runs and not groups:
         st.caption("No run of this recipe yet.")
         return
@@ -153,7 +155,7 @@ def follow(name: str) -> None:
     st.dataframe(pd.DataFrame([{
         "open": f"runs?run={r.id}", "id": r.id, "run": r.tags.get("recipe_run"), "budget": r.tags.get("recipe_budget"),
         "group": r.tags.get("recipe_group"), "status": r.status, "progress": float(r.progress or 0.0),
-        "accuracy": r.summary.get("accuracy"), "wall time": _ui.fmt_duration(r.duration_s),
+        "accuracy": r.summary.get("accuracy"), "wall time": _format.fmt_duration(r.duration_s),
     } for r in runs[:50]]), hide_index=True, width="stretch", column_config={
         "open": st.column_config.LinkColumn("open", display_text="open"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
@@ -165,7 +167,7 @@ def follow(name: str) -> None:
 def group_rows(groups, runs) -> list[dict]:
     """One row per recipe group: "Recipe group #id", its status and "runs done" as N/M, counted from
     its runs (so it is right even before the job supervisor has rolled the group up)."""
-    from core.store import FINAL_STATUSES
+    from core.store.schema import FINAL_STATUSES
 
     rows = []
     for g in groups:
@@ -182,6 +184,7 @@ def group_rows(groups, runs) -> list[dict]:
 # ------------------------------------------------------------------ Reproduction table
 def table_tab() -> None:
     from core.recipes import catalog as R
+    from core.recipes.reproduction import reproduction_table
 
     st.markdown("Each report's claim next to the lab's result on its held-out test split, with the 95 % bootstrap "
                 "interval. **Verdict**: the claim lies within the interval (reproduced), the lab's interval lies "
@@ -189,7 +192,7 @@ def table_tab() -> None:
     reports = st.multiselect("Reports", ["A", "B", "C", "D", "E", "pitfall"], default=["A", "B", "C", "D", "E"],
                              key="rc_reports")
     names = [n for n in R.list_recipes() if R.get_recipe(n).report in reports]
-    rows = R.reproduction_table(_ui.get_store(), names) if names else []
+    rows = reproduction_table(_resources.get_store(), names) if names else []
     if not rows:
         st.info("Choose at least one report.")
         return
@@ -218,7 +221,7 @@ def pitfalls_tab() -> None:
     key = st.radio("Pitfall", list(P.PITFALLS), key="rc_pitfall", horizontal=True,
                    format_func=lambda k: P.PITFALLS[k].title)
     pit = P.PITFALLS[key]
-    st.markdown(_ui.md_text(pit.explanation))
+    st.markdown(_format.md_text(pit.explanation))
     st.caption(f"Recipe: {pit.recipe} (launch it on the Recipes tab).")
     {"leakage": leakage_demo, "shuffled_eval": shuffled_demo, "accuracy_imbalance": imbalance_demo,
      "ovr_mean": ovr_demo}[key](pit)
@@ -231,7 +234,7 @@ def _fmt(v) -> str:
 def leakage_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    m = P.measure(_ui.get_store(), "leakage")
+    m = P.measure(_resources.get_store(), "leakage")
     if not m["measured"]:
         st.info(m["text"].capitalize() + ".", icon=":material/info:")
         return
@@ -255,7 +258,7 @@ def _ci(pair) -> str:
 def shuffled_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    store = _ui.get_store()
+    store = _resources.get_store()
     rows, _ = store.list_runs(status="succeeded", kind="train", limit=50)
     if not rows:
         st.info("Needs one finished run (any): launch pitfall_shuffled_eval, or train one on **Train**.",
@@ -265,7 +268,7 @@ def shuffled_demo(pit) -> None:
     ids = [r.id for r in rows]
     idx = ids.index(default.id) if default is not None and default.id in ids else 0
     rid = st.selectbox("Run", ids, index=idx, key="rc_shuffle_run",
-                       format_func=lambda i: _ui.run_label(next(r for r in rows if r.id == i)))
+                       format_func=lambda i: _format.run_label(next(r for r in rows if r.id == i)))
     m = P.measure(store, "shuffled_eval", run_id=rid)
     if not m["measured"]:
         st.warning(m["text"])
@@ -282,7 +285,7 @@ def shuffled_demo(pit) -> None:
 def imbalance_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    m = P.measure(_ui.get_store(), "accuracy_imbalance")
+    m = P.measure(_resources.get_store(), "accuracy_imbalance")
     base = m["baseline"]
     c = st.columns(3)
     c[0].metric("Accuracy of 'always nevus'", f"{base['accuracy']:.1%}")
@@ -303,7 +306,7 @@ def ovr_demo(pit) -> None:
     from core.recipes import pitfalls as P
     from core.recipes.catalog import ovr_mean_from_accuracy
 
-    m = P.measure(_ui.get_store(), "ovr_mean")
+    m = P.measure(_resources.get_store(), "ovr_mean")
     per_grade = P.REPORT_D_OVR["per_grade"]
     c = st.columns(3)
     c[0].metric('Report D headline ("accuracy")', "92.1 %")

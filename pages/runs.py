@@ -5,32 +5,31 @@ it to another lab (imported on the list's "Import a run bundle")."""
 from __future__ import annotations
 
 import io
-import json
-import zipfile
 
 import pandas as pd
 import streamlit as st
 
+from core.store.artifacts import file_name
+from core.store.schema import STATUSES
 from core.validation import LabError
-from pages import _analysis_ui, _jobs_ui, _ui
+from pages import _analysis_ui, _artifacts, _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
-STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 SORTS = {"newest": ("created_at", True), "oldest": ("created_at", False), "accuracy": ("accuracy", True),
          "balanced accuracy": ("balanced_accuracy", True), "macro F1": ("macro_f1", True),
          "macro AUC": ("macro_auc", True), "duration": ("duration", True), "name": ("name", False)}
 PAGE_SIZE = 50
 
 
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     rid = st.query_params.get("run")
     if rid:
         try:
             run_page(int(rid))
         except ValueError:
-            st.error(f"'?run={_ui.md_text(rid)}' is not a run id: use a whole number such as ?run=12.")
+            st.error(f"'?run={_format.md_text(rid)}' is not a run id: use a whole number such as ?run=12.")
         return
     st.title("Runs")
     runs_table()
@@ -39,7 +38,7 @@ def body() -> None:
 
 # ------------------------------------------------------------------ the list
 def runs_table() -> None:
-    store = _ui.get_store()
+    store = _resources.get_store()
     # Filter, Sort and Page are buttons that open popovers (as in W&B's runs table), and a line
     # beside them says what is in effect: the table is what a visit comes for, and the browser
     # loads the scripts of text boxes, multiselects and number inputs only once a popover opens
@@ -49,7 +48,7 @@ def runs_table() -> None:
         text = st.text_input("Search", key="r_text", placeholder="name, dataset, model, notes, tag")
         datasets = st.multiselect("Dataset", _distinct("dataset"), key="r_ds")
         models = st.multiselect("Model", _distinct("model"), key="r_model")
-        status = st.multiselect("Status", STATUSES, key="r_status")
+        status = st.multiselect("Status", list(STATUSES), key="r_status")
         tag = st.text_input("Tag (key or key=value)", key="r_tag")
     with bar.popover("Sort", icon=":material/sort:", key="r_sort_box"):
         sort = st.selectbox("Sort by", list(SORTS), key="r_sort")
@@ -58,7 +57,7 @@ def runs_table() -> None:
     n_total = store.list_runs(dataset=datasets or None, model=models or None, status=status or None,
                               tag=tag.strip() or None, text=text.strip() or None, limit=0)[1]
     if n_total == 0:
-        bar.caption(_ui.md_text(f"Sorted by {sort}" + (f" · filters: {filters}" if filters else "")))
+        bar.caption(_format.md_text(f"Sorted by {sort}" + (f" · filters: {filters}" if filters else "")))
         if not filters:
             st.info("No runs yet. Start one on **Train** or with the quick start on **Home**.", icon=":material/info:")
         else:
@@ -70,20 +69,9 @@ def runs_table() -> None:
     rows, _ = store.list_runs(dataset=datasets or None, model=models or None, status=status or None,
                               tag=tag.strip() or None, text=text.strip() or None, sort=sort_key, descending=desc,
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    configs = store.get_configs([r.id for r in rows])
-    champs = store.champions()
-    df = pd.DataFrame([{
-        "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status,
-        "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset, "model": r.model,
-        **run_params(configs.get(r.id) or {}, _input_shape(r)),
-        "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
-        "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
-        "min sens.": r.summary.get("min_sensitivity"), "kappa": r.summary.get("kappa_quadratic"),
-        "duration": _ui.fmt_duration(r.duration_s), "tags": ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()),
-        "created": r.created_at,
-    } for r in rows])
+    df = runs_frame(store, rows)
     first = (page - 1) * PAGE_SIZE + 1
-    bar.caption(_ui.md_text(f"{_ui.plural(n_total, 'run')} · showing {first}–{first + len(df) - 1} (page {page} of "
+    bar.caption(_format.md_text(f"{_format.plural(n_total, 'run')} · showing {first}–{first + len(df) - 1} (page {page} of "
                                f"{pages}) · sorted by {sort} · " + (f"filters: {filters}" if filters else "no filters")))
     groups = st.pills("Columns", list(COLUMN_GROUPS), default=["Parameters", "Metrics"], selection_mode="multi",
                       key="r_cols", help="Choose which groups of columns the table shows; id and name always show.")
@@ -94,8 +82,29 @@ def runs_table() -> None:
     if sum(WIDTHS[c] for c in cols) > TABLE_WIDTH_PX:
         st.caption(":material/swap_horiz: More columns than fit: scroll the table sideways (id and name stay in "
                    "place), or show fewer column groups.")
+    open_run_picker(rows)
+
+
+def runs_frame(store, rows) -> pd.DataFrame:
+    """One table row per run of this page: parameters, main metrics, duration, tags, champion mark."""
+    configs = store.get_configs([r.id for r in rows])
+    champs = store.champions()
+    return pd.DataFrame([{
+        "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status,
+        "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset, "model": r.model,
+        **run_params(configs.get(r.id) or {}, _input_shape(r)),
+        "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
+        "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
+        "min sens.": r.summary.get("min_sensitivity"), "kappa": r.summary.get("kappa_quadratic"),
+        "duration": _format.fmt_duration(r.duration_s), "tags": ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()),
+        "created": r.created_at,
+    } for r in rows])
+
+
+def open_run_picker(rows) -> None:
+    """"Open a run" under the table: picking one opens its page (?run=ID)."""
     pick = st.selectbox("Open a run", [None] + [r.id for r in rows], key="r_open",
-                        format_func=lambda i: "—" if i is None else _ui.run_label(next(r for r in rows if r.id == i)))
+                        format_func=lambda i: "—" if i is None else _format.run_label(next(r for r in rows if r.id == i)))
     if pick is not None:
         st.query_params["run"] = str(pick)
         st.rerun()
@@ -197,21 +206,20 @@ def augment_label(aug) -> str:
 
 
 def _input_shape(r):
-    """[h, w, c] from the run's meta.json (cached per file time), None when it has none yet."""
+    """[h, w, c] from the run's meta (cached per file time), None when it has none yet."""
     try:
-        p = _ui.run_dir(r) / "meta.json"
-        return _meta_input_shape(str(p), p.stat().st_mtime) if p.is_file() else None
+        rf = _artifacts.run_folder(r)
+        return _meta_input_shape(str(rf.path), rf.mtime("meta")) if rf.path_of("meta").is_file() else None
     except OSError:
         return None
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _meta_input_shape(path: str, mtime: float):
-    import json
-    from pathlib import Path
+def _meta_input_shape(folder: str, mtime: float):
+    from core.store.artifacts import RunFolder
 
     try:
-        return json.loads(Path(path).read_text()).get("input_shape")
+        return (RunFolder(folder).read_json("meta") or {}).get("input_shape")
     except (OSError, ValueError):
         return None
 
@@ -219,7 +227,7 @@ def _meta_input_shape(path: str, mtime: float):
 def _distinct(column: str) -> list[str]:
     """Filter options: the registry names (no scan of the runs table)."""
     if column == "dataset":
-        return [i.name for i in _ui.cached_dataset_infos()]
+        return [i.name for i in _resources.cached_dataset_infos()]
     from core.models import list_models
 
     return list_models()
@@ -227,26 +235,26 @@ def _distinct(column: str) -> list[str]:
 
 # ------------------------------------------------------------------ one run
 def run_page(run_id: int) -> None:
-    store = _ui.get_store()
+    store = _resources.get_store()
     if st.button("All runs", icon=":material/arrow_back:", key="r_back"):
         st.query_params.clear()
         st.rerun()
     r = store.get_run(run_id)
-    st.title(f"Run #{r.id}: {_ui.md_text(r.name)}")
+    st.title(f"Run #{r.id}: {_format.md_text(r.name)}")
     if is_parent(r):
         parent_page(r)
         return
-    st.caption(f"{_ui.md_text(r.dataset)} · {_ui.md_text(r.model)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M} · "
-               f"duration {_ui.fmt_duration(r.duration_s)} · seed {r.seed}")
+    st.caption(f"{_format.md_text(r.dataset)} · {_format.md_text(r.model)} · {r.status} · "
+               f"created {r.created_at:%Y-%m-%d %H:%M} · duration {_format.fmt_duration(r.duration_s)} · seed {r.seed}")
     champion_caption(r)
     where = where_it_ran(r)
     if where:
-        st.caption(f"Ran on: {_ui.md_text(where)}")
+        st.caption(f"Ran on: {_format.md_text(where)}")
     if r.error:
-        st.error(_ui.md_text(r.error))
-    ev, pred, meta = _ui.run_artifacts(r)
+        st.error(_format.md_text(r.error))
+    ev, pred, meta = _artifacts.run_artifacts(r)
     if meta.get("domain") in ("lesion", "fundus"):
-        st.warning(_ui.RESEARCH_NOTICE, icon=":material/health_and_safety:")
+        st.warning(_format.RESEARCH_NOTICE, icon=":material/health_and_safety:")
     if balanced_by_subsample(r, meta):
         st.warning(subsample_notice(balanced_by_subsample(r, meta)), icon=":material/balance:")
     # only the open tab runs (on_change="rerun"): a deep link renders the metrics without
@@ -263,8 +271,8 @@ def run_page(run_id: int) -> None:
 
 
 def is_parent(r) -> bool:
-    """A recipe group or a hyper-parameter search: it trains nothing itself (``core.jobs.manager.PARENT_KINDS``)."""
-    from core.jobs.manager import PARENT_KINDS
+    """A recipe group or a hyper-parameter search: it trains nothing itself (``core.jobs.kinds.PARENT_KINDS``)."""
+    from core.jobs.kinds import PARENT_KINDS
 
     return r.kind in PARENT_KINDS
 
@@ -276,10 +284,10 @@ def parent_page(r) -> None:
     """A group or search has no model, metrics or curves of its own: its runs (with their progress
     and results), the config its runs were made from, and tags / notes / delete."""
     what = "recipe group" if r.kind == "group" else "hyper-parameter search"
-    st.caption(f"{what} · {_ui.md_text(r.dataset)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M}"
+    st.caption(f"{what} · {_format.md_text(r.dataset)} · {r.status} · created {r.created_at:%Y-%m-%d %H:%M}"
                + (f" · ended {r.finished_at:%Y-%m-%d %H:%M}" if r.finished_at else ""))
     if r.error:
-        st.error(_ui.md_text(r.error))
+        st.error(_format.md_text(r.error))
     tabs = st.tabs(PARENT_TABS, key="r_parent_tab", on_change="rerun")
     sections = [lambda: _jobs_ui.children_section(r), lambda: config_tab(r), lambda: manage_tab(r, parent=True)]
     for tab, section in zip(tabs, sections, strict=True):
@@ -290,8 +298,8 @@ def parent_page(r) -> None:
 
 
 def where_it_ran(r) -> str:
-    """Executor, node and GPU of a run (``core.jobs.executors.placement_text``)."""
-    from core.jobs.executors import placement_text
+    """Executor, node and GPU of a run (``core.jobs.executors.base.placement_text``)."""
+    from core.jobs.executors.base import placement_text
 
     return placement_text(r)
 
@@ -302,7 +310,7 @@ RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predict
 def history_tab(r) -> None:
     from core.analysis import plots
 
-    store = _ui.get_store()
+    store = _resources.get_store()
     hist = store.get_metric_history(r.id)
     if hist.empty:
         st.info("No training curves recorded for this run.")
@@ -331,7 +339,7 @@ def balanced_by_subsample(r, meta) -> int | None:
 
 
 def subsample_notice(mpc: int) -> str:
-    return (f"**Balanced subsample — not the real class frequencies.** This run used at most {_ui.plural(mpc, 'image')} per "
+    return (f"**Balanced subsample — not the real class frequencies.** This run used at most {_format.plural(mpc, 'image')} per "
             "class (`max_per_class`), so its test split has (nearly) equal class counts. Accuracy here is close "
             "to balanced accuracy and over-weights rare classes; precision (PPV) and NPV depend on how common "
             "each class is, so on data with the real class mix the PPV of rare classes will usually be lower "
@@ -349,13 +357,13 @@ def metrics_tab(r, ev) -> None:
                                    ("kappa_quadratic" if "kappa_quadratic" in s else "micro_auc",
                                     "Quadratic kappa" if "kappa_quadratic" in s else "Micro AUC")]):
         lo, hi = s.get(f"ci_low_{k}"), s.get(f"ci_high_{k}")
-        col.metric(label, _ui.fmt_num(s.get(k)), help=f"95% bootstrap CI {_ui.fmt_num(lo)}–{_ui.fmt_num(hi)}"
+        col.metric(label, _format.fmt_num(s.get(k)), help=f"95% bootstrap CI {_format.fmt_num(lo)}–{_format.fmt_num(hi)}"
                    if lo is not None else None)
         if lo is not None:
-            col.caption(f"95% CI {_ui.fmt_num(lo)}–{_ui.fmt_num(hi)}")
-    st.caption(f"Sensitivity mean {_ui.fmt_num(s.get('mean_sensitivity'))} (range {_ui.fmt_num(s.get('min_sensitivity'))}"
-               f"–{_ui.fmt_num(s.get('max_sensitivity'))}) · specificity mean {_ui.fmt_num(s.get('mean_specificity'))} · "
-               f"log loss {_ui.fmt_num(s.get('log_loss'))} · ECE {_ui.fmt_num(s.get('ece'))}")
+            col.caption(f"95% CI {_format.fmt_num(lo)}–{_format.fmt_num(hi)}")
+    st.caption(f"Sensitivity mean {_format.fmt_num(s.get('mean_sensitivity'))} (range {_format.fmt_num(s.get('min_sensitivity'))}"
+               f"–{_format.fmt_num(s.get('max_sensitivity'))}) · specificity mean {_format.fmt_num(s.get('mean_specificity'))} · "
+               f"log loss {_format.fmt_num(s.get('log_loss'))} · ECE {_format.fmt_num(s.get('ece'))}")
     if ev:
         pc = pd.DataFrame(ev["per_class"]).drop(columns=["index"], errors="ignore")
         st.dataframe(pc, hide_index=True, width="stretch",
@@ -363,7 +371,7 @@ def metrics_tab(r, ev) -> None:
                                     ("precision", "recall", "sensitivity", "specificity", "f1", "auc", "ap",
                                      "ovr_accuracy")})
         for n in ev.get("notices", []):
-            st.caption(_ui.md_text(n))
+            st.caption(_format.md_text(n))
     with st.expander("All summary metrics"):
         st.dataframe(pd.DataFrame({"metric": list(s), "value": list(s.values())}), hide_index=True)
 
@@ -380,9 +388,10 @@ def confusion_tab(r, ev, pred=None, meta=None) -> None:
     table, why = None, "This run has no stored test predictions, so the images of a cell cannot be shown."
     if pred is not None and names:
         try:
-            table = _cell_table(str(_ui.run_dir(r)), _predictions_mtime(r), tuple(names), pred)
+            rf = _artifacts.run_folder(r)
+            table = _cell_table(str(rf.path), rf.mtime("predictions"), tuple(names), pred)
         except LabError as err:  # a predictions file that does not fit the class names: say so, keep the matrix
-            why = f"The images of a cell cannot be shown: {_ui.md_text(err)}"
+            why = f"The images of a cell cannot be shown: {_format.md_text(err)}"
     if table is None:
         st.plotly_chart(fig, width="stretch", key=f"r_cm_{r.id}")
         st.info(why)
@@ -401,12 +410,8 @@ def confusion_tab(r, ev, pred=None, meta=None) -> None:
 CELL_SORTS = {"most confident first": True, "least confident first": False}
 
 
-def _predictions_mtime(r) -> float:
-    return _mtime(_ui.run_dir(r) / "predictions.csv")
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
-def _cell_table(run_dir: str, mtime: float, names: tuple, _pred):
+def _cell_table(folder: str, mtime: float, names: tuple, _pred):
     """core.analysis.cells.cell_table of a run's stored predictions (cached per folder and file time)."""
     from core.analysis.cells import cell_table
 
@@ -434,7 +439,7 @@ def cell_browser(r, meta, table, names, counts, kt, kp) -> None:
     total = int(counts[i, j])
     what = "right" if i == j else "wrong"
     if total == 0:
-        st.info(f"No test image has true class {_ui.md_text(names[i])} and predicted class {_ui.md_text(names[j])}.")
+        st.info(f"No test image has true class {_format.md_text(names[i])} and predicted class {_format.md_text(names[j])}.")
         return
     pages = max(1, -(-total // cells.DEFAULT_PER_PAGE))
     d = st.columns([2, 3, 4])
@@ -444,8 +449,8 @@ def cell_browser(r, meta, table, names, counts, kt, kp) -> None:
                       help="Computed on demand for the images on this page: where the model looked for the class "
                            "it predicted.")
     pg = cells.cell_page(table, names, i, j, descending=CELL_SORTS[sort], page=page)
-    d[2].caption(f"True {_ui.md_text(names[i])} → predicted {_ui.md_text(names[j])}: "
-                 f"{_ui.plural(total, 'test image')} ({what}); showing {pg.first}–{pg.last}, {_ui.md_text(sort)}. "
+    d[2].caption(f"True {_format.md_text(names[i])} → predicted {_format.md_text(names[j])}: "
+                 f"{_format.plural(total, 'test image')} ({what}); showing {pg.first}–{pg.last}, {_format.md_text(sort)}. "
                  "Caption: sample id · true · predicted · p = the model's probability for its prediction; "
                  f"below it the top {min(cells.DEFAULT_TOP_K, k)} probabilities.")
     ids = list(pg.rows["id"])
@@ -457,13 +462,13 @@ def cell_browser(r, meta, table, names, counts, kt, kp) -> None:
         col = cols[n % 4]
         caption = gallery_caption({**row, "p_pred": row["confidence"]})
         if images is not None and row["id"] in images:
-            col.image(cells.display_image(images[row["id"]]), caption=_ui.md_text(caption), width="stretch",
+            col.image(cells.display_image(images[row["id"]]), caption=_format.md_text(caption), width="stretch",
                       clamp=True)
         else:
-            col.markdown(_ui.md_text(caption))
+            col.markdown(_format.md_text(caption))
         if overlays is not None and row["id"] in overlays:
-            col.image(overlays[row["id"]], caption=f"Grad-CAM for {_ui.md_text(row['predicted'])}", width="stretch")
-        col.caption(f"top {min(cells.DEFAULT_TOP_K, k)}: {_ui.md_text(row['top_k'])}")
+            col.image(overlays[row["id"]], caption=f"Grad-CAM for {_format.md_text(row['predicted'])}", width="stretch")
+        col.caption(f"top {min(cells.DEFAULT_TOP_K, k)}: {_format.md_text(row['top_k'])}")
 
 
 def cell_cams(r, meta, rows, images) -> dict | None:
@@ -473,16 +478,16 @@ def cell_cams(r, meta, rows, images) -> dict | None:
         st.warning("Grad-CAM needs the test images, which cannot be loaded for this run.", icon=":material/warning:")
         return None
     if meta.get("domain") in ("lesion", "fundus"):
-        st.caption(f"{_ui.RESEARCH_NOTICE} A heatmap shows which pixels raised the predicted class's score, "
+        st.caption(f"{_format.RESEARCH_NOTICE} A heatmap shows which pixels raised the predicted class's score, "
                    "not a reason a clinician could check.")
     try:
-        tm = _ui.load_run_model(r)
-        mp = _ui.run_dir(r) / "model.keras"
-        with st.spinner(f"Computing Grad-CAM for {_ui.plural(len(rows), 'image')}…"):
+        tm = _artifacts.load_run_model(r)
+        mp = _artifacts.run_folder(r).path_of("model")
+        with st.spinner(f"Computing Grad-CAM for {_format.plural(len(rows), 'image')}…"):
             over = _cell_cams(str(mp), mp.stat().st_mtime, tuple(rows["id"]), tuple(int(v) for v in rows["y_pred"]),
                               tm, [images[i] for i in rows["id"]])
     except Exception as err:  # noqa: BLE001 - a model that cannot be explained is a message, not a traceback
-        st.warning(f"Grad-CAM is not available for this run: {_ui.md_text(err)}", icon=":material/warning:")
+        st.warning(f"Grad-CAM is not available for this run: {_format.md_text(err)}", icon=":material/warning:")
         return None
     return dict(zip(rows["id"], over, strict=True))
 
@@ -496,7 +501,7 @@ def _cell_cams(model_path: str, mtime: float, ids: tuple, classes: tuple, _tm, _
 
 def curves_tab(ev, r=None) -> None:
     from core.analysis import plots
-    from core.metrics.calibration import load_calibration
+    from core.serving.trained_model import load_calibration
 
     if not ev:
         st.info("No evaluation for this run yet.")
@@ -505,7 +510,7 @@ def curves_tab(ev, r=None) -> None:
     a.plotly_chart(plots.roc_curves(ev), width="stretch", key="r_roc")
     b.plotly_chart(plots.pr_curves(ev), width="stretch", key="r_pr")
     st.plotly_chart(plots.calibration(ev), width="stretch", key="r_cal")
-    cal = load_calibration(_ui.run_dir(r)) if r is not None else None
+    cal = load_calibration(_artifacts.run_folder(r).path) if r is not None else None
     if cal:
         st.plotly_chart(plots.calibration_before_after(cal), width="stretch", key="r_cal_ts")
         bf, af = cal["before"], cal["after"]
@@ -514,26 +519,26 @@ def curves_tab(ev, r=None) -> None:
                    f"({af['ci_ece'][0]:.3f}-{af['ci_ece'][1]:.3f}); log loss {bf['log_loss']:.3f} → "
                    f"{af['log_loss']:.3f}; accuracy unchanged. The Predict page shows the calibrated probabilities.")
     elif r is not None:
-        note = (_ui.run_artifacts(r)[2].get("calibration") or {}).get("note")
+        note = (_artifacts.run_artifacts(r)[2].get("calibration") or {}).get("note")
         if note:
-            st.caption(f"Temperature scaling {_ui.md_text(note)}")
+            st.caption(f"Temperature scaling {_format.md_text(note)}")
 
 
 def gallery_tab(r, pred, meta) -> None:
     if pred is None:
         st.info("No stored test predictions for this run.")
         return
-    from core.metrics.classification import Interpretation
+    from core.metrics.interpretation import Interpretation
 
     class_names = meta.get("class_names") or (r.config.get("class_names") if r.config else None)
     if not class_names:
-        st.info("The run's class names are missing (meta.json).")
+        st.info(f"The run's class names are missing ({file_name('meta')}).")
         return
     interp = Interpretation(pred, class_names, ordinal=bool(meta.get("ordinal")))
     mc = interp.most_confused(8)
     if mc:
         st.markdown("**Most confused pairs** (actual → predicted: count): " +
-                    "; ".join(f"{_ui.md_text(a)} → {_ui.md_text(p)}: {n}" for a, p, n in mc))
+                    "; ".join(f"{_format.md_text(a)} → {_format.md_text(p)}: {n}" for a, p, n in mc))
     mode = st.radio("Show", list(GALLERY_MODES), horizontal=True, key="r_gal_mode",
                     captions=list(GALLERY_MODES.values()))
     c = st.columns([2, 2, 2])
@@ -548,9 +553,9 @@ def gallery_tab(r, pred, meta) -> None:
     sel, total, what = gallery_selection(interp, mode, n, actual=actual, predicted=predicted,
                                          seed=int(st.session_state.get("r_gal_seed", 0)))
     if sel.empty:
-        st.success(f"No test images: {_ui.md_text(what)}.")
+        st.success(f"No test images: {_format.md_text(what)}.")
         return
-    st.caption(f"Showing {len(sel)} of {_ui.plural(total, 'test image')} — {_ui.md_text(what)}. "
+    st.caption(f"Showing {len(sel)} of {_format.plural(total, 'test image')} — {_format.md_text(what)}. "
                "Caption: sample id · true class · predicted class · p = the model's probability for its prediction.")
     images = gallery_images(r, meta, list(sel["id"]))
     cols = st.columns(4)
@@ -559,9 +564,9 @@ def gallery_tab(r, pred, meta) -> None:
         ok = row["actual"] == row["predicted"]
         caption = gallery_caption(row)
         if images is not None and row["id"] in images:
-            col.image(images[row["id"]], caption=_ui.md_text(caption), width="stretch", clamp=True)
+            col.image(images[row["id"]], caption=_format.md_text(caption), width="stretch", clamp=True)
         else:
-            col.markdown(_ui.md_text(caption))
+            col.markdown(_format.md_text(caption))
         col.caption(("✓ right" if ok else "✗ wrong") + f" · p(true) {row['p_actual']:.2f} · loss {row['loss']:.2f}")
 
 
@@ -613,14 +618,14 @@ def run_test_images(r, meta, ids: list[str]) -> dict | None:
     if not spec.get("name"):
         return None
     try:
-        ds = _ui.load_dataset_cached(spec["name"], dict(spec.get("params") or {}))
+        ds = _resources.load_dataset_cached(spec["name"], dict(spec.get("params") or {}))
         from core.datasets.io import load_images
 
         pos = ds.index_of(ids)
         imgs = load_images(ds, pos, size=None)
         return dict(zip(ids, imgs, strict=True))
     except Exception as err:  # the dataset may be gone; show ids instead
-        st.caption(f"Images not shown: {_ui.md_text(err)}")
+        st.caption(f"Images not shown: {_format.md_text(err)}")
         return None
 
 
@@ -638,7 +643,7 @@ def _upscale(img):
 def manage_tab(r, parent: bool = False) -> None:
     """Tags and notes, downloads, re-run, delete; then champion, model card and export (not for a
     group or search, ``parent``: those have no model of their own)."""
-    store = _ui.get_store()
+    store = _resources.get_store()
     c = st.columns(2)
     tags_text = c[0].text_input("Tags (comma separated, key or key=value)",
                                 value=", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()), key=f"r_tags_{r.id}")
@@ -655,12 +660,10 @@ def manage_tab(r, parent: bool = False) -> None:
         st.success("Notes saved.")
     st.divider()
     d = st.columns(4)
-    model_file = _ui.run_dir(r) / "model.keras"
-    if model_file.is_file():
-        d[0].download_button("Download model", data=model_file.read_bytes(), file_name=f"run_{r.id}_model.keras",
+    model = _artifacts.run_folder(r).read_bytes("model")
+    if model is not None:
+        d[0].download_button("Download model", data=model, file_name=f"run_{r.id}_{file_name('model')}",
                              mime="application/octet-stream", key=f"r_dl_model_{r.id}", on_click="ignore")
-    d[1].download_button("Download metrics (zip)", data=metrics_zip(r), file_name=f"run_{r.id}_metrics.zip",
-                         mime="application/zip", key=f"r_dl_metrics_{r.id}", on_click="ignore")
     d[1].download_button("Download run bundle (zip)", data=lambda: run_bundle(store, r.id),
                          file_name=f"run_{r.id}_bundle.zip", mime="application/zip", key=f"r_dl_bundle_{r.id}", on_click="ignore",
                          help="Everything about the run (config, metrics history, split, predictions, evaluation, "
@@ -672,8 +675,8 @@ def manage_tab(r, parent: bool = False) -> None:
         cfg = TrainConfig.from_dict(r.config)
         from core.validation import fit_name
 
-        with _ui.single_click(f"rerun_{r.id}") as act:  # a double click queues one run
-            new_id = _ui.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)")) if act else None
+        with _widgets.single_click(f"rerun_{r.id}") as act:  # a double click queues one run
+            new_id = _resources.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)")) if act else None
         if new_id is not None:
             st.success(f"Run #{new_id} queued.")
     with d[3].popover("Delete", icon=":material/delete:"):
@@ -688,7 +691,7 @@ def manage_tab(r, parent: bool = False) -> None:
     champion_section(r)
     st.divider()
     model_card_section(r)
-    from pages._export_ui import export_section  # issue 12: verified ONNX / LiteRT export
+    from pages._export_ui import export_section  # verified ONNX / LiteRT export
 
     export_section(r)
 
@@ -704,12 +707,12 @@ def model_card_section(r) -> None:
     key = f"r_card_{r.id}"
     c = st.columns(3)
     if c[0].button("Build model card", key=f"r_card_build_{r.id}", icon=":material/description:"):
-        d = _ui.run_dir(r)
+        rf = _artifacts.run_folder(r)
         try:
             with st.spinner("Building the model card (slices and Grad-CAM examples)…"):
-                st.session_state[key] = _model_card(str(d), _mtime(d / "evaluation.json"), r.id)
+                st.session_state[key] = _model_card(str(rf.path), rf.mtime("evaluation"), r.id)
         except Exception as err:  # noqa: BLE001 - say why, keep the page
-            st.warning(f"The model card cannot be built: {_ui.md_text(err)}", icon=":material/warning:")
+            st.warning(f"The model card cannot be built: {_format.md_text(err)}", icon=":material/warning:")
     card = st.session_state.get(key)
     if card:
         c[1].download_button("Model card (HTML)", data=card[0], file_name=f"run_{r.id}_model_card.html",
@@ -720,50 +723,45 @@ def model_card_section(r) -> None:
                              icon=":material/download:")
 
 
-def _mtime(p) -> float:
-    try:
-        return p.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
-def _model_card(run_dir: str, mtime: float, run_id: int) -> tuple[str, str]:
+def _model_card(folder: str, mtime: float, run_id: int) -> tuple[str, str]:
     from pathlib import Path
 
     from core.analysis.model_card import model_card
 
-    return model_card(_ui.get_store().get_run(run_id), Path(run_dir))
+    return model_card(_resources.get_store().get_run(run_id), Path(folder))
 
 
 def run_bundle(store, run_id: int) -> bytes:
-    """The run bundle of ``Store.export_run`` as bytes (made when the button is clicked, on
+    """The run bundle of ``core.serving.bundle.export_bundle`` as bytes (made when the button is clicked, on
     Streamlit's download thread: no st.* calls here)."""
     import tempfile
     from pathlib import Path
 
+    from core.serving.bundle import export_bundle
+
     with tempfile.TemporaryDirectory(prefix="lab_bundle_") as tmp:
-        return store.export_run(run_id, Path(tmp) / f"run_{run_id}.zip").read_bytes()
+        return export_bundle(store, run_id, Path(tmp) / f"run_{run_id}.zip").read_bytes()
 
 
 # ------------------------------------------------------------------ champion
 def champion_caption(r) -> None:
     if not r.dataset:
         return
-    e = _ui.get_store().champion(r.dataset)
+    e = _resources.get_store().champion(r.dataset)
     if e is not None and e.run_id == r.id:
-        st.caption(f":material/star: Champion of {_ui.md_text(r.dataset)} since {e.set_at:%Y-%m-%d %H:%M}, set by "
-                   f"{_ui.md_text(e.set_by or '?')}" + (f": {_ui.md_text(e.note)}" if e.note else ""))
+        st.caption(f":material/star: Champion of {_format.md_text(r.dataset)} since {e.set_at:%Y-%m-%d %H:%M}, set by "
+                   f"{_format.md_text(e.set_by or '?')}" + (f": {_format.md_text(e.note)}" if e.note else ""))
 
 
 def champion_section(r) -> None:
     """Make the run the champion of its dataset (or stop it being one), and the dataset's champion history."""
-    store = _ui.get_store()
+    store = _resources.get_store()
     st.markdown("**Champion** — the run to use for a dataset: Predict preselects it; Runs and Compare mark it ★.")
     if not r.dataset:
         st.caption("This run has no dataset, so it cannot be a champion.")
         return
-    ds = _ui.md_text(r.dataset)
+    ds = _format.md_text(r.dataset)
     current = store.champion(r.dataset)
     c = st.columns([3, 2])
     if current is not None and current.run_id == r.id:
@@ -776,7 +774,7 @@ def champion_section(r) -> None:
             store.set_champion(r.dataset, r.id, note=note or None)
             st.rerun()
         if current is not None:
-            st.caption(f"Now the champion of {ds}: run #{current.run_id} {_ui.md_text(current.run_name)}.")
+            st.caption(f"Now the champion of {ds}: run #{current.run_id} {_format.md_text(current.run_name)}.")
     else:
         st.caption("Only a succeeded training run can be the champion of its dataset.")
     history = store.champion_history(r.dataset)
@@ -798,7 +796,7 @@ def champion_history_frame(history) -> pd.DataFrame:
 def import_section() -> None:
     """Import a run bundle made by another lab (core.serving.bundle): a bad upload gets a message, never a crash."""
     # drawn only while open: its uploader's scripts are not loaded before the runs table shows
-    with _ui.lazy_expander("Import a run bundle", key="r_import", icon=":material/upload_file:") as open_:
+    with _widgets.lazy_expander("Import a run bundle", key="r_import", icon=":material/upload_file:") as open_:
         if open_:
             _import_form()
     if st.session_state.get("r_imported") and st.button(f"Open run #{st.session_state['r_imported']}",
@@ -819,32 +817,17 @@ def _import_form() -> None:
 
     data = f.getvalue()
     try:
-        with st.spinner("Checking the bundle and loading its model…"), _ui.single_click("import_bundle") as act:
-            res = import_bundle(_ui.get_store(), io.BytesIO(data), name=f.name) if act else None
+        with st.spinner("Checking the bundle and loading its model…"), _widgets.single_click("import_bundle") as act:
+            res = import_bundle(_resources.get_store(), io.BytesIO(data), name=f.name) if act else None
     except LabError as err:
-        st.error(_ui.md_text(err), icon=":material/error:")
+        st.error(_format.md_text(err), icon=":material/error:")
         return
     if res is None:  # the second click of a double click: the first one imports it
         return
-    st.success(f"Imported {_ui.md_text(f.name)} as run #{res.run_id} {_ui.md_text(res.name)} (from "
-               f"{_ui.md_text(res.source)}, {_ui.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
+    st.success(f"Imported {_format.md_text(f.name)} as run #{res.run_id} {_format.md_text(res.name)} (from "
+               f"{_format.md_text(res.source)}, {_format.plural(len(res.files), 'file')}, {res.seconds:.1f} s).",
                icon=":material/check_circle:")
     st.session_state["r_imported"] = res.run_id
-
-
-def metrics_zip(r) -> bytes:
-    """config, summary, per-class metrics, history and evaluation of a run, zipped in memory."""
-    store = _ui.get_store()
-    buf = io.BytesIO()
-    d = _ui.run_dir(r)
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("config.json", json.dumps(r.config, indent=2, default=str))
-        zf.writestr("summary.json", json.dumps(r.summary, indent=2, default=str))
-        zf.writestr("metrics.csv", store.get_metric_history(r.id).to_csv(index=False))
-        for name in ("evaluation.json", "predictions.csv", "meta.json", "split.json", "history.csv", "calibration.json"):
-            if (d / name).is_file():
-                zf.write(d / name, name)
-    return buf.getvalue()
 
 
 body()

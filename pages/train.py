@@ -1,7 +1,7 @@
 """Train: build a TrainConfig, LR finder, optional search, submit to the job manager; a live
 panel and the queue, both read from the store in one refresh.
 
-How the page keeps its promises (issue 8, items 5-8):
+How the page keeps its promises:
 - No ``st.form``: every widget commits its own value, nothing submits on Enter; only the
   Submit / Find LR buttons queue work, and an identical configuration is never queued twice
   in a row (a double click says "already submitted as run #N").
@@ -31,19 +31,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.training.config import PARAMS, TrainConfig, choices
-from pages import _ui
+from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES
+from core.training.config import PARAMS, SPLIT_PARAMS, TrainConfig, choices
+from pages import _artifacts, _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
 
-_ui.ensure_frame()
+_streamlit_internals.ensure_frame(_frame.navigation)
 
-# The accepted values and help texts of the configuration come from core.training.config.PARAMS
+# The accepted values, help texts and input bounds of the configuration come from core.training.config.PARAMS
 # (read at each run, never copied here); a dataset's recommended settings come from its
 # registration (DatasetInfo.train_defaults).
 AUTO = "auto"               # the page's word for None (automatic) in a choice
 FAMILIES = ["zoo", "backbone"]
 WHOLE = "(whole backbone)"
 FINE_TUNE = "fine-tune last N layers"
-DS_KEY = "train"            # key prefix of the dataset picker (pages/_ui.dataset_picker)
+DS_KEY = "train"            # key prefix of the dataset picker (pages/_widgets.dataset_picker)
 SAVED = "_t_saved"          # plain dict: every form value, kept when its widget is not drawn
 LAST = "_t_last_submit"     # {"token", "run_id", "at", "what"} of the last submit of this session
 FORCE = "_t_force"          # (token, run id it repeats): "Queue it again" was pressed
@@ -91,21 +92,21 @@ FIELDS: dict[str, Field] = {
     "t_h": Field(64, "int", 8, 1024),
     "t_w": Field(64, "int", 8, 1024),
     "t_norm": Field(AUTO, "choice"),
-    "t_val": Field(_CFG.split["val_ratio"], "float", 0.05, 0.4),
-    "t_test": Field(_CFG.split["test_ratio"], "float", 0.05, 0.4),
+    "t_val": Field(_CFG.split["val_ratio"], "float", *SPLIT_PARAMS["val_ratio"].widget_range),
+    "t_test": Field(_CFG.split["test_ratio"], "float", *SPLIT_PARAMS["test_ratio"].widget_range),
     "t_cw": Field(_CFG.class_weight, "choice"),
     "t_oversample": Field(_CFG.oversample, "bool"),
     "t_opt": Field(_CFG.optimizer, "choice"),
-    "t_lr": Field(_CFG.learning_rate, "float", 1e-7, 10.0),
+    "t_lr": Field(_CFG.learning_rate, "float", *PARAMS["learning_rate"].widget_range),
     "t_sched": Field(_CFG.schedule, "choice"),
     "t_monitor": Field(_CFG.monitor, "choice"),
-    "t_epochs": Field(5, "int", 1, 500),
-    "t_batch": Field(_CFG.batch_size, "int", 1, 1024),
-    "t_patience": Field(0, "int", 0, 100),
-    "t_wd": Field(_CFG.weight_decay, "float", 0.0, 1.0),
-    "t_seed": Field(_CFG.seed, "int", 0, 2**31 - 1),
+    "t_epochs": Field(5, "int", *PARAMS["epochs"].widget_range),
+    "t_batch": Field(_CFG.batch_size, "int", *PARAMS["batch_size"].widget_range),
+    "t_patience": Field(0, "int", *PARAMS["early_stopping"].widget_range),
+    "t_wd": Field(_CFG.weight_decay, "float", *PARAMS["weight_decay"].widget_range),
+    "t_seed": Field(_CFG.seed, "int", *PARAMS["seed"].widget_range),
     # on a GPU machine a new run asks for one GPU (the local executor pins it); 0 = CPU only
-    "t_gpus": Field(1 if local_gpus() else _CFG.gpus, "int", 0, 64),
+    "t_gpus": Field(1 if local_gpus() else _CFG.gpus, "int", *PARAMS["gpus"].widget_range),
     "t_name": Field("", "text"),
     "t_search": Field(False, "bool"),
     "t_trials": Field(4, "int", 2, 50),
@@ -120,6 +121,12 @@ def _help(name: str) -> str:
     """The help text of TrainConfig field ``name`` (core.training.config.PARAMS), as a sentence."""
     text = PARAMS[name].help.replace("None = ", f"{AUTO} = ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _bounds(param) -> dict:
+    """``min_value``/``max_value`` of a field's input: its ``widget_range`` in core.training.config's table."""
+    low, high = param.widget_range
+    return {"min_value": low, "max_value": high}
 
 
 def field_spec(key: str) -> Field | None:
@@ -137,7 +144,7 @@ def field_spec(key: str) -> Field | None:
 
 
 # ---------------------------------------------------------------- page
-@_ui.guarded
+@_widgets.guarded
 def body() -> None:
     st.title("Train")
     # the Jobs tab (its run panel, curves chart and queue table, redrawn every refresh) is drawn
@@ -150,7 +157,7 @@ def body() -> None:
     with tab_live:
         if tab_live.open is not False:  # None when the tabs do not track state: drawn
             jobs_tab()
-            __import__("pages._jobs_ui", fromlist=["cluster_panel"]).cluster_panel()  # Ray: nodes, CPUs/GPUs
+            _jobs_ui.cluster_panel()  # Ray: nodes, CPUs/GPUs
 
 
 def build_config():
@@ -159,7 +166,7 @@ def build_config():
     for msg in st.session_state.pop(FLASH, []):
         st.info(_plain(msg), icon=":material/info:")
     dataset_notes = _restore_dataset_keys()
-    picked = _ui.dataset_picker(DS_KEY)
+    picked = _widgets.dataset_picker(DS_KEY)
     _remember_dataset_keys()
     for note in dataset_notes:
         st.warning(_plain(note), icon=":material/sync_problem:")
@@ -271,8 +278,8 @@ def _data_section(family: str) -> dict:
     norm = _widget(c[3].selectbox, "t_norm", "Normalisation", options=norm_options, help=_help("normalization"),
                    why=" for a zoo model (it needs a backbone)")
     c = st.columns(4)
-    val_ratio = _widget(c[0].slider, "t_val", "Validation fraction", min_value=0.05, max_value=0.4, step=0.05)
-    test_ratio = _widget(c[1].slider, "t_test", "Test fraction", min_value=0.05, max_value=0.4, step=0.05)
+    val_ratio = _widget(c[0].slider, "t_val", "Validation fraction", **_bounds(SPLIT_PARAMS["val_ratio"]), step=0.05)
+    test_ratio = _widget(c[1].slider, "t_test", "Test fraction", **_bounds(SPLIT_PARAMS["test_ratio"]), step=0.05)
     class_weight = _widget(c[2].selectbox, "t_cw", "Class weights", options=choices("class_weight"),
                            help=_help("class_weight"))
     oversample = _widget(c[3].checkbox, "t_oversample", "Oversample minority classes", help=_help("oversample"))
@@ -293,22 +300,22 @@ def _optimisation_section() -> dict:
     st.subheader("Optimisation")
     c = st.columns(4)
     optimizer = _widget(c[0].selectbox, "t_opt", "Optimiser", options=choices("optimizer"), help=_help("optimizer"))
-    lr = _widget(c[1].number_input, "t_lr", "Learning rate", min_value=1e-7, max_value=10.0, format="%.6f",
+    lr = _widget(c[1].number_input, "t_lr", "Learning rate", **_bounds(PARAMS["learning_rate"]), format="%.6f",
                  help=_help("learning_rate"))
     schedule = _widget(c[2].selectbox, "t_sched", "Schedule", options=choices("schedule"), help=_help("schedule"))
     monitor = _widget(c[3].selectbox, "t_monitor", "Monitor", options=choices("monitor"), help=_help("monitor"))
     c = st.columns(5)
-    epochs = _widget(c[0].number_input, "t_epochs", "Epochs", min_value=1, max_value=500, help=_help("epochs"))
-    batch = _widget(c[1].number_input, "t_batch", "Batch size", min_value=1, max_value=1024, help=_help("batch_size"))
-    patience = _widget(c[2].number_input, "t_patience", "Early-stopping patience (0 = off)", min_value=0, max_value=100,
-                       help=_help("early_stopping"))
-    weight_decay = _widget(c[3].number_input, "t_wd", "Weight decay", min_value=0.0, max_value=1.0, format="%.6f",
+    epochs = _widget(c[0].number_input, "t_epochs", "Epochs", **_bounds(PARAMS["epochs"]), help=_help("epochs"))
+    batch = _widget(c[1].number_input, "t_batch", "Batch size", **_bounds(PARAMS["batch_size"]), help=_help("batch_size"))
+    patience = _widget(c[2].number_input, "t_patience", "Early-stopping patience (0 = off)",
+                       **_bounds(PARAMS["early_stopping"]), help=_help("early_stopping"))
+    weight_decay = _widget(c[3].number_input, "t_wd", "Weight decay", **_bounds(PARAMS["weight_decay"]), format="%.6f",
                            help=_help("weight_decay"))
-    seed = _widget(c[4].number_input, "t_seed", "Seed", min_value=0, max_value=2**31 - 1, help=_help("seed"))
+    seed = _widget(c[4].number_input, "t_seed", "Seed", **_bounds(PARAMS["seed"]), help=_help("seed"))
     with st.expander("Advanced", icon=":material/settings:"):
-        gpus = _widget(st.number_input, "t_gpus", "GPUs", min_value=0, max_value=64, help=_help("gpus"))
+        gpus = _widget(st.number_input, "t_gpus", "GPUs", **_bounds(PARAMS["gpus"]), help=_help("gpus"))
         found = local_gpus()
-        st.caption(f"This machine: {_ui.plural(len(found), 'GPU')} ({', '.join(found)})" if found
+        st.caption(f"This machine: {_format.plural(len(found), 'GPU')} ({', '.join(found)})" if found
                    else "This machine has no GPU (set LAB_GPUS to override the detection).")
     return {"optimizer": optimizer, "learning_rate": float(lr), "weight_decay": float(weight_decay),
             "schedule": schedule, "epochs": int(epochs), "batch_size": int(batch),
@@ -352,7 +359,7 @@ def _search_section(seed: int) -> dict | None:
 
 def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None, repeat_of: int | None) -> None:
     """Queue the run (or search) once (see ``_queue_once``)."""
-    jobs = _ui.get_jobs()
+    jobs = _resources.get_jobs()
     if search:
         rid = _queue_once(cfg, token, what, lambda: jobs.submit_search(cfg, search["space"], search["n_trials"],
                                                                        search["seed"], name=name), repeat_of=repeat_of)
@@ -361,7 +368,7 @@ def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None
     if rid is None:
         return
     if search:
-        st.success(f"Search #{rid} queued with {_ui.plural(search['n_trials'], 'trial')} (see **Runs**, filtered by "
+        st.success(f"Search #{rid} queued with {_format.plural(search['n_trials'], 'trial')} (see **Runs**, filtered by "
                    "parent). The **Jobs** tab follows it.", icon=":material/check:")
     else:
         st.success(f"Run #{rid} queued. The **Jobs** tab follows it (it keeps going if you leave this page).",
@@ -479,7 +486,7 @@ def _vocabulary() -> dict[str, dict[str, str]]:
     from core.datasets import list_datasets
     from core.models import list_models
 
-    datasets = {i.name: i.name for i in (_ui.cached_dataset_infos() or list_datasets())}
+    datasets = {i.name: i.name for i in (_resources.cached_dataset_infos() or list_datasets())}
     datasets.update({k: v for k, v in SHORT_DATASET_NAMES.items() if v in datasets})
     return {"model": {m: m for m in list_models()}, "dataset": datasets, "optimizer": {o: o for o in choices("optimizer")}}
 
@@ -506,7 +513,7 @@ def name_conflicts(name: str, cfg) -> list[str]:
                 text = re.sub(_word(word), " ", text)
     m = re.search(r"(?<![a-z0-9.])(\d+)_?(?:ep|epochs?)(?![a-z])", text)
     if m and int(m.group(1)) != int(cfg.epochs):
-        out.append(f"it says {_ui.plural(int(m.group(1)), 'epoch')} but this run trains {cfg.epochs}")
+        out.append(f"it says {_format.plural(int(m.group(1)), 'epoch')} but this run trains {cfg.epochs}")
     return out
 
 
@@ -591,26 +598,18 @@ def _widget(fn, key: str, label: str, *, options: list | None = None, why: str =
     # the value is also passed as the widget's default: the browser then shows it even on a
     # run where Streamlit does not send session-state values to the frontend (the first page
     # view after a server start, a deep link in legacy pages mode)
-    want = st.session_state[key]
-    kind = getattr(fn, "__name__", "")
-    if kind in ("selectbox", "radio"):
-        kwargs["index"] = options.index(want)
-    elif kind == "multiselect":
-        kwargs["default"] = list(want)
-    else:
-        kwargs["value"] = want
+    kwargs.update(_streamlit_internals.widget_default(fn, st.session_state[key], options))
     value = fn(label, options, key=key, **kwargs) if options is not None else fn(label, key=key, **kwargs)
     _saved()[key] = value
     if note:
-        where = getattr(fn, "__self__", None)
-        (where if hasattr(where, "warning") else st).warning(_plain(note), icon=":material/sync_problem:")
+        _streamlit_internals.widget_container(fn).warning(_plain(note), icon=":material/sync_problem:")
     return value
 
 
 def _restore_dataset_keys() -> list[str]:
     """Put the kept dataset choice (name, folder, subsample) back before the picker draws."""
     notes = []
-    names = [i.name for i in _ui.cached_dataset_infos()]
+    names = [i.name for i in _resources.cached_dataset_infos()]
     for key, value in list(_saved().items()):
         if not key.startswith(f"{DS_KEY}_") or key in st.session_state or field_spec(key) is None:
             continue
@@ -625,7 +624,7 @@ def _restore_dataset_keys() -> list[str]:
 
 def _remember_dataset_keys() -> None:
     name = st.session_state.get(f"{DS_KEY}_name")
-    for key in _ui.dataset_widget_keys(DS_KEY, name):
+    for key in _widgets.dataset_widget_keys(DS_KEY, name):
         if key in st.session_state:
             _saved()[key] = st.session_state[key]
 
@@ -633,7 +632,7 @@ def _remember_dataset_keys() -> None:
 def _recommendation(ds_name: str, family: str, model: str) -> None:
     """Offer the dataset's recommended settings (its registered ``train_defaults``); applied
     only by the user's click."""
-    rec = next((getattr(i, "train_defaults", None) for i in _ui.cached_dataset_infos() if i.name == ds_name), None)
+    rec = next((getattr(i, "train_defaults", None) for i in _resources.cached_dataset_infos() if i.name == ds_name), None)
     if not rec:
         return
     r_model, r_epochs, r_batch = rec["model"], int(rec["epochs"]), int(rec["batch_size"])
@@ -649,7 +648,7 @@ def _recommendation(ds_name: str, family: str, model: str) -> None:
     current = {k: ss.get(k, _saved().get(k, field_spec(k).default)) for k in want}
     if all(current[k] == v for k, v in want.items()):
         return
-    text = (f"Suggested for {ds_name}: {r_model}, {_ui.plural(r_epochs, 'epoch')}, batch {r_batch}, "
+    text = (f"Suggested for {ds_name}: {r_model}, {_format.plural(r_epochs, 'epoch')}, batch {r_batch}, "
             + (f"input {r_size[0]}x{r_size[1]}" if r_size else "automatic input size")
             + (", balanced class weights" if r_cw == "balanced" else "") + ".")
     c = st.columns([4, 1])
@@ -739,7 +738,7 @@ def _load_url_once() -> None:
     for key in list(qp):
         if key == "run":
             raw = qp.get("run", "")
-            if raw.isdigit() and _ui.get_store().exists(int(raw)):
+            if raw.isdigit() and _resources.get_store().exists(int(raw)):
                 st.session_state[URL_RUN] = int(raw)
                 st.session_state.setdefault("watch_run", int(raw))
             else:
@@ -767,16 +766,13 @@ def _load_url_once() -> None:
 
 def _plain(text: Any) -> str:
     """Text shown as typed inside Markdown (names, paths, values from the URL are never markup)."""
-    helper = getattr(_ui, "md_text", None)
-    if callable(helper):
-        return helper(text)
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+    return _format.md_text(text)
 
 
 # ---------------------------------------------------------------- LR finder
 def lr_finder(cfg, token: str) -> None:
     """LR range test: through the job manager when it supports lr_find jobs, else here."""
-    jobs = _ui.get_jobs()
+    jobs = _resources.get_jobs()
     if hasattr(jobs, "submit_lr_find"):
         run_id = _queue_once(cfg, token, "lr_find", lambda: jobs.submit_lr_find(cfg))
         if run_id is not None:
@@ -814,26 +810,26 @@ def _snapshot(store):
 
 def _active_and_recent(store) -> tuple[list, list]:
     """Running and queued runs (oldest first) and the 5 newest runs, through the job snapshot
-    every page uses (core.jobs.manager.job_snapshot) when there is one."""
+    every page uses (core.jobs.status.job_snapshot) when there is one."""
     try:
-        from core.jobs.manager import job_snapshot
+        from core.jobs.status import job_snapshot
     except ImportError:
         job_snapshot = None
     if job_snapshot is not None:
         snap = job_snapshot(store, recent=5, limit=100)
         return sorted([*snap.running, *snap.queued], key=lambda r: r.id), list(snap.recent)
-    active, _ = store.list_runs(status=["running", "queued"], limit=100, sort="id", descending=False)
+    active, _ = store.list_runs(status=list(ACTIVE_STATUSES), limit=100, sort="id", descending=False)
     recent, _ = store.list_runs(limit=5)
     return active, recent
 
 
-@_ui.live_fragment(_ui.JOBS_REFRESH_S)
-@_ui.guarded
+@_widgets.live_fragment(_jobs_ui.JOBS_REFRESH_S)
+@_widgets.guarded
 def jobs_tab() -> None:
     """The watched run and the queue, from one read of the store, redrawn together (they used
     to be read at different times: the queue said 0 % while the panel said 77 %). Reads the
     store only, so it keeps working after navigating away and back, and from other tabs."""
-    store = _ui.get_store()
+    store = _resources.get_store()
     with _snapshot(store):
         active, recent = _active_and_recent(store)
         choices = {r.id: r for r in active}
@@ -849,7 +845,7 @@ def jobs_tab() -> None:
         ids = list(choices)
         if st.session_state.get("t_watch_select") not in ids:
             st.session_state["t_watch_select"] = watch if watch in ids else ids[0]
-        rid = st.selectbox("Run", ids, key="t_watch_select", format_func=lambda i: _ui.run_label(choices[i]))
+        rid = st.selectbox("Run", ids, key="t_watch_select", format_func=lambda i: _format.run_label(choices[i]))
         st.session_state["watch_run"] = rid
         r = store.get_run(rid)
         hist = store.get_metric_history(r.id) if r.kind == "train" else None
@@ -863,19 +859,19 @@ def run_panel(r, hist) -> None:
     c[0].metric("Status", r.status)
     ep, n_ep = info.get("epoch"), info.get("epochs") or (r.config or {}).get("epochs")
     c[1].metric("Epoch", f"{ep or '—'} / {n_ep or '—'}")
-    c[2].metric("Images/s", _ui.fmt_num(info.get("images_per_sec"), 0))
-    c[3].metric("ETA", _ui.fmt_duration(info.get("eta_s")) if r.status == "running" else "—")
+    c[2].metric("Images/s", _format.fmt_num(info.get("images_per_sec"), 0))
+    c[3].metric("ETA", _format.fmt_duration(info.get("eta_s")) if r.status == "running" else "—")
     st.progress(min(1.0, max(0.0, float(r.progress or 0.0))), text=_plain(progress_words(r)))
-    if r.status in ("running", "queued"):
+    if r.status in ACTIVE_STATUSES:
         if st.button("Cancel", key=f"t_cancel_{r.id}", icon=":material/stop_circle:"):
-            _ui.get_jobs().cancel(r.id)
+            _resources.get_jobs().cancel(r.id)
             st.toast(f"Cancel requested for run #{r.id}")
     elif r.status == "succeeded":
-        st.success(f"Run #{r.id} done: test accuracy {_ui.fmt_num(r.summary.get('accuracy'))}, balanced accuracy "
-                   f"{_ui.fmt_num(r.summary.get('balanced_accuracy'))}.")
+        st.success(f"Run #{r.id} done: test accuracy {_format.fmt_num(r.summary.get('accuracy'))}, balanced accuracy "
+                   f"{_format.fmt_num(r.summary.get('balanced_accuracy'))}.")
         st.page_link("pages/runs.py", label=f"Open run #{r.id}", query_params={"run": str(r.id)},
                      icon=":material/open_in_new:")
-    elif r.status in ("failed", "interrupted", "cancelled"):
+    elif r.status in FINAL_STATUSES:  # failed, interrupted or cancelled
         (st.warning if r.status == "cancelled" else st.error)(_plain(f"Run #{r.id} {r.status}. {r.error or ''}"))
     if hist is not None and not hist.empty:
         from core.analysis import plots
@@ -888,10 +884,10 @@ def run_panel(r, hist) -> None:
 
 
 def progress_words(r) -> str:
-    """The same words as the sidebar and Home (core.jobs.manager.progress_text), with the percentage."""
+    """The same words as the sidebar and Home (core.jobs.status.progress_text), with the percentage."""
     pct = f"{100 * float(r.progress or 0.0):.0f} %"
     try:
-        from core.jobs.manager import progress_text
+        from core.jobs.status import progress_text
     except ImportError:
         return f"{pct} · {(r.progress_info or {}).get('message') or r.status}"
     text = progress_text(r)
@@ -899,10 +895,7 @@ def progress_words(r) -> str:
 
 
 def _lr_result_from_run(r) -> dict | None:
-    for a in r.artifacts:
-        if a.kind in ("lr_find", "lr_finder") and a.path.is_file():
-            return json.loads(a.path.read_text())
-    return None
+    return _artifacts.run_folder(r).read_json("lr_find")
 
 
 def queue_table(active: list, watched) -> None:

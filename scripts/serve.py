@@ -8,11 +8,12 @@ imported, and the store opened once (its migration check), at server start, as g
 ``--preload`` does: otherwise the first visitor after a (re)start waits for them (0.6-0.9 s of
 a cold deep link on 2 shared cores, bench/README.md).
 The heavier modules of some pages (plotly, scikit-learn, TensorFlow) stay with the app's
-background warm-up (``pages/_ui.py``), which runs once the server is quiet.
+background warm-up (``pages/_warm_up.py``), which runs once the server is quiet.
 
-Streamlit is not imported by ``core``; this launcher imports only ``core`` modules and
-libraries, never ``pages`` (a Streamlit cache declared before the runtime exists would not be
-the runtime's)."""
+Streamlit is not imported by ``core``; this launcher imports ``core`` modules, libraries and
+``pages._streamlit_internals`` (which declares no Streamlit cache and imports no other page
+module), never the other ``pages`` modules (a Streamlit cache declared before the runtime exists
+would not be the runtime's)."""
 from __future__ import annotations
 
 import importlib
@@ -45,30 +46,12 @@ def open_store_once() -> None:
     A store that cannot be opened is left to the pages, which say what is wrong."""
     try:
         from core.config import get_settings
-        from core.store import Store
+        from core.store.repository import Store
 
         s = get_settings()
         Store(s.database_url, models_dir=str(s.models_dir)).close()
     except Exception as err:  # noqa: BLE001 - the dashboard shows the store's problem itself
         logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
-
-
-def no_legacy_pages_mode() -> None:
-    """Tell Streamlit up front that this app declares its pages with ``st.navigation``.
-
-    A folder named ``pages/`` beside app.py puts Streamlit in its legacy multipage mode until
-    a script run calls ``st.navigation``: the first page view after a start then runs the page
-    file alone, and ``pages/_ui.ensure_frame`` runs it again through app.py (0.15-0.2 s of a
-    cold deep link, bench/README.md). ``st.navigation`` ends that mode by setting this same
-    process-wide flag; setting it before the server starts makes the first view like every
-    later one. A Streamlit without the flag is left as it is: the page's own ``ensure_frame``
-    still handles that case."""
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:
-        return
-    if hasattr(PagesManager, "uses_pages_directory"):
-        PagesManager.uses_pages_directory = False
 
 
 def server_stack() -> tuple[str, str]:
@@ -91,7 +74,9 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
     preload()
     open_store_once()
-    no_legacy_pages_mode()
+    from pages._streamlit_internals import leave_legacy_pages_mode
+
+    leave_legacy_pages_mode()  # the first view after the start is one run of app.py, like every later one
     loop, http = server_stack()
     print(f"lab: serving with the {loop} event loop and the {http} HTTP parser", file=sys.stderr, flush=True)
     if (loop, http) != ("uvloop", "httptools"):

@@ -48,6 +48,6 @@ def trained():
 def page_jobs_cleanup():
     """Stop the job managers the pages of a module started (use with ``usefixtures``)."""
     yield
-    from pages import _ui
+    from pages import _resources
 
-    _ui.shutdown_job_managers()
+    _resources.shutdown_job_managers()

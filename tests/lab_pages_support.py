@@ -34,7 +34,7 @@ def lab_environ(root: Path) -> dict[str, str]:
 
 def make_finished_runs(root: Path, configs: list[dict], *, timeout: float = 300, in_process: bool = True) -> list[int]:
     """Queue runs in the store at ``root`` and train them with the real worker code: in this
-    process (``core.worker.run``, one after the other) or as ``python -m core.worker <id>``
+    process (``core.jobs.worker.run``, one after the other) or as ``python -m core.worker <id>``
     processes in parallel. Returns their ids; raises if one fails."""
     env = {**os.environ, **lab_environ(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     old = {k: os.environ.get(k) for k in ("LAB_DATABASE_URL", "LAB_MODELS_DIR")}

@@ -7,7 +7,6 @@ discordant counts counted here, scikit-learn's metrics on groups formed here wit
 are asserted, never floats from one CPU's training."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -46,42 +45,18 @@ def lab(tmp_path_factory):
 
 
 def _preds(store, rid) -> pd.DataFrame:
-    from core.analysis.paired import run_folder
+    from core.store.artifacts import RunFolder
 
-    return pd.read_csv(run_folder(store.get_run(rid), store) / "predictions.csv", dtype={"id": str})
+    return pd.read_csv(RunFolder.of(store.get_run(rid), store).path / "predictions.csv", dtype={"id": str})
 
 
 def _cli(argv: list[str]) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``python -m core ARGV`` run in this process: through core.cli once
-    it wires the subcommand, else through the modules' add_cli the same way core.cli.main does."""
+    """(exit code, stdout, stderr) of ``python -m core ARGV`` run in this process (core.cli.main)."""
     from core.cli import main as cli
-    from core.validation import LabError
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli.build_parser().parse_args(argv[:1] + ["--help"])
-            wired = True
-        except SystemExit:
-            wired = False
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if wired:
-            rc = cli.main(argv)
-        else:
-            from core.analysis import paired as analysis
-            from core.analysis import slices
-
-            ap = argparse.ArgumentParser(prog="python -m core")
-            sub = ap.add_subparsers(dest="command", required=True)
-            analysis.add_cli(sub)
-            slices.add_cli(sub)
-            args = ap.parse_args(argv)
-            try:
-                rc = int(args.fn(args) or 0)
-            except LabError as e:
-                print(f"\nerror: {e}", file=err)
-                rc = 2
+        rc = cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -130,9 +105,10 @@ def test_paired_comparison_of_two_real_runs_matches_scipy_and_sklearn(lab):
 
 
 def test_each_run_alone_gets_the_intervals_of_evaluation_bootstrap(lab):
-    """The paired bootstrap draws resamples exactly as core.metrics.classification.bootstrap_ci does."""
+    """The paired bootstrap draws resamples exactly as core.metrics.bootstrap.bootstrap_ci does."""
     from core.analysis.paired import load_run_predictions, metric_draws, percentile_interval, resample_weights
-    from core.metrics.classification import _unpack, bootstrap_ci
+    from core.metrics.bootstrap import bootstrap_ci
+    from core.metrics.classification import _unpack
 
     store = lab["store"]
     rp = load_run_predictions(store.get_run(lab["a"]), store=store)
@@ -379,9 +355,9 @@ def test_analysis_sections_show_messages_not_exceptions(lab):
                               dataset="digits", model="small_cnn", seed=0)
 
     def script(a: int, b: int, other: int, queued: int) -> None:
-        from pages import _analysis_ui, _ui
+        from pages import _analysis_ui, _resources
 
-        s = _ui.get_store()
+        s = _resources.get_store()
         _analysis_ui.paired_section(s.get_run(a), s.get_run(b))
         _analysis_ui.paired_section(s.get_run(a), s.get_run(other))
         _analysis_ui.paired_section(s.get_run(a), s.get_run(queued))

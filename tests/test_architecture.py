@@ -171,3 +171,110 @@ def test_find_cycles_reports_each_cycle_as_a_path():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"f"}, "f": {"e"}}
     assert find_cycles(graph) == [["a", "b", "c", "a"], ["e", "f", "e"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+# ----------------------------------------------------------------------------- layers
+# The package diagram of docs/ARCHITECTURE.md ("The floor plan"): each package of core/ and what it may
+# import. A package always may import itself and the base modules. Entry points (``python -m core``,
+# ``python -m core.worker``) sit above everything.
+BASE = {"core", "core.config", "core.validation", "core.registry", "core.files"}
+# The run folder's layout (file names and kinds, atomic reads and writes; no database) is the vocabulary
+# every layer shares: any package may import it.
+SHARED = {"core.store.artifacts"}
+ENTRY_POINTS = {"core.__main__", "core.worker"}
+ALLOWED = {
+    "store": set(),
+    "models": set(),
+    "data": {"models"},
+    "datasets": {"data"},
+    "metrics": {"data"},
+    "training": {"store", "models", "data", "datasets", "metrics"},
+    "serving": {"store", "models", "data", "datasets", "metrics"},
+    "analysis": {"store", "models", "data", "datasets", "metrics", "training", "serving"},
+    "recipes": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis"},
+    "jobs": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes"},
+    "cli": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes", "jobs"},
+}
+
+
+def _package(module: str) -> str:
+    if module in BASE:
+        return "base"
+    if module in ENTRY_POINTS:
+        return "entry"
+    return module.split(".")[1]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    out = []
+    for module, imported in sorted(graph.items()):
+        pa = _package(module)
+        for target in sorted(imported):
+            pb = _package(target)
+            if pa == pb or pb == "base" or pa == "entry" or target in SHARED:
+                continue
+            if pa == "base" or pb not in ALLOWED.get(pa, set()):
+                out.append(f"{module} ({pa}) imports {target} ({pb})")
+    return out
+
+
+def test_every_core_package_is_in_the_diagram():
+    packages = {_package(m) for m in core_import_graph()} - {"base", "entry"}
+    assert packages == set(ALLOWED)
+
+
+def test_each_package_imports_only_the_packages_below_it():
+    violations = layer_violations(core_import_graph())
+    assert not violations, "imports against docs/ARCHITECTURE.md's diagram:\n" + "\n".join(violations)
+
+
+def test_the_diagram_has_no_cycle():
+    assert find_cycles({p: set(deps) for p, deps in ALLOWED.items()}) == []
+
+
+def test_layer_check_reports_an_upward_import():
+    graph = {"core.data.images": {"core.training.engine", "core.validation"}, "core.training.engine": {"core.data.images"}}
+    assert layer_violations(graph) == ["core.data.images (data) imports core.training.engine (training)"]
+
+
+# ----------------------------------------------------------------------------- pages
+PAGES = CORE.parent / "pages"
+
+
+def pages_import_graph() -> dict[str, set[str]]:
+    """pages module -> pages modules it imports (app.py included as ``app``)."""
+    files = {f"pages.{py.stem}": py for py in PAGES.glob("*.py")}
+    files["app"] = CORE.parent / "app.py"
+    graph: dict[str, set[str]] = {}
+    for module, py in files.items():
+        tree = ast.parse(py.read_text(), filename=str(py))
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__" and node.args:
+                names = [ast.unparse(node.args[0]).strip("'\"")]
+            else:
+                continue
+            edges.update(n for n in names if n in files)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def test_no_import_cycles_among_the_pages():
+    cycles = find_cycles(pages_import_graph())
+    assert not cycles, "import cycles among pages/ and app.py:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_core_never_imports_pages_or_app():
+    offenders = []
+    for py in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(py.read_text(), filename=str(py))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "app" or n == "pages" or n.startswith("pages.") for n in names):
+                offenders.append(str(py.relative_to(CORE.parent)))
+    assert offenders == []

@@ -1,5 +1,5 @@
-"""Moving runs between labs (issue 12, item 4): a real finished digits run exported by
-``Store.export_run`` and imported by ``core.serving.bundle`` into another store; damaged, unsafe and
+"""Moving runs between labs: a real finished digits run exported by
+``core.serving.bundle.export_bundle`` and imported by ``core.serving.bundle`` into another store; damaged, unsafe and
 incompatible bundles refused with a message and nothing left behind; the CLI and the Runs
 page (AppTest). The SQLite -> PostgreSQL round trip is in tests/test_store_postgres.py."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.serving.bundle import BundleError, import_bundle
+from core.serving.bundle import BundleError, export_bundle, import_bundle
 from core.store import Store, head_revision
 from lab_pages_support import app_at, problems
 
@@ -112,7 +112,7 @@ def assert_nothing_imported(store: Store) -> None:
 @pytest.fixture(scope="module")
 def bundle(trained, tmp_path_factory) -> Path:
     src = source_store(trained)
-    path = src.export_run(trained["ids"][0], tmp_path_factory.mktemp("bundle") / "run.zip")
+    path = export_bundle(src, trained["ids"][0], tmp_path_factory.mktemp("bundle") / "run.zip")
     src.close()
     return path
 
@@ -125,7 +125,7 @@ def test_round_trip_into_another_sqlite_store(trained, tmp_path):
     src.set_notes(sid, "exported with its notes")
     src.add_tag(sid, "stage", "review")
     try:
-        bundle = src.export_run(sid, tmp_path / "run.zip")
+        bundle = export_bundle(src, sid, tmp_path / "run.zip")
         with zipfile.ZipFile(bundle) as zf:
             m = json.loads(zf.read(f"run_{sid}/manifest.json"))
         assert m["format"] == "lab-run-bundle" and m["format_version"] == 1
@@ -164,7 +164,7 @@ def test_parent_is_dropped_and_recorded(tmp_path):
     src.log_metrics(child, {"loss": float("nan"), "accuracy": 0.5}, step=0)
     src.log_summary(child, {"accuracy": 0.5, "log_loss": float("nan")})
     src.set_status(child, "failed", error="out of memory")
-    z = src.export_run(child, tmp_path / "trial.zip")
+    z = export_bundle(src, child, tmp_path / "trial.zip")
     dst = empty_store(tmp_path)
     res = import_bundle(dst, z)
     assert not res.model_checked and res.files == []
@@ -313,7 +313,7 @@ def test_cli_export_and_import(trained, lab_env, tmp_path, capsys):
 
     out = tmp_path / "cli.zip"
     src = source_store(trained)
-    src.export_run(trained["ids"][1], out)  # the CLI's export of the same run is checked below
+    export_bundle(src, trained["ids"][1], out)  # the CLI's export of the same run is checked below
     src.close()
     assert main(["runs", "import", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -12,10 +12,10 @@ from core.metrics.calibration import (
     calibration_meta,
     calibration_report,
     fit_temperature,
-    load_calibration,
     nll,
 )
 from core.metrics.classification import calibration_bins
+from core.serving.trained_model import load_calibration
 from core.validation import ValidationError
 
 

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def _stored(store, rid):
-    from core.analysis.paired import run_folder
+    from core.store.artifacts import RunFolder
 
-    folder = run_folder(store.get_run(rid), store)
+    folder = RunFolder.of(store.get_run(rid), store).path
     ev = json.loads((folder / "evaluation.json").read_text())
     pred = pd.read_csv(folder / "predictions.csv", dtype={"id": str})
     return ev, pred
@@ -249,7 +249,7 @@ def ham_run(shared_datasets, tmp_path_factory):
 def test_file_dataset_cells_show_lesion_images_with_gradcam_and_the_notice(ham_run):
     """HAM10000 (images read from files, lesion domain): the cell's images, overlays and the notice."""
     from core.store import Store
-    from pages._ui import RESEARCH_NOTICE
+    from pages._format import RESEARCH_NOTICE
 
     rid = ham_run["id"]
     store = Store()

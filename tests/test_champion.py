@@ -1,4 +1,4 @@
-"""The champion of a dataset (issue 12, item 3): the store's rules and history on SQLite and
+"""The champion of a dataset: the store's rules and history on SQLite and
 PostgreSQL, the CLI, and the pages (Predict preselects it, Runs and Compare mark it) through
 AppTest on real finished digits runs."""
 from __future__ import annotations
@@ -167,7 +167,7 @@ def test_predict_preselects_the_champion_unless_a_run_is_asked_for(trained, shar
 
 
 def test_runs_and_compare_show_the_champion_and_the_run_page_sets_it(trained, shared_store):
-    from pages._ui import md_text
+    from pages._format import md_text
 
     older, newest = trained["ids"]
     evil = "**bold** [x](https://evil.example) :red[alert]"
@@ -227,7 +227,7 @@ def hostile_env(shared_datasets, monkeypatch):
 
 @pytest.mark.slow
 def test_champion_names_notes_and_who_are_shown_as_text(hostile_env):
-    from pages._ui import md_text
+    from pages._format import md_text
     from test_security import HOSTILE, HOSTILE_FILE, assert_only_text
 
     ids = hostile_env["ids"]

@@ -78,7 +78,8 @@ def test_train_flags_come_from_the_config_table(lab_env, monkeypatch, capsys):
     core.training.config.PARAMS: a choice added there is offered and accepted; --gpus sets gpus."""
     import dataclasses
 
-    from core.cli.main import build_parser, config_from_args
+    from core.cli.config_flags import config_from_args
+    from core.cli.main import build_parser
     from core.training import config as train_config
     from core.validation import ValidationError
 

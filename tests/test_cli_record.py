@@ -124,9 +124,9 @@ def test_cli_run_opens_on_runs_compare_and_predicts(recorded, monkeypatch):
         assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
         assert any("Prediction:" in m.value for m in at.markdown)
     finally:
-        from pages import _ui
+        from pages import _resources
 
-        _ui.shutdown_job_managers()
+        _resources.shutdown_job_managers()
 
 
 def test_runs_list_and_show(recorded, monkeypatch, capsys):

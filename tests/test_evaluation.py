@@ -10,13 +10,13 @@ from sklearn.metrics import average_precision_score, cohen_kappa_score, roc_auc_
 
 from core.datasets.base import Dataset
 from core.metrics.classification import (
-    Interpretation,
     align_predictions,
     calibration_bins,
     evaluate,
     predict_dataset,
     predictions_frame,
 )
+from core.metrics.interpretation import Interpretation
 from core.validation import DatasetError, ValidationError
 
 NAMES3 = ["a", "b", "c"]

@@ -48,9 +48,9 @@ def runs(shared_datasets, tmp_path_factory):
 
 
 def _folder(store, rid) -> Path:
-    from core.analysis.paired import run_folder
+    from core.store.artifacts import RunFolder
 
-    return run_folder(store.get_run(rid), store)
+    return RunFolder.of(store.get_run(rid), store).path
 
 
 def _onnx_inputs(path) -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data.images import ACCEPTED_FORMATS, ImageError, LoadedImage, load_image, load_upload
+from core.data.images import ACCEPTED_FORMATS, ImageError, LoadedImage, load_image
 from core.validation import LabError
 
 
@@ -47,7 +47,7 @@ def test_path_and_file_object(tmp_path):
     Image.fromarray(gradient()).save(p)
     a = load_image(p)
     b = load_image(str(p))
-    c = load_upload(io.BytesIO(p.read_bytes()))
+    c = load_image(io.BytesIO(p.read_bytes()))
     np.testing.assert_array_equal(a.array, b.array)
     np.testing.assert_array_equal(a.array, c.array)
     with pytest.raises(ImageError, match="does not exist"):

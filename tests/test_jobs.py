@@ -14,7 +14,8 @@ from datetime import UTC
 import pandas as pd
 import pytest
 
-from core.jobs.manager import JOB_KINDS, JobManager
+from core.jobs.kinds import JOB_KINDS
+from core.jobs.manager import JobManager
 from core.store import HOST, Store
 from core.validation import NotFoundError, ValidationError
 
@@ -285,7 +286,8 @@ def test_search_parent_follows_its_trials(store):
 def test_group_is_never_a_job_and_follows_its_runs(store):
     """A run of kind ``group`` (a recipe's, core.recipes) is never claimed nor counted as a job;
     its status follows its runs: queued, running, then succeeded only when all succeeded."""
-    from core.jobs.manager import PARENT_KINDS, job_snapshot
+    from core.jobs.kinds import PARENT_KINDS
+    from core.jobs.status import job_snapshot
     from core.training.search import group_status, update_parents
 
     jm = JobManager(store, store.models_dir)

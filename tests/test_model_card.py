@@ -5,7 +5,6 @@ A real stored digits run (the shared runs trained by the real worker); the numbe
 checked against the run's own evaluation.json, the page is parsed to prove it fetches nothing."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -46,14 +45,14 @@ def _table_after(page: str, heading: str) -> list[list[str]]:
 def card(trained):
     """The facts of the first shared run's card (slices with few resamples; 2 + 2 Grad-CAM examples)."""
     from core.analysis.model_card import collect
-    from core.analysis.paired import run_folder
     from core.store import Store
+    from core.store.artifacts import RunFolder
 
     store = Store()
     rid = trained["ids"][0]
     run = store.get_run(rid)
     c = collect(run, store=store, examples=2, slices_bootstrap=100)
-    ev = json.loads((run_folder(run, store) / "evaluation.json").read_text())
+    ev = json.loads((RunFolder.of(run, store).path / "evaluation.json").read_text())
     store.close()
     return {"card": c, "id": rid, "ev": ev}
 
@@ -130,26 +129,12 @@ def test_card_refuses_a_run_that_has_not_succeeded(trained):
 
 
 def _cli(argv: list[str]) -> tuple[int, str, str]:
-    """``python -m core ARGV`` in this process: through core.cli once it wires model-card, else its add_cli."""
-    from core.analysis import model_card
+    """``python -m core ARGV`` in this process (core.cli.main)."""
     from core.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli.build_parser().parse_args([argv[0], "--help"])
-            wired = True
-        except SystemExit as e:
-            wired = e.code == 0
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if wired:
-            rc = cli.main(argv)
-        else:
-            ap = argparse.ArgumentParser(prog="python -m core")
-            model_card.add_cli(ap.add_subparsers(dest="command", required=True))
-            args = ap.parse_args(argv)
-            rc = int(args.fn(args) or 0)
+        rc = cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
 
 

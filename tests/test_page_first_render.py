@@ -1,4 +1,4 @@
-"""Issue 8, item 18: first render of the Data explorer and the Augmentation studio.
+"""First render of the Data explorer and the Augmentation studio.
 
 AppTest on the real pages and real digits. The Data explorer draws only the open tab (a first
 visit: the overview) and keeps its image statistics in Streamlit's data cache, so a new
@@ -147,24 +147,24 @@ def test_warm_up_imports_wait_until_no_page_is_being_drawn(monkeypatch):
     import threading
 
     from lab_pages_support import wait_for
-    from pages import _ui
+    from pages import _warm_up
 
     sys.modules.pop("colorsys", None)  # a leaf module of the standard library, imported by nothing here
-    monkeypatch.setattr(_ui, "WARM_UP_MODULES", ("colorsys",))
-    monkeypatch.setattr(_ui, "WARM_UP_QUIET_S", 0.3)
-    monkeypatch.setattr(_ui, "_WARM_UP", {})
-    monkeypatch.setattr(_ui, "_PAGE_RUNS", {"active": 0, "last_end": 0.0})
-    monkeypatch.setattr(_ui, "_PAGE_RUNS_LOCK", threading.Lock())
+    monkeypatch.setattr(_warm_up, "WARM_UP_MODULES", ("colorsys",))
+    monkeypatch.setattr(_warm_up, "WARM_UP_QUIET_S", 0.3)
+    monkeypatch.setattr(_warm_up, "_WARM_UP", {})
+    monkeypatch.setattr(_warm_up, "_PAGE_RUNS", {"active": 0, "last_end": 0.0})
+    monkeypatch.setattr(_warm_up, "_PAGE_RUNS_LOCK", threading.Lock())
 
-    with _ui.page_run():
-        assert not _ui.server_quiet()
-        _ui.warm_up_in_background(poll_s=0.02)
-        worker = _ui._WARM_UP["thread"]
+    with _warm_up.page_run():
+        assert not _warm_up.server_quiet()
+        _warm_up.warm_up_in_background(poll_s=0.02)
+        worker = _warm_up._WARM_UP["thread"]
         worker.join(timeout=0.5)  # a page is being drawn: nothing imported meanwhile
         assert worker.is_alive() and "colorsys" not in sys.modules
-    assert not _ui.server_quiet(0.3)  # just ended: the browser is still drawing it
+    assert not _warm_up.server_quiet(0.3)  # just ended: the browser is still drawing it
     wait_for(lambda: not worker.is_alive(), timeout=30, interval=0.05, what="the warm-up to finish")
-    assert "colorsys" in sys.modules and _ui.server_quiet(0.3)
+    assert "colorsys" in sys.modules and _warm_up.server_quiet(0.3)
 
 
 @pytest.fixture

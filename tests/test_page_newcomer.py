@@ -1,4 +1,4 @@
-"""What a newcomer sees (issue 8, items 14, 15, 17): Home lists ready datasets first with the
+"""What a newcomer sees: Home lists ready datasets first with the
 how-to text collapsed and counts in proper English; the training ETA never shows minutes for
 a 20-second run; Runs has parameter columns; the run page's "Misclassified" gallery differs
 from the others and captions every image with its sample id; a `max_per_class` test split is
@@ -56,10 +56,10 @@ def test_home_counts_in_proper_english(lab_env):
     captions = [str(c.value) for c in at.caption]
     assert any(c.startswith("1 run in the store") for c in captions), captions
     assert not any(re.search(r"\b1 (runs|datasets)\b", c) for c in captions), captions
-    from pages import _ui
+    from pages import _format
 
-    assert [_ui.plural(n, "run") for n in (0, 1, 2, 1000)] == ["0 runs", "1 run", "2 runs", "1,000 runs"]
-    assert _ui.plural(1, "class", "classes") == "1 class" and _ui.plural(3, "class", "classes") == "3 classes"
+    assert [_format.plural(n, "run") for n in (0, 1, 2, 1000)] == ["0 runs", "1 run", "2 runs", "1,000 runs"]
+    assert _format.plural(1, "class", "classes") == "1 class" and _format.plural(3, "class", "classes") == "3 classes"
 
 
 def test_quick_start_promise_is_not_a_minute(lab_env):
@@ -104,11 +104,12 @@ def test_eta_from_real_training_progress(tmp_path):
 
     # the same progress, replayed through the estimator, gives the same answers (a pure function
     # of time and fraction done) and the naive elapsed/done formula is what it replaced
-    from core.training.progress import eta_sequence
+    from core.training.progress import EtaEstimator
 
     total_batches = rec.batches[0][3] * cfg.epochs
     samples = [(t, i / total_batches) for i, (t, *_rest) in enumerate(rec.batches, start=1)]
-    replay = eta_sequence(samples)
+    est = EtaEstimator()
+    replay = [est.update(t, f) for t, f in samples]
     assert replay[0] is None and replay[-1] == 0
 
 
@@ -167,7 +168,7 @@ def _popover_of_keys(at) -> dict[str, str]:
 
 
 def test_runs_filter_sort_and_page_open_from_buttons_and_say_what_is_in_effect(trained):
-    """Issue 8 item 18: the list's controls are in Filter / Sort / Page popovers, whose content
+    """The list's controls are in Filter / Sort / Page popovers, whose content
     the browser draws only once opened (bench/README.md), and a caption beside them says what is
     in effect; filtering, sorting and paging work as before."""
     at = app_at("runs")
@@ -206,7 +207,7 @@ def _gallery(at) -> tuple[list[str], list[str]]:
 
 
 def test_run_page_gallery_modes_and_ids(trained):
-    from pages import _ui
+    from pages import _artifacts
 
     rid = trained["ids"][0]
     at = app_at("runs", {"run": str(rid)})
@@ -229,7 +230,7 @@ def test_run_page_gallery_modes_and_ids(trained):
 
     # filter by true class: only that class's mistakes
     cls = str(wrong["y_true"].mode()[0])
-    names = _ui.run_artifacts(trained_run(rid))[2]["class_names"]
+    names = _artifacts.run_artifacts(trained_run(rid))[2]["class_names"]
     at.selectbox(key="r_gal_actual").set_value(names[int(cls)]).run()
     caps_c, _ = _gallery(at)
     assert caps_c and all(f"· true {names[int(cls)]} ·" in c.replace("\\", "") for c in caps_c)

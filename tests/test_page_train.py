@@ -1,4 +1,4 @@
-"""The Train page never creates or mislabels a run (issue 8, items 5-8), with Streamlit
+"""The Train page never creates or mislabels a run, with Streamlit
 AppTest on the real app, a real store on a temp dir and the real job manager.
 
 The job manager's supervisor is switched off (LAB_DASHBOARD_SUPERVISOR=0) in these tests:
@@ -30,9 +30,9 @@ def env(lab_env, monkeypatch):
 @pytest.fixture(scope="module", autouse=True)
 def _shutdown_jobs():
     yield
-    from pages import _ui
+    from pages import _resources
 
-    _ui.shutdown_job_managers()
+    _resources.shutdown_job_managers()
 
 
 def store():
@@ -209,6 +209,33 @@ def test_options_and_help_come_from_the_config_table(env, monkeypatch):
     assert_ok(at)
     (r,) = all_runs()
     assert r.config["gpus"] == 2
+
+
+def test_input_bounds_come_from_the_config_table(env, monkeypatch):
+    """The page's number inputs and sliders offer the bounds of core.training.config's table
+    (``Param.widget_range``): 1..500 epochs on the page, while validation and the CLI accept up
+    to 10,000; a bound changed in the table is the page's bound."""
+    import dataclasses
+
+    from core.training import config as train_config
+    from core.validation import ValidationError
+
+    epochs = train_config.PARAMS["epochs"]
+    assert epochs.widget_range == (1, 500) and (epochs.low, epochs.high) == (1, 10000)
+    assert epochs.check("epochs", 10000) == 10000
+    with pytest.raises(ValidationError):
+        epochs.check("epochs", 10001)
+    at = train_page()
+    expected = {"t_epochs": (1, 500), "t_batch": (1, 1024), "t_patience": (0, 100), "t_seed": (0, 2**31 - 1),
+                "t_gpus": (0, 64), "t_lr": (1e-7, 10.0), "t_wd": (0.0, 1.0)}
+    for key, bounds in expected.items():
+        w = at.number_input(key=key)
+        assert (w.min, w.max) == bounds, key
+    for key in ("t_val", "t_test"):
+        assert (at.slider(key=key).min, at.slider(key=key).max) == pytest.approx((0.05, 0.4)), key
+    monkeypatch.setitem(train_config.PARAMS, "epochs", dataclasses.replace(epochs, widget=(1, 20)))
+    at = train_page()
+    assert at.number_input(key="t_epochs").max == 20
 
 
 def test_contradicting_name_is_flagged_before_submit(env):

@@ -19,8 +19,8 @@ PAGES = sorted(p.stem for p in PAGES_DIR.glob("*.py") if not p.name.startswith("
 
 
 def navigation_paths() -> list[str]:
-    """The files named by ``st.Page("pages/<name>.py", ...)`` in pages/_ui.py's navigation."""
-    tree = ast.parse((PAGES_DIR / "_ui.py").read_text())
+    """The files named by ``st.Page("pages/<name>.py", ...)`` in pages/_frame.py's navigation."""
+    tree = ast.parse((PAGES_DIR / "_frame.py").read_text())
     return [node.args[0].value for node in ast.walk(tree)
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page"
             and node.args and isinstance(node.args[0], ast.Constant)]

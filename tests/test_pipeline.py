@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from core.data.pipeline import balanced_class_weights, make_dataset
+from core.data.pipeline import balanced_class_weights, make_dataset, predict_batches
 from core.data.preprocess import Preprocessing
 from core.datasets.base import Dataset
 from core.validation import ValidationError
@@ -166,6 +166,17 @@ def test_oversampling_balances_classes(shared_datasets):
     assert len(y) == len(ham)
     with pytest.raises(ValidationError, match="oversample=True only makes sense"):
         make_dataset(ham, prep, batch_size=8, training=False, oversample=True)
+
+
+def test_predict_batches_preprocess_images_in_order(digits):
+    """Batches for model.predict over in-memory images: preprocessed as apply_np does, in order,
+    no labels; a grey H x W stack gets its channel axis."""
+    prep = Preprocessing((12, 12), 3, "rescale")
+    batches = [b.numpy() for b in predict_batches(digits.images[:50], prep, batch_size=16)]
+    assert [len(b) for b in batches] == [16, 16, 16, 2]
+    np.testing.assert_allclose(np.concatenate(batches), prep.apply_np(digits.images[:50]), atol=1e-6)
+    flat = np.concatenate([b.numpy() for b in predict_batches(digits.images[:5, ..., 0], prep)])
+    np.testing.assert_allclose(flat, prep.apply_np(digits.images[:5]), atol=1e-6)
 
 
 def test_make_dataset_refuses_what_is_not_a_preprocessing(digits):

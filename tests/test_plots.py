@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.analysis import plots
+from core.analysis import data_plots, plots
 from core.metrics.classification import evaluate, predictions_frame
 from core.validation import ValidationError
 
@@ -26,13 +26,13 @@ def evaluation():
 
 def test_class_distribution_figures():
     dist = pd.DataFrame({"label": [0, 1, 2], "class": NAMES, "count": [50, 30, 20], "percent": [50.0, 30.0, 20.0]})
-    bar = plots.class_distribution_bar(dist)
+    bar = data_plots.class_distribution_bar(dist)
     assert isinstance(bar, go.Figure) and len(bar.data) == 1
     assert list(bar.data[0].y) == [50, 30, 20] and bar.data[0].text[0] == "50<br>50.0%"
-    pie = plots.class_distribution_pie({"a": 3, "b": 1})
+    pie = data_plots.class_distribution_pie({"a": 3, "b": 1})
     assert pie.data[0].type == "pie" and "percent" in pie.data[0].textinfo
     with pytest.raises(ValidationError, match="'class' and 'count'"):
-        plots.class_distribution_bar(pd.DataFrame({"x": [1]}))
+        data_plots.class_distribution_bar(pd.DataFrame({"x": [1]}))
 
 
 def test_evaluation_figures(evaluation):
@@ -77,22 +77,22 @@ def test_compare_roc_and_images(evaluation):
     fig = plots.compare_roc({"a": evaluation["roc"], "b": evaluation["roc"]}, curve="micro")
     assert len(fig.data) == 3
     imgs = [np.zeros((8, 8), np.uint8), np.full((10, 6, 3), 200, np.uint8), np.ones((5, 5, 1), np.uint8)]
-    grid = plots.image_grid(imgs, ["x", "y", "z"], cols=2)
+    grid = data_plots.image_grid(imgs, ["x", "y", "z"], cols=2)
     assert len(grid.data) == 3 and all(t.type == "image" for t in grid.data)
     assert np.asarray(grid.data[0].z).shape == (8, 8, 3)
     with pytest.raises(ValidationError, match="2 titles for 3 images"):
-        plots.image_grid(imgs, ["x", "y"])
+        data_plots.image_grid(imgs, ["x", "y"])
 
 
 def test_eda_helpers():
     ages = pd.Series([30, 40, 50, np.nan, 60], name="age")
     sex = pd.Series(["m", "f", "m", "f", "m"])
-    assert len(plots.histogram(ages).data) == 1
-    assert len(plots.histogram(ages, by=sex).data) == 2
-    assert len(plots.box_plot(ages, by=sex).data) == 2
+    assert len(data_plots.histogram(ages).data) == 1
+    assert len(data_plots.histogram(ages, by=sex).data) == 2
+    assert len(data_plots.box_plot(ages, by=sex).data) == 2
     hist = pd.DataFrame({"class": ["a"] * 2 + ["b"] * 2, "bin_left": [0, 128] * 2, "bin_right": [128, 256] * 2,
                          "fraction": [0.3, 0.7, 0.5, 0.5]})
-    fig = plots.brightness_figure(hist)
+    fig = data_plots.brightness_figure(hist)
     assert len(fig.data) == 2 and list(fig.data[0].x) == [64, 192]
 
 
@@ -122,21 +122,21 @@ def test_class_names_and_group_values_are_plain_text_in_figures():
     import numpy as np
     import pandas as pd
 
-    from core.analysis import plots
+    from core.analysis import data_plots, plots
 
     evil = ['<a href="https://evil.example/login">phish</a>', "<b>bold</b>", "plain & simple"]
     figs = [
-        plots.class_distribution_bar({n: i + 1 for i, n in enumerate(evil)}),
-        plots.class_distribution_pie({n: i + 1 for i, n in enumerate(evil)}),
+        data_plots.class_distribution_bar({n: i + 1 for i, n in enumerate(evil)}),
+        data_plots.class_distribution_pie({n: i + 1 for i, n in enumerate(evil)}),
         plots.confusion_matrix_figure(np.eye(3, dtype=int) * 4 + 1, evil),
         plots.roc_figure({evil[0]: {"fpr": [0, 1], "tpr": [0, 1], "auc": 0.5}}),
         plots.pr_figure({evil[0]: {"recall": [0, 1], "precision": [1, 0], "ap": 0.5}}),
         plots.per_class_bars([{"class": n, "precision": .5, "sensitivity": .5, "specificity": .5, "f1": .5} for n in evil]),
         plots.probability_bars([0.2, 0.3, 0.5], evil),
-        plots.image_grid([np.zeros((4, 4), np.uint8)] * 3, evil),
-        plots.histogram(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
-        plots.box_plot(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
-        plots.brightness_figure(pd.DataFrame({"class": evil, "bin_left": [0, 0, 0], "bin_right": [8, 8, 8],
+        data_plots.image_grid([np.zeros((4, 4), np.uint8)] * 3, evil),
+        data_plots.histogram(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
+        data_plots.box_plot(pd.Series([1.0, 2.0, 3.0]), by=pd.Series(evil)),
+        data_plots.brightness_figure(pd.DataFrame({"class": evil, "bin_left": [0, 0, 0], "bin_right": [8, 8, 8],
                                               "fraction": [.1, .2, .3]})),
     ]
     for fig in figs:

@@ -237,7 +237,7 @@ def test_pages_show_the_executor_the_cluster_and_where_a_run_ran(cluster, store,
     from streamlit.testing.v1 import AppTest
 
     from lab_pages_support import APP, app_at, page_texts, problems
-    from pages import _ui
+    from pages import _resources
 
     for k, v in {"LAB_DATABASE_URL": store.full_url, "LAB_MODELS_DIR": str(store.models_dir), "LAB_EXECUTOR": "ray",
                  "LAB_RAY_ADDRESS": cluster["address"], "LAB_DASHBOARD_SUPERVISOR": "0"}.items():
@@ -264,7 +264,7 @@ def test_pages_show_the_executor_the_cluster_and_where_a_run_ran(cluster, store,
         panel = next(d.value for d in at.dataframe if "CPUs free" in d.value.columns)
         assert len(panel) == cluster["nodes"]
     finally:
-        _ui.shutdown_job_managers()
+        _resources.shutdown_job_managers()
 
 
 # ------------------------------------------------------------------ no cluster needed

@@ -15,7 +15,10 @@ import pytest
 
 from core.cli import recipes as RC
 from core.recipes import catalog as R
+from core.recipes import estimate as E
 from core.recipes import pitfalls as P
+from core.recipes import reproduction as T
+from core.recipes import runs as U
 from core.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +55,8 @@ def test_every_recipe_plans_valid_full_configs_at_both_budgets():
             assert f.run.needs_imagenet == (f.config["weights"] == "imagenet")
             for c in f.run.claims:
                 assert 0 < c.value <= 1 and c.label
-        assert R.estimate_seconds(full[0].config, full[0].kind) >= R.estimate_seconds(quick[0].config, quick[0].kind)
-        quick_total = sum(R.estimate_seconds(p.config, p.kind) for p in quick)
+        assert E.estimate_seconds(full[0].config, full[0].kind) >= E.estimate_seconds(quick[0].config, quick[0].kind)
+        quick_total = sum(E.estimate_seconds(p.config, p.kind) for p in quick)
         assert quick_total < 15 * 60, (name, quick_total)  # "minutes on 2 CPU cores"
 
 
@@ -134,18 +137,18 @@ def test_report_a_b_e_cnns_are_all_checked():
 
 # ------------------------------------------------------------------ verdicts
 def test_interval_and_verdict():
-    assert R.verdict(0.80, 0.79, 0.75, 0.83).startswith("reproduced")
-    assert R.verdict(0.90, 0.79, 0.75, 0.83) == "below the claim"
-    assert R.verdict(0.70, 0.79, 0.75, 0.83) == "above the claim"
-    assert R.verdict(0.70, None, None, None) == "not run"
+    assert T.verdict(0.80, 0.79, 0.75, 0.83).startswith("reproduced")
+    assert T.verdict(0.90, 0.79, 0.75, 0.83) == "below the claim"
+    assert T.verdict(0.70, 0.79, 0.75, 0.83) == "above the claim"
+    assert T.verdict(0.70, None, None, None) == "not run"
     s = {"accuracy": 0.8, "ci_low_accuracy": 0.75, "ci_high_accuracy": 0.85, "n_classes": 5,
          "ci_low_balanced_accuracy": 0.5, "ci_high_balanced_accuracy": 0.6}
-    assert R.interval(s, "accuracy") == (0.75, 0.85)
-    assert R.interval(s, "mean_sensitivity") == (0.5, 0.6)
-    lo, hi = R.interval(s, "mean_ovr_accuracy")  # mapped from the accuracy's interval
+    assert T.interval(s, "accuracy") == (0.75, 0.85)
+    assert T.interval(s, "mean_sensitivity") == (0.5, 0.6)
+    lo, hi = T.interval(s, "mean_ovr_accuracy")  # mapped from the accuracy's interval
     assert lo == pytest.approx(1 - 2 * 0.25 / 5) and hi == pytest.approx(1 - 2 * 0.15 / 5)
-    assert R.interval(s, "ece") == (None, None)
-    assert R.interval(s, "weighted_f1", "accuracy") == (0.75, 0.85)  # a claim names an equal metric
+    assert T.interval(s, "ece") == (None, None)
+    assert T.interval(s, "weighted_f1", "accuracy") == (0.75, 0.85)  # a claim names an equal metric
 
 
 # ------------------------------------------------------------------ pitfalls without training
@@ -219,7 +222,7 @@ def leakage_store(shared_datasets, tmp_path_factory):
     from core.training.search import update_parents
 
     store = Store()
-    launch = R.launch_recipe(JobManager(store, store.models_dir), "pitfall_leakage", "quick",
+    launch = U.launch_recipe(JobManager(store, store.models_dir), "pitfall_leakage", "quick",
                              data={"ham10000": {**_ham_params(shared_datasets), "max_per_class": 40}},
                              overrides={"epochs": 2, "input_size": [32, 40]})
     for rid in launch.run_ids:
@@ -244,7 +247,7 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
     assert group.progress_info["message"] == "2/2 runs done" and group.progress_info["runs"] == {"succeeded": 2}
     assert (group.summary["runs"], group.summary["runs_succeeded"], group.error) == (2, 2, None)
     assert group.params["recipe.name"] == "pitfall_leakage" and group.tags["recipe_budget"] == "quick"
-    runs = {r.tags["recipe_run"]: r for r in R.find_recipe_runs(store, "pitfall_leakage")}
+    runs = {r.tags["recipe_run"]: r for r in U.find_recipe_runs(store, "pitfall_leakage")}
     assert set(runs) == {"image_split", "grouped_split"}
     assert all(r.parent_id == launch.group_id and r.status == "succeeded" for r in runs.values())
     a = P.run_material(store, runs["image_split"].id)
@@ -262,7 +265,7 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
     # the shuffled-generator demo on a real run's stored predictions
     res = P.shuffled_evaluation(b["predictions"], b["class_names"])
     assert res["aligned"]["accuracy"] == pytest.approx(b["summary"]["accuracy"])
-    rows = R.reproduction_table(store, ["pitfall_leakage", "report_b_vgg19"])
+    rows = T.reproduction_table(store, ["pitfall_leakage", "report_b_vgg19"])
     assert {(r["run"], r["budget"], r["verdict"]) for r in rows} == {
         ("image_split", "quick", "done"), ("grouped_split", "quick", "done"),
         ("vgg19_block4", "full", "needs ImageNet weights")}
@@ -274,36 +277,37 @@ def test_leakage_pitfall_end_to_end(leakage_store, ham):
 def test_recipe_runs_are_found_through_their_group_when_their_tags_are_edited(lab_env):
     """The group (kind ``group``, never a job) records the recipe, budget and run ids in its params:
     a user editing (or clearing) the tags of its runs, or of the group itself, loses none of them."""
-    from core.jobs.manager import JOB_KINDS, JobManager
+    from core.jobs.kinds import JOB_KINDS
+    from core.jobs.manager import JobManager
     from core.store import Store
 
     store = Store()
     try:
-        launch = R.launch_recipe(JobManager(store, store.models_dir), "report_b_cnn5", "quick",
+        launch = U.launch_recipe(JobManager(store, store.models_dir), "report_b_cnn5", "quick",
                                  overrides={"epochs": 1})  # not started: the runs stay queued
         group = store.get_run(launch.group_id)
         assert group.kind == "group" and group.status == "queued" and group.children == launch.run_ids
         assert launch.group_id not in store.queued_ids(kinds=JOB_KINDS)  # no worker ever claims a group
         plain, augmented = launch.run_ids
-        before = {r.id: r.tags for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        before = {r.id: r.tags for r in U.find_recipe_runs(store, "report_b_cnn5")}
         assert set(before) == {plain, augmented} and before[plain]["recipe_run"] == "plain"
         store.set_tags(plain, {"mine": "yes"})  # every recipe tag gone
         store.set_tags(augmented, {"recipe": "other", "recipe_run": "bogus", "recipe_budget": "full"})
         store.set_tags(launch.group_id, {})
-        runs = {r.id: r for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        runs = {r.id: r for r in U.find_recipe_runs(store, "report_b_cnn5")}
         assert set(runs) == {plain, augmented}
         assert {k: v for k, v in runs[plain].tags.items() if k != "recipe_overrides"} == {
             "mine": "yes", "recipe": "report_b_cnn5", "recipe_run": "plain", "recipe_budget": "quick",
             "recipe_group": str(launch.group_id)}
         assert runs[plain].tags["recipe_overrides"] == '{"epochs": 1}'  # from the group
         assert runs[augmented].tags == before[augmented]  # the group's facts win over edited tags
-        assert R.find_recipe_runs(store, "other") == []
-        assert {r.id for r in R.find_recipe_runs(store)} == {plain, augmented}
-        rows = R.reproduction_table(store, ["report_b_cnn5"], budget="quick")
+        assert U.find_recipe_runs(store, "other") == []
+        assert {r.id for r in U.find_recipe_runs(store)} == {plain, augmented}
+        rows = T.reproduction_table(store, ["report_b_cnn5"], budget="quick")
         assert {(r["run"], r["run_id"], r["verdict"]) for r in rows} == {
             ("plain", plain, "not run"), ("augmented", augmented, "not run")}  # queued: found, not yet run
-        assert [g.id for g in R.find_recipe_groups(store, "report_b_cnn5")] == [launch.group_id]
-        assert R.find_recipe_groups(store, "report_e_cnn") == []
+        assert [g.id for g in U.find_recipe_groups(store, "report_b_cnn5")] == [launch.group_id]
+        assert U.find_recipe_groups(store, "report_e_cnn") == []
     finally:
         store.close()
 
@@ -398,10 +402,10 @@ def test_migration_0006_turns_recipe_groups_into_groups_and_back(tmp_path):
     store = Store(f"sqlite:///{path}", models_dir=tmp_path / "m")  # upgrades to head
     try:
         assert store.get_run(1).kind == "group" and store.get_run(4).kind == "search"
-        runs = {r.id: r for r in R.find_recipe_runs(store, "report_b_cnn5")}
+        runs = {r.id: r for r in U.find_recipe_runs(store, "report_b_cnn5")}
         assert set(runs) == {2, 3}  # run 2 lost its tags: found through its group, in submission order
         assert runs[2].tags["recipe_run"] == "plain" and runs[3].tags["recipe_run"] == "augmented"
-        rows = R.reproduction_table(store, ["report_b_cnn5"], budget="quick")
+        rows = T.reproduction_table(store, ["report_b_cnn5"], budget="quick")
         assert {r["run"]: r["run_id"] for r in rows} == {"plain": 2, "augmented": 3}
         assert store.list_runs(kind="group")[1] == 1
     finally:
@@ -431,7 +435,7 @@ def test_recipes_page(leakage_store, shared_datasets):
     assert not at.button(key="rc_launch").disabled
     at.button(key="rc_launch").click().run()  # the supervisor is off: the run stays queued
     assert problems(at) == []
-    queued = R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")
+    queued = U.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")
     assert len(queued) == 1 and queued[0].status == "queued" and queued[0].parent_id is not None
     assert queued[0].tags["recipe_budget"] == "quick"
     assert any("Queued 1 run as recipe group" in s.value for s in at.success)
@@ -443,7 +447,7 @@ def test_recipes_page(leakage_store, shared_datasets):
     # that a slow machine cannot turn it into a deliberate second click)
     at.session_state["_single_click_recipe_launch"] = {"at": time.time() + 60}
     at.button(key="rc_launch").click().run()
-    assert len(R.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")) == 1
+    assert len(U.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")) == 1
     at.session_state["rc_tab"] = "Reproduction table"
     at.run()
     assert problems(at) == []
@@ -526,7 +530,7 @@ def test_cli_queues_a_group_and_trains_now(tmp_path, shared_datasets):
 
     store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
     try:
-        runs = R.find_recipe_runs(store)
+        runs = U.find_recipe_runs(store)
         assert {r.tags["recipe"] for r in runs} == {"report_b_cnn5", "pitfall_shuffled_eval"}
         done = [r for r in runs if r.tags["recipe"] == "pitfall_shuffled_eval"]
         assert [r.status for r in done] == ["succeeded"] and done[0].tags["recipe_overrides"]

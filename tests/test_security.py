@@ -346,7 +346,7 @@ def assert_only_text(at, where: str) -> list[str]:
 
 
 def test_md_text_escapes_every_construct():
-    from pages._ui import md_text
+    from pages._format import md_text
 
     out = md_text(HOSTILE)
     assert not RAW.search(out), RAW.search(out)
@@ -368,14 +368,14 @@ def hostile(shared_datasets):
     mp.delenv("LAB_DATA_ROOTS", raising=False)
     yield h
     mp.undo()
-    from pages import _ui
+    from pages import _resources
 
-    _ui.shutdown_job_managers()
+    _resources.shutdown_job_managers()
 
 
 @pytest.mark.slow
 def test_run_page_shows_names_notes_tags_classes_and_files_as_text(hostile):
-    from pages._ui import md_text
+    from pages._format import md_text
 
     rid = hostile["ids"]["hostile"]
     at = app_at("runs", {"run": str(rid)})
@@ -399,7 +399,7 @@ def test_run_page_shows_names_notes_tags_classes_and_files_as_text(hostile):
 
 @pytest.mark.slow
 def test_failed_run_error_and_bad_query_are_text(hostile):
-    from pages._ui import md_text
+    from pages._format import md_text
 
     rid = hostile["ids"]["failed"]
     at = app_at("runs", {"run": str(rid)})
@@ -413,7 +413,7 @@ def test_failed_run_error_and_bad_query_are_text(hostile):
 @pytest.mark.parametrize("page", ["home", "runs", "compare", "train", "predict"])
 @pytest.mark.slow
 def test_pages_listing_runs_show_names_as_text(hostile, page):
-    from pages._ui import md_text
+    from pages._format import md_text
 
     ids = hostile["ids"]
     query = {"runs": f"{ids['hostile']},{ids['plain']}"} if page == "compare" else \
@@ -427,7 +427,7 @@ def test_pages_listing_runs_show_names_as_text(hostile, page):
 @pytest.mark.slow
 def test_predict_upload_with_hostile_file_name_and_classes(hostile):
     from lab_pages_support import digit_png
-    from pages._ui import md_text
+    from pages._format import md_text
 
     at = app_at("predict", {"run": str(hostile["ids"]["hostile"])})
     data, _ = digit_png(0, size=16)
@@ -441,7 +441,7 @@ def test_predict_upload_with_hostile_file_name_and_classes(hostile):
 
 @pytest.mark.slow
 def test_data_explorer_and_augmentation_show_class_and_file_names_as_text(hostile):
-    from pages._ui import md_text
+    from pages._format import md_text
 
     for page, key in (("data_explorer", "eda"), ("augmentation", "aug")):
         at = app_at(page)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.serving.bundle import export_bundle
 from core.store import STATUSES, Store, StoreError, current_revision, head_revision, upgrade
 from core.store import schema as S
 from core.store.engine import make_engine
@@ -193,12 +194,12 @@ def test_repository_round_trip(store, tmp_path):
         store.list_runs(status="done")
 
     # export: folder and zip
-    out = store.export_run(a, tmp_path / "export")
+    out = export_bundle(store, a, tmp_path / "export")
     assert json.loads((out / "config.json").read_text()) == cfg
     assert json.loads((out / "summary.json").read_text())["accuracy"] == 0.72
     assert (out / "metrics.csv").read_text().splitlines()[0] == "key,step,value,time"
     assert (out / "model.keras").read_bytes()[:2] == b"PK"
-    z = store.export_run(a, tmp_path / "export.zip")
+    z = export_bundle(store, a, tmp_path / "export.zip")
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
     assert {f"run_{a}/config.json", f"run_{a}/metrics.csv", f"run_{a}/summary.json", f"run_{a}/model.keras"} <= names
@@ -241,6 +242,39 @@ def test_status_check_constraint_in_database(store):
         with store.engine.begin() as conn:
             conn.execute(sa.update(S.runs).where(S.runs.c.id == rid).values(status="exploded"))
     assert store.get_run(rid).status == "queued"
+
+
+def test_json_columns_are_strict_and_old_nan_text_still_reads(store):
+    """New writes follow the lab's one JSON rule (NaN and infinities become null); rows written by
+    earlier versions, with the non-standard ``NaN`` token, still read."""
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON token {c} in {text!r}"))
+
+    rid = store.create_run({"lr": float("nan"), "clip": float("inf"), "ok": 1}, name="nan config", status="running")
+    store.log_params(rid, {"lr": float("nan"), "sizes": (1, 2)})
+    store.set_progress(rid, 0.5, {"eta_s": float("nan")})
+    store.set_placement(rid, executor="local", node=float("inf"))
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(S.runs).where(S.runs.c.id == rid)).one()
+        params = dict(conn.execute(sa.select(S.params.c.key, S.params.c.value).where(S.params.c.run_id == rid)).all())
+    assert strict(row.config) == {"lr": None, "clip": None, "ok": 1}
+    assert strict(row.progress_info) == {"eta_s": None} and strict(row.placement) == {"executor": "local", "node": None}
+    assert params == {"lr": "null", "sizes": "[1, 2]"}
+
+    with store.engine.begin() as conn:  # a row as the earlier code wrote it
+        conn.execute(sa.update(S.runs).where(S.runs.c.id == rid).values(
+            config='{"lr": NaN, "ok": 1}', progress_info='{"eta_s": NaN}', placement='{"node": Infinity}'))
+    d = store.get_run(rid)
+    assert math.isnan(d.config["lr"]) and d.config["ok"] == 1
+    assert math.isnan(d.progress_info["eta_s"]) and d.placement == {"node": float("inf")}
+    assert store.get_configs([rid])[rid]["ok"] == 1
+    assert store.set_placement(rid, gpus=[0])["gpus"] == [0]
+
+
+def test_active_and_final_statuses_split_every_status():
+    from core.store import ACTIVE_STATUSES, FINAL_STATUSES
+
+    assert ACTIVE_STATUSES == ("queued", "running") and STATUSES == ACTIVE_STATUSES + FINAL_STATUSES
 
 
 # ---------------------------------------------------------------- migrations (both backends)

@@ -69,14 +69,14 @@ def test_run_bundle_round_trip_sqlite_to_postgres_and_back(trained, tmp_path):
     """A real digits run of a SQLite store, exported and imported into a PostgreSQL store (and
     from there into a new SQLite store): everything arrives, the model predicts the same, and
     the imported run can be the champion of its dataset."""
-    from core.serving.bundle import import_bundle
+    from core.serving.bundle import export_bundle, import_bundle
     from test_bundle import assert_same_run, source_store
     from test_store import postgres_base_url
 
     postgres_base_url()  # skip at once (before any work) without a server
     src = source_store(trained)
     sid = trained["ids"][0]
-    bundle = src.export_run(sid, tmp_path / "run.zip")
+    bundle = export_bundle(src, sid, tmp_path / "run.zip")
     with fresh_postgres_database() as url:
         pg = Store(url, models_dir=tmp_path / "pg_models")
         res = import_bundle(pg, bundle)
@@ -84,7 +84,7 @@ def test_run_bundle_round_trip_sqlite_to_postgres_and_back(trained, tmp_path):
         assert_same_run(src, sid, pg, res.run_id)
         assert pg.set_champion("digits", res.run_id, by="pg test").run_id == res.run_id
         assert pg.champions() == {"digits": res.run_id}
-        back = pg.export_run(res.run_id, tmp_path / "back.zip")
+        back = export_bundle(pg, res.run_id, tmp_path / "back.zip")
         lite = Store(f"sqlite:///{tmp_path / 'back.db'}", models_dir=tmp_path / "back_models")
         res2 = import_bundle(lite, back)
         assert_same_run(pg, res.run_id, lite, res2.run_id)

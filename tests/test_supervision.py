@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from core.jobs.manager import JobManager, job_snapshot
+from core.jobs.manager import JobManager
+from core.jobs.status import job_snapshot
 from core.store import HOST, Store
 from lab_pages_support import lab_environ, wait_for
 from test_store import store_url  # noqa: F401,F811 - fixture: sqlite, and postgres when configured
@@ -140,7 +141,7 @@ def test_first_page_view_recovers_and_supervises(lab_env):
     `interrupted` on the first page view, and this process's supervisor holds a lease."""
     from streamlit.testing.v1 import AppTest
 
-    from pages import _ui
+    from pages import _resources
 
     store = Store()
     rid = _left_running_by_a_dead_worker(store)
@@ -154,14 +155,14 @@ def test_first_page_view_recovers_and_supervises(lab_env):
         assert "No jobs running." in [c.value for c in at.sidebar.caption]
         assert not at.sidebar.warning
     finally:
-        _ui.shutdown_job_managers()
+        _resources.shutdown_job_managers()
         store.close()
 
 
 def test_sidebar_warns_when_queued_runs_have_no_supervisor(lab_env, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from pages import _ui
+    from pages import _resources
 
     monkeypatch.setenv("LAB_DASHBOARD_SUPERVISOR", "0")  # the dashboard leaves the queue to `jobs serve`
     store = Store()
@@ -180,7 +181,7 @@ def test_sidebar_warns_when_queued_runs_have_no_supervisor(lab_env, monkeypatch)
         assert any(c.startswith("Queue run by serve on gpu") for c in captions), captions
         assert any("1 queued" in m.value for m in at.sidebar.markdown)
     finally:
-        _ui.shutdown_job_managers()
+        _resources.shutdown_job_managers()
         store.close()
 
 

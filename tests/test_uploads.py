@@ -90,7 +90,7 @@ def test_cli_predict_gives_the_pages_warnings(predict_page, tmp_path, capsys):
     ``python -m core predict`` give the same warnings, read from the run's saved statistics."""
     from core.cli.main import main
     from core.store import Store
-    from pages._ui import md_text
+    from pages._format import md_text
 
     shared = shared_trained_store()
     rid = shared["ids"][0]

@@ -1,4 +1,4 @@
-"""Label audit (issue 11 item 4): which labels of a dataset are probably wrong, which images are
+"""Label audit: which labels of a dataset are probably wrong, which images are
 outliers, which are (near-)duplicates.
 
 1. **Out-of-sample probabilities** by K-fold cross-validation over the *whole* dataset
@@ -23,9 +23,10 @@ outliers, which are (near-)duplicates.
 labels chosen at random (``flip_seed``) are changed to another class, so that one can check
 that the audit finds them (``summary["flipped_recall_top2x"]``). Never set in normal use.
 
-The job (``kind="audit"``, ``run_audit``) writes ``audit.csv`` (one row per image) and
-``audit.json`` (the summary) to the run folder, registered as artifacts ``audit`` and
-``audit_summary``.
+The job (``kind="audit"``, ``core.jobs.worker.run_audit``) writes ``audit.csv`` (one row per image) and
+``audit.json`` (the summary) to the run folder, registered as artifacts ``audit_table`` and
+``audit`` (runs audited before the run folder named its files by kind registered them as
+``audit`` and ``audit_summary``; ``load_audit`` reads both).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.store.artifacts import RunFolder
 from core.validation import ValidationError, check_number
 
 if TYPE_CHECKING:  # pandas is imported when an audit runs (python -m core starts faster)
@@ -270,90 +272,27 @@ def _summary(ds, table: pd.DataFrame, opts: AuditOptions, seconds: float) -> dic
     return s
 
 
-# ---------------------------------------------------------------------------------- the job
-def run_audit(store, run_id: int, detail, out_dir: Path, flags, t_spawn: float | None = None) -> tuple[str, str | None]:
-    """The runner of ``kind="audit"`` (``core.jobs.manager.JOB_KINDS``)."""
-    from core.jobs.worker import StoreReporter
-    from core.training.config import TrainConfig
+# ---------------------------------------------------------------------------------- the run's files
+def save_audit(out_dir: str | Path, table: pd.DataFrame, summary: dict) -> RunFolder:
+    """Write an audit's per-image table and its summary into the run folder ``out_dir``."""
+    folder = RunFolder(out_dir).mkdir()
+    folder.write_csv("audit_table", table)
+    folder.write_json("audit", summary)
+    return folder
 
-    config = TrainConfig.from_dict(detail.config)
-    config.validate()
-    opts = AuditOptions.from_params(detail.params)
-    reporter = StoreReporter(store, run_id, epochs=opts.epochs, flags=flags)
-    reporter.set_message("label audit: loading data")
-    if flags.stop or store.is_cancel_requested(run_id):
-        from core.training.reporters import Cancelled
 
-        raise Cancelled("cancelled before the audit started")
-
-    class _Progress:
-        should_cancel = staticmethod(reporter.should_cancel)
-
-        def __call__(self, fold: int, epoch: int, fraction: float) -> None:
-            reporter.set_message(f"fold {fold}/{opts.k} · epoch {epoch}/{opts.epochs}", min(0.95, fraction))
-
-    table, summary = audit_dataset(config, opts, progress=_Progress())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "audit.csv", index=False)
-    (out_dir / "audit.json").write_text(json.dumps(summary, indent=2))
-    store.add_artifact(run_id, "audit", out_dir / "audit.csv")
-    store.add_artifact(run_id, "audit_summary", out_dir / "audit.json")
-    store.log_summary(run_id, {k: v for k, v in summary.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    return "succeeded", None
+def _audit_folder(detail) -> RunFolder | None:
+    """The folder holding an audit run's files: that of any audit file it registered."""
+    for a in getattr(detail, "artifacts", None) or []:
+        if a.kind in ("audit", "audit_table", "audit_summary") and a.path:
+            return RunFolder(Path(a.path).parent)
+    return None
 
 
 def load_audit(detail) -> tuple[pd.DataFrame, dict] | None:
     """(table, summary) of a finished audit run, or None when its files are missing."""
-    import pandas as pd
-
-    csv, js = detail.artifact("audit"), detail.artifact("audit_summary")
-    if csv is None or js is None or not csv.exists or not js.exists:
+    folder = _audit_folder(detail)
+    if folder is None or not folder.has("audit_table") or not folder.has("audit"):
         return None
-    table = pd.read_csv(csv.path, dtype={"id": str, "given_class": str, "suggested_class": str})
-    return table, json.loads(js.path.read_text())
-
-
-# ---------------------------------------------------------------------------------- command line
-def add_cli(sub) -> None:
-    """``python -m core audit DATASET``: a label audit recorded in the run store, run in this process."""
-    p = sub.add_parser("audit", help="label audit: K-fold out-of-sample probabilities, cleanlab label issues, "
-                                     "outliers and near-duplicates of a dataset")
-    p.add_argument("dataset", help="dataset name (python -m core list-datasets)")
-    p.add_argument("--k", type=int, default=3, help="folds (default 3)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs per fold (default 5)")
-    p.add_argument("--model", default="small_cnn", help="model (default small_cnn)")
-    p.add_argument("--max-per-class", type=int, default=None, help="at most this many images per class")
-    p.add_argument("--top", type=int, default=20, help="label issues to print (default 20)")
-    p.set_defaults(fn=cmd_audit)
-
-
-def cmd_audit(args) -> int:
-    from core.jobs import worker
-    from core.store import Store
-    from core.training.config import TrainConfig
-
-    params = {"max_per_class": args.max_per_class} if args.max_per_class else {}
-    cfg = TrainConfig.from_dict({"dataset": {"name": args.dataset, "params": params}, "model": args.model})
-    cfg.validate()
-    opts = AuditOptions(k=args.k, epochs=args.epochs).validate()
-    store = Store()
-    try:
-        d = cfg.to_dict()
-        rid = store.create_run(d, name=f"label audit: {args.model} on {args.dataset}", dataset=args.dataset,
-                               model=args.model, seed=cfg.seed, kind="audit")
-        store.log_params(rid, {**d, "audit": asdict(opts)})
-        rc = worker.run(rid)
-        detail = store.get_run(rid)
-        got = load_audit(detail) if detail.status == "succeeded" else None
-    finally:
-        store.close()
-    if got is None:
-        print(f"audit run {rid} ended {detail.status}: {detail.error or ''}")
-        return rc or 1
-    table, summary = got
-    print(f"audit run {rid}: {summary['n_images']} images, {summary['n_label_issues']} likely label issues, "
-          f"out-of-sample accuracy {summary['oos_accuracy']:.3f}, {summary['n_duplicate_groups']} duplicate groups")
-    cols = ["rank", "id", "given_class", "suggested_class", "label_quality"]
-    print(table[table["is_label_issue"]].head(args.top)[cols].to_string(index=False))
-    return 0
+    table = folder.read_csv("audit_table", dtype={"id": str, "given_class": str, "suggested_class": str})
+    return table, folder.read_json("audit")

@@ -1,4 +1,4 @@
-"""From a confusion-matrix cell to its test images (issue 11, item 1).
+"""From a confusion-matrix cell to its test images.
 
 A run stores one row per test image in ``predictions.csv`` (``id, y_true, y_pred, p_0..``). This
 module picks the rows of one cell of the confusion matrix (true class x predicted class), sorts them
@@ -176,7 +176,7 @@ def cell_page(table: pd.DataFrame, class_names: Sequence[str], true_class, pred_
 def add_click_targets(fig, class_names: Sequence[str], counts: np.ndarray | None = None):
     """Add a transparent marker at the centre of every cell of a confusion-matrix heatmap (the
     figure of ``core.analysis.plots.confusion_matrix``), so that a click on a cell selects a point: plotly
-    and Streamlit report no selection for heatmap traces (streamlit issue 8760). Each marker
+    and Streamlit report no selection for heatmap traces (reported on Streamlit's tracker as #8760). Each marker
     carries ``customdata = [true index, predicted index]``. Returns the figure."""
     import plotly.graph_objects as go
 

@@ -1,4 +1,4 @@
-"""Model cards (issue 11, item 6): what a succeeded run's model is and is not, for a colleague, offline.
+"""Model cards: what a succeeded run's model is and is not, for a colleague, offline.
 
 :func:`collect` gathers a run's stored facts — meta.json (model, preprocessing, domain, training
 times), its config, split.json, evaluation.json (metrics with bootstrap intervals, per class,
@@ -12,7 +12,7 @@ research-use notice (lesion and fundus models) and the known limitations are der
 card's facts at render time, so a card for a lesion model always carries the notice.
 
 ``python -m core model-card RUN --out card.html [--markdown card.md]`` writes them (exit 2 for an
-unknown run or one that has not succeeded); the argparse wiring is :func:`add_cli`.
+unknown run or one that has not succeeded); the command is core.cli.analysis.
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ import base64
 import html
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.analysis.paired import load_run_predictions, read_json_or_empty
+from core.store.artifacts import RunFolder, file_name
 from core.validation import LabError, NotFoundError, ValidationError
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "write_model_card",
     "intended_use",
     "limitations",
-    "add_cli",
-    "cmd_model_card",
 ]
 
 RESEARCH_NOTICE = "Research use only — not a diagnosis. This model has not been validated for clinical use."
@@ -54,29 +53,20 @@ SMALL_CLASS = 30      # fewer test images of a class: its sensitivity says littl
 # --------------------------------------------------------------------------------------
 # collecting a run's facts
 # --------------------------------------------------------------------------------------
-def _read_json(p: Path) -> dict:
-    try:
-        return json.loads(p.read_text()) if p.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def collect(run, folder: str | Path | None = None, *, store=None, examples: int = 2, slices: bool = True,
+def collect(run, folder: RunFolder | str | Path | None = None, *, store=None, examples: int = 2, slices: bool = True,
             slices_bootstrap: int = 300, max_files: int = 1000) -> dict[str, Any]:
     """The facts of a succeeded run's model card (JSON-serialisable but for nothing: plain dicts,
     lists, numbers and base64 text). ``examples`` right and as many wrong test images get a Grad-CAM
     overlay (0: none); ``slices=False`` skips the slices."""
-    from core.analysis.paired import load_run_predictions
-
     status = getattr(run, "status", None)
     created = getattr(run, "created_at", None)
     if status is not None and status != "succeeded":
         raise ValidationError(f"Run {getattr(run, 'id', '?')} has status {status}: a model card needs a succeeded "
                               "run (one with a saved model and an evaluation on its test split).")
     rp = load_run_predictions(run, folder, store=store)
-    ev = _read_json(rp.folder / "evaluation.json")
+    ev = read_json_or_empty(rp.files, "evaluation")
     if not ev.get("summary"):
-        raise NotFoundError(f"{rp.label} has no evaluation.json in {str(rp.folder)!r}: nothing to report.")
+        raise NotFoundError(f"{rp.label} has no {file_name('evaluation')} in {str(rp.folder)!r}: nothing to report.")
     card = {
         "run": {"id": rp.run_id, "name": rp.name, "status": status, "dataset": getattr(run, "dataset", None),
                 "model": getattr(run, "model", None), "seed": getattr(run, "seed", None),
@@ -96,7 +86,7 @@ def collect(run, folder: str | Path | None = None, *, store=None, examples: int 
 def _split_facts(rp) -> dict[str, Any]:
     """Sizes per class of train / val / test and how the split was made (split.json, the dataset's
     labels when it can be reloaded, else the test split alone from the predictions)."""
-    split = _read_json(rp.folder / "split.json")
+    split = read_json_or_empty(rp.files, "split")
     names = rp.class_names
     test = np.bincount(rp.pred["y_true"].to_numpy(dtype=np.int64), minlength=len(names)).tolist()
     out = {"strategy": split.get("strategy"), "grouped_by": split.get("grouped_by"), "seed": split.get("seed"),
@@ -530,9 +520,9 @@ def render_markdown(card: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# a stored run, files, command line
+# a stored run, files
 # --------------------------------------------------------------------------------------
-def model_card(run, folder: str | Path | None = None, *, store=None, **options) -> tuple[str, str]:
+def model_card(run, folder: RunFolder | str | Path | None = None, *, store=None, **options) -> tuple[str, str]:
     """(HTML, Markdown) of a run's model card; ``options`` go to :func:`collect`."""
     card = collect(run, folder, store=store, **options)
     return render_html(card), render_markdown(card)
@@ -548,33 +538,3 @@ def write_model_card(store, run_id: int, out: str | Path, markdown: str | Path |
         Path(markdown).write_text(md, encoding="utf-8")
         written["markdown"] = Path(markdown)
     return written
-
-
-def add_cli(sub) -> None:
-    """The ``model-card`` subcommand of ``python -m core`` (light: nothing heavy is imported here)."""
-    p = sub.add_parser("model-card", help="write a succeeded run's model card: a self-contained HTML page "
-                                          "(and Markdown); exit 2 for an unknown or unfinished run")
-    p.add_argument("run", type=int, help="run id")
-    p.add_argument("--out", required=True, help="HTML file to write, e.g. card.html")
-    p.add_argument("--markdown", help="also write the card as Markdown to this file")
-    p.add_argument("--examples", type=int, default=2,
-                   help="right and wrong test images with Grad-CAM, each (default 2; 0 = none)")
-    p.add_argument("--no-slices", action="store_true", help="leave out the slices of the test split (faster)")
-    p.set_defaults(fn=cmd_model_card)
-
-
-def cmd_model_card(args) -> int:
-    from core.store import Store
-
-    store = Store()
-    try:
-        written = write_model_card(store, args.run, args.out, args.markdown, examples=args.examples,
-                                   slices=not args.no_slices)
-    except LabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    for kind, p in written.items():
-        print(f"wrote the {kind} model card of run {args.run} to {p}")
-    return 0

@@ -17,12 +17,10 @@ On comparable runs:
   0.070)" or "no significant difference ...").
 
 ``python -m core compare RUN_A RUN_B [--json]`` prints the same (exit 2 when not comparable); the
-argparse wiring is :func:`add_cli`.
+command is core.cli.analysis.
 """
 from __future__ import annotations
 
-import json
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.store.artifacts import RunFolder, file_name
 from core.validation import LabError, NotFoundError, check_number, finite_or_none
 
 if TYPE_CHECKING:  # pandas and core.metrics.classification are imported where used: `python -m core --help` stays quick
@@ -39,7 +38,6 @@ if TYPE_CHECKING:  # pandas and core.metrics.classification are imported where u
 __all__ = [
     "NotComparable",
     "RunPredictions",
-    "run_folder",
     "load_run_predictions",
     "comparability_problems",
     "paired_comparison",
@@ -47,8 +45,6 @@ __all__ = [
     "paired_figure",
     "metric_draws",
     "resample_weights",
-    "add_cli",
-    "cmd_compare",
 ]
 
 PAIRED_METRICS = ("accuracy", "balanced_accuracy", "macro_auc")
@@ -83,35 +79,33 @@ class RunPredictions:
     def label(self) -> str:
         return f"run {self.run_id}" if self.run_id is not None else self.name
 
-
-def run_folder(run, store=None) -> Path:
-    """A run's artifact folder: the folder of its recorded model, else the store's run folder."""
-    for a in getattr(run, "artifacts", None) or []:
-        if a.kind == "model" and a.path:
-            return Path(a.path).parent
-    if store is None:
-        raise NotFoundError(f"Run {getattr(run, 'id', '?')} has no recorded model folder and no store was given.")
-    return Path(store.run_dir(run.id))
+    @property
+    def files(self) -> RunFolder:
+        """The run's folder, its files addressed by kind."""
+        return RunFolder(self.folder)
 
 
-def _read_json(p: Path) -> dict:
+def read_json_or_empty(rf: RunFolder, kind: str) -> dict:
+    """A run file's JSON, or ``{}`` when it is absent or unreadable."""
     try:
-        return json.loads(p.read_text()) if p.is_file() else {}
+        return rf.read_json(kind) or {}
     except (OSError, ValueError):
         return {}
 
 
-def load_run_predictions(run, folder: str | Path | None = None, *, store=None) -> RunPredictions:
-    """The stored test predictions of ``run`` (a store RunDetail) from its folder.
+def load_run_predictions(run, folder: RunFolder | str | Path | None = None, *, store=None) -> RunPredictions:
+    """The stored test predictions of ``run`` (a store RunDetail) from its folder (a ``RunFolder`` or
+    a path; by default ``RunFolder.of(run, store)``).
 
     Raises :class:`NotFoundError` saying what is missing when the run has no ``predictions.csv``
     (it is queued, running, failed, or not a training run) or no class names.
     """
-    folder = Path(folder) if folder is not None else run_folder(run, store)
+    rf = folder if isinstance(folder, RunFolder) else RunFolder(folder) if folder is not None else RunFolder.of(run, store)
+    folder = rf.path
     rid = getattr(run, "id", None)
     label = f"Run {rid}" if rid is not None else f"The run in {str(folder)!r}"
     status = getattr(run, "status", None)
-    p = folder / "predictions.csv"
+    p = rf.path_of("predictions")
     if not p.is_file():
         why = f" (its status is {status})" if status and status != "succeeded" else ""
         raise NotFoundError(f"{label} has no stored test predictions{why}: {str(p)!r} does not exist. "
@@ -122,11 +116,11 @@ def load_run_predictions(run, folder: str | Path | None = None, *, store=None) -
         pred = pd.read_csv(p, dtype={"id": str})
     except (OSError, ValueError) as e:
         raise NotFoundError(f"{label}: its predictions file {str(p)!r} cannot be read ({e}).") from None
-    meta = _read_json(folder / "meta.json")
+    meta = read_json_or_empty(rf, "meta")
     config = dict(getattr(run, "config", None) or meta.get("config") or {})
-    names = meta.get("class_names") or _read_json(folder / "evaluation.json").get("class_names")
+    names = meta.get("class_names") or read_json_or_empty(rf, "evaluation").get("class_names")
     if not names:
-        raise NotFoundError(f"{label} has predictions but no class names (meta.json or evaluation.json) in "
+        raise NotFoundError(f"{label} has predictions but no class names ({file_name('meta')} or {file_name('evaluation')}) in "
                             f"{str(folder)!r}.")
     return RunPredictions(rid, str(getattr(run, "name", None) or folder.name), folder, pred, list(names), config, meta)
 
@@ -144,6 +138,17 @@ def _dataset_of(rp: RunPredictions) -> tuple[str | None, dict]:
     spec = rp.config.get("dataset") or rp.meta.get("dataset") or {}
     params = {k: v for k, v in (spec.get("params") or {}).items() if v is not None}
     return spec.get("name"), params
+
+
+def run_dataset_and_split(run, meta: dict | None = None) -> tuple[str | None, dict, dict]:
+    """(dataset name, its options without None values, split settings with defaults filled in) of a stored
+    run, read as :func:`comparability_problems` reads them: the run's config (else its meta's), then its meta
+    (a run that records no dataset there: the store row's)."""
+    meta = dict(meta or {})
+    config = dict(getattr(run, "config", None) or meta.get("config") or {})
+    rp = RunPredictions(getattr(run, "id", None), str(getattr(run, "name", "")), Path(), None, [], config, meta)
+    name, params = _dataset_of(rp)
+    return name or getattr(run, "dataset", None), params, _split_of(rp)
 
 
 def _config_differences(a: RunPredictions, b: RunPredictions) -> list[str]:
@@ -208,7 +213,7 @@ def metric_draws(y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray | Non
     """Accuracy, balanced accuracy, per-class sensitivity (b, k) and macro AUC on each resample of ``w``
     (NaN where undefined), with :func:`core.metrics.classification.bootstrap_ci`'s formulas. ``k`` (the number of
     classes) defaults to the probabilities' width."""
-    from core.metrics.classification import _one_hot, _weighted_auc
+    from core.metrics.bootstrap import _one_hot, _weighted_auc
 
     n = len(y_true)
     if k is None:
@@ -332,7 +337,8 @@ def paired_comparison(a: RunPredictions, b: RunPredictions, *, n_bootstrap: int 
         raise NotComparable(f"{a.label} and {b.label} cannot be compared sample by sample: "
                             + "; ".join(problems) + ". Train both on the same dataset and split "
                             "(same split seed and ratios) to compare them.", problems)
-    from core.metrics.classification import _jsonable, _unpack
+    from core.files import jsonable
+    from core.metrics.classification import _unpack
 
     ids_a, yt, pa, prob_a, names, _ = _unpack(a.pred, a.class_names)
     ids_b, yt_b, pb, prob_b, _, _ = _unpack(b.pred, b.class_names)
@@ -350,7 +356,7 @@ def paired_comparison(a: RunPredictions, b: RunPredictions, *, n_bootstrap: int 
         metrics[m] = {"a": va, "b": vb, "difference": diff, "ci": cis[m], "verdict": verdict, "sentence": sentence}
         sentences.append(sentence)
     sentences.insert(0, _mcnemar_sentence(a.label, b.label, len(yt), mc))
-    return _jsonable({
+    return jsonable({
         "comparable": True, "n": int(len(yt)), "class_names": names, "level": level,
         "n_bootstrap": n_bootstrap, "seed": seed,
         "run_a": {"id": a.run_id, "name": a.name, "label": a.label},
@@ -397,49 +403,3 @@ def paired_figure(res: dict[str, Any]):
     fig.update_layout(template="plotly_white", height=220, margin=dict(l=10, r=10, t=30, b=40),
                       xaxis_title=f"{b} - {a} ({round(100 * res['level'])} % paired bootstrap interval)")
     return fig
-
-
-# --------------------------------------------------------------------------------------
-# command line: python -m core compare RUN_A RUN_B [--json]
-# --------------------------------------------------------------------------------------
-def add_cli(sub) -> None:
-    """The ``compare`` subcommand of ``python -m core`` (light: pandas is imported when it runs)."""
-    p = sub.add_parser("compare", help="paired comparison of two runs on the same test images (McNemar, "
-                                       "paired bootstrap); exit 2 when they are not comparable")
-    p.add_argument("run_a", type=int, help="id of run A (the baseline)")
-    p.add_argument("run_b", type=int, help="id of run B")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(fn=cmd_compare)
-
-
-def cmd_compare(args) -> int:
-    from core.store import Store
-
-    store = Store()
-    try:
-        try:
-            res = compare_runs(store, args.run_a, args.run_b, n_bootstrap=args.bootstrap, seed=args.seed)
-        except NotComparable as e:
-            if args.json:
-                print(json.dumps({"comparable": False, "reason": str(e), "reasons": e.reasons}, indent=2))
-            print(f"not comparable: {e}", file=sys.stderr)
-            return 2
-    finally:
-        store.close()
-    if args.json:
-        print(json.dumps(res, indent=2))
-        return 0
-    ra, rb = res["run_a"], res["run_b"]
-    print(f"A = run {ra['id']} ({ra['name']}), B = run {rb['id']} ({rb['name']}); {res['n']} shared test images, "
-          f"{res['n_bootstrap']} paired bootstrap resamples.")
-    for s in res["sentences"]:
-        print(s)
-    print()
-    rows = [{"metric": METRIC_WORDS[m], "A": _fmt(v["a"]), "B": _fmt(v["b"]), "B - A": _fmt(v["difference"], True),
-             "CI low": _fmt(v["ci"][0], True), "CI high": _fmt(v["ci"][1], True)} for m, v in res["metrics"].items()]
-    import pandas as pd
-
-    print(pd.DataFrame(rows).to_string(index=False))
-    return 0

@@ -1,9 +1,12 @@
-"""Plotly figure builders. Each returns a ``go.Figure`` and never shows or saves it.
+"""Plotly figures of runs: evaluation, calibration, predictions, training curves, comparisons.
+Each returns a ``go.Figure`` and never shows or saves it.
 
-Inputs are plain data: DataFrames from ``core.datasets.eda``, the dict from
-``core.metrics.classification.evaluate`` (its ``confusion``, ``roc``, ``pr``, ``calibration``,
-``per_class`` parts), training histories (wide: one row per epoch with ``epoch`` and metric
-columns; or long: ``epoch``/``step``, ``key``, ``value``) and arrays of images.
+Inputs are plain data: the dict from ``core.metrics.classification.evaluate`` (its ``confusion``,
+``roc``, ``pr``, ``calibration``, ``per_class`` parts), a run's ``calibration.json``, class
+probabilities and training histories (wide: one row per epoch with ``epoch`` and metric
+columns; or long: ``epoch``/``step``, ``key``, ``value``). The figures of a dataset (class
+distribution, images, EDA) are in ``core.analysis.data_plots``; both share the style here
+(``_layout``, ``plot_text``).
 """
 from __future__ import annotations
 
@@ -20,8 +23,6 @@ from plotly.subplots import make_subplots
 from core.validation import ValidationError, check_number
 
 __all__ = [
-    "class_distribution_bar",
-    "class_distribution_pie",
     "confusion_matrix_figure",
     "roc_figure",
     "pr_figure",
@@ -31,17 +32,11 @@ __all__ = [
     "run_colors",
     "plot_text",
     "lr_finder_figure",
-    "image_grid",
     "per_class_bars",
     "probability_bars",
-    "histogram",
-    "box_plot",
-    "brightness_figure",
-    "channel_means_figure",
     "compare_curves",
     "compare_roc",
     "history_frame",
-    "class_distribution",
     "confusion_matrix",
     "roc_curves",
     "pr_curves",
@@ -65,56 +60,6 @@ def _layout(fig: go.Figure, title: str | None, **kw) -> go.Figure:
     margin = kw.pop("margin", dict(l=40, r=20, t=50 if title else 20, b=40))
     fig.update_layout(template=_TEMPLATE, title=title, margin=margin, **kw)
     return fig
-
-
-# --------------------------------------------------------------------------------------
-# class distribution
-# --------------------------------------------------------------------------------------
-def _distribution_frame(dist) -> pd.DataFrame:
-    """Accept eda.class_distribution's DataFrame, a {class: count} mapping or a Series."""
-    if isinstance(dist, pd.DataFrame):
-        if not {"class", "count"} <= set(dist.columns):
-            raise ValidationError(f"A class distribution needs columns 'class' and 'count'. Got {list(dist.columns)}.")
-        df = dist[["class", "count"]].copy()
-    elif isinstance(dist, pd.Series):
-        df = pd.DataFrame({"class": dist.index.astype(str), "count": dist.to_numpy()})
-    elif isinstance(dist, Mapping):
-        df = pd.DataFrame({"class": [str(k) for k in dist], "count": list(dist.values())})
-    else:
-        raise ValidationError(f"Expected a DataFrame (class, count), a Series or a dict. Got {type(dist).__name__}.")
-    df["class"] = [plot_text(c) for c in df["class"]]
-    total = max(float(df["count"].sum()), 1.0)
-    df["percent"] = 100.0 * df["count"] / total
-    return df
-
-
-def class_distribution_bar(dist, *, title: str | None = "Images per class", sort: bool = False) -> go.Figure:
-    df = _distribution_frame(dist)
-    if sort:
-        df = df.sort_values("count", ascending=False)
-    fig = go.Figure(go.Bar(
-        x=df["class"], y=df["count"],
-        text=[f"{c:,}<br>{p:.1f}%" for c, p in zip(df["count"], df["percent"])], textposition="outside",
-        cliponaxis=False, hovertemplate="%{x}: %{y:,} images<extra></extra>",
-    ))
-    top = float(df["count"].max()) if len(df) else 1.0
-    fig.update_yaxes(range=[0, top * 1.2 or 1])  # room for the labels above the bars
-    return _layout(fig, title, xaxis_title="class", yaxis_title="images", uniformtext=dict(minsize=10, mode="show"))
-
-
-def class_distribution_pie(dist, *, title: str | None = "Class share") -> go.Figure:
-    """Share of each class: percentages (1 decimal) inside the slices, class names in the
-    legend (outside labels of long names were clipped by the figure's edge); slices too small
-    for their label show it on hover (the bar chart has every number)."""
-    df = _distribution_frame(dist)
-    fig = go.Figure(go.Pie(
-        labels=df["class"], values=df["count"], sort=False, textinfo="percent", texttemplate="%{percent:.1%}",
-        textposition="inside", insidetextorientation="horizontal",
-        hovertemplate="%{label}: %{value:,} images (%{percent:.1%})<extra></extra>",
-    ))
-    return _layout(fig, title, uniformtext=dict(minsize=10, mode="hide"),
-                   legend=dict(orientation="v", yanchor="middle", y=0.5, x=1.02, font=dict(size=12)),
-                   margin=dict(l=20, r=20, t=50 if title else 20, b=20))
 
 
 # --------------------------------------------------------------------------------------
@@ -359,13 +304,7 @@ def _runs_training_curves(runs: Mapping[str, Any], metrics, title, colors=None) 
 
 def _curves(frames: Mapping[str, pd.DataFrame], metrics, title, *, colors) -> go.Figure:
     single = list(frames) == [""]
-    cols: list[str] = []
-    for df in frames.values():
-        cols += [c for c in df.columns if c not in cols]
-    bases = list(metrics) if metrics else _base_metrics(cols)
-    bases = [b for b in bases if b in cols or f"val_{b}" in cols]
-    if not bases:
-        raise ValidationError(f"No metric columns to plot in the histor{'y' if single else 'ies'} (columns: {cols}).")
+    bases = _curve_panels(frames, metrics, single)
     colors = dict(colors or {}) if not single else {}
     for name, c in run_colors(list(frames)).items():
         colors.setdefault(name, c)
@@ -378,46 +317,9 @@ def _curves(frames: Mapping[str, pd.DataFrame], metrics, title, *, colors) -> go
     max_epoch = 1
     for i, b in enumerate(bases):
         row, col = i // ncols + 1, i % ncols + 1
-        is_lr = b in _LR_KEYS
-        lr_values: list[float] = []
-        panel_values: list[float] = []
-        for name, df in frames.items():
-            for split, colname in (("train", b), ("val", f"val_{b}")):
-                if colname not in df.columns:
-                    continue
-                part = df[["epoch", colname]].dropna()
-                y = part[colname].astype(float)
-                if is_lr:
-                    part, y = part[y > 0], y[y > 0]
-                    lr_values += list(y)
-                if part.empty:
-                    continue
-                panel_values += [float(v) for v in y if np.isfinite(v)]
-                max_epoch = max(max_epoch, int(part["epoch"].max()))
-                style = _SPLIT_STYLE[split]
-                if single:  # one run: colour by split (train / validation), lr its own colour
-                    label = "learning rate" if is_lr else style["label"]
-                    color = "#2CA02C" if is_lr else RUN_PALETTE[0] if split == "train" else RUN_PALETTE[1]
-                    group = label
-                else:  # several runs: colour by run, dash by split
-                    label, color, group = name, colors[name], name
-                fig.add_trace(go.Scatter(
-                    x=part["epoch"], y=y, mode="lines+markers", name=label, legendgroup=group,
-                    showlegend=group not in shown, line=dict(color=color, dash=style["dash"], width=2),
-                    marker=dict(color=color, size=5),
-                    hovertemplate=(f"{name + ' · ' if name else ''}{'' if is_lr else style['label'] + ' '}"
-                                   f"{_panel_title(b)}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"),
-                ), row=row, col=col)
-                shown.add(group)
-        if is_lr and lr_values:
-            lo, hi = math.log10(min(lr_values)), math.log10(max(lr_values))
-            fig.update_yaxes(type="log", range=[lo - 0.5, hi + 0.5], exponentformat="power", dtick=1, row=row, col=col)
-        elif panel_values and max(panel_values) - min(panel_values) < 1e-9:
-            # a flat line: plotly would centre it on an arbitrary -0.5..1 axis; show it around its value
-            v = panel_values[0]
-            pad = max(abs(v) * 0.5, 0.01)
-            fig.update_yaxes(range=[max(v - pad, 0.0) if v >= 0 else v - pad, v + pad], row=row, col=col)
-        fig.update_xaxes(title="epoch", row=row, col=col)
+        lr_values, panel_values, last_epoch = _panel_traces(fig, frames, b, (row, col), colors, shown, single=single)
+        max_epoch = max(max_epoch, last_epoch)
+        _panel_axes(fig, b, lr_values, panel_values, (row, col))
     if max_epoch <= 20:
         fig.update_xaxes(dtick=1)
     how = "solid: train · dashed: validation"
@@ -425,6 +327,77 @@ def _curves(frames: Mapping[str, pd.DataFrame], metrics, title, *, colors) -> go
     return _layout(fig, full_title, height=330 * nrows + 40,
                    legend=dict(orientation="h", yanchor="bottom", y=1.12 if nrows == 1 else 1.06, xanchor="right", x=1),
                    margin=dict(l=50, r=20, t=100, b=40))
+
+
+def _curve_panels(frames: Mapping[str, pd.DataFrame], metrics, single: bool) -> list[str]:
+    """The metrics drawn, one panel each: ``metrics`` (or every curve of the histories) that a
+    history has, as itself or as ``val_<metric>``."""
+    cols: list[str] = []
+    for df in frames.values():
+        cols += [c for c in df.columns if c not in cols]
+    bases = list(metrics) if metrics else _base_metrics(cols)
+    bases = [b for b in bases if b in cols or f"val_{b}" in cols]
+    if not bases:
+        raise ValidationError(f"No metric columns to plot in the histor{'y' if single else 'ies'} (columns: {cols}).")
+    return bases
+
+
+def _trace_style(name: str, split: str, is_lr: bool, colors: Mapping[str, str], single: bool) -> tuple[str, str, str]:
+    """(legend label, colour, legend group) of one curve."""
+    if single:  # one run: colour by split (train / validation), lr its own colour
+        label = "learning rate" if is_lr else _SPLIT_STYLE[split]["label"]
+        color = "#2CA02C" if is_lr else RUN_PALETTE[0] if split == "train" else RUN_PALETTE[1]
+        return label, color, label
+    return name, colors[name], name  # several runs: colour by run, dash by split
+
+
+def _panel_traces(fig: go.Figure, frames: Mapping[str, pd.DataFrame], b: str, cell: tuple[int, int],
+                  colors: Mapping[str, str], shown: set[str], *, single: bool) -> tuple[list[float], list[float], int]:
+    """Draw the train and validation curves of metric ``b`` of every run in panel ``cell``;
+    returns (learning rates drawn, finite values drawn, last epoch drawn)."""
+    is_lr = b in _LR_KEYS
+    lr_values: list[float] = []
+    panel_values: list[float] = []
+    max_epoch = 1
+    for name, df in frames.items():
+        for split, colname in (("train", b), ("val", f"val_{b}")):
+            if colname not in df.columns:
+                continue
+            part = df[["epoch", colname]].dropna()
+            y = part[colname].astype(float)
+            if is_lr:
+                part, y = part[y > 0], y[y > 0]
+                lr_values += list(y)
+            if part.empty:
+                continue
+            panel_values += [float(v) for v in y if np.isfinite(v)]
+            max_epoch = max(max_epoch, int(part["epoch"].max()))
+            style = _SPLIT_STYLE[split]
+            label, color, group = _trace_style(name, split, is_lr, colors, single)
+            fig.add_trace(go.Scatter(
+                x=part["epoch"], y=y, mode="lines+markers", name=label, legendgroup=group,
+                showlegend=group not in shown, line=dict(color=color, dash=style["dash"], width=2),
+                marker=dict(color=color, size=5),
+                hovertemplate=(f"{name + ' · ' if name else ''}{'' if is_lr else style['label'] + ' '}"
+                               f"{_panel_title(b)}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"),
+            ), row=cell[0], col=cell[1])
+            shown.add(group)
+    return lr_values, panel_values, max_epoch
+
+
+def _panel_axes(fig: go.Figure, b: str, lr_values: list[float], panel_values: list[float],
+                cell: tuple[int, int]) -> None:
+    """A log axis for the learning rate, a readable range for a flat curve, the epoch axis title."""
+    row, col = cell
+    if b in _LR_KEYS and lr_values:
+        lo, hi = math.log10(min(lr_values)), math.log10(max(lr_values))
+        fig.update_yaxes(type="log", range=[lo - 0.5, hi + 0.5], exponentformat="power", dtick=1, row=row, col=col)
+    elif panel_values and max(panel_values) - min(panel_values) < 1e-9:
+        # a flat line: plotly would centre it on an arbitrary -0.5..1 axis; show it around its value
+        v = panel_values[0]
+        pad = max(abs(v) * 0.5, 0.01)
+        fig.update_yaxes(range=[max(v - pad, 0.0) if v >= 0 else v - pad, v + pad], row=row, col=col)
+    fig.update_xaxes(title="epoch", row=row, col=col)
 
 
 def epoch_times_figure(history, *, title: str | None = "Time per epoch (s)",
@@ -509,110 +482,11 @@ def compare_roc(runs: Mapping[str, Mapping[str, Any]], *, curve: str = "macro", 
 
 
 # --------------------------------------------------------------------------------------
-# images and EDA helpers
-# --------------------------------------------------------------------------------------
-def _rgb(img) -> np.ndarray:
-    a = np.asarray(img)
-    if a.dtype.kind == "f":
-        a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255)
-    a = a.astype(np.uint8)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
-        raise ValidationError(f"Images must be H x W, H x W x 1, 3 or 4. Got shape {a.shape}.")
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    return a[..., :3]
-
-
-def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, *, cols: int = 4,
-               title: str | None = None, cell_px: int = 160) -> go.Figure:
-    """A grid of images (any sizes, gray or RGB), one subplot each, optional titles."""
-    images = list(images)
-    if not images:
-        raise ValidationError("image_grid needs at least one image.")
-    cols = check_number("cols", cols, low=1, integer=True)
-    if titles is not None and len(titles) != len(images):
-        raise ValidationError(f"{len(titles)} titles for {len(images)} images.")
-    cols = min(cols, len(images))
-    rows = math.ceil(len(images) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[plot_text(t) for t in titles] if titles else None,
-                        horizontal_spacing=0.02, vertical_spacing=0.08 if titles else 0.02)
-    for i, img in enumerate(images):
-        fig.add_trace(go.Image(z=_rgb(img), hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=rows * cell_px + (60 if title else 20), showlegend=False)
-
-
-def histogram(values, *, by=None, nbins: int = 30, title: str | None = None, x_title: str | None = None,
-              barmode: str = "overlay") -> go.Figure:
-    """Histogram of a column (e.g. age), one trace per group when ``by`` is given."""
-    v = pd.Series(values).reset_index(drop=True)
-    fig = go.Figure()
-    if by is None:
-        fig.add_trace(go.Histogram(x=v.dropna(), nbinsx=nbins, name=str(v.name or "values")))
-    else:
-        g = pd.Series(by).reset_index(drop=True)
-        for key in pd.unique(g.dropna()):
-            fig.add_trace(go.Histogram(x=v[g == key].dropna(), nbinsx=nbins, name=plot_text(key), opacity=0.6))
-    fig.update_layout(barmode=barmode)
-    fig.update_xaxes(title=x_title or (str(v.name) if v.name is not None else None))
-    fig.update_yaxes(title="count")
-    return _layout(fig, title)
-
-
-def box_plot(values, *, by=None, title: str | None = None, y_title: str | None = None) -> go.Figure:
-    """Box plot of a column (e.g. age), one box per group when ``by`` is given."""
-    v = pd.Series(values).reset_index(drop=True)
-    fig = go.Figure()
-    if by is None:
-        fig.add_trace(go.Box(y=v.dropna(), name=str(v.name or "values"), boxmean=True))
-    else:
-        g = pd.Series(by).reset_index(drop=True)
-        for key in pd.unique(g.dropna()):
-            fig.add_trace(go.Box(y=v[g == key].dropna(), name=plot_text(key), boxmean=True))
-    fig.update_yaxes(title=y_title or (str(v.name) if v.name is not None else None))
-    return _layout(fig, title, showlegend=False)
-
-
-CHANNEL_COLORS = {"r_mean": "#D62728", "g_mean": "#2CA02C", "b_mean": "#1F77B4"}
-
-
-def channel_means_figure(stats: pd.DataFrame, *, title: str | None = "Per-channel means (0-255)") -> go.Figure:
-    """One box per colour channel of ``eda.image_stats`` (r_mean red, g_mean green, b_mean blue)."""
-    cols = [c for c in CHANNEL_COLORS if c in stats.columns]
-    if not cols:
-        raise ValidationError(f"Expected columns {list(CHANNEL_COLORS)}. Got {list(stats.columns)}.")
-    names = {"r_mean": "red (r_mean)", "g_mean": "green (g_mean)", "b_mean": "blue (b_mean)"}
-    fig = go.Figure([go.Box(y=stats[c].dropna(), name=names[c], marker_color=CHANNEL_COLORS[c],
-                            line=dict(color=CHANNEL_COLORS[c]), boxmean=True) for c in cols])
-    fig.update_yaxes(title="mean value per image", range=[0, 256])
-    return _layout(fig, title, showlegend=False)
-
-
-def brightness_figure(hist: pd.DataFrame, *, title: str | None = "Grey-level histogram") -> go.Figure:
-    """Lines of ``eda.brightness_histogram`` (class, bin_left, bin_right, fraction), one per class."""
-    need = {"class", "bin_left", "bin_right", "fraction"}
-    if not need <= set(hist.columns):
-        raise ValidationError(f"Expected columns {sorted(need)}. Got {list(hist.columns)}.")
-    fig = go.Figure()
-    for key, part in hist.groupby("class", sort=False):
-        x = (part["bin_left"] + part["bin_right"]) / 2
-        fig.add_trace(go.Scatter(x=x, y=part["fraction"], mode="lines", name=plot_text(key)))
-    fig.update_xaxes(title="grey level", range=[0, 256])
-    fig.update_yaxes(title="fraction of pixels")
-    return _layout(fig, title)
-
-
-# --------------------------------------------------------------------------------------
 # names from docs/ARCHITECTURE.md, taking a whole evaluate() dict (what the pages hold)
 # --------------------------------------------------------------------------------------
 def _part(ev: Mapping[str, Any], key: str) -> Any:
     return ev[key] if isinstance(ev, Mapping) and key in ev else ev
 
-
-class_distribution = class_distribution_bar
 
 
 def confusion_matrix(ev: Mapping[str, Any], *, normalize: bool = False, title: str | None = None) -> go.Figure:

@@ -15,12 +15,10 @@ anything (n < ``min_n``) are kept and marked "too small to say", never hidden; a
 
 :func:`slice_metrics` works on plain arrays ``(ids, y_true, y_pred, proba, metadata)``;
 :func:`run_slices` reads a stored run and its dataset. ``python -m core slices RUN [--by COL]`` prints
-the table (:func:`add_cli`).
+the table (core.cli.analysis).
 """
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.analysis.paired import DEFAULT_MAX_FILES, _f, load_run_predictions, metric_draws, percentile_interval, resample_weights
+from core.files import jsonable
 from core.validation import LabError, ValidationError, check_number
 
 if TYPE_CHECKING:  # pandas and core.metrics.classification are imported where used: `python -m core --help` stays quick
@@ -35,7 +34,7 @@ if TYPE_CHECKING:  # pandas and core.metrics.classification are imported where u
 
 __all__ = ["slice_metrics", "slice_keys", "image_properties", "run_slices", "slices_frame", "sensitivity_frame",
            "slices_figure",
-           "flagged_sentences", "add_cli", "cmd_slices"]
+           "flagged_sentences"]
 
 #: metadata columns sliced first (in this order) when present; any other categorical column follows
 KNOWN_COLUMNS = ("sex", "age", "localization", "dx_type", "eye", "exposure")
@@ -204,8 +203,6 @@ def slice_metrics(ids, y_true, y_pred, proba, metadata: pd.DataFrame, class_name
     n_bootstrap = check_number("n_bootstrap", n_bootstrap, low=0, high=100_000, integer=True)
     min_n = check_number("min_n", min_n, low=1, integer=True)
     min_class = check_number("min_class", min_class, low=1, integer=True)
-    from core.metrics.classification import _jsonable
-
     names = [str(c) for c in class_names]
     k = len(names)
     frame = _predictions(ids, y_true, y_pred, proba, names)
@@ -221,10 +218,10 @@ def slice_metrics(ids, y_true, y_pred, proba, metadata: pd.DataFrame, class_name
             s = _group_stats(yt[m], yp[m], k, n_bootstrap, seed, level, min_class)
             s["status"], s["below_in"] = _status(s, overall, min_n)
             slices.append({"column": col, "slice": str(value), **s})
-    return _jsonable({"class_names": names, "n": int(len(ids)), "overall": overall, "slices": slices,
-                      "columns": list(keys), "skipped": skipped, "notices": notices,
-                      "options": {"n_bootstrap": n_bootstrap, "seed": seed, "level": level, "min_n": min_n,
-                                  "min_class": min_class}})
+    return jsonable({"class_names": names, "n": int(len(ids)), "overall": overall, "slices": slices,
+                     "columns": list(keys), "skipped": skipped, "notices": notices,
+                     "options": {"n_bootstrap": n_bootstrap, "seed": seed, "level": level, "min_n": min_n,
+                                 "min_class": min_class}})
 
 
 def _predictions(ids, y_true, y_pred, proba, names: list[str]) -> pd.DataFrame:
@@ -449,61 +446,6 @@ def slices_figure(result: dict[str, Any], metric: str = "accuracy", *, columns: 
                                   "band: whole test set)", margin=dict(l=10, r=10, t=30, b=40),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom"))
     return fig
-
-
-# --------------------------------------------------------------------------------------
-# command line: python -m core slices RUN [--by COL]
-# --------------------------------------------------------------------------------------
-def add_cli(sub) -> None:
-    """The ``slices`` subcommand of ``python -m core`` (light: pandas is imported when it runs)."""
-    p = sub.add_parser("slices", help="metrics per subgroup of a run's test split (metadata, brightness, size)")
-    p.add_argument("run", type=int, help="run id")
-    p.add_argument("--by", help="slice by this column only (e.g. sex, age, localization, eye, brightness)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples per slice (default 1000)")
-    p.add_argument("--max-files", type=int, default=DEFAULT_MAX_FILES,
-                   help=f"read at most this many image files for brightness/size (default {DEFAULT_MAX_FILES})")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(fn=cmd_slices)
-
-
-def cmd_slices(args) -> int:
-    from core.store import Store
-
-    store = Store()
-    try:
-        res = run_slices(store.get_run(args.run), store=store, by=args.by, n_bootstrap=args.bootstrap,
-                         max_files=args.max_files)
-    finally:
-        store.close()
-    if args.json:
-        print(json.dumps(res, indent=2))
-        return 0
-    print(f"Slices of {res['run']['label']} ({res['run']['name']}, {res['run']['dataset']}): {res['n']} test images, "
-          f"{round(100 * res['options']['level'])} % bootstrap intervals.")
-    for note in res["notices"]:
-        print(f"note: {note}", file=sys.stderr)
-    print(_text_table(slices_frame(res, per_class=False)))
-    for col, why in res["skipped"].items():
-        print(f"not sliced by {col}: {why}")
-    for line in flagged_sentences(res):
-        print(line)
-    return 0
-
-
-def _text_table(df: pd.DataFrame) -> str:
-    import pandas as pd
-
-    def iv(v, lo, hi) -> str:
-        if v is None or pd.isna(v):
-            return ""
-        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo is not None and not pd.isna(lo) else f"{v:.3f}"
-
-    acc = [iv(r["accuracy"], r["accuracy low"], r["accuracy high"]) for _, r in df.iterrows()]
-    bal = [iv(r["balanced accuracy"], r["balanced low"], r["balanced high"])
-           + (f" ({r['balanced note']})" if r["balanced note"] else "") for _, r in df.iterrows()]
-    out = pd.DataFrame({"by": df["by"], "slice": df["slice"], "n": df["n"], "accuracy [CI]": acc,
-                        "balanced accuracy [CI]": bal, "status": df["status"]})
-    return out.to_string(index=False)
 
 
 def flagged_sentences(res: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """``python -m core recipe ...``: list, plan, launch and tabulate the reports' experiments
-(core/recipes.py) and print the pitfall demos' measurements (core/recipes/pitfalls.py).
+(core/recipes/catalog.py) and print the pitfall demos' measurements (core/recipes/pitfalls.py).
 
-Kept apart from core/recipes.py so that the layering is one way: recipes (registry, plans,
+Kept apart from core/recipes/ so that the layering is one way: recipes (registry, plans,
 reproduction table) <- pitfalls (analyses of stored runs) <- this command and the Recipes page.
 """
 from __future__ import annotations
@@ -10,19 +10,10 @@ import json
 import sys
 from typing import Any
 
-from core.recipes.catalog import (
-    BUDGETS,
-    Launch,
-    PlannedRun,
-    data_problems,
-    estimate_seconds,
-    fmt_seconds,
-    get_recipe,
-    launch_recipe,
-    list_recipes,
-    plan,
-    reproduction_table,
-)
+from core.recipes.catalog import BUDGETS, PlannedRun, data_problems, get_recipe, list_recipes, plan
+from core.recipes.estimate import estimate_seconds, fmt_seconds
+from core.recipes.reproduction import reproduction_table
+from core.recipes.runs import Launch, launch_recipe
 from core.validation import LabError, ValidationError
 
 
@@ -190,7 +181,7 @@ def _cmd_table(name: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m core.recipes ...``: the same subcommand without core.cli (exit 2 on a LabError)."""
+    """``python -m core.cli.recipes recipe ...``: the same subcommand without core.cli.main (exit 2 on a LabError)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m core.recipes")

@@ -254,31 +254,57 @@ def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
         v = next(seeds)
         return None if seed is None else v
 
+    layers = [*_geometric_layers(spec, s, fused=fused), *_photometric_layers(spec, s)]  # seeds drawn in this order
+    if layers:
+        layers.append(custom.ClipPixels(name="clip"))
+    else:
+        layers.append(keras.layers.Identity(name="identity"))
+    return keras.Sequential(layers, name="augment")
+
+
+def _geometric_layers(spec: AugmentSpec, s, *, fused: bool) -> list:
+    """Crop, rotation, shear, shift, zoom and flips: one ``RandomAffine`` (``fused``) or the stock
+    Keras layers one after another; ``s()`` gives each layer its seed."""
+    import keras
+
+    from core.data import augment_layers as custom
+
     fill = spec.fill_mode
-    layers: list = []
     geometric = (spec.random_crop < 1.0 or spec.rotation > 0 or spec.shear > 0 or spec.width_shift > 0
                  or spec.height_shift > 0 or spec.zoom > 0 or spec.horizontal_flip or spec.vertical_flip)
-    if fused and geometric:
-        layers.append(custom.RandomAffine(
+    if not geometric:
+        return []
+    if fused:
+        return [custom.RandomAffine(
             rotation=spec.rotation, shear=spec.shear, width_shift=spec.width_shift, height_shift=spec.height_shift,
             zoom=spec.zoom, horizontal_flip=spec.horizontal_flip, vertical_flip=spec.vertical_flip,
-            random_crop=spec.random_crop, fill_mode=fill, seed=s(), name="geometric"))
-    elif geometric:
-        if spec.random_crop < 1.0:
-            layers.append(custom.RandomCropResize(spec.random_crop, seed=s(), name="random_crop"))
-        if spec.rotation > 0:
-            layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
-        if spec.shear > 0:
-            layers.append(keras.layers.RandomShear(x_factor=spec.shear, fill_mode=fill, seed=s(), name="shear"))
-        if spec.width_shift > 0 or spec.height_shift > 0:
-            layers.append(keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=fill,
-                                                         seed=s(), name="shift"))
-        if spec.zoom > 0:
-            layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=fill, seed=s(), name="zoom"))
-        if spec.horizontal_flip or spec.vertical_flip:
-            mode = {(True, False): "horizontal", (False, True): "vertical",
-                    (True, True): "horizontal_and_vertical"}[(spec.horizontal_flip, spec.vertical_flip)]
-            layers.append(keras.layers.RandomFlip(mode, seed=s(), name="flip"))
+            random_crop=spec.random_crop, fill_mode=fill, seed=s(), name="geometric")]
+    layers: list = []
+    if spec.random_crop < 1.0:
+        layers.append(custom.RandomCropResize(spec.random_crop, seed=s(), name="random_crop"))
+    if spec.rotation > 0:
+        layers.append(keras.layers.RandomRotation(spec.rotation / 360.0, fill_mode=fill, seed=s(), name="rotation"))
+    if spec.shear > 0:
+        layers.append(keras.layers.RandomShear(x_factor=spec.shear, fill_mode=fill, seed=s(), name="shear"))
+    if spec.width_shift > 0 or spec.height_shift > 0:
+        layers.append(keras.layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=fill,
+                                                     seed=s(), name="shift"))
+    if spec.zoom > 0:
+        layers.append(keras.layers.RandomZoom(spec.zoom, fill_mode=fill, seed=s(), name="zoom"))
+    if spec.horizontal_flip or spec.vertical_flip:
+        mode = {(True, False): "horizontal", (False, True): "vertical",
+                (True, True): "horizontal_and_vertical"}[(spec.horizontal_flip, spec.vertical_flip)]
+        layers.append(keras.layers.RandomFlip(mode, seed=s(), name="flip"))
+    return layers
+
+
+def _photometric_layers(spec: AugmentSpec, s) -> list:
+    """Brightness and contrast jitter, Gaussian and salt-and-pepper noise, in that order."""
+    import keras
+
+    from core.data import augment_layers as custom
+
+    layers: list = []
     if spec.brightness > 0:
         layers.append(keras.layers.RandomBrightness(spec.brightness, value_range=(0, 255), seed=s(), name="brightness"))
     if spec.contrast > 0:
@@ -287,11 +313,7 @@ def build_augmenter(spec, seed: int | None = 0, *, fused: bool = True):
         layers.append(custom.AdditiveGaussianNoise(spec.gaussian_noise, seed=s(), name="gaussian_noise"))
     if spec.salt_pepper > 0:
         layers.append(custom.SaltAndPepper(spec.salt_pepper, seed=s(), name="salt_pepper"))
-    if layers:
-        layers.append(custom.ClipPixels(name="clip"))
-    else:
-        layers.append(keras.layers.Identity(name="identity"))
-    return keras.Sequential(layers, name="augment")
+    return layers
 
 
 def augment_batch(augmenter, x):

@@ -159,8 +159,6 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | 
     ``max_pixels``: images with more pixels (width x height) are refused before decoding.
     ``max_side``: longer images are downscaled so their longest side is ``max_side`` (None: never).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     max_pixels = check_number("max_pixels", max_pixels, low=1, integer=True)
     max_side = check_number("max_side", max_side, low=1, integer=True, allow_none=True)
     max_bytes = check_number("max_bytes", max_bytes, low=1, integer=True)
@@ -170,63 +168,88 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | 
     notices: list[str] = []
     bomb_msg = (f"{Name} is too large to decode safely (possible decompression bomb); the limit is "
                 f"{max_pixels:,} pixels (width x height).")
+    img = _open(data, Name, bomb_msg)
+    try:
+        fmt, orig_mode, (w, h) = img.format, img.mode, img.size
+        _check_opened(img, Name, bomb_msg, max_pixels)
+        img = _decode(img, Name, bomb_msg, max_side, notices)
+        img = _flatten(img, notices)
+        arr = _to_array(img, (w, h), max_side, channels, notices)
+        return LoadedImage(array=arr, original_size=(int(w), int(h)), mode=orig_mode, notices=notices, format=fmt)
+    finally:
+        img.close()
+
+
+def _open(data: bytes, Name: str, bomb_msg: str):
+    """The Pillow image of ``data``, opened lazily (pixels not decoded yet)."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
         raise ImageError(f"{bomb_msg} ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{Name} is not a readable image (unrecognised or corrupt data). "
                          f"Accepted formats: {_ACCEPTED_TEXT}.") from e
+
+
+def _check_opened(img, Name: str, bomb_msg: str, max_pixels: int) -> None:
+    """Refuse, before decoding, a format that is not accepted, an empty image or too many pixels."""
+    fmt = img.format
+    if fmt not in _PIL_FORMATS:
+        raise ImageError(f"{Name} is a {fmt} image, which is not accepted. Accepted formats: {_ACCEPTED_TEXT}.")
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageError(f"{Name} has no pixels ({w}x{h}).")
+    if w * h > max_pixels:
+        raise ImageError(f"{bomb_msg} It is {w}x{h} = {w * h:,} pixels.")
+
+
+def _decode(img, Name: str, bomb_msg: str, max_side: int | None, notices: list[str]):
+    """Decode the first frame (a large JPEG at reduced scale), turned upright by its EXIF tag."""
+    from PIL import Image, ImageOps
+
+    fmt = img.format
+    w, h = img.size
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > 1:
+        img.seek(0)
+        what = "Animated GIF" if fmt == "GIF" else f"Multi-frame {fmt}"
+        notices.append(f"{what} with {n_frames} frames: only the first frame is used.")
+    if max_side is not None and max(w, h) > max_side and fmt == "JPEG":
+        scale = max_side / max(w, h)
+        img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))  # decode at reduced scale
     try:
-        fmt = img.format
-        if fmt not in _PIL_FORMATS:
-            raise ImageError(f"{Name} is a {fmt} image, which is not accepted. Accepted formats: {_ACCEPTED_TEXT}.")
-        w, h = img.size
-        if w < 1 or h < 1:
-            raise ImageError(f"{Name} has no pixels ({w}x{h}).")
-        if w * h > max_pixels:
-            raise ImageError(f"{bomb_msg} It is {w}x{h} = {w * h:,} pixels.")
-        orig_mode = img.mode
-        n_frames = getattr(img, "n_frames", 1)
-        if n_frames > 1:
-            img.seek(0)
-            what = "Animated GIF" if fmt == "GIF" else f"Multi-frame {fmt}"
-            notices.append(f"{what} with {n_frames} frames: only the first frame is used.")
-        if max_side is not None and max(w, h) > max_side and fmt == "JPEG":
-            scale = max_side / max(w, h)
-            img.draft(img.mode, (max(1, int(w * scale)), max(1, int(h * scale))))  # decode at reduced scale
-        try:
-            img.load()
-        except Image.DecompressionBombError as e:
-            raise ImageError(f"{bomb_msg} ({e})") from e
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageError(f"{Name} is truncated or corrupt ({e}). Accepted formats: {_ACCEPTED_TEXT}.") from e
-        orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
-        if orientation not in (None, 1):
-            img = ImageOps.exif_transpose(img)
-            notices.append(f"Rotated/flipped according to the EXIF orientation tag ({orientation}).")
-        img = _flatten(img, notices)
-        if max_side is not None and max(img.size) > max_side:
-            img = img.copy()
-            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        if max_side is not None and max(w, h) > max_side:
-            notices.append(f"Large image ({w}x{h}) downscaled to {img.size[0]}x{img.size[1]} "
-                           f"(longest side limit {max_side}).")
-        if channels == "rgb" and img.mode != "RGB":
-            img = img.convert("RGB")
-        elif channels == "gray" and img.mode != "L":
-            img = img.convert("L")
-        arr = np.asarray(img, dtype=np.uint8)
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        return LoadedImage(array=np.ascontiguousarray(arr), original_size=(int(w), int(h)), mode=orig_mode,
-                           notices=notices, format=fmt)
-    finally:
-        img.close()
+        img.load()
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{bomb_msg} ({e})") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{Name} is truncated or corrupt ({e}). Accepted formats: {_ACCEPTED_TEXT}.") from e
+    orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+    if orientation not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+        notices.append(f"Rotated/flipped according to the EXIF orientation tag ({orientation}).")
+    return img
 
 
-def load_upload(data, **kwargs) -> LoadedImage:
-    """Alias of :func:`load_image` for uploaded bytes / Streamlit ``UploadedFile`` objects."""
-    return load_image(data, **kwargs)
+def _to_array(img, size: tuple[int, int], max_side: int | None, channels: str, notices: list[str]) -> np.ndarray:
+    """The flattened image downscaled to ``max_side``, in the channels asked, as uint8 H x W x C."""
+    from PIL import Image
+
+    w, h = size
+    if max_side is not None and max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if max_side is not None and max(w, h) > max_side:
+        notices.append(f"Large image ({w}x{h}) downscaled to {img.size[0]}x{img.size[1]} "
+                       f"(longest side limit {max_side}).")
+    if channels == "rgb" and img.mode != "RGB":
+        img = img.convert("RGB")
+    elif channels == "gray" and img.mode != "L":
+        img = img.convert("L")
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return np.ascontiguousarray(arr)

@@ -157,7 +157,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    from core.data.augment import _as_spec, augment_batch, build_augmenter
+    from core.data.augment import _as_spec, build_augmenter
 
     _check_dataset(ds)
     _check_prep(prep)
@@ -168,23 +168,39 @@ def make_dataset(
     if oversample and not training:
         raise ValidationError("oversample=True only makes sense for a training pipeline (training=True).")
     spec = _as_spec(augment)
-    AUTOTUNE = tf.data.AUTOTUNE
+    d = _samples(ds, prep, training=training, oversample=oversample, seed=seed, cache=cache,
+                 shuffle_buffer=shuffle_buffer, epoch_samples=epoch_samples)
+    d = d.batch(batch_size, drop_remainder=drop_remainder)
+    augmenter = build_augmenter(spec, seed=seed) if training and not spec.is_identity else None
+    d = d.map(_batch_finisher(prep, augmenter, with_ids), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return d.prefetch(tf.data.AUTOTUNE)
+
+
+def _samples(ds, prep, *, training: bool, oversample: bool, seed: int, cache, shuffle_buffer: int,
+             epoch_samples: int | None):
+    """The per-sample source of :func:`make_dataset`: oversampled, shuffled before decoding
+    (training without a cache), or decoded, cached and (training) shuffled."""
+    import tensorflow as tf
+
     if oversample:
-        d = _balanced_source(ds, prep, cache=cache, seed=seed, shuffle_buffer=shuffle_buffer,
-                             epoch_samples=epoch_samples)
-    elif training and cache is False:
+        return _balanced_source(ds, prep, cache=cache, seed=seed, shuffle_buffer=shuffle_buffer,
+                                epoch_samples=epoch_samples)
+    if training and cache is False:
         # without a cache shuffle the cheap (path/array, label, id) slices before decoding
         order = tf.data.Dataset.from_tensor_slices(np.arange(len(ds)))
         order = order.shuffle(len(ds), seed=seed, reshuffle_each_iteration=True)
-        d = _shuffled_source(ds, prep, order)
-    else:
-        d = _cache(_source(ds, np.arange(len(ds)), prep), cache)
-        if training:
-            d = d.shuffle(min(len(ds), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+        return _shuffled_source(ds, prep, order)
+    d = _cache(_source(ds, np.arange(len(ds)), prep), cache)
+    if training:
+        d = d.shuffle(min(len(ds), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    return d
 
-    d = d.batch(batch_size, drop_remainder=drop_remainder)
 
-    augmenter = build_augmenter(spec, seed=seed) if training and not spec.is_identity else None
+def _batch_finisher(prep, augmenter, with_ids: bool):
+    """The map of a batch to the model's input: float32, augmented (training), normalised."""
+    import tensorflow as tf
+
+    from core.data.augment import augment_batch
 
     def finish(x, y, i):
         x = tf.cast(x, tf.float32)
@@ -193,8 +209,7 @@ def make_dataset(
         x = prep.normalize_tf(x)
         return (x, y, i) if with_ids else (x, y)
 
-    d = d.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return d.prefetch(AUTOTUNE)
+    return finish
 
 
 def _balanced_source(ds, prep, *, cache, seed: int, shuffle_buffer: int, epoch_samples: int | None):
@@ -265,7 +280,9 @@ def _shuffled_source(ds, prep, order):
 
 
 def predict_batches(images_uint8, prep, *, batch_size: int = 64):
-    """A plain pipeline over an in-memory array for ``model.predict`` (no labels, in order)."""
+    """A plain pipeline over an in-memory array for ``model.predict`` (no labels, in order).
+
+    Kept for batch prediction (predicting a whole folder of images with a trained run), an upcoming feature."""
     import tensorflow as tf
 
     a = np.asarray(images_uint8)

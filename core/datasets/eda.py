@@ -6,8 +6,6 @@ which keeps brightness fractions and means while staying fast.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
@@ -294,14 +292,6 @@ def missing_values(ds: Dataset) -> pd.DataFrame:
         rows.append({"column": col, "missing": int(miss.sum()), "unknown": int(unknown.sum()),
                      "percent": 100.0 * (int(miss.sum()) + int(unknown.sum())) / n})
     return pd.DataFrame(rows, columns=["column", "missing", "unknown", "percent"])
-
-
-def file_sizes(ds: Dataset) -> pd.DataFrame:
-    """Bytes on disk per image file (on-disk datasets), with id and class."""
-    if ds.paths is None:
-        return pd.DataFrame(columns=["id", "class", "bytes"])
-    return pd.DataFrame({"id": ds.ids, "class": _class_names(ds, ds.labels),
-                         "bytes": [os.path.getsize(p) if os.path.exists(p) else np.nan for p in ds.paths]})
 
 
 def load_problems(ds: Dataset) -> list[dict]:

@@ -26,7 +26,7 @@ from core.datasets.common import (
 )
 from core.validation import DatasetError, ValidationError, check_number, check_one_of
 
-HAM_CODES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+HAM_CODES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")  # HAM10000 diagnosis codes, in class order
 HAM_NAMES = ["Actinic keratoses", "Basal cell carcinoma", "Benign keratosis-like lesions", "Dermatofibroma",
              "Melanoma", "Melanocytic nevi", "Vascular lesions"]
 HAM_COLUMNS = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]

@@ -59,10 +59,6 @@ class Split:
     def sizes(self) -> dict[str, int]:
         return {p: len(getattr(self, p)) for p in PARTS}
 
-    def part_of(self) -> dict[str, str]:
-        """id -> part name."""
-        return {i: p for p in PARTS for i in getattr(self, p)}
-
     def to_dict(self) -> dict[str, Any]:
         return {"train": list(self.train), "val": list(self.val), "test": list(self.test), "seed": int(self.seed),
                 "val_ratio": float(self.val_ratio), "test_ratio": float(self.test_ratio),

@@ -39,66 +39,37 @@ restarted). Runs of other hosts become interrupted only when their heartbeat is 
 Queued runs are picked up again; when the executor cannot run jobs (cluster unreachable)
 they stay queued and ``executor_problem`` says why.
 
-``job_snapshot(store)`` is the one read of the queue's state for every page (running and
-queued runs with their progress, live supervisors, recent runs) in one consistent read.
+What a worker runs for each kind of job is ``core.jobs.kinds``; the queue's state as the pages
+and ``jobs status`` read it is ``core.jobs.status``.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.jobs.executors import ExecutorError, ExecutorUnavailable, Exit, Handle, make_executor
-from core.jobs.executors.local import signal_name, tail
+from core.jobs.executors.local import tail
+from core.jobs.kinds import JOB_KINDS, PARENT_KINDS
+from core.jobs.status import LEASE_S
 from core.store import FINAL_STATUSES, HOST, Store
+from core.store.artifacts import RunFolder, file_name
 from core.validation import LabError, NotFoundError, ValidationError, check_number, fit_name
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LEASE_S = 30.0           # a supervisor whose heartbeat is older than this is dead
 BEAT_S = 5.0             # how often a supervisor renews its lease
 RECOVER_EVERY_S = 15.0   # how often a supervisor looks for runs left by a dead one
-DASHBOARD_SUPERVISOR_ENV = "LAB_DASHBOARD_SUPERVISOR"
 STORE_ERRORS = (LabError, SQLAlchemyError, OSError)  # what a store call raises when the store misbehaves
-
-
-@dataclass(frozen=True)
-class JobKind:
-    """A kind of job a worker runs: ``runner`` is ``"module:function"``, called by the worker as
-    ``fn(store, run_id, detail, out_dir, flags, t_spawn) -> (status, error)``; ``default_name``
-    names a run submitted without a name (``{model}``, ``{dataset}``)."""
-
-    runner: str
-    default_name: str
-
-    def resolve(self) -> Callable:
-        module, _, fn = self.runner.partition(":")
-        return getattr(importlib.import_module(module), fn)
-
-
-# What workers run. A new kind of job: a runner in core/worker.py (or elsewhere), a row here, and its
-# name in core.store.KINDS. Runs of other kinds are never claimed by a worker nor counted as jobs.
-JOB_KINDS: dict[str, JobKind] = {
-    "train": JobKind("core.jobs.worker:run_train", "{model} on {dataset}"),
-    "lr_find": JobKind("core.jobs.worker:run_lr_find", "LR finder: {model} on {dataset}"),
-    "audit": JobKind("core.analysis.audit:run_audit", "label audit: {model} on {dataset}"),
-}
-# Parent runs no worker runs: their status follows their children (core.training.search.update_parents).
-# "search": a hyper-parameter search (submit_search); "group": runs queued together (a recipe, core.recipes).
-PARENT_KINDS = ("search", "group")
 
 
 @dataclass
@@ -562,7 +533,7 @@ class JobManager:
             detail = self.store.get_run(h.run_id)
         except NotFoundError:  # deleted meanwhile
             return
-        log_path = self.models_dir / str(h.run_id) / "worker.log"
+        log_path = RunFolder(self.models_dir / str(h.run_id)).path_of("log")
         if log_path.exists() and not any(a.kind == "log" for a in detail.artifacts):
             try:
                 self.store.add_artifact(h.run_id, "log", log_path)
@@ -583,198 +554,6 @@ class JobManager:
         if status == "failed":
             last = tail(log_path)
             if last:
-                reason += f"\n\nLast lines of worker.log:\n{last}"
+                reason += f"\n\nLast lines of {file_name('log')}:\n{last}"
         self.store.set_status(h.run_id, status, reason)
         log.info("run %s: %s (%s)", h.run_id, status, reason.splitlines()[0])
-
-
-# ---------------------------------------------------------------------- the queue's state
-def dashboard_supervises() -> bool:
-    """Does a dashboard process run the queue itself? Yes unless ``LAB_DASHBOARD_SUPERVISOR``
-    is 0/false/off/no (then ``python -m core jobs serve`` runs it)."""
-    return os.environ.get(DASHBOARD_SUPERVISOR_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
-
-
-@dataclass
-class JobSnapshot:
-    """The state of the job queue at one instant (one consistent read of the store).
-
-    ``running``/``queued``: training and LR-finder jobs (oldest first), with progress;
-    ``n_running``/``n_queued`` their counts (``queued`` holds at most ``limit``);
-    ``searches``: unfinished parents (searches and groups, ``PARENT_KINDS``: not jobs, not counted);
-    ``supervisors``: live supervisor leases;
-    ``recent``: the newest runs of any status (when asked for).
-    """
-
-    running: list
-    queued: list
-    n_running: int
-    n_queued: int
-    searches: list
-    supervisors: list
-    recent: list
-    n_runs: int
-    taken_at: datetime
-
-    @property
-    def active(self) -> bool:
-        return bool(self.n_running or self.n_queued)
-
-    @property
-    def supervised(self) -> bool:
-        return bool(self.supervisors)
-
-    @property
-    def waiting_unsupervised(self) -> bool:
-        """Queued runs that nothing will start: no supervisor is alive."""
-        return self.n_queued > 0 and not self.supervisors
-
-    def by_id(self) -> dict[int, Any]:
-        """Every run of the snapshot by id (running, queued, searches, recent)."""
-        out: dict[int, Any] = {}
-        for r in (*self.recent, *self.searches, *self.queued, *self.running):
-            out[r.id] = r
-        return out
-
-    def headline(self) -> str:
-        """One line for a status bar, e.g. ``1 running, 2 queued`` or ``No jobs running.``"""
-        if not self.active:
-            return "No jobs running."
-        return f"{self.n_running} running, {self.n_queued} queued"
-
-    def unsupervised_message(self) -> str:
-        n = self.n_queued
-        return (f"{n} queued run{'s' if n != 1 else ''} waiting: no job supervisor is alive. It starts "
-                "with the dashboard (open any page), or run `python -m core jobs serve`.")
-
-
-def job_snapshot(store: Store, *, recent: int = 0, limit: int = 20, lease_s: float = LEASE_S) -> JobSnapshot:
-    """Running and queued jobs with progress, live supervisors and (optionally) the ``recent``
-    newest runs, all read in one transaction, so that every part agrees with every other."""
-    with store.read_snapshot():
-        running, n_running = store.list_runs(status="running", kind=list(JOB_KINDS), limit=None,
-                                             sort="id", descending=False)
-        queued, n_queued = store.list_runs(status="queued", kind=list(JOB_KINDS), limit=limit,
-                                           sort="id", descending=False)
-        searches, _ = store.list_runs(status=["queued", "running"], kind=list(PARENT_KINDS), limit=limit)
-        supervisors = store.list_supervisors(alive_within_s=lease_s)
-        rec, n_runs = store.list_runs(limit=recent, sort="created_at", descending=True)
-    return JobSnapshot(running=running, queued=queued, n_running=n_running, n_queued=n_queued,
-                       searches=searches, supervisors=supervisors, recent=rec, n_runs=n_runs,
-                       taken_at=datetime.now(UTC))
-
-
-def progress_text(r) -> str:
-    """``epoch 2/5 · 40 %`` (or the worker's message) for a run; the same words on every page."""
-    info = r.progress_info or {}
-    pct = f"{100 * float(r.progress or 0.0):.0f} %"
-    if r.status == "queued":
-        return "queued"
-    if r.status != "running":
-        return r.status
-    if info.get("epoch") and info.get("epochs"):
-        return f"epoch {info['epoch']}/{info['epochs']} · {pct}"
-    msg = str(info.get("message") or "starting")
-    return f"{msg} · {pct}"
-
-
-# ---------------------------------------------------------------------- command line
-def add_cli(sub) -> None:
-    """The ``jobs`` subcommand of ``python -m core`` (``serve``, ``status``)."""
-    p = sub.add_parser("jobs", help="run the job queue without a browser (serve) or show its state (status)")
-    jsub = p.add_subparsers(dest="jobs_command", required=True)
-    s = jsub.add_parser("serve", help="supervise the queue of the run store (LAB_DATABASE_URL) until SIGTERM/Ctrl-C")
-    s.add_argument("--max-concurrent", type=int, default=None,
-                   help="trainings at a time (default LAB_MAX_CONCURRENT, else 1 locally and 8 on Ray)")
-    s.add_argument("--executor", choices=("local", "ray"), default=None,
-                   help="where runs execute (default LAB_EXECUTOR, else local; ray: LAB_RAY_ADDRESS)")
-    s.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the queue (default 1)")
-    s.add_argument("--keep-running", action="store_true",
-                   help="on stop, leave running trainings going (the next supervisor adopts them) "
-                        "instead of stopping them (they end 'interrupted')")
-    s.add_argument("--grace", type=float, default=60.0,
-                   help="seconds a stopped training has to end before it is killed (default 60)")
-    s.set_defaults(fn=cmd_jobs_serve)
-    st = jsub.add_parser("status", help="live supervisors, running and queued runs")
-    st.add_argument("--json", action="store_true", help="print JSON")
-    st.set_defaults(fn=cmd_jobs_status)
-
-
-def cmd_jobs_serve(args) -> int:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    core_log = logging.getLogger("core")  # this supervisor's events, not every library's
-    core_log.addHandler(handler)
-    core_log.setLevel(logging.INFO)
-    store = Store()
-    jm = JobManager(store, store.models_dir, max_concurrent=args.max_concurrent,
-                    poll_interval=check_number("--poll", args.poll, low=0.05, high=60),
-                    cancel_grace_s=args.grace, kind="serve", executor=getattr(args, "executor", None))
-    stop = threading.Event()
-    got: list[str] = []
-
-    def on_signal(sig, _frame):
-        got.append(signal_name(sig))
-        stop.set()
-
-    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        jm.start()
-        print(f"supervising the job queue of {store!r} as {jm.supervisor_id} on {jm.describe()}; "
-              "SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
-        while not stop.wait(1.0):
-            if not jm.running:  # the thread died: say so, start it again
-                log.error("the supervisor thread stopped; restarting it")
-                jm.start()
-        left = jm.active_runs()
-        what = (f"leaving {len(left)} running training(s) to the next supervisor" if args.keep_running else
-                f"stopping {len(left)} running training(s) (they end 'interrupted')") if left else "nothing running"
-        print(f"{got[0]} received: {what}; queued runs stay queued", file=sys.stderr, flush=True)
-        jm.shutdown(stop_running=not args.keep_running, timeout=args.grace)
-    finally:
-        for sig, previous in saved.items():
-            signal.signal(sig, previous)
-        store.close()
-        core_log.removeHandler(handler)
-    print("job supervisor stopped", file=sys.stderr, flush=True)
-    return 0
-
-
-def cmd_jobs_status(args) -> int:
-    import json
-
-    store = Store()
-    try:
-        snap = job_snapshot(store)
-    finally:
-        store.close()
-    if args.json:
-        print(json.dumps({
-            "supervisors": [sv.to_dict() for sv in snap.supervisors],
-            "running": [{"id": r.id, "name": r.name, "progress": r.progress, "supervisor_id": r.supervisor_id,
-                         "pid": r.pid, "host": r.host, "executor": r.executor, "placement": r.placement}
-                        for r in snap.running],
-            "queued": [{"id": r.id, "name": r.name} for r in snap.queued],
-            "n_running": snap.n_running, "n_queued": snap.n_queued,
-            "waiting_unsupervised": snap.waiting_unsupervised,
-        }, default=str, indent=2))
-        return 0
-    if snap.supervisors:
-        for sv in snap.supervisors:
-            print(f"supervisor {sv.id}: {sv.kind} on {sv.host} (pid {sv.pid}), max {sv.max_concurrent} at a time, "
-                  f"last heartbeat {sv.age_s:.0f} s ago")
-    else:
-        print("no job supervisor is alive (start the dashboard, or run: python -m core jobs serve)")
-    print(snap.headline())
-    from core.jobs.executors import placement_text
-
-    for r in snap.running:
-        where = placement_text(r)
-        print(f"  running #{r.id} {r.name}: {progress_text(r)}" + (f" [{where}]" if where else ""))
-    for r in snap.queued:
-        print(f"  queued  #{r.id} {r.name}")
-    if snap.n_queued > len(snap.queued):
-        print(f"  ... and {snap.n_queued - len(snap.queued)} more queued")
-    if snap.waiting_unsupervised:
-        print(snap.unsupervised_message().replace("`", ""))
-    return 0

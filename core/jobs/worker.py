@@ -2,13 +2,13 @@
 
 Started by ``core.jobs.manager.JobManager`` (env ``LAB_DATABASE_URL``/``LAB_MODELS_DIR``), or by
 hand for a queued run. Loads the run's config from the store, runs
-``core.training.engine.train`` (or ``core.training.lr_finder.lr_find`` for ``kind="lr_find"``) with a
-``StoreReporter`` that streams progress and per-epoch metrics into the store, and
-records the outcome: ``succeeded`` with summary metrics and artifacts, ``cancelled``
-(SIGUSR1, or ``cancel_requested`` set in the store), ``interrupted`` (SIGTERM: the lab
-is shutting down), ``failed`` with the error text and ``traceback.txt``.
+``core.training.engine.train`` (or ``core.training.lr_finder.lr_find`` for ``kind="lr_find"``,
+``core.analysis.audit.audit_dataset`` for ``kind="audit"``) with a ``StoreReporter`` that streams
+progress and per-epoch metrics into the store, and records the outcome: ``succeeded`` with
+summary metrics and artifacts, ``cancelled`` (SIGUSR1, or ``cancel_requested`` set in the store),
+``interrupted`` (SIGTERM: the lab is shutting down), ``failed`` with the error text and ``traceback.txt``.
 
-What it runs for each kind of job is ``core.jobs.manager.JOB_KINDS`` (kind -> runner). It records
+What it runs for each kind of job is ``core.jobs.kinds.JOB_KINDS`` (kind -> runner). It records
 where it runs (host, pid, ``CUDA_VISIBLE_DEVICES``, the executor that started it) in the
 run's placement. Started by a supervisor on a cluster node, it fails at once, naming what
 is missing, when it cannot reach the store or the models folder.
@@ -30,19 +30,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from core.files import jsonable
+from core.store.artifacts import RESULT_KINDS, RunFolder
+
 BATCH_WRITE_INTERVAL_S = 0.5   # batch progress is written at most this often
 CANCEL_POLL_INTERVAL_S = 1.0   # cancel_requested is read from the store at most this often
 HEARTBEAT_INTERVAL_S = 15.0
-
-ARTIFACT_FILES = (
-    ("model", "model.keras"),
-    ("meta", "meta.json"),
-    ("predictions", "predictions.csv"),
-    ("evaluation", "evaluation.json"),
-    ("split", "split.json"),
-    ("history", "history.csv"),
-    ("calibration", "calibration.json"),  # temperature scaling before/after (when fitted)
-)
 
 
 class Flags:
@@ -88,7 +81,8 @@ def _num(v: Any) -> float | None:
     return f
 
 
-def _clean(d: dict | None) -> dict:
+def _numeric_items(d: dict | None) -> dict[str, float]:
+    """The entries of ``d`` whose values are numbers (as floats, keys as text); the others are dropped."""
     out = {}
     for k, v in (d or {}).items():
         f = _num(v)
@@ -137,7 +131,7 @@ class StoreReporter:
         info = dict(info or {})
         if info.get("epochs"):
             self.epochs = int(info["epochs"])
-        self.info.update({"epochs": self.epochs, "message": "training", "start": _jsonable(info)})
+        self.info.update({"epochs": self.epochs, "message": "training", "start": jsonable(info)})
         self._write(0.0)
 
     def on_batch(self, epoch: int, batch: int, n_batches: int | None, logs: dict | None,
@@ -150,12 +144,12 @@ class StoreReporter:
         self.info.update({
             "epoch": int(epoch), "batch": int(batch), "n_batches": n_batches,
             "batch_fraction": round(within, 4), "images_per_sec": _num(images_per_sec), "eta_s": _num(eta_s),
-            "batch_logs": _clean(logs), "message": f"epoch {int(epoch)}/{self.epochs or '?'}",
+            "batch_logs": _numeric_items(logs), "message": f"epoch {int(epoch)}/{self.epochs or '?'}",
         })
         self._write(self._fraction(epoch, within))
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
-        values = {k: v for k, v in _clean(logs).items() if k not in ("epoch", "best_epoch")}
+        values = {k: v for k, v in _numeric_items(logs).items() if k not in ("epoch", "best_epoch")}
         self.last_epoch_logs = values
         if values:
             self.store.log_metrics(self.run_id, values, step=int(epoch))
@@ -188,13 +182,6 @@ class StoreReporter:
     def set_message(self, text: str, fraction: float | None = None) -> None:
         self.info["message"] = text
         self._write(fraction if fraction is not None else 0.0)
-
-
-def _jsonable(obj: Any) -> Any:
-    try:
-        return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-    except Exception:  # noqa: BLE001
-        return str(obj)
 
 
 def _heartbeat(store, run_id: int, stop: threading.Event) -> None:
@@ -246,15 +233,14 @@ def summary_from_result(result) -> dict[str, float]:
 
 def register_artifacts(store, run_id: int, out_dir: Path) -> list[str]:
     """Register the files the training wrote; a model that is missing or partial is skipped."""
+    folder = RunFolder(out_dir)
     done = []
-    for kind, name in ARTIFACT_FILES:
-        p = out_dir / name
-        if not p.exists():
+    for a in folder.present(RESULT_KINDS):
+        p = folder.path_of(a.kind)
+        if a.kind == "model" and not model_file_ok(p):
             continue
-        if kind == "model" and not model_file_ok(p):
-            continue
-        store.add_artifact(run_id, kind, p)
-        done.append(kind)
+        store.add_artifact(run_id, a.kind, p)
+        done.append(a.kind)
     return done
 
 
@@ -275,7 +261,7 @@ def _limit_threads() -> None:
 
 
 def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: float | None) -> tuple[str, str | None]:
-    """The runner of ``kind="train"`` (``core.jobs.manager.JOB_KINDS``): train, then register the results."""
+    """The runner of ``kind="train"`` (``core.jobs.kinds.JOB_KINDS``): train, then register the results."""
     from core.training.config import TrainConfig
     from core.training.engine import train
     from core.training.reporters import Cancelled
@@ -302,14 +288,14 @@ def run_train(store, run_id: int, detail, out_dir: Path, flags: Flags, t_spawn: 
     store.log_summary(run_id, summary)
     kinds = register_artifacts(store, run_id, out_dir)
     if "model" not in kinds:
-        return "failed", (f"training finished but the model file {out_dir / 'model.keras'} is missing or "
+        return "failed", (f"training finished but the model file {RunFolder(out_dir).path_of('model')} is missing or "
                           "incomplete (disk full?); metrics and predictions were kept")
     return "succeeded", None
 
 
 def run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags,
                 t_spawn: float | None = None) -> tuple[str, str | None]:
-    """The runner of ``kind="lr_find"`` (``core.jobs.manager.JOB_KINDS``): a learning-rate range test."""
+    """The runner of ``kind="lr_find"`` (``core.jobs.kinds.JOB_KINDS``): a learning-rate range test."""
     from core.training import lr_finder
     from core.training.config import TrainConfig
 
@@ -331,11 +317,40 @@ def run_lr_find(store, run_id: int, detail, out_dir: Path, flags: Flags,
     suggested = _num(res.suggested_lr)
     if suggested is not None and math.isfinite(suggested):
         store.log_summary(run_id, {"suggested_lr": suggested})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "lr_find.json"
-    path.write_text(json.dumps({**res.to_dict(), "lrs": lrs, "losses": losses, "smoothed": smoothed,
-                                 "suggested_lr": suggested}))
+    path = RunFolder(out_dir).mkdir().write_json("lr_find", {**res.to_dict(), "lrs": lrs, "losses": losses,
+                                                             "smoothed": smoothed, "suggested_lr": suggested})
     store.add_artifact(run_id, "lr_find", path)
+    return "succeeded", None
+
+
+def run_audit(store, run_id: int, detail, out_dir: Path, flags: Flags,
+              t_spawn: float | None = None) -> tuple[str, str | None]:
+    """The runner of ``kind="audit"`` (``core.jobs.kinds.JOB_KINDS``): a label audit
+    (``core.analysis.audit``), its table and summary kept in the run folder and registered."""
+    from core.analysis.audit import AuditOptions, audit_dataset, save_audit
+    from core.training.config import TrainConfig
+    from core.training.reporters import Cancelled
+
+    config = TrainConfig.from_dict(detail.config)
+    config.validate()
+    opts = AuditOptions.from_params(detail.params)
+    reporter = StoreReporter(store, run_id, epochs=opts.epochs, flags=flags)
+    reporter.set_message("label audit: loading data")
+    if flags.stop or store.is_cancel_requested(run_id):
+        raise Cancelled("cancelled before the audit started")
+
+    class _Progress:
+        should_cancel = staticmethod(reporter.should_cancel)
+
+        def __call__(self, fold: int, epoch: int, fraction: float) -> None:
+            reporter.set_message(f"fold {fold}/{opts.k} · epoch {epoch}/{opts.epochs}", min(0.95, fraction))
+
+    table, summary = audit_dataset(config, opts, progress=_Progress())
+    folder = save_audit(out_dir, table, summary)
+    store.add_artifact(run_id, "audit_table", folder.path_of("audit_table"))
+    store.add_artifact(run_id, "audit", folder.path_of("audit"))
+    store.log_summary(run_id, {k: v for k, v in summary.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return "succeeded", None
 
 
@@ -402,71 +417,91 @@ def _record_where(store, run_id: int) -> None:
                         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
+def _can_start(store, run_id: int, detail) -> bool:
+    """Claim the run and check the models folder; a run that cannot start is left or marked failed."""
+    if not _claim(store, run_id, detail):
+        return False
+    problem = _models_dir_problem(store)
+    if problem:
+        print(f"core.worker: run {run_id}: {problem}", file=sys.stderr)
+        store.set_status(run_id, "failed", problem[0].upper() + problem[1:] + ".")
+        return False
+    return True
+
+
+def _failure(store, run_id: int, folder: RunFolder, exc: BaseException,
+             flags: Flags) -> tuple[str, str, BaseException | None]:
+    """(status, error, the exception to pass on) of a runner that raised; its traceback is kept in
+    the run folder and registered."""
+    if isinstance(exc, KeyboardInterrupt) or (flags.interrupt and isinstance(exc, SystemExit)):
+        # recorded, then passed on to an in-process caller
+        status, error, reraise = "interrupted", "interrupted: the training process was stopped", exc
+    else:
+        status, error, reraise = "failed", f"{type(exc).__name__}: {exc}", None
+    tb = folder.write_text("traceback", "".join(traceback.format_exception(exc)))
+    try:
+        store.add_artifact(run_id, "traceback", tb)
+    except Exception:  # noqa: BLE001
+        pass
+    return status, error, reraise
+
+
+def _execute(store, run_id: int, detail, folder: RunFolder, flags: Flags, t_spawn: float | None,
+             job_kinds: dict) -> tuple[str, str | None, BaseException | None]:
+    """Run the job's runner: (status, error, an interruption to pass on). A run that did not
+    succeed keeps what it wrote (history, partial files) registered."""
+    try:
+        from core.training.reporters import Cancelled
+    except Exception:  # noqa: BLE001 - reported as the failure below
+        Cancelled = ()  # type: ignore[assignment]
+    status, error, reraise = "failed", None, None
+    try:
+        if detail.kind not in job_kinds:
+            raise ValueError(f"run {run_id} is a {detail.kind!r} run, which no worker runs; "
+                             f"job kinds: {', '.join(job_kinds)}")
+        runner = job_kinds[detail.kind].resolve()
+        status, error = runner(store, run_id, detail, folder.path, flags, t_spawn)
+    except Cancelled as exc:  # type: ignore[misc]
+        if flags.interrupt and not flags.cancel:
+            status, error = "interrupted", "interrupted: the lab was shut down while this run was training"
+        else:
+            status, error = "cancelled", str(exc) or "cancelled by the user"
+    except BaseException as exc:  # noqa: BLE001 - everything else is a failure with its traceback
+        status, error, reraise = _failure(store, run_id, folder, exc, flags)
+    finally:
+        if status != "succeeded":
+            try:
+                register_artifacts(store, run_id, folder.path)
+            except Exception:  # noqa: BLE001
+                pass
+    return status, error, reraise
+
+
+def _register_log(store, run_id: int, folder: RunFolder) -> None:
+    if folder.has("log"):
+        try:
+            store.add_artifact(run_id, "log", folder.path_of("log"))
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
-    from core.jobs.manager import JOB_KINDS
+    from core.jobs.kinds import JOB_KINDS
 
     store = _open_store(run_id)
     if store is None:
         return 4
     detail = store.get_run(run_id)
-    if not _claim(store, run_id, detail):
-        store.close()
-        return 0
-    problem = _models_dir_problem(store)
-    if problem:
-        print(f"core.worker: run {run_id}: {problem}", file=sys.stderr)
-        store.set_status(run_id, "failed", problem[0].upper() + problem[1:] + ".")
+    if not _can_start(store, run_id, detail):
         store.close()
         return 0
     _record_where(store, run_id)
-    out_dir = store.run_dir(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(store.run_dir(run_id)).mkdir()
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
-
-    status, error = "failed", None
-    reraise: BaseException | None = None
     try:
-        try:
-            from core.training.reporters import Cancelled
-        except Exception:  # noqa: BLE001 - reported as the failure below
-            Cancelled = ()  # type: ignore[assignment]
-        try:
-            if detail.kind not in JOB_KINDS:
-                raise ValueError(f"run {run_id} is a {detail.kind!r} run, which no worker runs; "
-                                 f"job kinds: {', '.join(JOB_KINDS)}")
-            runner = JOB_KINDS[detail.kind].resolve()
-            status, error = runner(store, run_id, detail, out_dir, flags, t_spawn)
-        except Cancelled as exc:  # type: ignore[misc]
-            if flags.interrupt and not flags.cancel:
-                status, error = "interrupted", "interrupted: the lab was shut down while this run was training"
-            else:
-                status, error = "cancelled", str(exc) or "cancelled by the user"
-        except BaseException as exc:  # noqa: BLE001 - everything else is a failure with its traceback
-            if isinstance(exc, KeyboardInterrupt) or (flags.interrupt and isinstance(exc, SystemExit)):
-                status, error = "interrupted", "interrupted: the training process was stopped"
-                reraise = exc  # recorded, then passed on to an in-process caller
-            else:
-                status = "failed"
-                error = f"{type(exc).__name__}: {exc}"
-            tb = out_dir / "traceback.txt"
-            tb.write_text("".join(traceback.format_exception(exc)))
-            try:
-                store.add_artifact(run_id, "traceback", tb)
-            except Exception:  # noqa: BLE001
-                pass
-        finally:
-            if status != "succeeded":  # keep what was written (history, partial files)
-                try:
-                    register_artifacts(store, run_id, out_dir)
-                except Exception:  # noqa: BLE001
-                    pass
-        log = out_dir / "worker.log"
-        if log.exists():
-            try:
-                store.add_artifact(run_id, "log", log)
-            except Exception:  # noqa: BLE001
-                pass
+        status, error, reraise = _execute(store, run_id, detail, folder, flags, t_spawn, JOB_KINDS)
+        _register_log(store, run_id, folder)
         store.set_status(run_id, status, error)
         if reraise is not None:
             raise reraise

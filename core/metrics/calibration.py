@@ -14,25 +14,24 @@ a T fitted on part of the split lowers the NLL of the rest.
 A run stores T in ``meta.json`` under ``"calibration"`` (see ``calibration_meta``) and writes
 ``calibration.json`` next to ``evaluation.json``: ECE, accuracy and log loss on the TEST split
 before and after, with bootstrap intervals, and the reliability bins of both
-(``calibration_report``). ``evaluation.json`` and ``predictions.csv`` stay uncalibrated.
+(``calibration_report``; ``core.serving.trained_model.load_calibration`` reads it back).
+``evaluation.json`` and ``predictions.csv`` stay uncalibrated.
 
 Light to import: numpy only (scipy when fitting).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.metrics.classification import _f, _jsonable, calibration_bins
+from core.files import jsonable
+from core.metrics.classification import _f, calibration_bins
 from core.validation import ValidationError
 
 __all__ = ["CV_FOLDS", "MIN_VAL_ERRORS", "MIN_VAL_SAMPLES", "T_BOUNDS", "apply_temperature", "calibration_meta",
-           "calibration_report", "cross_validated_nll", "fit_temperature", "load_calibration", "nll", "temperature_of"]
+           "calibration_report", "cross_validated_nll", "fit_temperature", "nll", "temperature_of"]
 
 MIN_VAL_SAMPLES = 20          # fewer validation images: no temperature is fitted (noted in meta)
 MIN_VAL_ERRORS = 5            # fewer misclassified validation images: the fit is all noise (e.g. T -> 0.2)
@@ -254,20 +253,9 @@ def calibration_report(y_true, probs, temperature: float, *, n_bins: int = 10, n
     if changed:
         raise AssertionError(f"temperature scaling changed {changed} predicted class(es); it must not")
     boot = _bootstrap(y, before, after, n_bins=n_bins, n_bootstrap=max(1, int(n_bootstrap)), seed=seed, level=level)
-    return _jsonable({
+    return jsonable({
         "method": "temperature", "temperature": float(temperature), "split": "test", "n": int(len(y)),
         "before": _side(y, before, boot["before"], n_bins), "after": _side(y, after, boot["after"], n_bins),
         "ci_ece_change": boot["ece_change"],
         "options": {"n_bins": n_bins, "n_bootstrap": int(n_bootstrap), "seed": seed, "ci_level": level},
     })
-
-
-def load_calibration(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A run's ``calibration.json``, or None when it has none (older runs, fitting skipped)."""
-    p = Path(run_dir) / "calibration.json"
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None

@@ -9,14 +9,15 @@ intervals included.
 
 Metrics come from scikit-learn where it has them (accuracy, balanced accuracy, log loss,
 precision/recall/F1, Cohen's kappa, ROC/PR curves and areas); specificity, one-vs-rest
-accuracy, calibration (reliability bins, ECE) and the vectorised bootstrap are computed
-here. One-vs-rest AUC is used throughout (``multi_class='ovr'``). Classes absent from
+accuracy and calibration (reliability bins, ECE) are computed here, the vectorised bootstrap
+intervals in ``core.metrics.bootstrap``. One-vs-rest AUC is used throughout (``multi_class='ovr'``). Classes absent from
 ``y_true`` have no defined AUC/AP/sensitivity: their entries are ``None`` and the macro
 averages are taken over the classes that are present (sklearn's ``roc_auc_score`` refuses
 such data instead).
 
 The result of :func:`evaluate` is JSON-serialisable (floats, ints, lists, ``None`` for
-undefined values).
+undefined values: ``core.files.jsonable``). Questions about one set of predictions (most
+confused classes, top losses) are ``core.metrics.interpretation.Interpretation``'s.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.files import jsonable
+from core.metrics.bootstrap import BOOTSTRAP_METRICS, _one_hot, bootstrap_ci
 from core.validation import DatasetError, ValidationError, check_number, finite_or_none
 
 __all__ = [
@@ -35,14 +38,8 @@ __all__ = [
     "predict_dataset",
     "align_predictions",
     "evaluate",
-    "bootstrap_ci",
     "calibration_bins",
-    "Interpretation",
-    "BOOTSTRAP_METRICS",
 ]
-
-#: metrics that get a bootstrap confidence interval (plus ``kappa_quadratic`` when ordinal)
-BOOTSTRAP_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 
 _SUM_TOL = 1e-3      # rows of probabilities further than this from 1 are reported as renormalised
 _MAX_CURVE_POINTS = 200
@@ -222,6 +219,31 @@ def predict_dataset(model, ds, prep, *, batch_size: int = 64) -> pd.DataFrame:
     names = _check_class_names(ds.class_names)
     if len(ds) == 0:
         raise DatasetError(f"Dataset {ds.name!r} is empty; nothing to predict.")
+    ids, probs, carried = _predict_batches(model, ds, prep, batch_size)
+    if probs.shape[1] != len(names):
+        raise ValidationError(
+            f"The model outputs {probs.shape[1]} classes but dataset {ds.name!r} has {len(names)} "
+            f"({names!r}); use a model trained on this dataset's classes."
+        )
+    if len(np.unique(ids)) != len(ids) or len(ids) != len(ds):
+        raise DatasetError(
+            f"The prediction pipeline yielded {len(ids)} samples ({len(np.unique(ids))} distinct ids) "
+            f"for a dataset of {len(ds)}; every sample must be predicted exactly once."
+        )
+    pos = ds.index_of(ids)  # raises naming unknown ids
+    y_true = ds.labels[pos]
+    if not np.array_equal(carried, y_true):
+        raise DatasetError(
+            f"{int((carried != y_true).sum())} label(s) yielded by the pipeline differ from the dataset's "
+            "labels for the same ids; the pipeline is misaligned."
+        )
+    order = np.argsort(pos, kind="stable")  # back to dataset order
+    return predictions_frame(ids[order], y_true[order], probs[order], names)
+
+
+def _predict_batches(model, ds, prep, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, probabilities, labels the input carried) of every sample of ``ds``, in the order
+    the input pipeline yields them."""
     try:
         from core.data.pipeline import make_dataset  # noqa: WPS433
     except ImportError:
@@ -248,30 +270,7 @@ def predict_dataset(model, ds, prep, *, batch_size: int = 64) -> pd.DataFrame:
             labels_out.append(ds.labels[start:start + batch_size])
     else:  # pragma: no cover - only when core.data.pipeline is missing
         raise DatasetError("Predicting a file-backed dataset needs core.data.pipeline.make_dataset, which is not available.")
-
-    ids = np.concatenate(ids_out)
-    probs = np.concatenate(probs_out)
-    carried = np.concatenate(labels_out).astype(np.int64)
-    if probs.shape[1] != len(names):
-        raise ValidationError(
-            f"The model outputs {probs.shape[1]} classes but dataset {ds.name!r} has {len(names)} "
-            f"({names!r}); use a model trained on this dataset's classes."
-        )
-    if len(np.unique(ids)) != len(ids) or len(ids) != len(ds):
-        raise DatasetError(
-            f"The prediction pipeline yielded {len(ids)} samples ({len(np.unique(ids))} distinct ids) "
-            f"for a dataset of {len(ds)}; every sample must be predicted exactly once."
-        )
-    pos = ds.index_of(ids)  # raises naming unknown ids
-    y_true = ds.labels[pos]
-    if not np.array_equal(carried, y_true):
-        raise DatasetError(
-            f"{int((carried != y_true).sum())} label(s) yielded by the pipeline differ from the dataset's "
-            "labels for the same ids; the pipeline is misaligned."
-        )
-    order = np.argsort(pos, kind="stable")  # back to dataset order
-    df = predictions_frame(ids[order], y_true[order], probs[order], names)
-    return df
+    return np.concatenate(ids_out), np.concatenate(probs_out), np.concatenate(labels_out).astype(np.int64)
 
 
 def align_predictions(pred_df: pd.DataFrame, ds) -> pd.DataFrame:
@@ -306,22 +305,6 @@ def align_predictions(pred_df: pd.DataFrame, ds) -> pd.DataFrame:
 _f = finite_or_none  # float, or None for NaN/inf/None
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    return obj
-
-
 def _downsample(*arrays: np.ndarray, max_points: int = _MAX_CURVE_POINTS) -> list[np.ndarray]:
     n = len(arrays[0])
     if n <= max_points:
@@ -329,119 +312,6 @@ def _downsample(*arrays: np.ndarray, max_points: int = _MAX_CURVE_POINTS) -> lis
     idx = np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(int))
     return [a[idx] for a in arrays]
 
-
-def _one_hot(y: np.ndarray, k: int) -> np.ndarray:
-    out = np.zeros((len(y), k), dtype=np.float64)
-    out[np.arange(len(y)), y] = 1.0
-    return out
-
-
-def _weighted_auc(scores: np.ndarray, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """One-vs-rest ROC AUC for each row of ``weights`` (bootstrap counts), ties counted 1/2.
-
-    ``scores``/``pos`` (n,), ``weights`` (B, n). Equal to sklearn's ``roc_auc_score`` on the
-    resampled data; NaN where a resample lacks positives or negatives.
-    """
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    is_pos = pos[order]
-    w = weights[:, order]
-    n = len(s)
-    # tie groups of equal scores: first and last sorted position of each sample's group
-    new_group = np.r_[True, s[1:] != s[:-1]]
-    gid = np.cumsum(new_group) - 1
-    starts = np.flatnonzero(new_group)
-    ends = np.r_[starts[1:] - 1, n - 1]
-    negw = w * ~is_pos
-    cn = np.cumsum(negw, axis=1)           # negative weight at or below each position
-    pcols = np.flatnonzero(is_pos)
-    g = gid[pcols]
-    # negatives strictly below the group + half of the negatives tied with it
-    strict = cn[:, starts[g]] - negw[:, starts[g]]
-    value = 0.5 * (strict + cn[:, ends[g]])
-    num = (w[:, pcols] * value).sum(axis=1, dtype=np.float64)
-    den = w[:, pcols].sum(axis=1, dtype=np.float64) * cn[:, -1].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
-def _kappa_from_confusion(cm: np.ndarray) -> np.ndarray:
-    """Quadratic weighted kappa for a stack of confusion matrices (..., k, k)."""
-    k = cm.shape[-1]
-    i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-    wts = ((i - j) ** 2).astype(np.float64)
-    n = cm.sum(axis=(-2, -1))
-    expected = cm.sum(axis=-1)[..., :, None] * cm.sum(axis=-2)[..., None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        expected = expected / n[..., None, None]
-        obs = (wts * cm).sum(axis=(-2, -1))
-        exp = (wts * expected).sum(axis=(-2, -1))
-        return 1.0 - obs / exp
-
-
-def bootstrap_ci(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    probs: np.ndarray,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    ordinal: bool = False,
-    level: float = 0.95,
-) -> dict[str, list[float | None]]:
-    """Percentile bootstrap intervals for accuracy, balanced accuracy, macro F1, macro AUC
-    (and quadratic kappa when ``ordinal``), resampling samples with replacement.
-
-    Vectorised: each block of resamples is a matrix of per-sample counts, so the confusion
-    counts are one matrix product and the AUCs one sort per class. Seeded, so reproducible.
-    """
-    n, k = probs.shape
-    B = int(n_bootstrap)
-    rng = np.random.default_rng(seed)
-    Yt = _one_hot(y_true, k)
-    Yp = _one_hot(y_pred, k)
-    correct = (y_true == y_pred).astype(np.float64)
-    present_auc = [c for c in range(k) if 0 < Yt[:, c].sum() < n]
-    pos_masks = {c: Yt[:, c].astype(bool) for c in present_auc}
-    cell = _one_hot(y_true * k + y_pred, k * k) if ordinal else None
-    res: dict[str, list[np.ndarray]] = {m: [] for m in BOOTSTRAP_METRICS}
-    if ordinal:
-        res["kappa_quadratic"] = []
-    block = max(1, min(B, 4_000_000 // max(n, 1)))
-    done = 0
-    while done < B:
-        b = min(block, B - done)
-        idx = rng.integers(0, n, size=(b, n))
-        # w[r, i] = how many times sample i is drawn in resample r
-        w = np.bincount((np.arange(b)[:, None] * n + idx).ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
-        support = w @ Yt                    # (b, k)
-        predicted = w @ Yp
-        tp = w @ (Yt * correct[:, None])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            res["accuracy"].append((w @ correct) / n)
-            recall = np.where(support > 0, tp / np.where(support > 0, support, 1), np.nan)
-            res["balanced_accuracy"].append(np.nanmean(recall, axis=1))
-            denom = support + predicted     # 2tp + fp + fn
-            f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), np.nan)
-            res["macro_f1"].append(np.nanmean(f1, axis=1))
-        if present_auc:
-            aucs = np.stack([_weighted_auc(probs[:, c], pos_masks[c], w) for c in present_auc], axis=1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res["macro_auc"].append(np.nanmean(aucs, axis=1))
-        else:
-            res["macro_auc"].append(np.full(b, np.nan))
-        if ordinal:
-            cm = (w @ cell).reshape(b, k, k)
-            res["kappa_quadratic"].append(_kappa_from_confusion(cm))
-        done += b
-    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    out: dict[str, list[float | None]] = {}
-    for m, parts in res.items():
-        v = np.concatenate(parts)
-        v = v[np.isfinite(v)]
-        out[m] = [_f(np.percentile(v, lo_q)), _f(np.percentile(v, hi_q))] if len(v) else [None, None]
-    return out
 
 
 def calibration_bins(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 10) -> dict[str, Any]:
@@ -670,94 +540,4 @@ def evaluate(
         "options": {"ordinal": bool(ordinal), "n_bootstrap": n_bootstrap, "seed": seed, "n_bins": n_bins,
                     "multi_class": "ovr", "ci_level": 0.95},
     }
-    return _jsonable(result)
-
-
-# --------------------------------------------------------------------------------------
-# Interpretation (fastai style)
-# --------------------------------------------------------------------------------------
-class Interpretation:
-    """Small named questions about one set of stored predictions.
-
-    >>> interp = Interpretation(pred_df, class_names)
-    >>> interp.most_confused(3)        # [(actual, predicted, count), ...]
-    >>> interp.top_losses(9)           # the most confidently wrong samples
-    """
-
-    def __init__(self, pred_df: pd.DataFrame, class_names: Sequence[str], *, ordinal: bool = False) -> None:
-        ids, y_true, y_pred, p, names, _ = _unpack(pred_df, class_names)
-        self.ids, self.y_true, self.y_pred, self.probs = ids, y_true, y_pred, p
-        self.class_names = names
-        self.ordinal = ordinal
-        self.pred_df = pred_df
-        self._evaluation: dict[int, dict] = {}
-
-    @property
-    def k(self) -> int:
-        return len(self.class_names)
-
-    def confusion_matrix(self, normalize: bool = False) -> pd.DataFrame:
-        """Rows: actual class, columns: predicted class; ``normalize`` divides each row by its
-        support (rows of absent classes are NaN)."""
-        cm = np.zeros((self.k, self.k), dtype=np.int64)
-        np.add.at(cm, (self.y_true, self.y_pred), 1)
-        data: np.ndarray = cm
-        if normalize:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                data = cm / cm.sum(axis=1, keepdims=True)
-        idx = pd.Index(self.class_names, name="actual")
-        cols = pd.Index(self.class_names, name="predicted")
-        return pd.DataFrame(data, index=idx, columns=cols)
-
-    def most_confused(self, k: int = 5, min_count: int = 1) -> list[tuple[str, str, int]]:
-        """The ``k`` largest off-diagonal cells as (actual, predicted, count), largest first
-        (ties in class order), keeping cells with at least ``min_count`` samples."""
-        k = check_number("k", k, low=1, integer=True)
-        min_count = check_number("min_count", min_count, low=1, integer=True)
-        cm = self.confusion_matrix().to_numpy()
-        cells = [
-            (self.class_names[a], self.class_names[b], int(cm[a, b]))
-            for a in range(self.k) for b in range(self.k)
-            if a != b and cm[a, b] >= min_count
-        ]
-        cells.sort(key=lambda t: -t[2])  # stable: class order breaks ties
-        return cells[:k]
-
-    def top_losses(self, k: int = 9, *, only_wrong: bool = False) -> pd.DataFrame:
-        """The ``k`` samples with the highest cross-entropy loss ``-log p(actual)``."""
-        k = check_number("k", k, low=1, integer=True)
-        rows = np.arange(len(self.y_true))
-        p_act = self.probs[rows, self.y_true]
-        p_pred = self.probs[rows, self.y_pred]
-        loss = -np.log(np.clip(p_act, 1e-15, 1.0))
-        df = pd.DataFrame({
-            "id": self.ids,
-            "actual": [self.class_names[i] for i in self.y_true],
-            "predicted": [self.class_names[i] for i in self.y_pred],
-            "p_actual": p_act,
-            "p_pred": p_pred,
-            "loss": loss,
-            "y_true": self.y_true,
-            "y_pred": self.y_pred,
-        })
-        if only_wrong:
-            df = df[df["y_true"] != df["y_pred"]]
-        return df.sort_values(["loss", "id"], ascending=[False, True], kind="stable").head(k).reset_index(drop=True)
-
-    def evaluation(self, *, n_bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
-        key = (n_bootstrap, seed)
-        if key not in self._evaluation:
-            self._evaluation[key] = evaluate(
-                self.pred_df, self.class_names, ordinal=self.ordinal, n_bootstrap=n_bootstrap, seed=seed
-            )
-        return self._evaluation[key]
-
-    def report(self) -> pd.DataFrame:
-        """Per-class table (precision, sensitivity, specificity, F1, support, AUC, AP,
-        one-vs-rest accuracy), indexed by class name."""
-        df = pd.DataFrame(self.evaluation()["per_class"]).set_index("class")
-        return df.drop(columns=["index"]).astype({"support": int, "predicted": int})
-
-    def summary(self, *, n_bootstrap: int = 0, seed: int = 0) -> dict[str, Any]:
-        """The flat summary of :func:`evaluate` (no bootstrap unless asked)."""
-        return dict(self.evaluation(n_bootstrap=n_bootstrap, seed=seed)["summary"])
+    return jsonable(result)

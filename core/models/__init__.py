@@ -7,7 +7,7 @@ below, once) and does not import TensorFlow: builders import Keras when called.
     model = create_model("small_cnn", input_shape=(8, 8, 1), num_classes=10)
 """
 from core.models import zoo  # noqa: F401  (importing it registers the zoo models)
-from core.models.backbones import BACKBONES, BackboneCfg, backbone_layer_names, copy_matching_weights, keras_cache_dir
+from core.models.backbones import BACKBONES, BackboneCfg, backbone_layer_names
 from core.models.base import (
     MODELS,
     BuildResult,
@@ -21,6 +21,7 @@ from core.models.base import (
     model_notices,
     register_model,
 )
+from core.models.weights import copy_matching_weights, keras_cache_dir
 
 __all__ = [
     "BACKBONES",

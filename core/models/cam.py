@@ -302,57 +302,64 @@ def cam(
     ``layer``: the 4-D layer for the CAM methods (default: the model's CAM layer).
     Maps are min-max normalised per image; a map with no signal is all zeros.
     """
-    from tf_keras_vis.utils.scores import CategoricalScore
-
     method = check_one_of("method", method, METHODS)
     x = _check_images(model, images_float)
     batch_size = check_number("batch_size", batch_size, low=1, integer=True)
     idx = _class_indices(model, x, class_index)
     layer_name = resolve_cam_layer(model, layer) if method in _LAYER_METHODS else None
     if method == "scorecam":
-        max_n = check_number("max_n", max_n, integer=True)
-        channels = int(model.get_layer(layer_name).output.shape[-1])
-        if max_n == 0 or max_n < -1:
-            raise ValidationError(f"The 'max_n' parameter must be -1 (all channels) or >= 1. Got {max_n}.")
-        if max_n > channels:
-            max_n = -1
+        max_n = _check_max_n(model, layer_name, max_n)
+    smooth = None
     if method == "saliency":
-        smooth_samples = check_number("smooth_samples", smooth_samples, low=0, integer=True)
-        smooth_noise = check_number("smooth_noise", smooth_noise, low=0.0)
-        smooth_blur = check_number("smooth_blur", smooth_blur, low=0, high=16, integer=True)
+        smooth = (check_number("smooth_samples", smooth_samples, low=0, integer=True),
+                  check_number("smooth_noise", smooth_noise, low=0.0),
+                  check_number("smooth_blur", smooth_blur, low=0, high=16, integer=True))
         seed = check_number("seed", seed, low=0, integer=True)
     vis = _visualizer(model, method)
     rng = np.random.default_rng(seed)
-
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        score = CategoricalScore(idx[start:start + batch_size].tolist())
-        if method == "gradcam++":
-            score = _shifted(score)
-        if method == "saliency":
-            m = _smoothgrad(vis, xb, idx[start:start + batch_size], smooth_samples, smooth_noise, smooth_blur, rng)
-        elif method == "scorecam":
-            m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
-                    max_N=max_n, normalize_cam=True, expand_cam=True)
-        elif method == "gradcam++":
-            # positive gradients only: where the gradient is negative the pixel adds nothing to
-            # the weights (ReLU), but its alpha would still enter the per-channel alpha
-            # normalisation, which can turn negative when gradients vary in space (Flatten
-            # heads) and zero the whole map. With spatially uniform gradients (GAP heads) the
-            # result is unchanged.
-            m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
-                    gradient_modifier=_relu, normalize_cam=True, expand_cam=True)
-        else:
-            m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
-                    normalize_cam=True, expand_cam=True)
-        m = np.asarray(m[0] if isinstance(m, list) else m, dtype=np.float32)
-        if m.ndim == 2:
-            m = m[None]
-        out.append(m)
+    out = [_batch_maps(vis, method, x[start:start + batch_size], idx[start:start + batch_size], layer_name,
+                       max_n, smooth, rng)
+           for start in range(0, len(x), batch_size)]
     maps = np.concatenate(out, axis=0)
     maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(maps, 0.0, 1.0)
+
+
+def _check_max_n(model, layer_name: str, max_n: int) -> int:
+    """Score-CAM's channel count: -1 (all channels) or >= 1; more than the layer has means all."""
+    max_n = check_number("max_n", max_n, integer=True)
+    channels = int(model.get_layer(layer_name).output.shape[-1])
+    if max_n == 0 or max_n < -1:
+        raise ValidationError(f"The 'max_n' parameter must be -1 (all channels) or >= 1. Got {max_n}.")
+    return -1 if max_n > channels else max_n
+
+
+def _batch_maps(vis, method: str, xb: np.ndarray, idx: np.ndarray, layer_name: str | None, max_n: int,
+                smooth: tuple[int, float, int] | None, rng) -> np.ndarray:
+    """The maps (b, H, W) of one batch of images for ``method`` (see :func:`cam`)."""
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    score = CategoricalScore(idx.tolist())
+    if method == "gradcam++":
+        score = _shifted(score)
+    if method == "saliency":
+        m = _smoothgrad(vis, xb, idx, *smooth, rng)
+    elif method == "scorecam":
+        m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
+                max_N=max_n, normalize_cam=True, expand_cam=True)
+    elif method == "gradcam++":
+        # positive gradients only: where the gradient is negative the pixel adds nothing to
+        # the weights (ReLU), but its alpha would still enter the per-channel alpha
+        # normalisation, which can turn negative when gradients vary in space (Flatten
+        # heads) and zero the whole map. With spatially uniform gradients (GAP heads) the
+        # result is unchanged.
+        m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
+                gradient_modifier=_relu, normalize_cam=True, expand_cam=True)
+    else:
+        m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
+                normalize_cam=True, expand_cam=True)
+    m = np.asarray(m[0] if isinstance(m, list) else m, dtype=np.float32)
+    return m[None] if m.ndim == 2 else m
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The five reports as one-click recipes, and the reproduction table (issue 13).
+"""The five reports as one-click recipes: the recipe data and the configs a launch queues.
 
 A *recipe* is a named experiment of one of the five source reports (../shared/SEEDS.md) or a
 pitfall demo: a list of runs, each a full ``TrainConfig`` dict with the report's claimed
@@ -9,18 +9,14 @@ parameter count. Every recipe has two budgets:
 - ``quick``: minutes on 2 CPU cores: fewer epochs, ``max_per_class`` subsample, a smaller
   input where the model allows; the same recipe otherwise.
 
-    from core.recipes import list_recipes, get_recipe, plan, launch_recipe, reproduction_table
+    from core.recipes.catalog import list_recipes, get_recipe, plan
     plan("report_b_cnn5", "quick")          # [PlannedRun(run, config dict, kind, name, tags)]
-    launch_recipe(job_manager, "report_b_cnn5", "quick")   # queued as one group
-    reproduction_table(store)               # claim vs result with its interval, verdict, run ids
 
-A launch makes a group run (kind ``group``: no worker runs it; the job supervisor rolls its
-status up from its runs, ``core.training.search.update_groups``) and queues each run as its child. Runs
-of a recipe are found again through their group (its params ``recipe.name``, ``recipe.budget``,
-``recipe.runs`` and ``recipe.run_ids``, written at launch and not editable), and by their tags
-``recipe``, ``recipe_run`` and ``recipe_budget`` (set when launched, but a user may edit them):
-editing a run's tags does not lose it. Recipes that need ImageNet weights say so (``needs_imagenet``); they use
-``weights="imagenet"`` (Keras' cache, or a download) unless a weights file is given.
+The rest of the recipe machinery builds on this module: ``core.recipes.estimate`` (a rough
+time estimate of a planned run), ``core.recipes.runs`` (launching a recipe as a group run and
+finding its runs again) and ``core.recipes.reproduction`` (claim vs result with its interval).
+Recipes that need ImageNet weights say so (``needs_imagenet``); they use ``weights="imagenet"``
+(Keras' cache, or a download) unless a weights file is given.
 
 CLI: ``python -m core recipe --list`` / ``python -m core recipe NAME --budget quick|full``
 (core/cli/recipes.py). Importing this module does not import TensorFlow.
@@ -29,18 +25,14 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.registry import Registry
 from core.validation import LabError, ValidationError, check_number, check_one_of
 
 BUDGETS = ("quick", "full")
-VERDICTS = ("reproduced (within the interval)", "below the claim", "above the claim", "not run",
-            "needs ImageNet weights", "running", "failed", "done")  # done: a finished run with no claim to check
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -214,330 +206,6 @@ def data_problems(planned: list[PlannedRun]) -> list[str]:
         if avail in ("needs_folder", "needs_download"):
             out.append(f"{ds['name']}: {how}")
     return out
-
-
-# --------------------------------------------------------------------------------------
-# A rough time estimate
-# --------------------------------------------------------------------------------------
-# Forward-pass GFLOPs of one image at a reference size (height*width pixels). Zoo models:
-# counted from their layers; backbones: the usual published figures for the whole network
-# (a cut backbone costs less, so its estimate is high).
-MODEL_GFLOPS: dict[str, tuple[float, int]] = {
-    "small_cnn": (0.01, 32 * 32),
-    "report_a_baseline_cnn": (0.031, 120 * 150),
-    "report_a_tuned_cnn": (0.49, 120 * 150),
-    "report_b_cnn5": (0.034, 28 * 28),
-    "report_b_concat_resnet": (3.35, 32 * 32),   # no down-sampling: every conv runs at 32x32
-    "report_e_model1": (0.015, 32 * 32),
-    "report_e_model2": (0.015, 32 * 32),
-    "report_e_model3": (0.027, 32 * 32),
-    "vgg16": (15.5, 224 * 224), "vgg19": (19.6, 224 * 224), "resnet50": (4.1, 224 * 224),
-    "resnet50v2": (4.1, 224 * 224), "inceptionv3": (5.7, 299 * 299), "mobilenetv2": (0.3, 224 * 224),
-    "densenet121": (2.9, 224 * 224), "densenet201": (4.3, 224 * 224), "efficientnetb0": (0.39, 224 * 224),
-}
-CPU_GFLOPS = 100.0         # effective throughput of 2 CPU cores (calibrated: report B's CNN5, 20 epochs ~24 min)
-PER_IMAGE_OVERHEAD_S = 1e-4
-PER_RUN_OVERHEAD_S = 15.0  # start a worker, import TensorFlow, load the data, build the model
-# images per class of the full datasets (Keras built-ins: (train, official test) per class)
-DATASET_CLASS_COUNTS: dict[str, Any] = {
-    "fashion_mnist": (10, 6000, 1000), "mnist": (10, 6000, 1000), "cifar10": (10, 5000, 1000),
-    "ham10000": [327, 514, 1099, 115, 1113, 6705, 142],
-    "fundus": [25810, 2443, 5292, 873, 708],     # EyePACS training set
-    "digits": [180] * 10,
-}
-
-
-def _n_images(d: dict[str, Any]) -> tuple[int, int, int]:
-    """(train, val, test) images of a config's dataset, from its known size (rough)."""
-    name = d["dataset"]["name"]
-    mpc = d["dataset"].get("params", {}).get("max_per_class")
-    sp = {"val_ratio": 0.1, "test_ratio": 0.2, **d.get("split", {})}
-    counts = DATASET_CLASS_COUNTS.get(name, [1000] * 5)
-    if isinstance(counts, tuple):  # official test split kept; val carved from the train part
-        k, tr, te = counts
-        tr, te = (min(tr, mpc), min(te, mpc)) if mpc else (tr, te)
-        n_tr = k * tr
-        return int(n_tr * (1 - sp["val_ratio"])), int(n_tr * sp["val_ratio"]), k * te
-    n = sum(min(c, mpc) if mpc else c for c in counts)
-    return int(n * (1 - sp["val_ratio"] - sp["test_ratio"])), int(n * sp["val_ratio"]), int(n * sp["test_ratio"])
-
-
-def estimate_seconds(config: Mapping[str, Any], kind: str = "train") -> float:
-    """A ROUGH wall-time estimate of one run on 2 CPU cores: epochs x images x the model's
-    forward GFLOPs (x3 when trained, x1 for a frozen backbone whose features are computed once
-    or per epoch when augmented), plus one pass over validation each epoch and the test once.
-    Off by a factor of 2-3 either way; it only tells minutes from hours."""
-    d = dict(config)
-    gf, ref_px = MODEL_GFLOPS.get(d["model"], (1.0, 224 * 224))
-    size = d.get("input_size") or None
-    px = (size[0] * size[1]) if size else ref_px
-    fwd = gf * px / ref_px / CPU_GFLOPS + PER_IMAGE_OVERHEAD_S
-    n_tr, n_val, n_te = _n_images(d)
-    if kind == "lr_find":
-        return PER_RUN_OVERHEAD_S + 100 * int(d.get("batch_size", 32)) * 3 * fwd
-    opts = {**d.get("model_options", {})}
-    frozen = d["model"] in _backbone_names() and opts.get("trainable", "frozen") == "frozen"
-    epochs = int(d.get("epochs", 1))
-    if frozen and not d.get("augment") and not d.get("oversample"):  # cached features: one forward pass
-        return PER_RUN_OVERHEAD_S + (n_tr + n_val + n_te) * fwd + epochs * n_tr * 1e-4
-    per_train = fwd * (1.3 if frozen else 3.0)
-    return PER_RUN_OVERHEAD_S + epochs * (n_tr * per_train + n_val * fwd) + n_te * fwd
-
-
-def _backbone_names() -> set[str]:
-    from core.models import BACKBONES
-
-    return set(BACKBONES)
-
-
-def fmt_seconds(s: float) -> str:
-    if s < 90:
-        return f"~{max(1, round(s))} s"
-    if s < 5400:
-        return f"~{round(s / 60)} min"
-    return f"~{s / 3600:.1f} h"
-
-
-# --------------------------------------------------------------------------------------
-# Launching
-# --------------------------------------------------------------------------------------
-@dataclass
-class Launch:
-    recipe: str
-    budget: str
-    group_id: int
-    run_ids: list[int]
-
-
-GROUP_KIND = "group"  # the kind of a recipe's group run (core.store.KINDS)
-RUN_KINDS = ("train", "lr_find")  # the kinds of a recipe's runs (RecipeRun.kind)
-
-
-def launch_recipe(jobs: Any, name: str, budget: str, *, data: Mapping[str, Mapping[str, Any]] | None = None,
-                  weights: str | None = None, overrides: Mapping[str, Any] | None = None) -> Launch:
-    """Queue every run of recipe ``name`` at ``budget`` as one group: a group run (kind
-    ``group``: never run by a worker; the supervisor makes its status follow its runs, see
-    ``core.training.search.group_status``) and one child per run, tagged ``recipe``/``recipe_run``/
-    ``recipe_budget``/``recipe_group``. The group records the recipe, budget, run keys and run
-    ids in its params (``find_recipe_runs`` reads them). Every config is validated first:
-    nothing is queued when one is invalid. ``jobs`` is a ``core.jobs.manager.JobManager``."""
-    planned = plan(name, budget, data=data, weights=weights, overrides=overrides)
-    recipe = get_recipe(name)
-    store = jobs.store
-    first = planned[0].config
-    facts = {"name": recipe.name, "budget": budget, "runs": [p.run.key for p in planned]}
-    tags = {"recipe": recipe.name, "recipe_budget": budget}
-    if "recipe_overrides" in planned[0].tags:
-        tags["recipe_overrides"] = facts["overrides"] = planned[0].tags["recipe_overrides"]
-    parent = store.create_run(first, name=f"recipe {recipe.name} ({budget})", dataset=first["dataset"]["name"],
-                              model=first["model"], seed=first["seed"], kind=GROUP_KIND, tags=tags)
-    store.log_params(parent, {"recipe": facts})
-    ids = []
-    for p in planned:
-        rid = jobs.submit(p.config, name=p.name, parent_id=parent, kind=p.kind)
-        store.set_tags(rid, {**p.tags, "recipe_group": str(parent)})
-        ids.append(rid)
-    store.log_params(parent, {"recipe": {"run_ids": ids}})
-    return Launch(recipe.name, budget, parent, ids)
-
-
-@dataclass(frozen=True)
-class RecipeGroup:
-    """A recipe's group run and what its launch recorded: ``members`` maps each child run id to
-    its recipe run key; ``overrides`` the JSON of the fields changed in every run (or None)."""
-
-    run: Any
-    recipe: str
-    budget: str
-    members: dict[int, str]
-    overrides: str | None = None
-
-    @property
-    def id(self) -> int:
-        return self.run.id
-
-
-def _json_list(text: str | None) -> list:
-    try:
-        v = json.loads(text) if text else []
-    except ValueError:
-        return []
-    return v if isinstance(v, list) else []
-
-
-def recipe_group(store: Any, run_id: int) -> RecipeGroup | None:
-    """The recipe facts of group run ``run_id``: from its params (written at launch, not
-    editable), else its tags; None when it is not a recipe's group (or was deleted)."""
-    from core.validation import NotFoundError
-
-    try:
-        d = store.get_run(run_id)
-    except NotFoundError:
-        return None
-    p, t = d.params, d.tags
-    name, budget = p.get("recipe.name") or t.get("recipe"), p.get("recipe.budget") or t.get("recipe_budget")
-    if d.kind != GROUP_KIND or not name or budget not in BUDGETS:
-        return None
-    keys = [str(k) for k in _json_list(p.get("recipe.runs"))]
-    ids = _json_list(p.get("recipe.run_ids"))
-    if not ids and len(d.children) == len(keys):  # launched before run_ids were recorded: in submission order
-        ids = d.children
-    members = {int(i): k for i, k in zip(ids, keys, strict=False)}
-    return RecipeGroup(d, str(name), str(budget), members, p.get("recipe.overrides") or t.get("recipe_overrides"))
-
-
-def find_recipe_groups(store: Any, recipe: str | None = None) -> list[RecipeGroup]:
-    """The groups launched by recipes (optionally of one recipe), newest first."""
-    groups, _ = store.list_runs(kind=GROUP_KIND, limit=None, sort="id", descending=True)
-    out = [g for g in (recipe_group(store, r.id) for r in groups) if g is not None]
-    return [g for g in out if recipe in (None, g.recipe)]
-
-
-# --------------------------------------------------------------------------------------
-# Reproduction table
-# --------------------------------------------------------------------------------------
-# metrics whose interval is another metric's (mean sensitivity = balanced accuracy when every
-# class is in the test set) or a monotone function of it (mean one-vs-rest accuracy)
-_CI_ALIAS = {"mean_sensitivity": "balanced_accuracy"}
-
-
-def interval(summary: Mapping[str, float], metric: str,
-             ci_metric: str | None = None) -> tuple[float | None, float | None]:
-    """The 95 % bootstrap interval of ``metric`` from a run's summary (``ci_low_``/``ci_high_``
-    keys), else that of ``ci_metric`` or of an equivalent metric; (None, None) if unknown."""
-    def ci(m):
-        lo, hi = summary.get(f"ci_low_{m}"), summary.get(f"ci_high_{m}")
-        ok = lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi))
-        return (float(lo), float(hi)) if ok else (None, None)
-
-    lo, hi = ci(metric)
-    if lo is not None:
-        return lo, hi
-    if metric == "mean_ovr_accuracy" and summary.get("n_classes"):
-        lo, hi = ci("accuracy")
-        k = int(summary["n_classes"])
-        return (ovr_mean_from_accuracy(lo, k), ovr_mean_from_accuracy(hi, k)) if lo is not None else (None, None)
-    alias = ci_metric or _CI_ALIAS.get(metric)
-    return ci(alias) if alias else (None, None)
-
-
-def verdict(claim: float, value: float | None, lo: float | None, hi: float | None) -> str:
-    """Where the report's claim stands against the lab's result and its interval."""
-    if value is None:
-        return "not run"
-    if lo is None or hi is None:
-        lo = hi = value
-    if lo <= claim <= hi:
-        return VERDICTS[0]
-    return VERDICTS[1] if hi < claim else VERDICTS[2]
-
-
-def _recipe_tags(r: Any, group: RecipeGroup | None) -> dict[str, str]:
-    """A run's tags with the recipe facts of its group in place of its own (a user may have
-    edited those); a run outside a recipe group keeps its tags."""
-    if group is None:
-        return dict(r.tags)
-    tags = {**r.tags, "recipe": group.recipe, "recipe_budget": group.budget, "recipe_group": str(group.id)}
-    key = group.members.get(r.id) or r.tags.get("recipe_run")
-    if key:
-        tags["recipe_run"] = key
-    if group.overrides:
-        tags["recipe_overrides"] = group.overrides
-    return tags
-
-
-def find_recipe_runs(store: Any, recipe: str | None = None, *, groups: list[RecipeGroup] | None = None) -> list[Any]:
-    """Runs launched by recipes, optionally of one recipe, newest first: the children of recipe
-    groups (``find_recipe_groups``) whatever their tags, and runs tagged ``recipe``/``recipe_run``
-    outside a group. Each run's ``tags`` carry the recipe facts of its group (``recipe``,
-    ``recipe_run``, ``recipe_budget``, ``recipe_group``, ``recipe_overrides``). ``groups``: the
-    result of ``find_recipe_groups(store)`` (all recipes) when the caller has it already."""
-    by_group = {g.id: g for g in (find_recipe_groups(store) if groups is None else groups)}
-    tagged, _ = store.list_runs(tag=f"recipe={recipe}" if recipe else "recipe", limit=None, kind=list(RUN_KINDS))
-    by_id = {r.id: r for r in tagged}
-    for g in by_group.values():
-        if recipe in (None, g.recipe) and not set(g.run.children) <= set(by_id):  # a child's tags were edited
-            kids, _ = store.list_runs(parent_id=g.id, limit=None, kind=list(RUN_KINDS))
-            by_id.update((k.id, k) for k in kids)
-    out = []
-    for r in by_id.values():
-        tags = _recipe_tags(r, by_group.get(r.parent_id))
-        if tags.get("recipe_run") and recipe in (None, tags.get("recipe")):
-            out.append(r if tags == r.tags else replace(r, tags=tags))
-    return sorted(out, key=lambda r: r.id, reverse=True)
-
-
-def _pick(runs: list[Any]) -> Any | None:
-    """The newest succeeded run, else the newest one."""
-    ok = [r for r in runs if r.status == "succeeded"]
-    return (ok or runs or [None])[0]
-
-
-def _row(recipe: Recipe, run: RecipeRun, budget: str, r: Any, claim: Claim | None) -> dict[str, Any]:
-    summary = dict(r.summary) if r is not None else {}
-    row = {"recipe": recipe.name, "report": recipe.report, "section": recipe.section, "run": run.key,
-           "title": run.title, "budget": budget, "claim": claim.label if claim else "",
-           "claimed": claim.value if claim else None, "metric": claim.metric if claim else "",
-           "result": None, "ci_low": None, "ci_high": None, "verdict": "not run", "run_id": r.id if r else None,
-           "status": r.status if r else "", "accuracy": summary.get("accuracy"),
-           "balanced_accuracy": summary.get("balanced_accuracy"), "kappa_quadratic": summary.get("kappa_quadratic"),
-           "wall_time_s": r.duration_s if r else None, "note": claim.note if claim else run.notes}
-    if r is not None and r.tags.get("recipe_overrides"):
-        row["note"] = f"modified: {r.tags['recipe_overrides']}. " + row["note"]
-    if r is None:
-        row["verdict"] = "needs ImageNet weights" if run.needs_imagenet else "not run"
-        return row
-    if r.status in ("queued", "running"):
-        row["verdict"] = "running" if r.status == "running" else "not run"
-        return row
-    if r.status != "succeeded":
-        row["verdict"] = "failed"
-        return row
-    if run.needs_imagenet and not _imagenet_like(r):
-        row["verdict"] = "needs ImageNet weights"
-        row["note"] = "trained without ImageNet weights (random initialisation): not comparable. " + row["note"]
-    if claim is None or run.kind != "train":
-        if row["verdict"] != "needs ImageNet weights":
-            row["verdict"] = "done"
-        return row
-    value = summary.get(claim.metric)
-    lo, hi = interval(summary, claim.metric, claim.ci_metric)
-    row.update(result=value, ci_low=lo, ci_high=hi)
-    if row["verdict"] != "needs ImageNet weights":
-        row["verdict"] = verdict(claim.value, value, lo, hi)
-    return row
-
-
-def _imagenet_like(r: Any) -> bool:
-    cfg = getattr(r, "config", None)
-    if cfg is None:
-        return True  # RunSummary: the weights are not known here; assume what the recipe asked
-    w = cfg.get("weights") or (cfg.get("model_options") or {}).get("weights")
-    return w is not None
-
-
-def reproduction_table(store: Any, recipes: list[str] | None = None, *, budget: str | None = None) -> list[dict]:
-    """One row per (recipe, run, budget, claim): the report's claim, the lab's result with its
-    95 % interval, a verdict and the run id. Runs are found by their recipe tags; the newest
-    succeeded run of each (recipe, run, budget) counts. Budgets without any run are listed as
-    ``full`` rows 'not run' (or 'needs ImageNet weights')."""
-    names = recipes or list_recipes()
-    found: dict[tuple[str, str, str], list] = {}
-    for r in find_recipe_runs(store):
-        t = r.tags
-        found.setdefault((t.get("recipe"), t.get("recipe_run"), t.get("recipe_budget", "full")), []).append(r)
-    rows = []
-    for name in names:
-        recipe = get_recipe(name)
-        budgets = [budget] if budget else [b for b in BUDGETS if any((name, x.key, b) in found for x in recipe.runs)]
-        for b in budgets or ["full"]:
-            for run in recipe.runs:
-                r = _pick(found.get((name, run.key, b), []))
-                if r is not None and run.needs_imagenet:
-                    r = store.get_run(r.id)  # the detail has the config (weights)
-                for claim in run.claims or (None,):
-                    rows.append(_row(recipe, run, b, r, claim))
-    return rows
 
 
 # --------------------------------------------------------------------------------------

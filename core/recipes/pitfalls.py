@@ -1,4 +1,4 @@
-"""The reports' mistakes as measurable teaching demos (issue 13, item 4).
+"""The reports' mistakes as measurable teaching demos.
 
 Each function works on real labels or on a run's stored predictions (the predictions frame
 of ``core.metrics.classification``: ``id, y_true, y_pred, p_0..``) and returns plain numbers plus a
@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.recipes.catalog import DATASET_CLASS_COUNTS, accuracy_from_ovr_mean, find_recipe_runs
+from core.datasets.folders import HAM_CODES
+from core.recipes.catalog import accuracy_from_ovr_mean
+from core.recipes.estimate import DATASET_CLASS_COUNTS
+from core.recipes.runs import find_recipe_runs
+from core.store.artifacts import RunFolder
 from core.validation import ValidationError, check_number
 
 
@@ -167,23 +171,15 @@ def leakage_report(leaky: dict[str, Any], grouped: dict[str, Any], groups: dict[
 def run_material(store: Any, run_id: int) -> dict[str, Any]:
     """A finished run's summary, split (ids per part), predictions frame and class names, read
     from its artifacts (``split.json``, ``predictions.csv``, ``evaluation.json``)."""
-    import json
-
     r = store.get_run(run_id)
-    folder = store.run_dir(run_id)
-    out: dict[str, Any] = {"run": r, "summary": dict(r.summary), "split": None, "predictions": None,
-                           "class_names": None}
-    if (folder / "split.json").is_file():
-        out["split"] = json.loads((folder / "split.json").read_text())
-    if (folder / "evaluation.json").is_file():
-        out["class_names"] = json.loads((folder / "evaluation.json").read_text()).get("class_names")
-    if (folder / "predictions.csv").is_file():
-        out["predictions"] = pd.read_csv(folder / "predictions.csv", dtype={"id": str})
-    return out
+    folder = RunFolder.of(r, store)
+    evaluation = folder.read_json("evaluation")
+    return {"run": r, "summary": dict(r.summary), "split": folder.read_json("split"),
+            "predictions": folder.read_csv("predictions", dtype={"id": str}),
+            "class_names": evaluation.get("class_names") if evaluation is not None else None}
 
 
 # ----------------------------------------------------------------------------- measured on stored runs
-HAM_CODES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 REPORT_D_OVR = {"headline": 0.921, "per_grade": (0.882, 0.902, 0.900, 0.963, 0.982)}
 
 
@@ -258,10 +254,7 @@ def _measure_imbalance(store: Any, run_id: int | None) -> dict[str, Any]:
     r = store.get_run(run_id) if run_id is not None else latest_recipe_run(store, "pitfall_accuracy_imbalance")
     out = {"measured": r is not None, "runs": [r.id] if r else [], "baseline": base, "result": None, "text": text}
     if r is not None:
-        import json
-
-        path = store.run_dir(r.id) / "evaluation.json"
-        ev = json.loads(path.read_text()) if path.is_file() else {}
+        ev = RunFolder.of(r, store).read_json("evaluation") or {}
         out["result"] = {"accuracy": r.summary.get("accuracy"), "balanced_accuracy": r.summary.get("balanced_accuracy"),
                          "sensitivity": {c["class"]: c["sensitivity"] for c in ev.get("per_class", [])}}
         out["text"] += (f"; run #{r.id}: accuracy {r.summary.get('accuracy', float('nan')):.3f}, balanced accuracy "

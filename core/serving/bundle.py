@@ -1,7 +1,14 @@
-"""Moving runs between labs: import a run bundle (the zip of ``Store.export_run``) into a store.
+"""Moving runs between labs: export a run as a bundle, and import a bundle into a store.
 
-    from core.serving.bundle import import_bundle
-    res = import_bundle(store, "run_12.zip")      # -> ImportResult(run_id=3, ...)
+    from core.serving.bundle import export_bundle, import_bundle
+    export_bundle(store, 12, "run_12.zip")        # a zip (files under run_12/), or a folder
+    res = import_bundle(other_store, "run_12.zip")  # -> ImportResult(run_id=3, ...)
+
+A bundle holds run.json (the run's fields), config.json, params.json, summary.json,
+metrics.csv (the metric history), the run's registered files (model, meta, predictions, split,
+evaluation, ...) and manifest.json (format and version, the store's schema revision, the lab
+version, where it came from, each file's kind, size and SHA-256). These member names and the
+manifest are the bundle format: they are defined once, below.
 
 The run gets a new id in the receiving store; its parent (a search or a group of the other
 lab) is dropped, and where it came from is kept in the tags ``imported_from`` (the source
@@ -37,19 +44,31 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from core.store import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION
+import sqlalchemy as sa
+
+from core import __version__
+from core.files import atomic_write, dumps
+from core.store.artifacts import RESULT_KINDS, file_name, kind_of_name
+from core.store.engine import current_revision
+from core.store.records import HOST, RunDetail, utcnow
+from core.store.schema import FINAL_STATUSES
 from core.validation import LabError, ValidationError
 
+# the bundle format: the manifest's format name and version, and the bundle's own files
+BUNDLE_FORMAT = "lab-run-bundle"
+BUNDLE_FORMAT_VERSION = 1
+RUN_JSON = "run.json"  # the run's fields (name, kind, status, dataset, times, tags, notes, ...)
+CONFIG_JSON = "config.json"
+PARAMS_JSON = "params.json"
+SUMMARY_JSON = "summary.json"  # the summary metrics
+METRICS_CSV = "metrics.csv"  # the metric history: key, step, value, time (ISO 8601)
+MANIFEST_JSON = "manifest.json"
+METADATA_FILES = (MANIFEST_JSON, RUN_JSON, CONFIG_JSON, PARAMS_JSON, SUMMARY_JSON, METRICS_CSV)
 ACCEPTED_FORMAT_VERSIONS = (1,)  # manifest.json "format_version"s this lab imports (and none: the earlier export)
 MAX_BUNDLE_BYTES = 2 << 30  # uncompressed, all files together (a 224-px backbone run is a few hundred MB)
 MAX_ENTRIES = 200
 MAX_RATIO = 200  # uncompressed / compressed size of one entry above 1 MiB: a zip bomb, not a run
 MAX_METADATA_BYTES = 256 << 20  # run.json, config.json, metrics.csv, ...
-METADATA_FILES = ("manifest.json", "run.json", "config.json", "params.json", "summary.json", "metrics.csv")
-# the files of a run (core.worker.ARTIFACT_FILES) by name: their kind in a bundle without a manifest
-KNOWN_FILES = {"model.keras": "model", "meta.json": "meta", "predictions.csv": "predictions",
-               "evaluation.json": "evaluation", "split.json": "split", "history.csv": "history",
-               "calibration.json": "calibration"}
 WHAT_IS_ACCEPTED = ("A run bundle is the zip made by 'Download run bundle (zip)' on a run's page or by "
                     "`python -m core runs export ID --out BUNDLE.zip`: one folder with run.json, config.json, "
                     "the run's metrics and files, and manifest.json.")
@@ -214,26 +233,26 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:
 # ---------------------------------------------------------------- what the bundle says
 def _read_bundle(zf: zipfile.ZipFile, label: str, max_bytes: int) -> _Bundle:
     prefix, by_name = _layout(zf, label, max_bytes)
-    for required in ("run.json", "config.json"):
+    for required in (RUN_JSON, CONFIG_JSON):
         if required not in by_name:
             raise BundleError(f"{label} was refused: {required} is missing. {WHAT_IS_ACCEPTED}")
     too_big = [n for n in METADATA_FILES if n in by_name and by_name[n].file_size > MAX_METADATA_BYTES]
     if too_big:
         raise BundleError(f"{label} was refused: {too_big[0]} is larger than {_gb(MAX_METADATA_BYTES)}.")
     raw = {n: _read(zf, by_name[n], label) for n in METADATA_FILES if n in by_name}
-    manifest = _json(raw, "manifest.json", label) if "manifest.json" in raw else None
+    manifest = _json(raw, MANIFEST_JSON, label) if MANIFEST_JSON in raw else None
     if manifest is not None:
         _check_manifest(manifest, label)
         _check_listed(manifest, by_name, label)
-        _check_digests(manifest, {n: raw[n] for n in raw if n != "manifest.json"}, label)
-    run = _json(raw, "run.json", label)
-    run["config"] = _json(raw, "config.json", label)
-    params = _json(raw, "params.json", label) if "params.json" in raw else {}
-    summary = _json(raw, "summary.json", label) if "summary.json" in raw else {}
-    metrics = _metrics(raw.get("metrics.csv", b""), label)
-    if run.get("status") not in ("succeeded", "failed", "cancelled", "interrupted"):
+        _check_digests(manifest, {n: raw[n] for n in raw if n != MANIFEST_JSON}, label)
+    run = _json(raw, RUN_JSON, label)
+    run["config"] = _json(raw, CONFIG_JSON, label)
+    params = _json(raw, PARAMS_JSON, label) if PARAMS_JSON in raw else {}
+    summary = _json(raw, SUMMARY_JSON, label) if SUMMARY_JSON in raw else {}
+    metrics = _metrics(raw.get(METRICS_CSV, b""), label)
+    if run.get("status") not in FINAL_STATUSES:
         raise BundleError(f"{label} was refused: its run has status {run.get('status')!r}; only a finished run "
-                          "(succeeded, failed, cancelled or interrupted) can be imported.")
+                          f"({', '.join(FINAL_STATUSES[:-1])} or {FINAL_STATUSES[-1]}) can be imported.")
     files = {n: i for n, i in by_name.items() if n not in METADATA_FILES}
     return _Bundle(prefix=prefix, manifest=manifest, run=run, params=params, summary=summary, metrics=metrics,
                    files=files)
@@ -286,7 +305,7 @@ def _check_listed(m: dict, by_name: dict[str, zipfile.ZipInfo], label: str) -> N
     if not isinstance(listed, dict):
         raise BundleError(f"{label} was refused: manifest.json's 'files' must be an object.")
     missing = sorted(set(listed) - set(by_name))
-    extra = sorted(set(by_name) - set(listed) - {"manifest.json"})
+    extra = sorted(set(by_name) - set(listed) - {MANIFEST_JSON})
     if missing:
         raise BundleError(f"{label} is damaged: {', '.join(missing)} listed in manifest.json "
                           f"{'is' if len(missing) == 1 else 'are'} missing. Export the run again.")
@@ -345,7 +364,7 @@ def _extract(zf: zipfile.ZipFile, b: _Bundle, staging: Path, label: str) -> None
 
 def _check_model(staging: Path, label: str) -> bool:
     """Load the bundle's model with Keras' safe_mode on (refused: a model that runs code on loading)."""
-    path = staging / "model.keras"
+    path = staging / file_name("model")
     if not path.is_file():
         return False
     from core.serving.trained_model import load_keras_model
@@ -358,10 +377,12 @@ def _check_model(staging: Path, label: str) -> bool:
 
 
 def _kind_of(name: str, manifest: dict | None) -> str:
+    """A bundled file's kind: as its manifest says, else a run result's kind by its name, else its stem."""
     for a in (manifest or {}).get("artifacts") or []:
         if isinstance(a, dict) and a.get("file") == name and isinstance(a.get("kind"), str):
             return a["kind"]
-    return KNOWN_FILES.get(name, PurePosixPath(name).stem or "file")
+    kind = kind_of_name(name, default="")
+    return kind if kind in RESULT_KINDS else (PurePosixPath(name).stem or "file")
 
 
 def _source(b: _Bundle, label: str) -> str:
@@ -385,3 +406,90 @@ def _int_or_none(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------- export
+def export_bundle(store, run_id: int, dest: str | Path) -> Path:
+    """Write the bundle of run ``run_id`` of ``store``: config.json, run.json, params.json, summary.json,
+    metrics.csv, the run's registered files (model, predictions, split, evaluation, ...) and manifest.json
+    (bundle format version, the store's schema revision, the lab version, a SHA-256 per file) to a
+    folder, or to a zip (files under ``run_<id>/``, written atomically) when ``dest`` ends with
+    ``.zip``. ``import_bundle`` reads such a zip in another lab. Returns the path written."""
+    detail = store.get_run(run_id)
+    dest = Path(dest)
+    files = _metadata_files(store, detail)
+    copies = _run_files(detail)
+    files[MANIFEST_JSON] = dumps(_manifest(store, detail, files, copies)).encode()
+    if dest.suffix.lower() == ".zip":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dest, lambda tmp: _write_zip(tmp, f"run_{detail.id}", files, copies))
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (dest / name).write_bytes(data)
+    for name, (_, path) in copies.items():
+        shutil.copy2(path, dest / name)
+    return dest
+
+
+def source_label(store) -> str:
+    """Which lab a bundle came from, without secrets: host name and database name."""
+    try:
+        db = sa.make_url(store.url).database or ""
+    except Exception:  # noqa: BLE001
+        db = ""
+    return f"{HOST}:{Path(db).name if store.dialect == 'sqlite' else db}"
+
+
+def _metadata_files(store, detail: RunDetail) -> dict[str, bytes]:
+    """The bundle's own files of a run (JSON by the lab's one rule: NaN and infinities are null)."""
+    history = store.get_metric_history(detail.id)
+    history = history.assign(time=history["time"].map(lambda t: t.isoformat()))
+    run_info = {k: v for k, v in detail.to_dict().items()
+                if k not in ("config", "params", "summary", "artifacts", "metric_keys")}
+    return {
+        CONFIG_JSON: dumps(detail.config).encode(),
+        RUN_JSON: dumps(run_info).encode(),
+        PARAMS_JSON: dumps(detail.params).encode(),
+        SUMMARY_JSON: dumps(detail.summary).encode(),
+        METRICS_CSV: history.to_csv(index=False).encode(),
+    }
+
+
+def _run_files(detail: RunDetail) -> dict[str, tuple[str, Path]]:
+    """The run's registered files that exist, by file name (the first registered of a name): (kind, path)."""
+    copies: dict[str, tuple[str, Path]] = {}
+    for art in detail.artifacts:
+        if art.path.is_file() and art.path.name not in METADATA_FILES:
+            copies.setdefault(art.path.name, (art.kind, art.path))
+    return copies
+
+
+def _manifest(store, detail: RunDetail, files: dict[str, bytes], copies: dict[str, tuple[str, Path]]) -> dict:
+    digests = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+               for name, data in files.items()}
+    for name, (_, path) in copies.items():
+        digests[name] = {"bytes": path.stat().st_size, "sha256": _file_sha256(path)}
+    return {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "lab_version": __version__,
+        "schema_revision": current_revision(store.engine), "exported_at": utcnow().isoformat(),
+        "source": {"store": source_label(store), "run_id": detail.id},
+        "artifacts": [{"kind": kind, "file": name} for name, (kind, _) in copies.items()],
+        "files": digests,
+    }
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_zip(path: Path, folder: str, files: dict[str, bytes], copies: dict[str, tuple[str, Path]]) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(f"{folder}/{name}", data)
+        for name, (_, path_) in copies.items():
+            zf.write(path_, f"{folder}/{name}")

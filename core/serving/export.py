@@ -1,4 +1,4 @@
-"""Export a succeeded run to ONNX or LiteRT (TFLite), verified before it is offered (issue 12, item 1).
+"""Export a succeeded run to ONNX or LiteRT (TFLite), verified before it is offered.
 
 The exported graph takes raw pixels: float32 values in [0, 255], NHWC, at the model's input size
 (height, width, channels of the run's preprocessing). The run's normalisation (rescale, min-max,
@@ -26,7 +26,7 @@ is left behind: files are written to a temporary name and moved into place (``os
 after verification.
 
 ``python -m core export RUN --format onnx|tflite [--quantize float16|int8] [--out PATH]``
-(:func:`add_cli`); exit 2 for user errors.
+(core.cli.export); exit 2 for user errors.
 """
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -45,7 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from core.validation import LabError, ModelError, NotFoundError, ValidationError, check_number
+from core.files import atomic_write, atomic_write_text
+from core.store.artifacts import RunFolder, file_name
+from core.validation import ModelError, NotFoundError, ValidationError, check_number
 
 __all__ = [
     "FORMATS",
@@ -60,8 +61,6 @@ __all__ = [
     "verify_export",
     "list_exports",
     "export_name",
-    "add_cli",
-    "cmd_export",
 ]
 
 FORMATS = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -71,7 +70,6 @@ SCHEMA = "lab-export/1"
 GOAL_MAX_ABS_DIFF = 1e-4        # float32 exports: largest |delta p| against Keras
 MIN_AGREEMENT_FLOAT32 = 0.99    # below this a float32 export is refused (a broken conversion)
 REPRESENTATIVE_IMAGES = 200     # int8 calibration: training (then validation) images
-EXPORTS_FOLDER = "exports"
 _IMAGENET_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 _IMAGENET_TORCH_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_TORCH_STD = (0.229, 0.224, 0.225)
@@ -120,17 +118,15 @@ def _check_out(out: str | os.PathLike | None, default_name: str) -> Path | None:
     return p
 
 
-def _resolve_run(store, run_id: int):
+def _resolve_run(store, run_id: int) -> tuple[Any, RunFolder]:
     """The succeeded run and its folder (model.keras checked)."""
-    from core.analysis.paired import run_folder
-
     run = store.get_run(int(run_id))  # NotFoundError for an unknown run
     if run.status != "succeeded":
         raise ValidationError(f"Run {run.id} has status {run.status}: only a succeeded run (with a saved model and "
                               "a test split) can be exported.")
-    folder = run_folder(run, store)
-    if not (folder / "model.keras").is_file():
-        raise NotFoundError(f"Run {run.id} has no model file: {str(folder / 'model.keras')!r} does not exist "
+    folder = RunFolder.of(run, store)
+    if not folder.path_of("model").is_file():
+        raise NotFoundError(f"Run {run.id} has no model file: {str(folder.path_of('model'))!r} does not exist "
                             "(deleted or moved?); nothing to export.")
     return run, folder
 
@@ -235,17 +231,16 @@ def pixel_model(tm):
 # --------------------------------------------------------------------------------------
 # the run's images, resized as at training time (raw pixel values, not normalised)
 # --------------------------------------------------------------------------------------
-def _split_parts(tm, folder: Path):
+def _split_parts(tm, folder: RunFolder):
     from core.datasets import load_dataset
     from core.datasets.splits import Split, apply_split
 
     spec = tm.meta.get("dataset") or {}
-    split_path = folder / "split.json"
-    if not spec.get("name") or not split_path.is_file():
-        raise NotFoundError(f"{str(folder)!r} has no split.json or no dataset in meta.json: the export cannot be "
-                            "verified without the run's test split.")
+    if not spec.get("name") or not folder.path_of("split").is_file():
+        raise NotFoundError(f"{str(folder.path)!r} has no {file_name('split')} or no dataset in {file_name('meta')}: "
+                            "the export cannot be verified without the run's test split.")
     ds = load_dataset(spec["name"], **dict(spec.get("params") or {}))
-    return apply_split(ds, Split.from_dict(json.loads(split_path.read_text())))
+    return apply_split(ds, Split.from_dict(folder.read_json("split")))
 
 
 def pixel_batches(tm, ds, *, batch_size: int = 64, limit: int | None = None):
@@ -524,18 +519,6 @@ def _temporary(folder: Path, suffix: str):
         Path(tmp).unlink(missing_ok=True)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    with _temporary(path.parent, ".json") as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, path)
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    with _temporary(dest.parent, dest.suffix or ".tmp") as tmp:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-
-
 def _representative(tm, parts, n: int = REPRESENTATIVE_IMAGES):
     """int8 calibration data: up to ``n`` raw-pixel images of the training, then validation split."""
     xs: list[np.ndarray] = []
@@ -570,7 +553,7 @@ def export_run(store, run_id: int, fmt: str = "onnx", *, quantize: str | None = 
     tm = load_trained(folder)
     train, val, test = _split_parts(tm, folder)
     model = pixel_model(tm)
-    dest = folder / EXPORTS_FOLDER
+    dest = folder.exports
     dest.mkdir(parents=True, exist_ok=True)
     report = sidecar(tm, run, fmt, quantize, name)
     with _temporary(dest, FORMATS[fmt]) as tmp:
@@ -583,7 +566,7 @@ def export_run(store, run_id: int, fmt: str = "onnx", *, quantize: str | None = 
         os.replace(tmp, dest / name)
     report_path = dest / (name + ".json")
     try:
-        _write_json_atomic(report_path, report)
+        atomic_write_text(report_path, json.dumps(report, indent=2, default=str))
     except OSError:
         (dest / name).unlink(missing_ok=True)
         raise
@@ -591,15 +574,15 @@ def export_run(store, run_id: int, fmt: str = "onnx", *, quantize: str | None = 
     store.add_artifact(run.id, "export_parity", report_path)
     report.update(path=str(dest / name), report_path=str(report_path))
     if out_path is not None:
-        _copy_atomic(dest / name, out_path)
-        _copy_atomic(report_path, Path(str(out_path) + ".json"))
+        atomic_write(out_path, lambda tmp: shutil.copyfile(dest / name, tmp))
+        atomic_write(Path(str(out_path) + ".json"), lambda tmp: shutil.copyfile(report_path, tmp))
         report["out"] = str(out_path)
     return report
 
 
-def list_exports(folder: str | Path) -> list[dict[str, Any]]:
+def list_exports(folder: RunFolder | str | Path) -> list[dict[str, Any]]:
     """The verified exports kept in a run folder (their ``.json`` reports, with ``path``), newest first."""
-    d = Path(folder) / EXPORTS_FOLDER
+    d = RunFolder(folder).exports
     out = []
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
@@ -610,57 +593,3 @@ def list_exports(folder: str | Path) -> list[dict[str, Any]]:
         if rep.get("schema") == SCHEMA and f.is_file() and not p.name.startswith("."):
             out.append({**rep, "path": str(f), "report_path": str(p)})
     return sorted(out, key=lambda r: str(r.get("created_at", "")), reverse=True)
-
-
-# --------------------------------------------------------------------------------------
-# command line
-# --------------------------------------------------------------------------------------
-def describe(report: dict[str, Any]) -> list[str]:
-    """The parity numbers of an export report as lines of text."""
-    p = report["parity"]
-    goal = "" if p.get("meets_goal") is None else (
-        f" (goal < {p['goal_max_abs_diff']:g} with 100 % agreement: {'met' if p['meets_goal'] else 'NOT met'})")
-    return [f"verified on the test split ({p['images']} images): max |delta p| {p['max_abs_diff']:.3g}, "
-            f"mean |delta p| {p['mean_abs_diff']:.3g}, agreement {p['agreement']:.2%}{goal}",
-            f"test accuracy: Keras {p['accuracy_keras']:.4f}, export {p['accuracy_export']:.4f} "
-            f"(cost {p['accuracy_cost']:+.4f})"]
-
-
-def add_cli(sub) -> None:
-    """The ``export`` subcommand of ``python -m core`` (light: nothing heavy is imported here)."""
-    p = sub.add_parser("export", help="export a succeeded run to ONNX or LiteRT (TFLite), verified on its test split "
-                                      "(parity with Keras printed); exit 2 for user errors")
-    p.add_argument("run", type=int, help="run id")
-    p.add_argument("--format", required=True, choices=["onnx", "tflite"], help="onnx or tflite (LiteRT)")
-    p.add_argument("--quantize", choices=list(QUANTIZATIONS), help="LiteRT only: float16 or int8 (default float32)")
-    p.add_argument("--out", help="also copy the file here (a file or folder; its sidecar JSON goes next to it as "
-                                 "<file>.json); the export is always kept in the run's exports/ folder")
-    p.add_argument("--limit", type=int, help="verify on at most this many test images (default: all)")
-    p.set_defaults(fn=cmd_export)
-
-
-def cmd_export(args) -> int:
-    from core.store import Store
-
-    try:
-        store = Store()
-    except LabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        rep = export_run(store, args.run, args.format, quantize=args.quantize, out=args.out, limit=args.limit)
-    except LabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: the export could not be written: {e}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    q = f" {rep['quantize']}" if rep["quantize"] else ""
-    print(f"exported run {args.run} to {FORMAT_TITLES[rep['format']]}{q}: {rep['path']} ({rep['bytes'] / 1e6:.2f} MB)")
-    for line in describe(rep):
-        print(line)
-    if rep.get("out"):
-        print(f"copied to {rep['out']} (sidecar {rep['out']}.json)")
-    return 0

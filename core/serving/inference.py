@@ -56,16 +56,14 @@ def decode_upload(name: str, data: bytes, meta: dict | None = None) -> UploadOut
 
 def image_warnings(loaded: LoadedImage, meta: dict) -> list[str]:
     """``compatibility_warnings`` of a decoded image (its size as stored in the file)."""
-    return compatibility_warnings(np.asarray(loaded.array), meta, original_size=loaded.original_size,
-                                  mode=loaded.mode)
+    return compatibility_warnings(np.asarray(loaded.array), meta, original_size=loaded.original_size)
 
 
-def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None, mode=None) -> list[str]:
+def compatibility_warnings(image: np.ndarray, meta: dict, *, original_size=None) -> list[str]:
     """Plain-language warnings when an image does not look like a run's training data.
 
     Reads the training statistics saved in meta.json under ``TRAIN_STATS_KEY`` (channels,
-    image sizes, brightness). ``original_size`` is (width, height) before any downscaling;
-    ``mode`` (the file's Pillow mode) is accepted for callers and not used.
+    image sizes, brightness). ``original_size`` is (width, height) before any downscaling.
     """
     stats = meta.get(TRAIN_STATS_KEY) or {}
     img = np.asarray(image)

@@ -3,13 +3,13 @@ ready to predict like at training time; and re-evaluation on the run's stored te
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.store.artifacts import RunFolder, file_name
 from core.validation import ModelError, ValidationError
 
 
@@ -146,9 +146,9 @@ def _tta_frame(tm: TrainedModel, ds, views: tuple[str, ...], batch_size: int):
 def _resolve_model_path(path_or_dir: str | os.PathLike) -> Path:
     p = Path(path_or_dir)
     if p.is_dir():
-        p = p / "model.keras"
+        p = RunFolder(p).path_of("model")
     if not p.exists():
-        raise ModelError(f"No model file at {str(p)!r}. Give a run folder containing model.keras or a .keras file.")
+        raise ModelError(f"No model file at {str(p)!r}. Give a run folder containing {file_name('model')} or a .keras file.")
     return p
 
 
@@ -187,10 +187,7 @@ def load_trained(path_or_dir: str | os.PathLike) -> TrainedModel:
 
     p = _resolve_model_path(path_or_dir)
     model = load_keras_model(p)
-    meta_path = p.parent / "meta.json"
-    meta: dict[str, Any] = {}
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+    meta: dict[str, Any] = RunFolder(p.parent).read_json("meta") or {}
     if "preprocessing" in meta:
         prep = Preprocessing.from_dict(meta["preprocessing"])
     else:  # a bare .keras file: infer the plainest preprocessing from the input shape
@@ -213,13 +210,14 @@ def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bo
     from core.metrics.classification import evaluate, predict_dataset
 
     tm = load_trained(path_or_dir)
-    run_dir = tm.path.parent
-    split_path = run_dir / "split.json"
-    if not split_path.is_file() or "dataset" not in tm.meta:
-        raise ModelError(f"{str(run_dir)!r} has no split.json/meta.json: evaluation needs a run folder written by train().")
+    rf = RunFolder(tm.path.parent)
+    run_dir = rf.path
+    if not rf.path_of("split").is_file() or "dataset" not in tm.meta:
+        raise ModelError(f"{str(run_dir)!r} has no {file_name('split')}/{file_name('meta')}: evaluation needs a run folder "
+                         "written by train().")
     spec = tm.meta["dataset"]
     ds = load_dataset(spec["name"], **dict(spec.get("params") or {}))
-    split = Split.from_dict(json.loads(split_path.read_text()))
+    split = Split.from_dict(rf.read_json("split"))
     _, _, test_ds = apply_split(ds, split)
     views = tta_views(tta)
     if views:
@@ -238,3 +236,13 @@ def evaluate_saved(path_or_dir: str | os.PathLike, *, batch_size: int = 64, n_bo
     ev["calibrated"] = t is not None
     ev["tta"] = list(views)
     return ev
+
+
+def load_calibration(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """A run's ``calibration.json`` (``core.metrics.calibration.calibration_report``: the test split
+    before and after temperature scaling), or None when it has none (older runs, fitting skipped)
+    or it cannot be read."""
+    try:
+        return RunFolder(run_dir).read_json("calibration")
+    except (OSError, ValueError):
+        return None

@@ -10,25 +10,13 @@ returns plain dataclasses (pages never see ORM sessions or connections).
 No connection is made at import time; TensorFlow is never imported here.
 """
 from core.store.engine import StoreError, current_revision, head_revision, upgrade
-from core.store.repository import (
-    BUNDLE_FORMAT,
-    BUNDLE_FORMAT_VERSION,
-    FINAL_STATUSES,
-    HOST,
-    KINDS,
-    STATUSES,
-    TRANSITIONS,
-    Artifact,
-    ChampionEntry,
-    RunDetail,
-    RunSummary,
-    Store,
-    SupervisorInfo,
-    flatten,
-)
+from core.store.records import HOST, Artifact, ChampionEntry, RunDetail, RunSummary, SupervisorInfo, flatten
+from core.store.repository import Store
+from core.store.runs import TRANSITIONS
+from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES, KINDS, STATUSES
 
 __all__ = [
-    "Store", "StoreError", "SupervisorInfo", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES", "KINDS",
-    "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision", "ChampionEntry",
-    "BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION",
+    "Store", "StoreError", "SupervisorInfo", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES",
+    "ACTIVE_STATUSES", "KINDS", "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision",
+    "ChampionEntry",
 ]

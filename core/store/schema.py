@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
-FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")  # waiting for a worker, or holding one
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")  # stopped (an interrupted run may be re-queued)
+STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
 KINDS = ("train", "search", "lr_find", "audit", "group")
 
 NAMING = {

@@ -7,7 +7,7 @@ The constraints of its fields are declared once, as data, in ``PARAMS`` (and ``S
 - ``TrainConfig.validate()`` loops over it, then makes the few cross-field checks;
 - the CLI (``core.cli``) builds the ``train`` / ``lr-find`` / ``search`` flags from it
   (flag names, types, help, the accepted values);
-- the Train page (``pages/train.py``) takes its option lists and help texts from it.
+- the Train page (``pages/train.py``) takes its option lists, help texts and input bounds from it.
 
 Adding an optimiser, a schedule or a field is one edit here. Importing this module does not
 import TensorFlow.
@@ -40,7 +40,9 @@ class Param:
 
     ``kind``: choice | int | float | bool | str | dict | custom (custom: checked by a
     cross-field check of ``validate()``). ``cli``: the command-line flags that set it
-    (none: no flag, or a flag the CLI builds by hand).
+    (none: no flag, or a flag the CLI builds by hand). ``widget``: the (lowest, highest) value
+    the Train page's input offers, within ``low``/``high`` (a page keeps to sensible values;
+    validation and the CLI accept the whole range); None: ``low``/``high`` themselves.
     """
 
     kind: str
@@ -54,6 +56,12 @@ class Param:
     default: Any = None
     cli: tuple[str, ...] = ()
     metavar: str | None = None
+    widget: tuple[float, float] | None = None
+
+    @property
+    def widget_range(self) -> tuple[float | None, float | None]:
+        """(lowest, highest) value the Train page's input offers for this field."""
+        return self.widget if self.widget is not None else (self.low, self.high)
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` if it is acceptable; a ValidationError saying what is expected otherwise."""
@@ -89,9 +97,9 @@ def _num(v: float) -> str:
 
 SPLIT_PARAMS: dict[str, Param] = {
     "val_ratio": Param("float", "fraction of the images held out for validation", low=0.0, high=0.9,
-                       low_inclusive=False, high_inclusive=False, default=0.1),
+                       low_inclusive=False, high_inclusive=False, default=0.1, widget=(0.05, 0.4)),
     "test_ratio": Param("float", "fraction of the images held out for the final test", low=0.0, high=0.9,
-                        low_inclusive=False, high_inclusive=False, default=0.2),
+                        low_inclusive=False, high_inclusive=False, default=0.2, widget=(0.05, 0.4)),
     "seed": Param("int", "seed of the split", low=0, default=0),
     "grouped": Param("choice", "keep images of one group (patient, lesion) in one part: auto, true or false",
                      choices=GROUPED, default="auto"),
@@ -132,15 +140,16 @@ PARAMS: dict[str, Param] = {
     "optimizer": Param("choice", "the optimiser", choices=OPTIMIZERS, cli=("--optimizer",)),
     "momentum": Param("float", "momentum (sgd only)", low=0.0, high=1.0, high_inclusive=False),
     "learning_rate": Param("float", "the (starting) learning rate", low=0.0, low_inclusive=False,
-                           cli=("--lr", "--learning-rate")),
-    "weight_decay": Param("float", "decoupled weight decay, 0 = none", low=0.0, cli=("--weight-decay",)),
+                           cli=("--lr", "--learning-rate"), widget=(1e-7, 10.0)),
+    "weight_decay": Param("float", "decoupled weight decay, 0 = none", low=0.0, cli=("--weight-decay",),
+                          widget=(0.0, 1.0)),
     "schedule": Param("choice", "learning-rate schedule", choices=SCHEDULES, cli=("--schedule",)),
     "schedule_options": Param("dict", "options of the schedule: " + "; ".join(
         f"{s}: {', '.join(ps)}" for s, ps in SCHEDULE_PARAMS.items() if ps)),
-    "epochs": Param("int", "number of epochs", low=1, high=10000, cli=("--epochs",)),
-    "batch_size": Param("int", "images per batch", low=1, high=65536, cli=("--batch-size",)),
+    "epochs": Param("int", "number of epochs", low=1, high=10000, cli=("--epochs",), widget=(1, 500)),
+    "batch_size": Param("int", "images per batch", low=1, high=65536, cli=("--batch-size",), widget=(1, 1024)),
     "early_stopping": Param("int", "stop after this many epochs without improvement, None = off", low=0,
-                            allow_none=True, cli=("--early-stopping",), metavar="PATIENCE"),
+                            allow_none=True, cli=("--early-stopping",), metavar="PATIENCE", widget=(0, 100)),
     "min_delta": Param("float", "early stopping: the smallest change that counts as an improvement", low=0.0),
     "monitor": Param("choice", "the validation metric that picks the best epoch", choices=MONITORS,
                      cli=("--monitor",)),
@@ -152,7 +161,7 @@ PARAMS: dict[str, Param] = {
     "seed": Param("int", "seed of everything random", low=0, high=2**31 - 1, cli=("--seed",)),
     "name": Param("str", "run name, None = named after the configuration", allow_none=True, cli=("--name",)),
     "gpus": Param("int", "GPUs this run needs; 0 = CPU. Used by the job executor to schedule it.", low=0,
-                  cli=("--gpus",)),
+                  cli=("--gpus",), widget=(0, 64)),
 }
 
 

@@ -35,13 +35,11 @@ import numpy as np
 
 from core.files import (
     OutputError,
-    atomic_write,
-    atomic_write_text,
     check_writable_dir,
     describe_os_error,
-    dumps,
     save_model_atomic,
 )
+from core.store.artifacts import RunFolder
 from core.training.cached_features import cached_feature_data, split_head, use_cached_features
 from core.training.config import (
     OPTIMIZER_CLASSES,
@@ -400,7 +398,7 @@ def _fit(fit: FitData, cbs, epochs: int, extra_callbacks: list, class_weight, ou
         try:
             _write_history(out, cbs.progress.history)
         except OSError as e:  # keep the cancel/failure as the outcome
-            rep.on_message("warning", describe_os_error(e, out / "history.csv"))
+            rep.on_message("warning", describe_os_error(e, RunFolder(out).path_of("history")))
         raise
     return time.monotonic() - t0
 
@@ -484,27 +482,26 @@ def _run_meta(p: Prepared, model, notices: list[str], params: dict, evaluation: 
 def _write_artifacts(out: Path, p: Prepared, model, history: list[dict], pred_df, evaluation: dict,
                      meta: dict, *, calibration: dict | None = None) -> Path:
     """Every file of the run, each complete or absent (temporary files are removed); the model last."""
-    model_path = out / "model.keras"
+    rf = RunFolder(out)
     writes = [
-        ("split.json", lambda: atomic_write_text(out / "split.json", dumps(p.split.to_dict()))),
-        ("history.csv", lambda: _write_history(out, history)),
-        ("predictions.csv", lambda: atomic_write(out / "predictions.csv", lambda t: pred_df.to_csv(t, index=False))),
-        ("evaluation.json", lambda: atomic_write_text(out / "evaluation.json", dumps(evaluation))),
-        *([("calibration.json", lambda: atomic_write_text(out / "calibration.json", dumps(calibration)))]
-          if calibration is not None else []),
-        ("meta.json", lambda: atomic_write_text(out / "meta.json", dumps(meta))),
-        ("model.keras", lambda: save_model_atomic(model, model_path)),
+        ("split", lambda: rf.write_json("split", p.split.to_dict())),
+        ("history", lambda: _write_history(out, history)),
+        ("predictions", lambda: rf.write_csv("predictions", pred_df)),
+        ("evaluation", lambda: rf.write_json("evaluation", evaluation)),
+        *([("calibration", lambda: rf.write_json("calibration", calibration))] if calibration is not None else []),
+        ("meta", lambda: rf.write_json("meta", meta)),
+        ("model", lambda: save_model_atomic(model, rf.path_of("model"))),
     ]
-    for name, write in writes:
+    for kind, write in writes:
         try:
             write()
         except OSError as e:
-            raise OutputError(describe_os_error(e, out / name) + " The training itself had finished; the files "
+            raise OutputError(describe_os_error(e, rf.path_of(kind)) + " The training itself had finished; the files "
                               "written before this one are complete.") from e
-    return model_path
+    return rf.path_of("model")
 
 
 def _write_history(out: Path, history: list[dict]) -> None:
     import pandas as pd
 
-    atomic_write(out / "history.csv", lambda t: pd.DataFrame(history).to_csv(t, index=False))
+    RunFolder(out).write_csv("history", pd.DataFrame(history))

@@ -194,46 +194,61 @@ def find_lr(model, train_data, *, start_lr: float = 1e-7, end_lr: float = 1.0, n
     if not end_lr > start_lr:
         raise ValidationError(f"end_lr must be greater than start_lr. Got start_lr={start_lr:g}, end_lr={end_lr:g} instead.")
     num_steps = check_number("num_steps", num_steps, low=5, high=100_000, integer=True)
-    from core.training.reporters import Cancelled, _SafeReporter
+    from core.training.reporters import _SafeReporter
 
     rep = _SafeReporter(reporter)
     weights = model.get_weights()
     opt = model.optimizer
     opt_vars = [v.numpy() for v in opt.variables] if opt.built else None
-    lrs, losses, smoothed = [], [], []
-    avg, best = 0.0, math.inf
-    stopped = False
-    mult = (end_lr / start_lr) ** (1.0 / max(1, num_steps - 1))
-    it = iter(train_data.repeat())
     try:
-        for step in range(num_steps):
-            lr = start_lr * mult**step
-            opt.learning_rate.assign(lr)
-            x, y = next(it)[:2]
-            model.reset_metrics()
-            logs = model.train_on_batch(x, y, return_dict=True)
-            loss = float(logs["loss"])
-            lrs.append(lr)
-            losses.append(loss)
-            if not math.isfinite(loss):
-                smoothed.append(float("nan"))
-                stopped = True
-                break
-            avg = beta * avg + (1 - beta) * loss
-            sm = avg / (1 - beta ** (step + 1))
-            smoothed.append(sm)
-            best = min(best, sm)
-            rep.on_batch(1, step + 1, num_steps, {"loss": loss, "smoothed": sm, "lr": lr}, float("nan"), float("nan"))
-            if rep.should_cancel():
-                raise Cancelled(f"LR finder cancelled after {step + 1} steps.")
-            if step > 0 and sm > explode_factor * best:
-                stopped = True
-                break
+        lrs, losses, smoothed, stopped = _sweep(model, train_data, rep, start_lr=start_lr, end_lr=end_lr,
+                                                num_steps=num_steps, beta=beta, explode_factor=explode_factor)
     finally:
         model.set_weights(weights)
         if opt_vars is not None and len(opt_vars) == len(opt.variables):
             for v, val in zip(opt.variables, opt_vars):
                 v.assign(val)
+    return _sweep_result(lrs, losses, smoothed, stopped, explode_factor, rep)
+
+
+def _sweep(model, train_data, rep, *, start_lr: float, end_lr: float, num_steps: int, beta: float,
+           explode_factor: float) -> tuple[list[float], list[float], list[float], bool]:
+    """(lrs, losses, smoothed losses, stopped early): one training step per learning rate, the rate
+    growing exponentially; stops when the loss is non-finite or the smoothed loss explodes."""
+    from core.training.reporters import Cancelled
+
+    lrs, losses, smoothed = [], [], []
+    avg, best = 0.0, math.inf
+    mult = (end_lr / start_lr) ** (1.0 / max(1, num_steps - 1))
+    it = iter(train_data.repeat())
+    opt = model.optimizer
+    for step in range(num_steps):
+        lr = start_lr * mult**step
+        opt.learning_rate.assign(lr)
+        x, y = next(it)[:2]
+        model.reset_metrics()
+        logs = model.train_on_batch(x, y, return_dict=True)
+        loss = float(logs["loss"])
+        lrs.append(lr)
+        losses.append(loss)
+        if not math.isfinite(loss):
+            smoothed.append(float("nan"))
+            return lrs, losses, smoothed, True
+        avg = beta * avg + (1 - beta) * loss
+        sm = avg / (1 - beta ** (step + 1))
+        smoothed.append(sm)
+        best = min(best, sm)
+        rep.on_batch(1, step + 1, num_steps, {"loss": loss, "smoothed": sm, "lr": lr}, float("nan"), float("nan"))
+        if rep.should_cancel():
+            raise Cancelled(f"LR finder cancelled after {step + 1} steps.")
+        if step > 0 and sm > explode_factor * best:
+            return lrs, losses, smoothed, True
+    return lrs, losses, smoothed, False
+
+
+def _sweep_result(lrs: list[float], losses: list[float], smoothed: list[float], stopped: bool,
+                  explode_factor: float, rep) -> LRFindResult:
+    """The sweep's suggestion and how it ended, also said to the reporter."""
     suggested, div10 = suggest_lr(lrs, smoothed)
     c = classify_curve(lrs, losses, smoothed, explode_factor=explode_factor)
     reason = c.reason if stopped else f"completed the sweep ({len(lrs)} steps): {c.reason}"

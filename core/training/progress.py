@@ -65,10 +65,3 @@ class EtaEstimator:
         if f1 < self.min_fraction or span < self.min_span_s or done <= 0:
             return None
         return (1.0 - f1) * span / done
-
-
-def eta_sequence(samples, **kwargs) -> list[float | None]:
-    """The estimates an ``EtaEstimator`` gives along ``[(t, fraction), ...]`` (for tests and
-    benchmarks replaying a recorded progress sequence)."""
-    est = EtaEstimator(**kwargs)
-    return [est.update(t, f) for t, f in samples]

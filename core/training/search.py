@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.store.artifacts import RunFolder
 from core.validation import ValidationError, check_number, check_one_of, check_type
 
 # Report A: dropout 0-0.3 step 0.1, units (first conv) 8-64 step 7, 0-3 extra conv/pool/dropout
@@ -186,8 +187,8 @@ def run_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0,
     ds = load_dataset(base.dataset["name"], **dict(base.dataset.get("params") or {}))
     sp = base.resolved_split()
     split = make_split(ds, val_ratio=sp["val_ratio"], test_ratio=sp["test_ratio"], seed=int(sp["seed"]), grouped=sp["grouped"])
-    (out / "space.json").write_text(json.dumps({"space": space, "n_trials": n_trials, "seed": seed,
-                                                 "base_config": trials[0].to_dict()}, indent=2))
+    RunFolder(out).write_json("search_space", {"space": space, "n_trials": n_trials, "seed": seed,
+                                               "base_config": trials[0].to_dict()})
     rows = []
     for i, cfg in enumerate(trials, 1):
         rep.on_message("info", f"trial {i}/{len(trials)}: " + ", ".join(f"{k}={v}" for k, v in trial_params(cfg, space).items()))
@@ -220,7 +221,7 @@ def run_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0,
     if "best_val" in df and len(df):
         ascending = base.monitor == "val_loss"
         df = df.sort_values("best_val", ascending=ascending, na_position="last").reset_index(drop=True)
-    df.to_csv(out / "search.csv", index=False)
+    RunFolder(out).write_csv("search_trials", df)
     return df
 
 
@@ -267,10 +268,10 @@ def roll_up(store, kind: str, unit: str, info: Callable, finish: Callable) -> li
     when every child has ended, ``finish(parent, children, counts, info) -> (status, error)``
     gives its final status. A parent without children is left as it is. Returns the ids of the
     parents that finished. ``info(parent, children, counts)`` adds keys to the progress info."""
-    from core.store import FINAL_STATUSES
+    from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES
 
     done = []
-    parents, _ = store.list_runs(kind=kind, status=["queued", "running"], limit=None)
+    parents, _ = store.list_runs(kind=kind, status=ACTIVE_STATUSES, limit=None)
     for p in parents:
         children, n = store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
         if not n:

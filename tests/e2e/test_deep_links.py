@@ -5,7 +5,7 @@ A folder named ``pages/`` beside app.py makes Streamlit run the first page view 
 start in its legacy pages/ mode: the page file runs without app.py, and its widgets get
 other ids than in every later run. The first change of any widget was then lost (the run
 page's tab click fell back to Metrics, a chosen augmentation preset jumped back to "No
-augmentation") until pages/_ui.ensure_frame restarted that run through app.py. Each test
+augmentation") until ``ensure_frame`` (pages/_streamlit_internals.py) restarted that run through app.py. Each test
 that needs "the first page view after a start" restarts the server (a few seconds).
 scripts/serve.py (what these tests start) now ends that mode before the server starts, so the
 first view is one run of app.py; ``ensure_frame`` still covers plain ``streamlit run app.py``.
@@ -235,7 +235,7 @@ def test_runs_list_draws_its_filters_only_when_opened_and_they_filter(lab, page)
     _shot(page, "runs_filter_open")
 
 
-# counts written as "{n} <plural noun>" read "1 images" for n == 1: pages use _ui.plural()
+# counts written as "{n} <plural noun>" read "1 images" for n == 1: pages use _format.plural()
 _COUNT_NOUN = re.compile(r"(?<!%)\{[^{}]*\} (images|photos|trials|runs|epochs|files|datasets)\b(?!/)")
 
 
@@ -246,4 +246,4 @@ def test_pages_write_counts_with_plural():
             for m in _COUNT_NOUN.finditer(line):
                 expr = m.group(0)
                 bad.append(f"{path.name}:{n}: {expr}")
-    assert not bad, "counts that can read '1 ...s' (use _ui.plural):\n" + "\n".join(bad)
+    assert not bad, "counts that can read '1 ...s' (use _format.plural):\n" + "\n".join(bad)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+from core.config import PROJECT_ROOT  # the repository: workers start there (python -m core.worker)
+
 EXECUTORS = ("local", "ray")
 DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.jobs.executors.base import PROJECT_ROOT, ExecutorError, Exit, Handle, Reattach, run_gpus, worker_env
+from core.store.artifacts import RunFolder
 
 LOG_TAIL_LINES = 15
 
@@ -159,7 +160,7 @@ class LocalExecutor:
         if self.gpus:  # pinning: a GPU run sees its own GPUs, a CPU run none
             extra = {"CUDA_VISIBLE_DEVICES": ",".join(gpus), "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
         out_dir.mkdir(parents=True, exist_ok=True)
-        log_file = open(out_dir / "worker.log", "ab")
+        log_file = open(RunFolder(out_dir).path_of("log"), "ab")
         env = {**os.environ, **worker_env(self.store, self.models_dir, self.name, extra)}
         try:
             proc = subprocess.Popen(

@@ -37,6 +37,7 @@ from core.jobs.executors.base import (
     run_gpus,
     worker_env,
 )
+from core.store.artifacts import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class RayExecutor:
             out = self.models_dir / str(h.run_id)
             try:
                 out.mkdir(parents=True, exist_ok=True)
-                (out / "worker.log").write_text(logs)
+                RunFolder(out).write_text("log", logs)
             except OSError:
                 log.warning("could not write the Ray log of run %s", h.run_id)
         reason = f"Ray job {h.ref} ended {status}" + (f": {message}" if message else "")

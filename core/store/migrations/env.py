@@ -1,6 +1,6 @@
 """Alembic environment of the run store.
 
-Driven programmatically by ``core.store.migrate.upgrade`` (no alembic.ini): the caller
+Driven programmatically by ``core.store.engine.upgrade`` (no alembic.ini): the caller
 passes an open SQLAlchemy connection in ``config.attributes["connection"]``. For manual
 use (``alembic -c core/store/alembic.ini upgrade head``) the URL comes from
 ``sqlalchemy.url`` or ``LAB_DATABASE_URL``.

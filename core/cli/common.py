@@ -1,0 +1,69 @@
+"""What several command groups of ``python -m core`` share: the run store they open, user-named
+output files, and the way metrics, times and durations are printed."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall",
+                "macro_auc", "micro_auc", "log_loss", "mean_sensitivity", "min_sensitivity", "max_sensitivity",
+                "mean_specificity", "kappa_quadratic", "ece")
+
+
+def open_store():
+    """The run store of LAB_DATABASE_URL, opened (and migrated) now: a bad URL fails in
+    seconds with a message, before any data is loaded or anything is trained."""
+    from core.store import Store, StoreError
+
+    try:
+        return Store()
+    except StoreError as e:
+        raise StoreError(f"{e} Nothing was trained. Fix LAB_DATABASE_URL, or add --no-record to train "
+                         "without recording the run.") from None
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a user-named output file atomically (complete or absent; /dev/stdout works)."""
+    from core.files import OutputError, atomic_write_text, describe_os_error
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise OutputError(describe_os_error(e, path)) from e
+
+
+def print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
+    """The test metrics of a summary, one per line, with their 95 % interval when there is one."""
+    width = max(len(k) for k in SUMMARY_KEYS)
+    for k in SUMMARY_KEYS:
+        v = summary.get(k)
+        if isinstance(v, (int, float)):
+            ci = ""
+            lo, hi = summary.get(f"ci_low_{k}"), summary.get(f"ci_high_{k}")
+            if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+                ci = f"  (95% CI {lo:.4f}-{hi:.4f})"
+            print(f"  {k:<{width}}  {v:.4f}{ci}", file=stream)
+
+
+def print_train_result(res) -> None:
+    """What a finished training says: its folder, best epoch, size, time and test metrics."""
+    print(f"\nRun folder: {res.out_dir}")
+    print(f"Best epoch {res.best_epoch} of {res.epochs_run}; {res.params['trainable']:,} trainable / "
+          f"{res.params['non_trainable']:,} non-trainable params; {res.train_time_s:.1f}s training")
+    print("Test metrics:")
+    print_summary(res.summary)
+
+
+def when(dt) -> str:
+    """A stored time in local time, to the minute ('' for none)."""
+    if dt is None:
+        return ""
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def dur(s) -> str:
+    """A duration in seconds as the console reporter writes it ('' for none)."""
+    from core.training.reporters import _fmt_s
+
+    return "" if s is None else _fmt_s(float(s))

@@ -1,0 +1,83 @@
+"""The app's frame (app.py): page config, the navigation over the lab's pages, "page not found",
+and the shared sidebar. A new page is one ``st.Page`` line in ``_pages()`` (url_path = the file's stem)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import get_settings
+from pages import _format, _jobs_ui, _streamlit_internals
+
+PAGE_TITLE = "Image-classification lab"
+
+
+def _pages() -> dict[str, list]:
+    # url_path = the file's stem, so the URL of a page is the same whichever way Streamlit
+    # first resolves it (see _streamlit_internals.ensure_frame).
+    return {
+        "Lab": [
+            st.Page("pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+            st.Page("pages/data_explorer.py", title="Data explorer", icon=":material/query_stats:",
+                    url_path="data_explorer"),
+            st.Page("pages/augmentation.py", title="Augmentation studio", icon=":material/auto_fix_high:",
+                    url_path="augmentation"),
+        ],
+        "Experiments": [
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+            st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+            st.Page("pages/recipes.py", title="Recipes", icon=":material/menu_book:", url_path="recipes"),
+        ],
+        "Use": [
+            st.Page("pages/predict.py", title="Predict & explain", icon=":material/image_search:",
+                    url_path="predict"),
+        ],
+    }
+
+
+def navigation():
+    """Page config + st.navigation over the lab's pages (called by app.py).
+
+    An address that names no page (``/nosuchpage``) is remembered for ``missing_page()`` and
+    the request is turned into one for the default page first, so that Streamlit's own
+    "Running the app's main page" dialog does not cover the lab's "Page not found" page."""
+    st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/biotech:", layout="wide")
+    _streamlit_internals.mark_framed()
+    missing = requested_unknown_page()
+    st.session_state["_lab_missing_page"] = missing
+    if missing is not None:
+        _streamlit_internals.forget_requested_page()
+    return st.navigation(_pages(), position="sidebar")
+
+
+def missing_page() -> str | None:
+    """The unknown page asked for in this script run (see ``navigation``), else None."""
+    return st.session_state.get("_lab_missing_page")
+
+
+def requested_unknown_page() -> str | None:
+    """The URL path the browser asked for when it names no page of the lab (``/nosuchpage``),
+    else None. Streamlit then runs the default page without a word; app.py says so instead."""
+    name = _streamlit_internals.requested_url_path()
+    if not name:  # the app's root, a page picked in the app, or no script run
+        return None
+    known = {"home"} | {p.url_path for section in _pages().values() for p in section}
+    return name if name not in known else None
+
+
+def page_not_found(name: str) -> None:
+    """A "page not found" page with links to the real ones (instead of silently showing Home)."""
+    st.title("Page not found")
+    st.error(f"There is no page at /{_format.md_text(name[:200])} in this lab. Check the address, or pick a page "
+             "below or in the sidebar.", icon=":material/link_off:")
+    st.markdown("The lab's pages:")
+    for section, pages in _pages().items():
+        st.caption(section)
+        for p in pages:
+            st.page_link(p, label=p.title, icon=p.icon)
+
+
+def shared_sidebar() -> None:
+    with st.sidebar:
+        st.caption("Research and teaching use only.")
+        _jobs_ui.sidebar_jobs()
+        st.caption(f"Store: `{_format.redact_url(get_settings().database_url)}`")
