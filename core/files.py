@@ -50,6 +50,22 @@ def describe_os_error(exc: OSError, path: Any = None, action: str = "write") -> 
     return f"Cannot {action}{where}: {reason}{f' ({code})' if code else ''}. {advice}."
 
 
+# OS errors of writing a file that the user can fix (full disk, quota, file-size limit, permissions)
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def raise_write_error(exc: BaseException) -> None:
+    """Raise the OSError of writing a file (``WRITE_ERRNOS``) found in ``exc`` or its causes, when
+    there is one: a library that wrapped it (a converter, a saver) hides a condition the user can fix."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
+            raise e
+        e = e.__cause__ or e.__context__
+
+
 def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from core.validation import refused_char_reason
+
 RESEARCH_NOTICE = "Research use only — not a diagnosis. This model has not been validated for clinical use."
 
 _WJ = "\u2060"  # WORD JOINER: invisible, no line break; splits sequences without changing the text
@@ -21,6 +23,17 @@ _MD_HASH_AFTER_SPACE = re.compile(r"(?<=\s)#")  # a heading's closing "##" would
 _MD_COLON = re.compile(r":(?=[\w+\-/])")  # :red[...], :material/x:, :tada:, :streamlit:, https://
 _MD_WWW = re.compile(r"(?<=www)\.", re.IGNORECASE)  # GFM's www. autolinks
 _MD_AT = re.compile(r"@(?=[\w-])")  # GFM's e-mail autolinks
+
+
+def plain_text(value: Any) -> str:
+    """``value`` as text whose every character shows: a control character, a bidirectional control
+    or an invisible format character (what the run store refuses today, ``core.validation.check_text``,
+    but an older store may hold) becomes its code, ``[U+202E]``, so "\u202egpj.exe" never reads
+    "exe.jpg" and a copied name is the stored one. Tabs and line breaks are kept."""
+    s = "" if value is None else str(value)
+    if s.isprintable():  # the common case
+        return s
+    return "".join(f"[U+{ord(ch):04X}]" if refused_char_reason(ch) else ch for ch in s)
 
 
 def md_text(value: Any) -> str:
@@ -37,9 +50,10 @@ def md_text(value: Any) -> str:
       ``:streamlit:``, emoji shortcodes, ``->`` arrows) cannot be escaped that way: an
       invisible word joiner (U+2060) is put inside the sequence instead.
     Characters that cannot start markup (``.``, ``(``, ``'``, ``/``, ``_`` inside words...)
-    are left alone so messages stay readable in the source.
+    are left alone so messages stay readable in the source. Invisible and bidirectional
+    characters of ``value`` are shown as their code first (``plain_text``).
     """
-    s = "" if value is None else str(value)
+    s = plain_text(value)  # first: the word joiners put in below are the helper's own
     s = _MD_TYPOGRAPHY.sub(lambda m: _WJ.join(m.group(0)), s)
     s = _MD_ALWAYS.sub(r"\\\1", s)
     s = _MD_UNDERSCORE.sub(r"\\_", s)
@@ -102,7 +116,8 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def run_label(r) -> str:
-    return f"#{r.id} · {r.name} · {r.dataset or '?'} · {r.model or '?'} · {r.status}"
+    """A run in a selectbox or a progress text (plain text: ``plain_text`` of its name)."""
+    return plain_text(f"#{r.id} · {r.name} · {r.dataset or '?'} · {r.model or '?'} · {r.status}")
 
 
 def availability_label(a: str) -> str:

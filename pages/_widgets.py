@@ -35,10 +35,35 @@ def guarded(fn: Callable[..., None]) -> Callable[..., None]:
             if _streamlit_internals.raised_by_streamlit(err):  # Streamlit's own: left to it
                 raise
             log.error("page error\n%s", traceback.format_exc())
-            st.error(f"Something went wrong: {type(err).__name__}: {_format.md_text(err)}. The details are in the server log.",
-                     icon=":material/bug_report:")
+            st.error(unexpected_error_text(err), icon=":material/bug_report:")
 
     return wrapper
+
+
+DATABASE_ERROR_TEXT = ("Something went wrong: the run store refused or could not carry out this action ({kind}). "
+                       "The details are in the server log.")
+
+
+def from_database(err: BaseException) -> bool:
+    """Whether ``err`` (or an exception it was raised from) is a database error: SQLAlchemy's,
+    or a driver's (sqlite3, psycopg), whose text holds SQL statements and their values."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        module = type(e).__module__ or ""
+        if module.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "psycopg2") or "[SQL:" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def unexpected_error_text(err: BaseException) -> str:
+    """What a page shows of an unexpected exception (its traceback is in the log): its type and
+    text, except for a database error, which gets a plain message (no SQL, no stored values)."""
+    if from_database(err):
+        return DATABASE_ERROR_TEXT.format(kind=type(err).__name__)
+    return f"Something went wrong: {type(err).__name__}: {_format.md_text(err)}. The details are in the server log."
 
 
 def show_error(err: Exception) -> None:

@@ -27,9 +27,11 @@ def body() -> None:
     rid = st.query_params.get("run")
     if rid:
         try:
-            run_page(int(rid))
+            run_id = int(rid)
         except ValueError:
             st.error(f"'?run={_format.md_text(rid)}' is not a run id: use a whole number such as ?run=12.")
+            return
+        run_page(run_id)  # its ValidationErrors (ValueErrors too) are the guard's to show
         return
     st.title("Runs")
     runs_table()
@@ -90,13 +92,14 @@ def runs_frame(store, rows) -> pd.DataFrame:
     configs = store.get_configs([r.id for r in rows])
     champs = store.champions()
     return pd.DataFrame([{
-        "open": f"?run={r.id}", "id": r.id, "name": r.name, "status": r.status,
+        "open": f"?run={r.id}", "id": r.id, "name": _format.plain_text(r.name), "status": r.status,
         "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset, "model": r.model,
         **run_params(configs.get(r.id) or {}, _input_shape(r)),
         "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
         "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
         "min sens.": r.summary.get("min_sensitivity"), "kappa": r.summary.get("kappa_quadratic"),
-        "duration": _format.fmt_duration(r.duration_s), "tags": ", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()),
+        "duration": _format.fmt_duration(r.duration_s),
+        "tags": _format.plain_text(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items())),
         "created": r.created_at,
     } for r in rows])
 
@@ -785,7 +788,7 @@ def champion_section(r) -> None:
 def champion_history_frame(history) -> pd.DataFrame:
     """Who was champion when (plain text cells: no Markdown)."""
     return pd.DataFrame([{
-        "run": f"#{e.run_id}" if e.run_id is not None else f"#{e.run_ref} (deleted)", "name": e.run_name,
+        "run": f"#{e.run_id}" if e.run_id is not None else f"#{e.run_ref} (deleted)", "name": _format.plain_text(e.run_name),
         "from": f"{e.set_at:%Y-%m-%d %H:%M}", "until": f"{e.cleared_at:%Y-%m-%d %H:%M}" if e.cleared_at else "now",
         "set by": e.set_by or "", "ended": e.cleared_reason or "current",
         "note": e.note or "",
@@ -819,8 +822,13 @@ def _import_form() -> None:
     try:
         with st.spinner("Checking the bundle and loading its model…"), _widgets.single_click("import_bundle") as act:
             res = import_bundle(_resources.get_store(), io.BytesIO(data), name=f.name) if act else None
-    except LabError as err:
+    except LabError as err:  # a refused bundle, or one that could not be written (full disk: the models folder named)
         st.error(_format.md_text(err), icon=":material/error:")
+        return
+    except OSError as err:  # any other OS error: the same one line as `python -m core runs import`, not a crash
+        from core.files import describe_os_error
+
+        st.error(_format.md_text(describe_os_error(err, action="import the bundle")), icon=":material/error:")
         return
     if res is None:  # the second click of a double click: the first one imports it
         return

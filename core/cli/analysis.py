@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------ compare RUN_A RUN_B [--json]
 def cmd_compare(args) -> int:
     from core.analysis.paired import METRIC_WORDS, NotComparable, _fmt, compare_runs
-    from core.store import Store
+    from core.cli.common import open_store
 
-    store = Store()
+    store = open_store()
     try:
         try:
             res = compare_runs(store, args.run_a, args.run_b, n_bootstrap=args.bootstrap, seed=args.seed)
@@ -76,9 +76,9 @@ def _text_table(df: pd.DataFrame) -> str:
 
 def cmd_slices(args) -> int:
     from core.analysis.slices import flagged_sentences, run_slices, slices_frame
-    from core.store import Store
+    from core.cli.common import open_store
 
-    store = Store()
+    store = open_store()
     try:
         res = run_slices(store.get_run(args.run), store=store, by=args.by, n_bootstrap=args.bootstrap,
                          max_files=args.max_files)
@@ -116,9 +116,9 @@ def add_slices_cli(sub) -> None:
 # ------------------------------------------------------------ model-card RUN --out card.html
 def cmd_model_card(args) -> int:
     from core.analysis.model_card import write_model_card
-    from core.store import Store
+    from core.cli.common import open_store
 
-    store = Store()
+    store = open_store()
     try:
         written = write_model_card(store, args.run, args.out, args.markdown, examples=args.examples,
                                    slices=not args.no_slices)
@@ -151,15 +151,15 @@ def _audit_run(args) -> tuple[int, int, object, tuple | None]:
     from dataclasses import asdict
 
     from core.analysis.audit import AuditOptions, load_audit
+    from core.cli.common import open_store
     from core.jobs import worker
-    from core.store import Store
     from core.training.config import TrainConfig
 
     params = {"max_per_class": args.max_per_class} if args.max_per_class else {}
     cfg = TrainConfig.from_dict({"dataset": {"name": args.dataset, "params": params}, "model": args.model})
     cfg.validate()
     opts = AuditOptions(k=args.k, epochs=args.epochs).validate()
-    store = Store()
+    store = open_store()
     try:
         d = cfg.to_dict()
         rid = store.create_run(d, name=f"label audit: {args.model} on {args.dataset}", dataset=args.dataset,

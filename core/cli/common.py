@@ -11,16 +11,35 @@ SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mac
                 "mean_specificity", "kappa_quadratic", "ece")
 
 
-def open_store():
+def open_store(*, training: bool = False):
     """The run store of LAB_DATABASE_URL, opened (and migrated) now: a bad URL fails in
-    seconds with a message, before any data is loaded or anything is trained."""
+    seconds with a message saying what is wrong with the store and how to fix it, before any
+    data is loaded or anything is trained (``training``: the message also offers --no-record)."""
     from core.store import Store, StoreError
 
     try:
         return Store()
     except StoreError as e:
-        raise StoreError(f"{e} Nothing was trained. Fix LAB_DATABASE_URL, or add --no-record to train "
-                         "without recording the run.") from None
+        text = " ".join(str(e).split())  # one line (a driver's message may span several)
+        text += "" if text.endswith((".", "?", "!")) else "."
+        if training:
+            raise StoreError(f"{text} Nothing was trained. Fix LAB_DATABASE_URL, or add --no-record to train "
+                             "without recording the run.") from None
+        advice = store_advice(text)
+        raise StoreError(f"{text} {advice}".rstrip()) from None
+
+
+def store_advice(message: str) -> str:
+    """How to fix a run store that cannot be opened ('' when ``message`` already says)."""
+    from core.config import get_settings
+
+    if "LAB_DATABASE_URL" in message or "upgrade the lab" in message:
+        return ""
+    if get_settings().database_url.lower().startswith("postgres"):
+        return ("Check that the PostgreSQL server named in LAB_DATABASE_URL is running and reachable from here, and "
+                "its user, password and database name; or point LAB_DATABASE_URL at another run store.")
+    return ("Point LAB_DATABASE_URL at the lab's run store: an SQLite file the lab made, readable and writable "
+            "by you (a new file name starts an empty store), e.g. sqlite:////path/to/runs.db.")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -141,7 +141,9 @@ def _apply_model_flags(d: dict[str, Any], args) -> None:
 
 
 def config_from_args(args) -> Any:
-    """The validated TrainConfig of the parsed flags: the --config file, then the flags over it."""
+    """The validated TrainConfig of the parsed flags: the --config file, then the flags over it.
+    Its dataset's files and folders are checked too (exist, inside LAB_DATA_ROOTS): a command
+    refuses bad input before it records a run or trains anything."""
     from core.training.config import TrainConfig
 
     d = _from_file(args)
@@ -150,4 +152,5 @@ def config_from_args(args) -> Any:
     _apply_model_flags(d, args)
     cfg = TrainConfig.from_dict(d)
     cfg.validate()
+    cfg.check_data_paths()
     return cfg

@@ -20,11 +20,11 @@ def describe(report: dict[str, Any]) -> list[str]:
 
 
 def cmd_export(args) -> int:
+    from core.cli.common import open_store
     from core.serving.export import FORMAT_TITLES, export_run
-    from core.store import Store
 
     try:
-        store = Store()
+        store = open_store()
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -33,8 +33,10 @@ def cmd_export(args) -> int:
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"error: the export could not be written: {e}", file=sys.stderr)
+    except OSError as e:  # one not named by export_run: still the path and what to do
+        from core.files import describe_os_error
+
+        print(f"error: {describe_os_error(e, action='write the export')}", file=sys.stderr)
         return 2
     finally:
         store.close()

@@ -26,9 +26,9 @@ def _serve_until_stopped(jm, store, stop: threading.Event, got: list[str], keep_
 
 
 def cmd_jobs_serve(args) -> int:
+    from core.cli.common import open_store
     from core.jobs.executors.local import signal_name
     from core.jobs.manager import JobManager
-    from core.store import Store
     from core.validation import check_number
 
     handler = logging.StreamHandler(sys.stderr)
@@ -36,7 +36,7 @@ def cmd_jobs_serve(args) -> int:
     core_log = logging.getLogger("core")  # this supervisor's events, not every library's
     core_log.addHandler(handler)
     core_log.setLevel(logging.INFO)
-    store = Store()
+    store = open_store()
     jm = JobManager(store, store.models_dir, max_concurrent=args.max_concurrent,
                     poll_interval=check_number("--poll", args.poll, low=0.05, high=60),
                     cancel_grace_s=args.grace, kind="serve", executor=getattr(args, "executor", None))
@@ -93,21 +93,67 @@ def _print_status(snap) -> None:
         print(snap.unsupervised_message().replace("`", ""))
 
 
+EXECUTOR_CHECK_S = 5.0  # how long ``jobs status`` waits for the Ray cluster to answer
+
+
+def executor_problem(store, timeout_s: float = EXECUTOR_CHECK_S) -> str | None:
+    """Why the executor of LAB_EXECUTOR cannot run jobs now (None: it can). Only Ray is checked -- the
+    local executor has nothing to reach --, as the job supervisor checks it (the cluster answers, its
+    alive nodes, a SQLite store on a one-node cluster only), waiting at most ``timeout_s``."""
+    from core.jobs.executors import executor_name, make_executor
+    from core.jobs.executors.base import ExecutorError
+
+    try:
+        if executor_name() != "ray":
+            return None
+        ex = make_executor("ray", store=store, models_dir=store.models_dir)
+    except ExecutorError as e:  # not installed, a bad setting
+        return str(e)
+    found: list[str | None] = []
+
+    def check() -> None:
+        try:
+            ex.check()
+            found.append(None)
+        except ExecutorError as e:
+            found.append(str(e))
+        except Exception as e:  # noqa: BLE001 - whatever the client raises, say it in one line
+            found.append(f"Cannot check the Ray cluster at {ex.address} ({type(e).__name__}: {e}).")
+
+    t = threading.Thread(target=check, name="ray-status-check", daemon=True)  # a silent host must not hang status
+    t.start()
+    t.join(timeout_s)
+    if not found:
+        return (f"The Ray cluster at {ex.address} did not answer within {timeout_s:g} s: it is unreachable or "
+                "overloaded. Check that it runs (`ray status` on its head node) and that LAB_RAY_ADDRESS is its "
+                "dashboard address (http://<head>:8265); queued runs stay queued until it is reachable.")
+    return found[0]
+
+
 def cmd_jobs_status(args) -> int:
     import json
 
+    from core.cli.common import open_store
+    from core.jobs.executors import executor_name
+    from core.jobs.executors.base import ExecutorError
     from core.jobs.status import job_snapshot
-    from core.store import Store
 
-    store = Store()
+    store = open_store()
     try:
         snap = job_snapshot(store)
+        problem = executor_problem(store)
     finally:
         store.close()
+    try:
+        name = executor_name()
+    except ExecutorError:
+        name = None
     if args.json:
-        print(json.dumps(_status_json(snap), default=str, indent=2))
+        print(json.dumps({**_status_json(snap), "executor": {"name": name, "problem": problem}}, default=str, indent=2))
         return 0
     _print_status(snap)
+    if problem:
+        print(f"executor{' ' + name if name else ''}: {problem}".replace("`", ""))
     return 0
 
 
@@ -127,6 +173,7 @@ def add_cli(sub) -> None:
     s.add_argument("--grace", type=float, default=60.0,
                    help="seconds a stopped training has to end before it is killed (default 60)")
     s.set_defaults(fn=cmd_jobs_serve)
-    st = jsub.add_parser("status", help="live supervisors, running and queued runs")
+    st = jsub.add_parser("status", help="live supervisors, running and queued runs; with LAB_EXECUTOR=ray, whether "
+                                        f"the cluster answers (within {EXECUTOR_CHECK_S:g} s)")
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(fn=cmd_jobs_status)

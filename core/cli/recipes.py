@@ -127,10 +127,10 @@ def cmd_recipe(args) -> int:
               f"them has it. {msg}", file=sys.stderr)
     if args.dry_run:
         return 0
+    from core.cli.common import open_store
     from core.jobs.manager import JobManager
-    from core.store import Store
 
-    store = Store()
+    store = open_store()
     try:
         launch = launch_recipe(JobManager(store, store.models_dir), args.name, args.budget,
                                data=data, weights=args.weights, overrides=overrides)
@@ -168,9 +168,9 @@ def _train_now(store: Any, launch: Launch) -> int:
 
 
 def _cmd_table(name: str | None) -> int:
-    from core.store import Store
+    from core.cli.common import open_store
 
-    store = Store()
+    store = open_store()
     try:
         print_table(reproduction_table(store, [name] if name else None))
         for n in [name] if name else list_recipes(report="pitfall"):

@@ -92,7 +92,7 @@ def train_recorded(cfg, args) -> int:
     always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included."""
     from core.files import check_writable_dir
 
-    store = open_store()
+    store = open_store(training=True)
     try:
         out = Path(args.out) if args.out else None
         check_writable_dir(out or store.models_dir, "run folder" if out else "models folder (LAB_MODELS_DIR)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from core.validation import LabError, check_number, check_one_of
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WebP", "GIF")
 _PIL_FORMATS = {"JPEG", "MPO", "PNG", "TIFF", "BMP", "DIB", "WEBP", "GIF"}
+# The lab's one pixel limit: every "too large to decode" message states it, never Pillow's own
+# MAX_IMAGE_PIXELS (scripts/predict_exported.py, which runs without the lab, repeats it: a test keeps them equal).
 DEFAULT_MAX_PIXELS = 80_000_000     # ~ 10000 x 8000; 30000 x 30000 is refused
 DEFAULT_MAX_SIDE = 4096
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -188,11 +191,18 @@ def _open(data: bytes, Name: str, bomb_msg: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{bomb_msg} ({e})") from e
+    except Image.DecompressionBombError as e:  # above Pillow's own limit: say ours, and the size
+        raise ImageError(f"{bomb_msg}{_bomb_size(e)}") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{Name} is not a readable image (unrecognised or corrupt data). "
                          f"Accepted formats: {_ACCEPTED_TEXT}.") from e
+
+
+def _bomb_size(err: Exception) -> str:
+    """The image's size as ' It is N pixels.', read from Pillow's DecompressionBombError (Pillow's
+    own limit left out: the message states the lab's), or '' when the error does not give it."""
+    m = re.search(r"Image size \((\d+) pixels\)", str(err))
+    return f" It is {int(m.group(1)):,} pixels." if m else ""
 
 
 def _check_opened(img, Name: str, bomb_msg: str, max_pixels: int) -> None:
@@ -224,7 +234,7 @@ def _decode(img, Name: str, bomb_msg: str, max_side: int | None, notices: list[s
     try:
         img.load()
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{bomb_msg} ({e})") from e
+        raise ImageError(f"{bomb_msg}{_bomb_size(e)}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{Name} is truncated or corrupt ({e}). Accepted formats: {_ACCEPTED_TEXT}.") from e
     orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1

@@ -81,7 +81,8 @@ class RecoveryReport:
 
 
 def _coerce_config(config: Any):
-    """TrainConfig from a TrainConfig or a dict, validated (ValidationError otherwise)."""
+    """TrainConfig from a TrainConfig or a dict, validated, its dataset's files and folders
+    checked (ValidationError, DatasetError otherwise): before its run's row is written."""
     from core.training.config import TrainConfig
 
     if isinstance(config, TrainConfig):
@@ -93,6 +94,7 @@ def _coerce_config(config: Any):
             f"A job needs a TrainConfig or a dict of its fields. Got {type(config).__name__} instead."
         )
     cfg.validate()
+    cfg.check_data_paths()
     return cfg
 
 

@@ -158,8 +158,12 @@ def _check_input_shape(input_shape: Any) -> tuple[int, int, int]:
 
 
 def check_options(name: str, options: dict[str, Any], accepted: Iterable[str]) -> None:
+    """Refuse options the builder of model ``name`` does not take, naming the accepted ones (and,
+    for ``weights`` on a model trained from scratch, the models that take weights)."""
     accepted = sorted(accepted)
     unknown = sorted(set(options) - set(accepted))
+    if "weights" in unknown:
+        raise ValidationError(_no_weights_message(name, options["weights"]))
     if unknown:
         import difflib
 
@@ -174,6 +178,15 @@ def check_options(name: str, options: dict[str, Any], accepted: Iterable[str]) -
             f"Model {name!r} got unknown option(s) {', '.join(repr(u) for u in unknown)}.{hint} "
             f"Accepted options: {acc}."
         )
+
+
+def _no_weights_message(name: str, weights: Any) -> str:
+    """Why ``weights`` cannot be given to model ``name`` (a model without a ``weights`` option)."""
+    takes = [n for n in MODELS.names() if "weights" in MODELS.get(n).meta.get("options", {})]
+    given = "" if weights is None else f" (got weights={weights!r})"
+    return (f"Model {name!r} is a model trained from scratch and takes no weights{given}: leave --weights "
+            f"(the 'weights' option) unset for it. Pretrained weights (imagenet, a weights file, run:<id>) apply "
+            f"only to the backbone models: {', '.join(takes) or 'none registered'}.")
 
 
 def build_model(

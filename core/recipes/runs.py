@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.recipes.catalog import BUDGETS, get_recipe, plan
+from core.training.config import TrainConfig
 
 
 @dataclass
@@ -40,8 +41,11 @@ def launch_recipe(jobs: Any, name: str, budget: str, *, data: Mapping[str, Mappi
     ``core.training.search.group_status``) and one child per run, tagged ``recipe``/``recipe_run``/
     ``recipe_budget``/``recipe_group``. The group records the recipe, budget, run keys and run
     ids in its params (``find_recipe_runs`` reads them). Every config is validated first:
-    nothing is queued when one is invalid. ``jobs`` is a ``core.jobs.manager.JobManager``."""
+    nothing is queued (not even the group) when one is invalid or names a data folder that is
+    missing or outside ``LAB_DATA_ROOTS``. ``jobs`` is a ``core.jobs.manager.JobManager``."""
     planned = plan(name, budget, data=data, weights=weights, overrides=overrides)
+    for p in planned:  # the data folders too, before the group's row is written (plan() may name folders to come)
+        TrainConfig.from_dict(p.config).check_data_paths()
     recipe = get_recipe(name)
     store = jobs.store
     first = planned[0].config

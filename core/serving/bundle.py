@@ -47,7 +47,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from core import __version__
-from core.files import atomic_write, dumps
+from core.files import OutputError, atomic_write, describe_os_error, dumps
 from core.store.artifacts import RESULT_KINDS, file_name, kind_of_name
 from core.store.engine import current_revision
 from core.store.records import HOST, RunDetail, utcnow
@@ -132,6 +132,8 @@ def import_bundle(store, source: str | Path | IO[bytes], *, name: str | None = N
                                         artifacts=artifacts, files_dir=staging)
             except (ValueError, TypeError) as err:  # a value the store refuses (a name too long, a bad key...)
                 raise BundleError(f"{label} was refused: {err} Nothing was imported.") from None
+            except OSError as exc:  # the run's folder could not be made (rolled back)
+                raise _import_write_error(exc, staging.parent) from exc
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -343,9 +345,18 @@ def _metrics(data: bytes, label: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------- files, model, tags
+def _import_write_error(exc: OSError, models_dir: Path) -> OutputError:
+    """The one-line message of an import that could not write the run's files (nothing was imported)."""
+    return OutputError(f"{describe_os_error(exc, models_dir, 'write the imported run to the models folder')} "
+                       "Nothing was imported.")
+
+
 def _extract(zf: zipfile.ZipFile, b: _Bundle, staging: Path, label: str) -> None:
     """Copy the run's files into ``staging`` (checked against the CRC and the manifest's SHA-256)."""
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise _import_write_error(exc, staging.parent) from exc
     listed = (b.manifest or {}).get("files") or {}
     for name, info in b.files.items():
         h = hashlib.sha256()
@@ -357,6 +368,8 @@ def _extract(zf: zipfile.ZipFile, b: _Bundle, staging: Path, label: str) -> None
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise BundleError(f"{label} is damaged: {info.filename!r} cannot be read ({exc}). "
                               "Export the run again.") from None
+        except OSError as exc:  # a full disk, a file-size limit, no permission: name the models folder
+            raise _import_write_error(exc, staging.parent) from exc
         want = (listed.get(name) or {}).get("sha256")
         if want and h.hexdigest() != want:
             raise BundleError(f"{label} is damaged: {name} does not match the SHA-256 in manifest.json.")
@@ -420,15 +433,18 @@ def export_bundle(store, run_id: int, dest: str | Path) -> Path:
     files = _metadata_files(store, detail)
     copies = _run_files(detail)
     files[MANIFEST_JSON] = dumps(_manifest(store, detail, files, copies)).encode()
-    if dest.suffix.lower() == ".zip":
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dest, lambda tmp: _write_zip(tmp, f"run_{detail.id}", files, copies))
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (dest / name).write_bytes(data)
-    for name, (_, path) in copies.items():
-        shutil.copy2(path, dest / name)
+    try:
+        if dest.suffix.lower() == ".zip":
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(dest, lambda tmp: _write_zip(tmp, f"run_{detail.id}", files, copies))
+            return dest
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (dest / name).write_bytes(data)
+        for name, (_, path) in copies.items():
+            shutil.copy2(path, dest / name)
+    except OSError as exc:  # a full disk, a file-size limit, no permission: name the bundle asked for
+        raise OutputError(describe_os_error(exc, dest, "write the run bundle")) from exc
     return dest
 
 

@@ -44,23 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from core.files import atomic_write, atomic_write_text
+from core.files import OutputError, atomic_write, atomic_write_text, describe_os_error, raise_write_error
 from core.store.artifacts import RunFolder, file_name
 from core.validation import ModelError, NotFoundError, ValidationError, check_number
 
 __all__ = [
-    "FORMATS",
-    "QUANTIZATIONS",
-    "SCHEMA",
-    "ExportError",
-    "export_run",
-    "export_model_file",
-    "pixel_model",
-    "normalize_graph",
-    "exported_predictor",
-    "verify_export",
-    "list_exports",
-    "export_name",
+    "FORMATS", "QUANTIZATIONS", "SCHEMA", "ExportError", "export_run", "export_model_file", "pixel_model",
+    "normalize_graph", "exported_predictor", "verify_export", "list_exports", "export_name",
 ]
 
 FORMATS = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -344,6 +334,7 @@ def export_model_file(model, path: str | Path, fmt: str, quantize: str | None = 
             try:
                 model.export(path, format="onnx", verbose=False)
             except Exception as e:  # noqa: BLE001 - any converter failure becomes a message
+                raise_write_error(e)
                 raise ExportError(f"The ONNX conversion (tf2onnx) failed: {_first_line(e)}") from None
         found = [re.search(r"Tensorflow op \[(.+?): (\w+)\] is not supported", r.getMessage()) for r in records]
         found = [m for m in found if m]
@@ -353,6 +344,7 @@ def export_model_file(model, path: str | Path, fmt: str, quantize: str | None = 
     try:
         model.export(path, format="litert", verbose=False, **_litert_options(quantize, representative))
     except Exception as e:  # noqa: BLE001
+        raise_write_error(e)
         msg = str(e)
         ops = re.findall(r"'tf\.(\w+)' op is neither", msg)
         if ops:
@@ -556,26 +548,33 @@ def export_run(store, run_id: int, fmt: str = "onnx", *, quantize: str | None = 
     dest = folder.exports
     dest.mkdir(parents=True, exist_ok=True)
     report = sidecar(tm, run, fmt, quantize, name)
-    with _temporary(dest, FORMATS[fmt]) as tmp:
-        t0 = time.perf_counter()
-        export_model_file(model, tmp, fmt, quantize, _representative(tm, (train, val)) if quantize == "int8" else None)
-        report["seconds_convert"] = time.perf_counter() - t0
-        report["parity"] = verify_export(tm, tmp, fmt, pixel_batches(tm, test, limit=limit))
-        _check_parity(report["parity"], fmt, quantize)
-        report["bytes"] = tmp.stat().st_size
-        os.replace(tmp, dest / name)
-    report_path = dest / (name + ".json")
-    try:
-        atomic_write_text(report_path, json.dumps(report, indent=2, default=str))
-    except OSError:
-        (dest / name).unlink(missing_ok=True)
-        raise
+    try:  # a full disk, a file-size limit, no permission: the message names the export, not its temporary file
+        with _temporary(dest, FORMATS[fmt]) as tmp:
+            t0 = time.perf_counter()
+            export_model_file(model, tmp, fmt, quantize, _representative(tm, (train, val)) if quantize == "int8" else None)
+            report["seconds_convert"] = time.perf_counter() - t0
+            report["parity"] = verify_export(tm, tmp, fmt, pixel_batches(tm, test, limit=limit))
+            _check_parity(report["parity"], fmt, quantize)
+            report["bytes"] = tmp.stat().st_size
+            os.replace(tmp, dest / name)
+        report_path = dest / (name + ".json")
+        try:
+            atomic_write_text(report_path, json.dumps(report, indent=2, default=str))
+        except OSError:
+            (dest / name).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(describe_os_error(e, dest / name, "write the export")) from e
     store.add_artifact(run.id, "export", dest / name)
     store.add_artifact(run.id, "export_parity", report_path)
     report.update(path=str(dest / name), report_path=str(report_path))
     if out_path is not None:
-        atomic_write(out_path, lambda tmp: shutil.copyfile(dest / name, tmp))
-        atomic_write(Path(str(out_path) + ".json"), lambda tmp: shutil.copyfile(report_path, tmp))
+        try:
+            atomic_write(out_path, lambda tmp: shutil.copyfile(dest / name, tmp))
+            atomic_write(Path(str(out_path) + ".json"), lambda tmp: shutil.copyfile(report_path, tmp))
+        except OSError as e:
+            raise OutputError(f"{describe_os_error(e, out_path, 'copy the export to')} The verified export is "
+                              f"kept in the run's folder: {str(dest / name)!r}.") from e
         report["out"] = str(out_path)
     return report
 

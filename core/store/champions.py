@@ -13,7 +13,7 @@ from core.store import schema as S
 from core.store.base import StoreBase
 from core.store.engine import StoreError
 from core.store.records import ChampionEntry, aware, utcnow
-from core.validation import ValidationError
+from core.validation import ValidationError, check_text
 
 
 class ChampionStore(StoreBase):
@@ -34,6 +34,7 @@ class ChampionStore(StoreBase):
         dataset = _check_dataset(dataset)
         if note is not None and not isinstance(note, str):
             raise ValidationError(f"A champion note must be text. Got {type(note).__name__} instead.")
+        note = check_text(note, "The champion note", allow_none=True)
         who, now = _who(by), utcnow()
         c = S.champions.c
         try:

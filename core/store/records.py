@@ -14,7 +14,7 @@ from typing import Any
 
 from core.files import dumps
 from core.store.schema import FINAL_STATUSES
-from core.validation import ValidationError
+from core.validation import ValidationError, check_text
 
 HOST = socket.gethostname()
 
@@ -74,9 +74,11 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check_key(key: Any, what: str = "metric key") -> str:
+    """A metric, parameter, tag or artifact key: non-empty text of at most 250 characters that
+    ``core.validation.check_text`` accepts."""
     if not isinstance(key, str) or not key.strip() or len(key) > 250:
         raise ValidationError(f"A {what} must be a non-empty string of at most 250 characters. Got {key!r} instead.")
-    return key
+    return check_text(key, what)
 
 
 def chunks(seq: list, n: int):

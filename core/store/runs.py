@@ -18,7 +18,16 @@ from core.store.champions import end_champion_periods
 from core.store.engine import StoreError
 from core.store.records import Artifact, aware, check_key, chunks, column_json, flatten, float_or_none, utcnow
 from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES, KINDS, STATUSES
-from core.validation import MAX_TAG_VALUE_LENGTH, NotFoundError, ValidationError, check_number, check_one_of, check_run_name
+from core.validation import (
+    MAX_TAG_VALUE_LENGTH,
+    NotFoundError,
+    ValidationError,
+    check_number,
+    check_one_of,
+    check_run_name,
+    check_text,
+    storable_text,
+)
 
 # Allowed status changes (anything else raises ValidationError).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -52,7 +61,9 @@ class RunWrites(StoreBase):
         check_one_of("kind", kind, KINDS)
         check_one_of("status", status, ACTIVE_STATUSES)
         seed = check_number("seed", seed, integer=True, allow_none=True)
-        name = check_run_name(name)  # refused when too long, never cut
+        name = check_run_name(name)  # refused when too long or holding a refused character, never cut
+        check_text(dataset, "dataset name", allow_none=True)
+        check_text(model, "model name", allow_none=True)
         now = utcnow()
         with self._write() as conn:
             if parent_id is not None:
@@ -75,6 +86,7 @@ class RunWrites(StoreBase):
         progress 1.0 on success. A no-op when the run already has that status.
         """
         check_one_of("status", status, STATUSES)
+        error = storable_text(error)  # the lab's own message: always recorded, never refused
         with self._write() as conn:
             row = self._require(conn, run_id, lock=True)
             if row.status == status:
@@ -119,7 +131,7 @@ class RunWrites(StoreBase):
 
     def log_params(self, run_id: int, values: Mapping[str, Any]) -> None:
         """Store parameters, flattening nested dicts to dotted keys (``augment.rotation``)."""
-        rows = [{"run_id": int(run_id), "key": check_key(k, "parameter name"), "value": _param_text(v)}
+        rows = [{"run_id": int(run_id), "key": check_key(k, "parameter name"), "value": _param_text(v, k)}
                 for k, v in flatten(values).items()]
         if not rows:
             return
@@ -172,6 +184,7 @@ class RunWrites(StoreBase):
     def set_notes(self, run_id: int, notes: str | None) -> None:
         if notes is not None and not isinstance(notes, str):
             raise ValidationError(f"Notes must be text. Got {type(notes).__name__} instead.")
+        check_text(notes, "note", allow_none=True)
         with self._write() as conn:
             self._require(conn, run_id)
             conn.execute(sa.update(S.runs).where(S.runs.c.id == int(run_id)).values(notes=notes or None))
@@ -292,8 +305,9 @@ def _status_values(row: sa.Row, status: str, error: str | None) -> dict[str, Any
     return values
 
 
-def _param_text(value: Any) -> str:
-    return value if isinstance(value, str) else column_json(value)
+def _param_text(value: Any, key: str = "") -> str:
+    """A parameter's stored text: a string as it is (checked by ``check_text``), anything else as JSON."""
+    return check_text(value, f"value of parameter {key!r}") if isinstance(value, str) else column_json(value)
 
 
 def _norm_tags(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
@@ -303,7 +317,7 @@ def _norm_tags(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
     out = {}
     for k, v in items:
         check_key(k, "tag")
-        v = "" if v is None else str(v)
+        v = check_text("" if v is None else str(v), f"value of tag {k.strip()[:50]!r}")
         if len(v) > MAX_TAG_VALUE_LENGTH:
             raise ValidationError(f"The value of tag {k.strip()[:50]!r} has {len(v):,} characters; "
                                   f"at most {MAX_TAG_VALUE_LENGTH} are accepted.")
@@ -335,6 +349,8 @@ def _check_restored(run: Mapping[str, Any]) -> None:
             raise ValidationError(f"The run's {key} must be text. Got {run.get(key)!r} instead.")
         if key != "name" and len(run.get(key) or "") > 200:
             raise ValidationError(f"The run's {key} has {len(run[key])} characters; at most 200 are accepted.")
+        check_text(run.get(key), f"run's {key}", allow_none=True)
+    check_text(run.get("notes") or None, "run's notes", allow_none=True)
     for key in ("progress_info", "placement"):
         if run.get(key) is not None and not isinstance(run.get(key), Mapping):
             raise ValidationError(f"The run's {key} must be a JSON object. Got {type(run.get(key)).__name__} instead.")
@@ -352,7 +368,7 @@ def _restored_run_values(run: Mapping[str, Any]) -> dict:
         seed=check_number("seed", run.get("seed"), integer=True, allow_none=True), created_at=created,
         started_at=_when_text(run.get("started_at"), "started_at"),
         finished_at=_when_text(run.get("finished_at"), "finished_at"),
-        duration_s=float_or_none(run.get("duration_s"), "duration"), error=run.get("error") or None,
+        duration_s=float_or_none(run.get("duration_s"), "duration"), error=storable_text(run.get("error") or None),
         progress=1.0 if status == "succeeded" else
         min(1.0, max(0.0, float_or_none(run.get("progress"), "progress") or 0.0)),
         progress_info=column_json(dict(run.get("progress_info") or {})), parent_id=None, pid=None,
@@ -368,7 +384,7 @@ def _insert_rows(conn, rid: int, params: Mapping[str, Any], summary: Mapping[str
     """Params, summary metrics and metric history of a restored run (keys and values checked)."""
     if params:
         conn.execute(sa.insert(S.params), [
-            {"run_id": rid, "key": check_key(k, "parameter name"), "value": _param_text(v)}
+            {"run_id": rid, "key": check_key(k, "parameter name"), "value": _param_text(v, k)}
             for k, v in params.items()])
     if summary:
         conn.execute(sa.insert(S.summary_metrics), [

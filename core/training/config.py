@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from core.data.preprocess import NORMALIZATIONS  # the normalisations are preprocessing's own list
-from core.validation import LabError, ValidationError, check_number, check_one_of, check_run_name, check_type
+from core.validation import (
+    DatasetError,
+    LabError,
+    ValidationError,
+    check_number,
+    check_one_of,
+    check_run_name,
+    check_texts,
+    check_type,
+)
 
 # optimiser name -> keras.optimizers class (core.training.engine.make_optimizer builds it)
 OPTIMIZER_CLASSES = {"adam": "Adam", "adamax": "Adamax", "adagrad": "Adagrad", "rmsprop": "RMSprop", "sgd": "SGD"}
@@ -285,7 +294,12 @@ class TrainConfig:
     # ---- validation ----
     def validate(self) -> TrainConfig:
         """Check every field against ``PARAMS``, then the checks that involve several fields;
-        raise ValidationError saying what was expected and what came."""
+        raise ValidationError saying what was expected and what came. Every string of the config
+        is text the run store accepts (``core.validation.check_text``: no control, bidirectional
+        or invisible characters). Files and folders are not looked at: ``check_data_paths()``."""
+        if isinstance(self.name, str):  # (another type: the 'name' parameter's own message, below)
+            check_run_name(self.name)  # too long or holding a refused character: refused, never cut
+        check_texts({k: v for k, v in dataclasses.asdict(self).items() if k != "name"}, "config value")
         self._check_dataset()
         self._check_split()
         check_type("model", self.model, str)
@@ -295,7 +309,27 @@ class TrainConfig:
         self._check_model_fields(family)
         self._check_schedule_options()
         self.augment_spec()  # validates
-        check_run_name(self.name)  # a name over 200 characters is refused, never cut
+        return self
+
+    def check_data_paths(self) -> TrainConfig:
+        """The files and folders named by ``dataset.params`` (``path``, ``*_csv`` and the dataset's
+        further path parameters) exist and lie inside LAB_DATA_ROOTS (DatasetError naming them
+        otherwise): what can be checked on this machine before a run is created. The loader
+        checks them again when the run starts, with every file it reads."""
+        from core.datasets.base import DATASETS
+        from core.datasets.common import check_inside_roots
+
+        entry = DATASETS.get(self.dataset["name"])
+        extra = set(entry.meta.get("extra_path_params") or {})
+        for key, value in (self.dataset.get("params") or {}).items():
+            if not (key == "path" or key.endswith("_csv") or key in extra):
+                continue
+            if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+                continue
+            what = f"{entry.name} folder or file" if key == "path" else f"{entry.name} {key} file"
+            given = Path(value).expanduser()
+            if not check_inside_roots(given, what=what).exists():
+                raise DatasetError(f"The {what} {str(given)!r} does not exist.")
         return self
 
     def _check_dataset(self) -> None:
@@ -312,7 +346,8 @@ class TrainConfig:
         from core.datasets.base import DATASETS
 
         catalog._ensure_registered()  # importing the loader modules registers them
-        DATASETS.resolve(self.dataset["name"])  # NotFoundError with close matches
+        entry = DATASETS.get(self.dataset["name"])  # NotFoundError with close matches
+        _check_dataset_params(entry, self.dataset.get("params") or {})
 
     def _check_split(self) -> None:
         check_type("split", self.split, dict)
@@ -332,6 +367,7 @@ class TrainConfig:
         """model_options, weights, input_size, channels, normalization against the model."""
         for k in self.model_options:
             check_type("model_options key", k, str)
+        _check_model_options(self.model, self.resolved_model_options())
         mw = self.model_options.get("weights", self.weights)
         if self.weights is not None and mw != self.weights:
             raise ValidationError(
@@ -409,6 +445,32 @@ class TrainConfig:
 
     def display_name(self) -> str:
         return self.name or f"{self.model}-{self.dataset.get('name')}"
+
+
+def _check_dataset_params(entry, params: dict[str, Any]) -> None:
+    """The parameters a dataset's loader takes (the message of ``core.datasets.load_dataset``) and
+    a valid subsample size, checked before a run exists rather than when it loads the data."""
+    import inspect
+
+    accepted = {p.name for p in inspect.signature(entry.fn).parameters.values()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    extra = sorted(set(params) - accepted)
+    if extra:
+        raise ValidationError(
+            f"Dataset {entry.name!r} does not accept parameter(s) {', '.join(map(repr, extra))}. "
+            f"Accepted: {', '.join(sorted(accepted)) or 'none'}."
+        )
+    check_number("dataset.params.max_per_class", params.get("max_per_class"), low=1, integer=True, allow_none=True)
+
+
+def _check_model_options(model: str, options: dict[str, Any]) -> None:
+    """The options the model's builder takes (``weights`` included), refused with the builder's
+    own message (``core.models.base.check_options``) before a run exists."""
+    from core.models import MODELS
+    from core.models.base import check_options
+
+    entry = MODELS.get(model)
+    check_options(entry.name, options, entry.meta["options"])
 
 
 def model_family(model: str) -> str:
