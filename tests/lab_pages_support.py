@@ -226,6 +226,38 @@ def page_texts(at) -> str:
     return "\n".join(parts)
 
 
+def figures(at) -> dict[str, dict]:
+    """key of each st.plotly_chart -> its plotly figure (the JSON the page sends)."""
+    import json
+
+    out = {}
+    for i, el in enumerate(at.get("plotly_chart")):
+        key = el.proto.id.rsplit("-", 1)[-1] if el.proto.id else f"chart{i}"
+        out[key] = json.loads(el.proto.spec)
+    return out
+
+
+def trace_color(t: dict) -> str | None:
+    """The colour of a plotly trace (its line's, else its markers')."""
+    return (t.get("line") or {}).get("color") or (t.get("marker") or {}).get("color")
+
+
+def cache_bytes(function_name: str) -> int:
+    """Bytes held by one st.cache_data function in this process (Streamlit's own cache stats,
+    grouped per function): unchanged after a visit = a cache hit, grown = a new entry."""
+    from streamlit.runtime.caching import get_data_cache_stats_provider
+
+    return sum(s.byte_length for stats in get_data_cache_stats_provider().get_stats().values() for s in stats
+               if s.cache_name.rsplit(".", 1)[-1] == function_name)
+
+
+def env_store():
+    """The store the environment names (LAB_DATABASE_URL, LAB_MODELS_DIR), as the pages open it."""
+    from core.store import Store
+
+    return Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
+
+
 # ---------------------------------------------------------------- a real server + Chromium
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

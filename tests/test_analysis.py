@@ -1,4 +1,4 @@
-"""Issue 11, items 2 and 3: slices of a run's test split and the paired comparison of two runs.
+"""Slices of a run's test split (core.analysis.slices) and the paired comparison of two runs (core.analysis.paired).
 
 Real stored runs trained by the real worker (the two shared digits runs: same split, adam and adamax;
 plus one digits run on another split seed), HAM10000 from the shared datasets folder with its real
@@ -215,7 +215,8 @@ def test_slices_of_a_digits_run_by_brightness(lab):
 
 
 @pytest.fixture(scope="module")
-def ham(shared_datasets):
+def ham_small(shared_datasets):
+    """HAM10000 with 40 images per class (the reduced folder and its metadata)."""
     from core.datasets import load_dataset
 
     folder = shared_datasets / "ham10000"
@@ -223,28 +224,28 @@ def ham(shared_datasets):
                         max_per_class=40)
 
 
-def _ham_predictions(ham):
+def _ham_predictions(ham_small):
     """Synthetic predictions that are much worse for women than for men (shuffled rows)."""
     rng = np.random.default_rng(0)
-    n, k = len(ham), len(ham.class_names)
-    female = (ham.metadata["sex"] == "female").to_numpy()
+    n, k = len(ham_small), len(ham_small.class_names)
+    female = (ham_small.metadata["sex"] == "female").to_numpy()
     p = rng.random((n, k))
-    p[np.arange(n), ham.labels] += np.where(female, 0.05, 1.5)
+    p[np.arange(n), ham_small.labels] += np.where(female, 0.05, 1.5)
     p /= p.sum(axis=1, keepdims=True)
     order = rng.permutation(n)
-    return ham.ids[order], ham.labels[order], p.argmax(axis=1)[order], p[order]
+    return ham_small.ids[order], ham_small.labels[order], p.argmax(axis=1)[order], p[order]
 
 
-def test_slices_on_ham10000_metadata_match_an_independent_groupby(ham):
+def test_slices_on_ham10000_metadata_match_an_independent_groupby(ham_small):
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
     from core.analysis.slices import BELOW, TOO_SMALL, sensitivity_frame, slice_metrics
 
-    ids, y, yp, p = _ham_predictions(ham)
-    res = slice_metrics(ids, y, yp, p, ham.metadata, ham.class_names, n_bootstrap=B)
+    ids, y, yp, p = _ham_predictions(ham_small)
+    res = slice_metrics(ids, y, yp, p, ham_small.metadata, ham_small.class_names, n_bootstrap=B)
     assert res["columns"][:4] == ["sex", "age", "localization", "dx_type"]
     assert "lesion_id" not in res["columns"] and "dx" not in res["columns"]
-    df = pd.DataFrame({"id": ids, "y": y, "yp": yp}).merge(ham.metadata, on="id")
+    df = pd.DataFrame({"id": ids, "y": y, "yp": yp}).merge(ham_small.metadata, on="id")
     df["age"] = pd.cut(df["age"], [0, 30, 50, 70, 200], right=False,
                        labels=["age 0-29", "age 30-49", "age 50-69", "age 70+"]).astype(object).fillna("age unknown")
     for col in ("sex", "age", "localization", "dx_type"):
@@ -276,24 +277,24 @@ def test_slices_on_ham10000_metadata_match_an_independent_groupby(ham):
     assert sens.loc[sens["note"] == TOO_SMALL, ["low", "high"]].isna().all().all()
 
 
-def test_image_properties_of_file_datasets_and_the_cap(ham):
+def test_image_properties_of_file_datasets_and_the_cap(ham_small):
     from PIL import Image
 
     from core.analysis.slices import image_properties, slice_metrics
 
-    ids = ham.ids[:25]
-    props, notes = image_properties(ham, ids, max_files=20)
+    ids = ham_small.ids[:25]
+    props, notes = image_properties(ham_small, ids, max_files=20)
     assert len(props) == 25
     assert props["brightness"].iloc[:20].notna().all() and props["brightness"].iloc[20:].isna().all()
     assert notes and "first 20 of 25" in notes[0]
     assert set(props["original_size"].iloc[:20]) == {"200x150"}
     for i in range(3):  # the reduced decode's mean is the full decode's, to a few grey levels
-        with Image.open(ham.paths[i]) as im:
+        with Image.open(ham_small.paths[i]) as im:
             full = float(np.asarray(im.convert("L"), dtype=np.float64).mean())
         assert props["brightness"].iloc[i] == pytest.approx(full, abs=3.0)
-    meta = ham.metadata.merge(props, on="id")
-    y = ham.labels[:25]
-    res = slice_metrics(ids, y, y, None, meta, ham.class_names, by="brightness", n_bootstrap=0)
+    meta = ham_small.metadata.merge(props, on="id")
+    y = ham_small.labels[:25]
+    res = slice_metrics(ids, y, y, None, meta, ham_small.class_names, by="brightness", n_bootstrap=0)
     got = {s["slice"]: s["n"] for s in res["slices"]}
     assert got.pop("unknown") == 5 and sum(got.values()) == 20
 
@@ -318,26 +319,26 @@ def test_fundus_slices_by_eye_and_by_original_size(shared_datasets):
         assert "original_size" in res["skipped"]
 
 
-def test_slice_inputs_are_checked_with_clear_messages(ham):
+def test_slice_inputs_are_checked_with_clear_messages(ham_small):
     from core.analysis.slices import slice_metrics
     from core.validation import ValidationError
 
-    ids, y, yp, p = _ham_predictions(ham)
+    ids, y, yp, p = _ham_predictions(ham_small)
     with pytest.raises(ValidationError, match="Cannot slice by 'eye'.*sex, age, localization, dx_type"):
-        slice_metrics(ids, y, yp, p, ham.metadata, ham.class_names, by="eye", n_bootstrap=0)
+        slice_metrics(ids, y, yp, p, ham_small.metadata, ham_small.class_names, by="eye", n_bootstrap=0)
     with pytest.raises(ValidationError, match="'id' column"):
-        slice_metrics(ids, y, yp, p, ham.metadata.drop(columns="id"), ham.class_names, n_bootstrap=0)
-    res = slice_metrics(ids, y, yp, p, ham.metadata.iloc[10:], ham.class_names, by="sex", n_bootstrap=0)
+        slice_metrics(ids, y, yp, p, ham_small.metadata.drop(columns="id"), ham_small.class_names, n_bootstrap=0)
+    res = slice_metrics(ids, y, yp, p, ham_small.metadata.iloc[10:], ham_small.class_names, by="sex", n_bootstrap=0)
     assert "10 of" in res["notices"][0]
     assert sum(s["n"] for s in res["slices"] if s["slice"] == "unknown") >= 10
 
 
-def test_figures_show_intervals_and_flag_slices(ham, lab):
+def test_figures_show_intervals_and_flag_slices(ham_small, lab):
     from core.analysis.paired import compare_runs, paired_figure
     from core.analysis.slices import BELOW, slice_metrics, slices_figure
 
-    ids, y, yp, p = _ham_predictions(ham)
-    res = slice_metrics(ids, y, yp, p, ham.metadata, ham.class_names, by=["sex", "dx_type"], n_bootstrap=100)
+    ids, y, yp, p = _ham_predictions(ham_small)
+    res = slice_metrics(ids, y, yp, p, ham_small.metadata, ham_small.class_names, by=["sex", "dx_type"], n_bootstrap=100)
     fig = slices_figure(res, "accuracy")
     below = [t for t in fig.data if t.name == BELOW]
     assert below and "sex: female" in below[0].y and below[0].marker.color == "#D62728"

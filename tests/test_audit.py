@@ -1,4 +1,4 @@
-"""Label audit (core.analysis.audit, issue 11 item 4): a real audit job through the worker on digits with
+"""Label audit (core.analysis.audit): a real audit job through the worker on digits with
 30 labels flipped on purpose, the store's migration to the ``audit`` kind, and the Data
 explorer's gallery (AppTest)."""
 from __future__ import annotations

@@ -62,6 +62,25 @@ def test_presets_follow_the_reports():
         get_preset("report-c")
 
 
+def test_presets_are_named_by_what_they_do_and_old_names_still_work():
+    from core.data.augment import PRESET_ALIASES, PRESET_INFO, preset_names
+    from core.training.config import TrainConfig
+
+    names = preset_names()
+    assert names[0] == "none" and not any(n.startswith("report_") for n in names)
+    for n in names:
+        label, hint = PRESET_INFO[n]
+        assert "report" not in label.lower()  # the name says what it does ...
+        if n != "none":
+            assert "as in report" in hint  # ... the report is a hint
+    assert PRESET_INFO["flips_small_rotations"][0] == "Flips + small rotations"
+    assert "as in report C" in PRESET_INFO["flips_small_rotations"][1]
+    for old, new in PRESET_ALIASES.items():  # TrainConfig / CLI (--augment report_c) keep working
+        assert get_preset(old) == get_preset(new) and old in PRESETS
+        assert TrainConfig(augment=old).augment_spec() == get_preset(new)
+    assert set(PRESET_ALIASES) == {"report_a", "report_b", "report_c", "report_d"}
+
+
 @pytest.mark.parametrize("preset", ["report_a", "report_b", "report_c", "report_d"])
 def test_preview_is_deterministic_per_seed(preset):
     img = photo()
@@ -119,15 +138,16 @@ def test_noise_layers_have_the_requested_strength():
         AugmentSpec(rotation=30), AugmentSpec(width_shift=0.2, height_shift=0.2), AugmentSpec(shear=0.3),
         AugmentSpec(zoom=0.3), AugmentSpec(brightness=0.3), AugmentSpec(contrast=0.5), AugmentSpec(random_crop=0.6),
     ],
+    ids=["rotation", "shift", "shear", "zoom", "brightness", "contrast", "random_crop"],
 )
-def test_each_operation_changes_the_image_and_stays_in_range(spec):
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "layer_stack"])
+def test_each_operation_changes_the_image_and_stays_in_range(spec, fused):
     img = photo()
-    for fused in (True, False):
-        aug = build_augmenter(spec, seed=1, fused=fused)
-        outs = np.asarray(aug(np.repeat(img[None].astype(np.float32), 8, axis=0), training=True))
-        assert outs.shape == (8, *img.shape) and outs.min() >= 0 and outs.max() <= 255
-        diffs = np.abs(outs - img).mean(axis=(1, 2, 3))
-        assert diffs.mean() > 2.0 and (diffs > 0.05).sum() >= 6, (fused, diffs)
+    aug = build_augmenter(spec, seed=1, fused=fused)
+    outs = np.asarray(aug(np.repeat(img[None].astype(np.float32), 8, axis=0), training=True))
+    assert outs.shape == (8, *img.shape) and outs.min() >= 0 and outs.max() <= 255
+    diffs = np.abs(outs - img).mean(axis=(1, 2, 3))
+    assert diffs.mean() > 2.0 and (diffs > 0.05).sum() >= 6, diffs
 
 
 def test_fused_and_layer_stack_augmenters_move_pixels_alike():

@@ -1,4 +1,4 @@
-"""Issue 11, item 1: from a confusion-matrix cell to its test images.
+"""From a confusion-matrix cell to its test images (core.analysis.cells and the Run page's Confusion tab).
 
 Real stored runs (the two shared digits runs trained by the real worker); every count is checked
 against the run's own evaluation.json and against the predictions file read here with pandas; the
@@ -26,7 +26,8 @@ def _stored(store, rid):
 
 
 @pytest.fixture(scope="module")
-def store(trained):
+def trained_store(trained):
+    """The shared store of two finished digits runs, opened once for the module."""
     from core.store import Store
 
     s = Store()
@@ -34,11 +35,11 @@ def store(trained):
     s.close()
 
 
-def test_cell_counts_equal_the_stored_confusion_matrix(trained, store):
+def test_cell_counts_equal_the_stored_confusion_matrix(trained, trained_store):
     from core.analysis import cells
 
     for rid in trained["ids"]:
-        ev, pred = _stored(store, rid)
+        ev, pred = _stored(trained_store, rid)
         names = ev["class_names"]
         table = cells.cell_table(pred, names)
         want = np.asarray(ev["confusion"]["counts"])
@@ -54,10 +55,10 @@ def test_cell_counts_equal_the_stored_confusion_matrix(trained, store):
                 assert (pg.rows["actual"] == names[i]).all() and (pg.rows["predicted"] == names[j]).all()
 
 
-def test_rows_carry_confidence_and_top3_from_the_probabilities(trained, store):
+def test_rows_carry_confidence_and_top3_from_the_probabilities(trained, trained_store):
     from core.analysis import cells
 
-    ev, pred = _stored(store, trained["ids"][0])
+    ev, pred = _stored(trained_store, trained["ids"][0])
     names = ev["class_names"]
     table = cells.cell_table(pred, names).set_index("id")
     p = pred.set_index("id")[[f"p_{c}" for c in range(len(names))]].to_numpy()
@@ -70,10 +71,10 @@ def test_rows_carry_confidence_and_top3_from_the_probabilities(trained, store):
         assert row["top_k"] == " · ".join(f"{names[c]} {p[n, c]:.2f}" for c in best)
 
 
-def test_sorting_and_paging_cover_the_cell_once_in_confidence_order(trained, store):
+def test_sorting_and_paging_cover_the_cell_once_in_confidence_order(trained, trained_store):
     from core.analysis import cells
 
-    ev, pred = _stored(store, trained["ids"][0])
+    ev, pred = _stored(trained_store, trained["ids"][0])
     names = ev["class_names"]
     table = cells.cell_table(pred, names)
     counts = np.asarray(ev["confusion"]["counts"])
@@ -101,11 +102,11 @@ def test_sorting_and_paging_cover_the_cell_once_in_confidence_order(trained, sto
     assert (pg.total, pg.pages, len(pg.rows), pg.first) == (0, 1, 0, 0)
 
 
-def test_bad_classes_and_pages_are_clear_errors(trained, store):
+def test_bad_classes_and_pages_are_clear_errors(trained, trained_store):
     from core.analysis import cells
     from core.validation import ValidationError
 
-    ev, pred = _stored(store, trained["ids"][0])
+    ev, pred = _stored(trained_store, trained["ids"][0])
     names = ev["class_names"]
     table = cells.cell_table(pred, names)
     with pytest.raises(ValidationError, match="not one of the run's classes"):
@@ -116,10 +117,10 @@ def test_bad_classes_and_pages_are_clear_errors(trained, store):
         cells.cell_page(table, names, 0, 0, page=0)
 
 
-def test_a_click_on_the_matrix_names_its_cell(trained, store):
+def test_a_click_on_the_matrix_names_its_cell(trained, trained_store):
     from core.analysis import cells, plots
 
-    ev, _ = _stored(store, trained["ids"][0])
+    ev, _ = _stored(trained_store, trained["ids"][0])
     names = ev["class_names"]
     fig = cells.add_click_targets(plots.confusion_matrix(ev), names, np.asarray(ev["confusion"]["counts"]))
     targets = fig.data[-1]
@@ -142,9 +143,9 @@ def _open_confusion(rid):
     return at
 
 
-def test_run_page_shows_the_chosen_cells_images_and_gradcam(trained, store):
+def test_run_page_shows_the_chosen_cells_images_and_gradcam(trained, trained_store):
     rid = trained["ids"][0]
-    ev, pred = _stored(store, rid)
+    ev, pred = _stored(trained_store, rid)
     counts = np.asarray(ev["confusion"]["counts"])
     at = _open_confusion(rid)
     off = counts.copy()
@@ -183,7 +184,7 @@ def test_run_page_shows_the_chosen_cells_images_and_gradcam(trained, store):
 
 @pytest.mark.e2e
 def test_clicking_a_cell_in_the_browser_shows_its_images(trained, tmp_path):
-    """Plotly reports no click on heatmap cells (streamlit issue 8760): the transparent markers of
+    """Plotly reports no click on heatmap cells (a known Streamlit limitation): the transparent markers of
     core.analysis.cells.add_click_targets make a click on a cell choose it, in a real browser."""
     import shutil
 

@@ -134,19 +134,19 @@ def _no_traceback(err: str) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 4, err
 
 
-def test_unwritable_output_folder_exits_2_before_training(lab_env, tmp_path, capsys):
+@pytest.mark.parametrize("record", ["--no-record", "--record"])
+def test_unwritable_output_folder_exits_2_before_training(lab_env, tmp_path, capsys, record):
     from core.cli.main import main
     from core.store import Store
 
     bad = _refusing_dir(tmp_path) / "run"
-    for record in ("--no-record", "--record"):
-        assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(bad), record]) == 2
-        err = capsys.readouterr().err
-        _no_traceback(err)
-        assert f"Cannot write to the run folder {str(bad)!r}" in err
-        assert "(EACCES)" in err or "(EPERM)" in err
-        assert "Choose a folder you can write to" in err
-        assert not bad.exists()
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(bad), record]) == 2
+    err = capsys.readouterr().err
+    _no_traceback(err)
+    assert f"Cannot write to the run folder {str(bad)!r}" in err
+    assert "(EACCES)" in err or "(EPERM)" in err
+    assert "Choose a folder you can write to" in err
+    assert not bad.exists()
     s = Store()
     try:
         assert s.list_runs(limit=0)[1] == 0  # nothing recorded for a run that could not start

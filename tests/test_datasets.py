@@ -28,12 +28,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 HAM_COUNTS_REDUCED = {"nv": 6697, "mel": 1105, "bkl": 1083, "bcc": 509, "akiec": 321, "vasc": 136, "df": 108}
 
 
-@pytest.fixture(scope="module")
-def ham(shared_datasets):
-    return load_dataset("ham10000", path=shared_datasets / "ham10000" / "reduced_200x150",
-                        metadata_csv=shared_datasets / "ham10000" / "HAM10000_metadata.csv")
-
-
 # ------------------------------------------------------------------------------ registry
 
 def test_list_datasets_and_unknown_name():

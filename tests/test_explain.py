@@ -28,7 +28,9 @@ def make_squares(n, seed):
 
 
 @pytest.fixture(scope="module")
-def trained():
+def squares_model():
+    """A small CNN trained to find a bright square (left: class 0, right: class 1), with 8
+    held-out images, their labels and the squares' boxes."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -57,8 +59,8 @@ def _inside(box, margin=0):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
-def test_cam_peak_lies_in_the_square(trained, method):
-    model, x, _, boxes = trained
+def test_cam_peak_lies_in_the_square(squares_model, method):
+    model, x, _, boxes = squares_model
     maps = explain.cam(model, x, method=method)
     assert maps.shape == (len(x), SIDE, SIDE) and maps.dtype == np.float32
     assert maps.min() >= 0.0 and maps.max() <= 1.0
@@ -71,8 +73,8 @@ def test_cam_peak_lies_in_the_square(trained, method):
 
 
 @pytest.mark.parametrize("method", ["scorecam", "saliency"])
-def test_scorecam_and_saliency_focus_on_the_square(trained, method):
-    model, x, _, boxes = trained
+def test_scorecam_and_saliency_focus_on_the_square(squares_model, method):
+    model, x, _, boxes = squares_model
     maps = explain.cam(model, x, method=method)
     assert maps.shape == (len(x), SIDE, SIDE)
     assert maps.min() >= 0.0 and maps.max() <= 1.0
@@ -81,8 +83,8 @@ def test_scorecam_and_saliency_focus_on_the_square(trained, method):
         assert m[inside].mean() > 1.5 * m[~inside].mean()
 
 
-def test_saliency_is_seeded(trained):
-    model, x, _, _ = trained
+def test_saliency_is_seeded(squares_model):
+    model, x, _, _ = squares_model
     a = explain.cam(model, x[:2], method="saliency", smooth_samples=8, seed=3)
     b = explain.cam(model, x[:2], method="saliency", smooth_samples=8, seed=3)
     c = explain.cam(model, x[:2], method="saliency", smooth_samples=8, seed=4)
@@ -90,8 +92,8 @@ def test_saliency_is_seeded(trained):
     assert not np.array_equal(a, c)
 
 
-def test_class_index_layer_and_validation(trained):
-    model, x, y, boxes = trained
+def test_class_index_layer_and_validation(squares_model):
+    model, x, y, boxes = squares_model
     # explaining the other class changes the map; a single int applies to every image
     own = explain.cam(model, x[:2], method="gradcam", class_index=[int(y[0]), int(y[1])])
     np.testing.assert_allclose(own, explain.cam(model, x[:2], method="gradcam"), atol=1e-5)
@@ -118,10 +120,10 @@ def test_class_index_layer_and_validation(trained):
         explain.cam(model, x[:1], method="scorecam", max_n=0)
 
 
-def test_model_is_not_mutated_and_clone_is_cached(trained):
+def test_model_is_not_mutated_and_clone_is_cached(squares_model):
     import keras
 
-    model, x, _, _ = trained
+    model, x, _, _ = squares_model
     before = model.predict(x, verbose=0)
     explain.cam(model, x[:2], method="gradcam")
     assert model.get_layer("probs").activation is keras.activations.softmax
@@ -140,10 +142,10 @@ def test_model_is_not_mutated_and_clone_is_cached(trained):
     assert explain._visualizer(model, "gradcam") is not v2
 
 
-def test_concurrent_calls_share_the_cache_safely(trained):
+def test_concurrent_calls_share_the_cache_safely(squares_model):
     from concurrent.futures import ThreadPoolExecutor
 
-    model, x, _, _ = trained
+    model, x, _, _ = squares_model
     explain.clear_cache(model)
     serial = explain.cam(model, x[:4], method="gradcam")
     explain.clear_cache(model)
@@ -195,10 +197,10 @@ def test_overlay_shapes_and_blending():
         explain.overlay(img, np.zeros((2, 2, 2)))
 
 
-def test_explain_batch_on_original_images(trained):
+def test_explain_batch_on_original_images(squares_model):
     from PIL import Image
 
-    model, x, y, boxes = trained
+    model, x, y, boxes = squares_model
     originals = [
         (x[0, :, :, 0] * 255).astype(np.uint8),                                   # 32x32 gray
         np.asarray(Image.fromarray((x[1, :, :, 0] * 255).astype(np.uint8)).resize((64, 48))),  # other size

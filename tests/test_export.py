@@ -1,4 +1,4 @@
-"""Issue 12, item 1: ONNX and LiteRT export of a succeeded run, verified on its test split.
+"""ONNX and LiteRT export of a succeeded run, verified on its test split.
 
 Real runs trained by the real worker (a digits small_cnn; a HAM10000 subset on a VGG16 backbone cut
 at block2_pool, 32x32, weights none: caffe preprocessing in the graph), real converters (Keras'
@@ -275,25 +275,40 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def test_cli_exports_prints_parity_and_exits_2_for_user_errors(runs, unsupported_run, tmp_path):
-    store, rid = runs["store"], runs["digits"]
+def test_cli_exports_and_prints_parity(runs, tmp_path):
+    rid = runs["digits"]
     rc, so, se = _cli(["export", str(rid), "--format", "onnx", "--out", str(tmp_path / "m.onnx")])
     assert rc == 0, se
     assert "max |delta p|" in so and "agreement 100.00%" in so and "goal" in so
     assert (tmp_path / "m.onnx").is_file() and json.loads((tmp_path / "m.onnx.json").read_text())["format"] == "onnx"
-    queued = store.create_run({"model": "small_cnn"}, name="queued one")
-    no_model = _run_with_model(store, rid, None, "model missing")
-    cases = {
-        ("export", "987654", "--format", "onnx"): "987654",
-        ("export", str(queued), "--format", "onnx"): "status queued",
-        ("export", str(no_model), "--format", "tflite"): "no model file",
-        ("export", str(rid), "--format", "onnx", "--out", str(tmp_path / "no" / "such" / "m.onnx")): "does not exist",
-        ("export", str(rid), "--format", "onnx", "--quantize", "int8"): "LiteRT exports only",
-        ("export", str(unsupported_run), "--format", "onnx"): "ScaleAndTranslate",
-    }
-    for argv, msg in cases.items():
-        rc, so, se = _cli(list(argv))
-        assert rc == 2 and msg in se, (argv, rc, se)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(runs, unsupported_run) -> dict:
+    """The runs the command line must refuse to export, with the digits run: a queued one, one
+    whose model file is missing and one whose model the converters lack a layer for."""
+    store, rid = runs["store"], runs["digits"]
+    return {"digits": rid, "queued": store.create_run({"model": "small_cnn"}, name="queued one"),
+            "no_model": _run_with_model(store, rid, None, "model missing"), "unsupported": unsupported_run}
+
+
+# user error -> (the arguments, given the runs and a temporary folder; what stderr says)
+CLI_USER_ERRORS = {
+    "unknown run": (lambda r, tmp: ["export", "987654", "--format", "onnx"], "987654"),
+    "queued run": (lambda r, tmp: ["export", str(r["queued"]), "--format", "onnx"], "status queued"),
+    "no model file": (lambda r, tmp: ["export", str(r["no_model"]), "--format", "tflite"], "no model file"),
+    "missing out folder": (lambda r, tmp: ["export", str(r["digits"]), "--format", "onnx", "--out",
+                                           str(tmp / "no" / "such" / "m.onnx")], "does not exist"),
+    "int8 for onnx": (lambda r, tmp: ["export", str(r["digits"]), "--format", "onnx", "--quantize", "int8"],
+                      "LiteRT exports only"),
+    "unsupported layer": (lambda r, tmp: ["export", str(r["unsupported"]), "--format", "onnx"], "ScaleAndTranslate"),
+}
+
+
+@pytest.mark.parametrize("argv, msg", list(CLI_USER_ERRORS.values()), ids=list(CLI_USER_ERRORS))
+def test_cli_export_exits_2_for_a_user_error(cli_runs, tmp_path, argv, msg):
+    rc, so, se = _cli(argv(cli_runs, tmp_path))
+    assert rc == 2 and msg in se, (rc, se)
     assert not (tmp_path / "no").exists()
 
 

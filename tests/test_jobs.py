@@ -59,13 +59,6 @@ def digits_config(**over):
 
 
 @pytest.fixture()
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'runs.db'}", models_dir=tmp_path / "models")
-    yield s
-    s.close()
-
-
-@pytest.fixture()
 def manager(store):
     jm = JobManager(store, store.models_dir, poll_interval=0.2, cancel_grace_s=60)
     yield jm
@@ -395,7 +388,7 @@ def test_lr_find_job_through_the_worker_code(store, monkeypatch):
     assert LRFindResult.from_dict(art).end_state == art["end_state"]  # the page reads what the finder said
 
 
-# ------------------------------------------------------------------ executors (issue 10)
+# ------------------------------------------------------------------ executors: local GPU pinning, Ray
 @pytest.mark.slow
 def test_local_gpu_pinning_runs_one_job_per_gpu_with_its_own_devices(store, monkeypatch):
     """LAB_GPUS=0,1 (overrides detection): GPU runs go two at a time, each worker sees only its

@@ -133,20 +133,24 @@ def test_classify_curve_names_each_way_a_sweep_can_end(curve, state, words):
         assert c.rose_after_min == pytest.approx(fin[int(np.argmin(fin)):].max() / fin.min())
 
 
-def test_result_dicts_of_older_versions_still_load():
-    lrs = list(np.logspace(-4, 2, 50))
-    sm = list(np.r_[np.linspace(2.5, 2.21, 35), np.linspace(2.21, 3.14, 15)])
-    # what core.worker wrote to lr_find.json, and what to_dict wrote before end_state existed
-    minimal = {"lrs": lrs, "losses": sm, "smoothed": sm, "suggested_lr": 1e-3}
-    old = {**minimal, "min_lr_div10": lrs[34] / 10, "stopped_early": False, "reason": "completed the sweep", "notes": []}
-    for d in (minimal, old):
-        r = LRFindResult.from_dict(d)
-        assert r.end_state == "rose" and not r.diverged and r.min_lr == pytest.approx(lrs[34])
-        assert r.rose_after_min == pytest.approx(3.14 / 2.21)
-        assert r.suggested_lr == 1e-3 and r.min_lr_div10 == pytest.approx(lrs[34] / 10)
-    assert LRFindResult.from_dict(old).reason == "completed the sweep"  # a stored reason is kept
-    assert "rose 1.42-fold" in LRFindResult.from_dict(minimal).reason
-    assert LRFindResult.from_dict({**old, "unknown_future_key": 1}).end_state == "rose"
+_LRS = list(np.logspace(-4, 2, 50))
+_SMOOTHED = list(np.r_[np.linspace(2.5, 2.21, 35), np.linspace(2.21, 3.14, 15)])
+# what core.worker wrote to lr_find.json, and what to_dict wrote before end_state existed
+_MINIMAL = {"lrs": _LRS, "losses": _SMOOTHED, "smoothed": _SMOOTHED, "suggested_lr": 1e-3}
+_BEFORE_END_STATE = {**_MINIMAL, "min_lr_div10": _LRS[34] / 10, "stopped_early": False,
+                     "reason": "completed the sweep", "notes": []}
+
+
+@pytest.mark.parametrize("d, reason", [(_MINIMAL, "rose 1.42-fold"), (_BEFORE_END_STATE, "completed the sweep")],
+                         ids=["worker_minimal", "before_end_state"])
+def test_result_dicts_of_older_versions_still_load(d, reason):
+    r = LRFindResult.from_dict(d)
+    assert r.end_state == "rose" and not r.diverged and r.min_lr == pytest.approx(_LRS[34])
+    assert r.rose_after_min == pytest.approx(3.14 / 2.21)
+    assert r.suggested_lr == 1e-3 and r.min_lr_div10 == pytest.approx(_LRS[34] / 10)
+    assert reason in r.reason  # written from the numbers when the dict has none ...
+    assert "reason" not in d or r.reason == d["reason"]  # ... and a stored reason is kept as it is
+    assert LRFindResult.from_dict({**d, "unknown_future_key": 1}).end_state == "rose"
 
 
 def test_smoothing_has_bias_correction_and_suggestion_is_steepest():

@@ -1,4 +1,4 @@
-"""Issue 11, item 6: the model card of a succeeded run — self-contained HTML and Markdown, the
+"""The model card of a succeeded run — self-contained HTML and Markdown, the
 command line and the Run page's download buttons.
 
 A real stored digits run (the shared runs trained by the real worker); the numbers on the card are
@@ -106,18 +106,18 @@ def test_html_card_is_self_contained(card):
     assert page.count("data:image/png;base64,") == 2 * len(items)
 
 
-def test_lesion_and_fundus_cards_carry_the_research_notice(card):
+@pytest.mark.parametrize("domain", ["lesion", "fundus"])
+def test_lesion_and_fundus_cards_carry_the_research_notice(card, domain):
     from core.analysis.model_card import RESEARCH_NOTICE, intended_use, limitations, render_html, render_markdown
 
-    for domain in ("lesion", "fundus"):
-        c = json.loads(json.dumps(card["card"]))
-        c["meta"]["domain"] = domain
-        page, md = render_html(c), render_markdown(c)
-        assert f"<div class=notice>{RESEARCH_NOTICE}</div>" in page
-        assert f"> **{RESEARCH_NOTICE}**" in md
-        assert any("must not be used to diagnose" in x for x in intended_use(c))
-        assert any("not grouped by patient or lesion" in x for x in limitations(c))
-    assert RESEARCH_NOTICE not in render_html(card["card"])
+    c = json.loads(json.dumps(card["card"]))
+    c["meta"]["domain"] = domain
+    page, md = render_html(c), render_markdown(c)
+    assert f"<div class=notice>{RESEARCH_NOTICE}</div>" in page
+    assert f"> **{RESEARCH_NOTICE}**" in md
+    assert any("must not be used to diagnose" in x for x in intended_use(c))
+    assert any("not grouped by patient or lesion" in x for x in limitations(c))
+    assert RESEARCH_NOTICE not in render_html(card["card"])  # the digits card itself has none
 
 
 def test_card_refuses_a_run_that_has_not_succeeded(trained):

@@ -171,14 +171,15 @@ def test_every_zoo_model_builds_at_small_inputs(name, shape, n):
     assert M.model_notices(model) == []
 
 
-def test_tuned_cnn_search_space():
-    # report A's random search: units 8-64 step 7, dropout 0-0.3, 0-3 extra conv/pool/dropout blocks
-    for units, dropout, extra in [(8, 0.0, 0), (43, 0.2, 1), (64, 0.3, 3)]:
-        m = M.create_model("report_a_tuned_cnn", input_shape=(8, 8, 3), num_classes=7, units=units,
-                           dropout=dropout, dense_units=units, extra_blocks=extra)
-        assert m.get_layer("conv1").filters == units and m.get_layer("dense1").units == units
-        assert sum(isinstance(l, keras.layers.MaxPooling2D) for l in m.layers) == 1 + extra
-        assert _forward(m, (8, 8, 3)).shape == (2, 7)
+# report A's random search: units 8-64 step 7, dropout 0-0.3, 0-3 extra conv/pool/dropout blocks
+@pytest.mark.parametrize("units, dropout, extra", [(8, 0.0, 0), (43, 0.2, 1), (64, 0.3, 3)],
+                         ids=["smallest", "middle", "largest"])
+def test_tuned_cnn_search_space(units, dropout, extra):
+    m = M.create_model("report_a_tuned_cnn", input_shape=(8, 8, 3), num_classes=7, units=units,
+                       dropout=dropout, dense_units=units, extra_blocks=extra)
+    assert m.get_layer("conv1").filters == units and m.get_layer("dense1").units == units
+    assert sum(isinstance(l, keras.layers.MaxPooling2D) for l in m.layers) == 1 + extra
+    assert _forward(m, (8, 8, 3)).shape == (2, 7)
 
 
 def test_small_cnn_learns_digits_quickly():

@@ -24,6 +24,8 @@ def digits() -> Dataset:
 
 
 def ham_reduced(shared_datasets, every: int = 1) -> Dataset:
+    """Every ``every``-th image of the reduced HAM10000 folder, as a Dataset built here from its
+    labels.csv (not through the loader: the pipeline is tested on its own)."""
     root = shared_datasets / "ham10000" / "reduced_200x150"
     lab = pd.read_csv(root / "labels.csv").iloc[::every].reset_index(drop=True)
     return Dataset(

@@ -102,39 +102,38 @@ def test_downscaling_is_antialiased():
     assert abs(out.mean() - 127.5) < 1.0 and out.std() < 2.0
 
 
-def test_apply_tf_equals_apply_np_for_every_mode():
+@pytest.mark.parametrize("prep", [
+    Preprocessing((32, 32), 3, "rescale"),
+    Preprocessing((17, 50), 1, "minmax", min_value=3, max_value=250),
+    Preprocessing((40, 40), 3, "per_image_mean"),
+    Preprocessing((32, 32), 3, "backbone", "vgg16"),
+    Preprocessing((32, 32), 3, "backbone", "densenet201"),
+    Preprocessing((37, 23), 3, "none"),
+], ids=["rescale", "minmax_grey", "per_image_mean", "vgg16", "densenet201", "none"])
+def test_apply_tf_equals_apply_np_for_every_mode(prep):
     import tensorflow as tf
 
     rng = np.random.default_rng(1)
     batch = rng.integers(0, 256, size=(5, 37, 23, 3), dtype=np.uint8)
-    preps = [
-        Preprocessing((32, 32), 3, "rescale"),
-        Preprocessing((17, 50), 1, "minmax", min_value=3, max_value=250),
-        Preprocessing((40, 40), 3, "per_image_mean"),
-        Preprocessing((32, 32), 3, "backbone", "vgg16"),
-        Preprocessing((32, 32), 3, "backbone", "densenet201"),
-        Preprocessing((37, 23), 3, "none"),
-    ]
-    for prep in preps:
-        via_tf = prep.apply_tf(tf.constant(batch)).numpy()
-        via_np = prep.apply_np(batch)
-        np.testing.assert_array_equal(via_tf, via_np)
-        single = prep.apply_np(batch[2])  # one image -> batch of one, same numbers
-        np.testing.assert_array_equal(single[0], via_np[2])
-        # inside a tf.function (as in tf.data) the numbers do not change either
-        graph = tf.function(prep.apply_tf)(tf.constant(batch)).numpy()
-        np.testing.assert_allclose(graph, via_np, atol=1e-5)
+    via_tf = prep.apply_tf(tf.constant(batch)).numpy()
+    via_np = prep.apply_np(batch)
+    np.testing.assert_array_equal(via_tf, via_np)
+    single = prep.apply_np(batch[2])  # one image -> batch of one, same numbers
+    np.testing.assert_array_equal(single[0], via_np[2])
+    # inside a tf.function (as in tf.data) the numbers do not change either
+    graph = tf.function(prep.apply_tf)(tf.constant(batch)).numpy()
+    np.testing.assert_allclose(graph, via_np, atol=1e-5)
 
 
-def test_json_round_trip():
-    for prep in [
-        Preprocessing((150, 120), 3, "minmax", min_value=0.0, max_value=251.0),
-        Preprocessing((224, 224), 3, "backbone", "resnet50v2"),
-        Preprocessing((28, 28), 1, "per_image_mean"),
-    ]:
-        back = Preprocessing.from_dict(json.loads(json.dumps(prep.to_dict())))
-        assert back == prep
-        assert back.input_size == prep.input_size and isinstance(back.input_size, tuple)
+@pytest.mark.parametrize("prep", [
+    Preprocessing((150, 120), 3, "minmax", min_value=0.0, max_value=251.0),
+    Preprocessing((224, 224), 3, "backbone", "resnet50v2"),
+    Preprocessing((28, 28), 1, "per_image_mean"),
+], ids=["minmax", "resnet50v2", "per_image_mean_grey"])
+def test_json_round_trip(prep):
+    back = Preprocessing.from_dict(json.loads(json.dumps(prep.to_dict())))
+    assert back == prep
+    assert back.input_size == prep.input_size and isinstance(back.input_size, tuple)
 
 
 def test_fit_preprocessing_other_modes_learn_nothing():

@@ -1,13 +1,12 @@
-"""Recipes (issue 13): every recipe builds valid configs at both budgets, the report models have
-the reports' parameter counts, the reproduction verdicts, the pitfall demos on real HAM10000
-and fundus labels, the leakage pitfall trained end to end at a tiny budget, the Recipes page
-(AppTest) and the ``recipe`` CLI."""
+"""Recipes: every recipe builds valid configs at both budgets, the report models have the
+reports' parameter counts, the reproduction verdicts, the pitfall demos on real HAM10000 and
+fundus labels, the leakage pitfall trained end to end at a tiny budget, recipe groups found again
+and migrated, and the ``recipe`` CLI. The Recipes page is in tests/pages/test_recipes_page.py."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,41 +22,37 @@ from core.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the recipes issue 13 names
+# recipes that must exist: the reports' models and the pitfall demos
 NAMED = {"report_a_cnn", "report_a_transfer", "report_b_cnn5", "report_b_vgg19", "report_b_resnet",
          "report_c_transfer", "report_d_densenet", "report_e_cnn", "report_e_transfer", "pitfall_leakage",
          "pitfall_shuffled_eval", "pitfall_accuracy_imbalance", "pitfall_ovr_mean"}
 
 
-def _ham_params(shared: Path) -> dict:
-    return {"path": str(shared / "ham10000" / "reduced_200x150"),
-            "metadata_csv": str(shared / "ham10000" / "HAM10000_metadata.csv")}
-
-
 # ------------------------------------------------------------------ recipes and their configs
-def test_every_recipe_plans_valid_full_configs_at_both_budgets():
-    assert NAMED <= set(R.list_recipes())
+@pytest.mark.parametrize("name", sorted(NAMED | set(R.list_recipes())))
+def test_every_recipe_plans_valid_full_configs_at_both_budgets(name):
+    """Each recipe (every one the catalog lists, and each one that must exist: a missing one
+    fails here by name) plans full TrainConfig dicts at both budgets."""
     fields = set(TrainConfig.field_names())
-    for name in R.list_recipes():
-        recipe = R.get_recipe(name)
-        assert recipe.title and recipe.section and recipe.description and recipe.runs
-        full, quick = R.plan(name, "full"), R.plan(name, "quick")
-        assert [p.run.key for p in full] == [p.run.key for p in quick] == [r.key for r in recipe.runs]
-        for f, q in zip(full, quick):
-            assert set(f.config) == fields and set(q.config) == fields  # full TrainConfig dicts
-            TrainConfig.from_dict(q.config).validate()
-            assert q.config["epochs"] <= f.config["epochs"]
-            assert q.config["dataset"]["params"].get("max_per_class")  # quick always subsamples
-            assert f.config["dataset"]["params"].get("max_per_class") is None  # full: the report's data
-            same = {k for k in fields if k not in ("epochs", "dataset", "input_size", "batch_size")}
-            assert {k: q.config[k] for k in same} == {k: f.config[k] for k in same}, (name, f.run.key)
-            assert f.tags == {"recipe": name, "recipe_run": f.run.key, "recipe_budget": "full"}
-            assert f.run.needs_imagenet == (f.config["weights"] == "imagenet")
-            for c in f.run.claims:
-                assert 0 < c.value <= 1 and c.label
-        assert E.estimate_seconds(full[0].config, full[0].kind) >= E.estimate_seconds(quick[0].config, quick[0].kind)
-        quick_total = sum(E.estimate_seconds(p.config, p.kind) for p in quick)
-        assert quick_total < 15 * 60, (name, quick_total)  # "minutes on 2 CPU cores"
+    recipe = R.get_recipe(name)
+    assert recipe.title and recipe.section and recipe.description and recipe.runs
+    full, quick = R.plan(name, "full"), R.plan(name, "quick")
+    assert [p.run.key for p in full] == [p.run.key for p in quick] == [r.key for r in recipe.runs]
+    for f, q in zip(full, quick):
+        assert set(f.config) == fields and set(q.config) == fields  # full TrainConfig dicts
+        TrainConfig.from_dict(q.config).validate()
+        assert q.config["epochs"] <= f.config["epochs"]
+        assert q.config["dataset"]["params"].get("max_per_class")  # quick always subsamples
+        assert f.config["dataset"]["params"].get("max_per_class") is None  # full: the report's data
+        same = {k for k in fields if k not in ("epochs", "dataset", "input_size", "batch_size")}
+        assert {k: q.config[k] for k in same} == {k: f.config[k] for k in same}, (name, f.run.key)
+        assert f.tags == {"recipe": name, "recipe_run": f.run.key, "recipe_budget": "full"}
+        assert f.run.needs_imagenet == (f.config["weights"] == "imagenet")
+        for c in f.run.claims:
+            assert 0 < c.value <= 1 and c.label
+    assert E.estimate_seconds(full[0].config, full[0].kind) >= E.estimate_seconds(quick[0].config, quick[0].kind)
+    quick_total = sum(E.estimate_seconds(p.config, p.kind) for p in quick)
+    assert quick_total < 15 * 60, (name, quick_total)  # "minutes on 2 CPU cores"
 
 
 def test_recipe_details_follow_the_reports():
@@ -123,9 +118,9 @@ def test_report_models_have_the_reports_parameter_counts(name, key):
 
 def test_report_a_b_e_cnns_are_all_checked():
     checked = {(n, k) for n, k in CHEAP}
-    for want in [("report_a_cnn", "baseline"), ("report_a_cnn", "tuned"), ("report_b_cnn5", "plain"),
-                 ("report_b_resnet", "concat_resnet"), ("report_e_cnn", "model_1"), ("report_e_cnn", "model_3")]:
-        assert want in checked
+    wanted = [("report_a_cnn", "baseline"), ("report_a_cnn", "tuned"), ("report_b_cnn5", "plain"),
+              ("report_b_resnet", "concat_resnet"), ("report_e_cnn", "model_1"), ("report_e_cnn", "model_3")]
+    assert [w for w in wanted if w not in checked] == []
     # the figures of SEEDS.md
     params = {(n, r.key): r.params for n in R.list_recipes() for r in R.get_recipe(n).runs if r.params}
     assert params[("report_a_cnn", "tuned")]["total"] == 4_622_939
@@ -152,13 +147,6 @@ def test_interval_and_verdict():
 
 
 # ------------------------------------------------------------------ pitfalls without training
-@pytest.fixture(scope="module")
-def ham(shared_datasets):
-    from core.datasets import load_dataset
-
-    return load_dataset("ham10000", **_ham_params(shared_datasets))
-
-
 def test_all_nevus_accuracy_vs_balanced_accuracy_on_real_ham_labels(ham):
     res = P.constant_prediction(ham.labels, ham.class_codes, "nv")
     share_nv = float(np.mean(ham.labels == ham.class_codes.index("nv")))
@@ -203,36 +191,7 @@ def test_ovr_mean_vs_accuracy_and_kappa_on_real_fundus_labels(shared_datasets):
     assert R.accuracy_from_ovr_mean(0.921, 5) == pytest.approx(0.8025)  # report D's "92.1 %"
 
 
-# ------------------------------------------------------------------ the leakage pitfall, trained
-@pytest.fixture(scope="module")
-def leakage_store(shared_datasets, tmp_path_factory):
-    """The two runs of pitfall_leakage at a tiny budget (40 images per class, 32x40, 2 epochs:
-    below the quick budget, through ``overrides``), queued by launch_recipe and trained by the
-    worker's own code in this process."""
-    from lab_pages_support import lab_environ
-
-    root = tmp_path_factory.mktemp("recipes")
-    mp = pytest.MonkeyPatch()
-    for k, v in lab_environ(root).items():
-        mp.setenv(k, v)
-    mp.setenv("LAB_DASHBOARD_SUPERVISOR", "0")
-    from core.jobs import worker
-    from core.jobs.manager import JobManager
-    from core.store import Store
-    from core.training.search import update_parents
-
-    store = Store()
-    launch = U.launch_recipe(JobManager(store, store.models_dir), "pitfall_leakage", "quick",
-                             data={"ham10000": {**_ham_params(shared_datasets), "max_per_class": 40}},
-                             overrides={"epochs": 2, "input_size": [32, 40]})
-    for rid in launch.run_ids:
-        assert worker.run(rid) == 0, store.get_run(rid).error
-    update_parents(store)
-    yield {"store": store, "launch": launch, "root": root}
-    store.close()
-    mp.undo()
-
-
+# ------------------------------------------------------------------ the leakage pitfall, trained (conftest.leakage_store)
 def test_leakage_pitfall_end_to_end(leakage_store, ham):
     """Only what holds on every machine is asserted: both runs succeed as one group, the
     image-level split puts lesions in train and test while the grouped one never does. That
@@ -410,71 +369,6 @@ def test_migration_0006_turns_recipe_groups_into_groups_and_back(tmp_path):
         assert store.list_runs(kind="group")[1] == 1
     finally:
         store.close()
-
-
-# ------------------------------------------------------------------ the page
-@pytest.mark.usefixtures("page_jobs_cleanup")
-def test_recipes_page(leakage_store, shared_datasets):
-    from lab_pages_support import app_at, page_texts, problems
-
-    at = app_at("recipes")
-    assert problems(at) == []
-    assert at.selectbox(key="rc_recipe").value == "report_b_cnn5"
-    at.radio(key="rc_budget").set_value("quick").run()
-    assert problems(at) == []
-    plan = at.dataframe[0].value
-    assert list(plan["run"]) == ["plain", "augmented"] and "rough time" in plan
-    assert "Rough total" in page_texts(at)
-    # a HAM10000 recipe: without a folder the launch is disabled and the page says why
-    at.selectbox(key="rc_recipe").set_value("pitfall_accuracy_imbalance").run()
-    at.text_input(key="rc_path_ham10000").set_value("").run()
-    assert at.button(key="rc_launch").disabled and any("Data missing" in w.value for w in at.warning)
-    ham = _ham_params(shared_datasets)
-    at.text_input(key="rc_path_ham10000").set_value(ham["path"]).run()
-    at.text_input(key="rc_metadata_csv_ham10000").set_value(ham["metadata_csv"]).run()
-    assert not at.button(key="rc_launch").disabled
-    at.button(key="rc_launch").click().run()  # the supervisor is off: the run stays queued
-    assert problems(at) == []
-    queued = U.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")
-    assert len(queued) == 1 and queued[0].status == "queued" and queued[0].parent_id is not None
-    assert queued[0].tags["recipe_budget"] == "quick"
-    assert any("Queued 1 run as recipe group" in s.value for s in at.success)
-    groups = at.dataframe[-2].value  # the recipe's groups, then its runs
-    assert list(groups["group"]) == [f"Recipe group #{queued[0].parent_id}"]
-    assert list(groups["runs done"]) == ["0/1"] and list(groups["status"]) == ["queued"]
-    assert at.button(key="rc_launch").label.startswith("Launch again")  # a second click is a new group, said so
-    # ... but not the second click of a double click (within 2 s of the launch; dated ahead here so
-    # that a slow machine cannot turn it into a deliberate second click)
-    at.session_state["_single_click_recipe_launch"] = {"at": time.time() + 60}
-    at.button(key="rc_launch").click().run()
-    assert len(U.find_recipe_runs(leakage_store["store"], "pitfall_accuracy_imbalance")) == 1
-    at.session_state["rc_tab"] = "Reproduction table"
-    at.run()
-    assert problems(at) == []
-    table = at.dataframe[0].value
-    assert {"claim", "result", "interval", "verdict"} <= set(table.columns)
-    assert "needs ImageNet weights" in set(table["verdict"])
-    at.session_state["rc_tab"] = "Pitfalls"
-    at.run()
-    for key in P.PITFALLS:
-        at.radio(key="rc_pitfall").set_value(key).run()
-        assert problems(at) == [], key
-    at.radio(key="rc_pitfall").set_value("leakage").run()
-    assert "share a lesion with a training image" in page_texts(at)
-    # the group's own page (Runs): a recipe group with its runs' progress, each run linked
-    launch = leakage_store["launch"]
-    at = app_at("runs", {"run": str(launch.group_id)})
-    assert problems(at) == []
-    assert "Recipe group of recipe pitfall_leakage" in page_texts(at) and "2/2 runs done" in page_texts(at)
-    kids = at.dataframe[0].value
-    assert list(kids["id"]) == launch.run_ids and set(kids["status"]) == {"succeeded"}
-    assert list(kids["open"]) == [f"?run={i}" for i in launch.run_ids]
-    # a group has no model or metrics of its own: no metric tabs, no subsample warning, no re-run
-    assert [t.label for t in at.tabs] == ["Runs", "Config", "Manage"] and not at.metric and not at.warning
-    at.session_state["r_parent_tab"] = "Manage"
-    at.run()
-    assert problems(at) == [] and "Re-run with the same config" not in [b.label for b in at.button]
-    assert not any("champion" in b.label for b in at.button)
 
 
 # ------------------------------------------------------------------ CLI

@@ -1,4 +1,4 @@
-"""SmoothGrad saliency must not draw a regular dot lattice (issue 8, item 11).
+"""Saliency maps are smoothed: SmoothGrad (and vanilla gradients) must not draw a regular dot lattice.
 
 A small_cnn really trained on a HAM10000 subset at 64x64 has a stride-2 stem convolution; the
 gradient of a 3x3 / stride-2 convolution reaches the pixels of one parity through more kernel

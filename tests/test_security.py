@@ -1,11 +1,11 @@
-"""Security items of issue 8.
+"""Security: data roots and user text shown as text.
 
-Item 10: with ``LAB_DATA_ROOTS`` set, every file read and every folder walked is resolved
+Data roots: with ``LAB_DATA_ROOTS`` set, every file read and every folder walked is resolved
 (symbolic links followed) and checked against the roots: a link inside a root that leads
 outside refuses the whole load with a message naming it. Real folders and real symlinks in
 tmp dirs; the real HAM10000 / fundus / Fashion-MNIST files of ../shared/datasets.
 
-Item 9: user text (run names, notes, tags, class names, file names, error messages) is shown
+User text (run names, notes, tags, class names, file names, error messages) is shown
 as text on every page: the Markdown bodies the pages send (AppTest, on a real store with real
 finished runs) hold only the escaped form; the browser check is tests/e2e/test_security_browser.py.
 A name longer than the limit is refused with a message, never cut.
@@ -47,7 +47,7 @@ def roots(tmp_path, monkeypatch):
     return root1, outside
 
 
-# ------------------------------------------------------------------------------ item 10: data roots
+# ------------------------------------------------------------------------------ data roots
 def test_image_folder_class_symlinked_outside_is_refused(roots):
     """The reported escape: a class subfolder that is a link to a folder outside the roots."""
     root1, outside = roots
@@ -193,7 +193,7 @@ def test_decoding_a_file_outside_the_roots_is_refused(roots):
     assert decode_file(str(inside)).shape == (10, 12, 3)
 
 
-# ------------------------------------------------------------------------------ item 9: names not cut
+# ------------------------------------------------------------------------------ names not cut
 LONG = "n" * 100_000
 
 
@@ -235,7 +235,7 @@ def test_train_config_and_job_names(tmp_path):
     store.close()
 
 
-# ------------------------------------------------------------------------------ item 9: pages show text
+# ------------------------------------------------------------------------------ pages show text
 # the issue's name, plus raw HTML, LaTeX, an icon and a bare URL
 HOSTILE = ("![t](http://127.0.0.1:9/pixel.png) [phish](https://evil.example/login) :red[RED] "
            "<a href=\"https://evil.example/h\">h</a> $x^2$ :material/home: www.evil.example")
@@ -440,21 +440,22 @@ def test_predict_upload_with_hostile_file_name_and_classes(hostile):
 
 
 @pytest.mark.slow
-def test_data_explorer_and_augmentation_show_class_and_file_names_as_text(hostile):
+@pytest.mark.parametrize("page, key", [("data_explorer", "eda"), ("augmentation", "aug")],
+                         ids=["data_explorer", "augmentation"])
+def test_data_explorer_and_augmentation_show_class_and_file_names_as_text(hostile, page, key):
     from pages._format import md_text
 
-    for page, key in (("data_explorer", "eda"), ("augmentation", "aug")):
-        at = app_at(page)
-        at.selectbox(key=f"{key}_name").set_value("image_folder").run()
-        at.text_input(key=f"{key}_path_image_folder").set_value(str(hostile["data"])).run()
-        for tab in ("Overview", "Samples"):
-            if page == "data_explorer" and "eda_tab" in at.session_state:
-                at.session_state["eda_tab"] = tab
-                at.session_state["eda_charts"] = True  # the overview's charts carry class names too
-                at.session_state["eda_report"] = True
-                at.run()
-            texts = assert_only_text(at, f"{page} {tab}")
-        if page == "data_explorer":
-            assert any(md_text(HOSTILE_CLASS) in t for t in texts)
-        else:
-            assert any(md_text(HOSTILE_CLASS) in t or md_text(HOSTILE_CLASS_2) in t for t in texts)
+    at = app_at(page)
+    at.selectbox(key=f"{key}_name").set_value("image_folder").run()
+    at.text_input(key=f"{key}_path_image_folder").set_value(str(hostile["data"])).run()
+    for tab in ("Overview", "Samples"):
+        if page == "data_explorer" and "eda_tab" in at.session_state:
+            at.session_state["eda_tab"] = tab
+            at.session_state["eda_charts"] = True  # the overview's charts carry class names too
+            at.session_state["eda_report"] = True
+            at.run()
+        texts = assert_only_text(at, f"{page} {tab}")
+    if page == "data_explorer":
+        assert any(md_text(HOSTILE_CLASS) in t for t in texts)
+    else:
+        assert any(md_text(HOSTILE_CLASS) in t or md_text(HOSTILE_CLASS_2) in t for t in texts)

@@ -1,7 +1,7 @@
 """The run store on real databases: a SQLite file, and PostgreSQL when LAB_TEST_POSTGRES_URL is set.
 
 The repository round trip and the migration tests run with the same body on both
-backends (the ``store_url`` fixture is parametrised).
+backends (the ``store_url`` and ``any_store`` fixtures of conftest.py are parametrised).
 """
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 import zipfile
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -25,61 +22,7 @@ from core.store import STATUSES, Store, StoreError, current_revision, head_revis
 from core.store import schema as S
 from core.store.engine import make_engine
 from core.validation import NotFoundError, ValidationError
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PG_ENV = "LAB_TEST_POSTGRES_URL"
-
-
-# ---------------------------------------------------------------- PostgreSQL helpers
-def postgres_base_url() -> str:
-    """The server URL from the environment, or skip with the reason."""
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set (a PostgreSQL URL whose role may CREATE DATABASE); .ci/run sets it")
-    try:
-        eng = sa.create_engine(url, connect_args={"connect_timeout": 5})
-        with eng.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        eng.dispose()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL at {sa.make_url(url).render_as_string(hide_password=True)} is unreachable: {exc}")
-    return url
-
-
-@contextmanager
-def fresh_postgres_database():
-    """A new, empty database on the test server; dropped afterwards."""
-    base = sa.make_url(postgres_base_url())
-    name = f"lab_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        with fresh_postgres_database() as url:
-            yield url
-
-
-@pytest.fixture()
-def store(store_url, tmp_path):
-    s = Store(store_url, models_dir=tmp_path / "models")
-    yield s
-    s.close()
+from store_support import PROJECT_ROOT, WRITER
 
 
 def make_config(**over):
@@ -91,16 +34,16 @@ def make_config(**over):
 
 
 # ---------------------------------------------------------------- round trip (both backends)
-def test_repository_round_trip(store, tmp_path):
+def test_repository_round_trip(any_store, tmp_path):
     cfg = make_config()
-    a = store.create_run(cfg, name="digits cnn", dataset="digits", model="small_cnn", seed=0)
-    b = store.create_run(make_config(model="report_b_cnn5"), name="fashion b", dataset="fashion_mnist",
+    a = any_store.create_run(cfg, name="digits cnn", dataset="digits", model="small_cnn", seed=0)
+    b = any_store.create_run(make_config(model="report_b_cnn5"), name="fashion b", dataset="fashion_mnist",
                          model="report_b_cnn5", seed=1, tags=["baseline"])
     assert isinstance(a, int) and b > a
 
     # params: flattened config
-    store.log_params(a, cfg)
-    d = store.get_run(a)
+    any_store.log_params(a, cfg)
+    d = any_store.get_run(a)
     assert d.config == cfg
     assert d.params["dataset.params.max_per_class"] == "20"
     assert d.params["augment.horizontal_flip"] == "true" and d.params["model"] == "small_cnn"
@@ -109,44 +52,44 @@ def test_repository_round_trip(store, tmp_path):
     # status transitions are validated
     with pytest.raises(ValidationError, match="cannot go from 'queued' to 'succeeded'; from 'queued' it can only "
                                               "go to 'running', 'cancelled', 'failed'"):
-        store.set_status(a, "succeeded")
+        any_store.set_status(a, "succeeded")
     with pytest.raises(ValidationError, match="'status' parameter must be one of"):
-        store.set_status(a, "done")
-    store.set_status(a, "running")
+        any_store.set_status(a, "done")
+    any_store.set_status(a, "running")
     with pytest.raises(ValidationError, match="cannot go from 'running' to 'queued'"):
-        store.set_status(a, "queued")
-    store.set_worker(a, pid=os.getpid())
-    store.set_progress(a, 0.25, {"epoch": 1, "batch": 3, "images_per_sec": 812.5, "eta_s": 4.0, "message": "training"})
-    store.set_progress(a, 7.0, {"epoch": 1})  # clipped
-    assert store.get_run(a).progress == 1.0
-    store.set_progress(a, 0.5, {"epoch": 2, "images_per_sec": 900.0, "message": "epoch 2"})
+        any_store.set_status(a, "queued")
+    any_store.set_worker(a, pid=os.getpid())
+    any_store.set_progress(a, 0.25, {"epoch": 1, "batch": 3, "images_per_sec": 812.5, "eta_s": 4.0, "message": "training"})
+    any_store.set_progress(a, 7.0, {"epoch": 1})  # clipped
+    assert any_store.get_run(a).progress == 1.0
+    any_store.set_progress(a, 0.5, {"epoch": 2, "images_per_sec": 900.0, "message": "epoch 2"})
 
     # metrics: batch insert per step, NaN kept
-    store.log_metrics(a, {"loss": 1.5, "accuracy": 0.4, "val_loss": 1.7}, step=0)
-    store.log_metrics(a, {"loss": 0.9, "accuracy": 0.7, "val_loss": float("nan")}, step=1)
-    store.log_summary(a, {"accuracy": 0.71, "macro_f1": 0.69, "train_time_s": 12.5})
-    store.log_summary(a, {"accuracy": 0.72})  # replaces
-    store.log_summary(b, {"accuracy": 0.55})
+    any_store.log_metrics(a, {"loss": 1.5, "accuracy": 0.4, "val_loss": 1.7}, step=0)
+    any_store.log_metrics(a, {"loss": 0.9, "accuracy": 0.7, "val_loss": float("nan")}, step=1)
+    any_store.log_summary(a, {"accuracy": 0.71, "macro_f1": 0.69, "train_time_s": 12.5})
+    any_store.log_summary(a, {"accuracy": 0.72})  # replaces
+    any_store.log_summary(b, {"accuracy": 0.55})
     with pytest.raises(ValidationError, match="must be a number"):
-        store.log_summary(a, {"accuracy": "high"})
+        any_store.log_summary(a, {"accuracy": "high"})
 
     # artifacts live under <models_dir>/<run id>/
-    run_dir = store.run_dir(a)
+    run_dir = any_store.run_dir(a)
     run_dir.mkdir(parents=True)
     (run_dir / "model.keras").write_bytes(b"PK\x03\x04" + b"0" * 100)
     (run_dir / "predictions.csv").write_text("id,y_true,y_pred\n1,0,0\n")
-    store.add_artifact(a, "model", run_dir / "model.keras")
-    store.add_artifact(a, "predictions", run_dir / "predictions.csv")
+    any_store.add_artifact(a, "model", run_dir / "model.keras")
+    any_store.add_artifact(a, "predictions", run_dir / "predictions.csv")
     with pytest.raises(NotFoundError, match="does not exist"):
-        store.add_artifact(a, "model", run_dir / "missing.keras")
+        any_store.add_artifact(a, "model", run_dir / "missing.keras")
 
     # tags and notes
-    store.set_tags(a, {"stage": "dev", "favourite": ""})
-    store.add_tag(a, "reviewed", "yes")
-    store.remove_tag(a, "favourite")
-    store.set_notes(a, "Overfits after epoch 2; try augmentation.")
+    any_store.set_tags(a, {"stage": "dev", "favourite": ""})
+    any_store.add_tag(a, "reviewed", "yes")
+    any_store.remove_tag(a, "favourite")
+    any_store.set_notes(a, "Overfits after epoch 2; try augmentation.")
 
-    d = store.get_run(a)
+    d = any_store.get_run(a)
     assert d.status == "running" and d.pid == os.getpid() and d.started_at is not None
     assert d.progress == 0.5 and d.progress_info["images_per_sec"] == 900.0
     assert d.summary == {"accuracy": 0.72, "macro_f1": 0.69, "train_time_s": 12.5}
@@ -156,119 +99,124 @@ def test_repository_round_trip(store, tmp_path):
     assert [x.kind for x in d.artifacts] == ["model", "predictions"]
     assert d.artifact("model").path == run_dir / "model.keras" and d.artifact("model").bytes == 104
 
-    hist = store.get_metric_history(a)
+    hist = any_store.get_metric_history(a)
     assert list(hist.columns) == ["key", "step", "value", "time"]
     assert len(hist) == 6
     vl = hist[hist.key == "val_loss"].sort_values("step")
     assert vl.value.iloc[0] == pytest.approx(1.7) and math.isnan(vl.value.iloc[1])
     assert str(hist["time"].dt.tz) == "UTC"
-    assert list(store.get_metric_history(a, keys=["loss"]).value) == [1.5, 0.9]
-    both = store.get_histories([a, b])
+    assert list(any_store.get_metric_history(a, keys=["loss"]).value) == [1.5, 0.9]
+    both = any_store.get_histories([a, b])
     assert set(both.run_id) == {a} and "run_id" in both.columns
 
     # listing: filters, sort by a summary metric, pagination, tags and summaries attached
-    c = store.create_run(make_config(), name="trial 1", dataset="digits", model="small_cnn", seed=2, parent_id=a)
-    runs, total = store.list_runs()
+    c = any_store.create_run(make_config(), name="trial 1", dataset="digits", model="small_cnn", seed=2, parent_id=a)
+    runs, total = any_store.list_runs()
     assert total == 3 and [r.id for r in runs] == [c, b, a]  # newest first
-    runs, total = store.list_runs(dataset="digits")
+    runs, total = any_store.list_runs(dataset="digits")
     assert total == 2 and {r.id for r in runs} == {a, c}
-    runs, total = store.list_runs(parent_id=None)
+    runs, total = any_store.list_runs(parent_id=None)
     assert {r.id for r in runs} == {a, b}
-    assert [r.id for r in store.list_runs(parent_id=a)[0]] == [c]
-    assert [r.id for r in store.list_runs(status="running")[0]] == [a]
-    assert [r.id for r in store.list_runs(status=["queued"], sort="id", descending=False)[0]] == [b, c]
-    assert [r.id for r in store.list_runs(tag="baseline")[0]] == [b]
-    assert [r.id for r in store.list_runs(tag="stage=dev")[0]] == [a]
-    assert store.list_runs(tag="stage=prod")[1] == 0
-    assert [r.id for r in store.list_runs(text="FASHION")[0]] == [b]
-    assert [r.id for r in store.list_runs(text="augmentation")[0]] == [a]  # notes
-    assert [r.id for r in store.list_runs(text="100%_")[0]] == []  # LIKE wildcards escaped
-    by_acc = store.list_runs(sort="accuracy")[0]
+    assert [r.id for r in any_store.list_runs(parent_id=a)[0]] == [c]
+    assert [r.id for r in any_store.list_runs(status="running")[0]] == [a]
+    assert [r.id for r in any_store.list_runs(status=["queued"], sort="id", descending=False)[0]] == [b, c]
+    assert [r.id for r in any_store.list_runs(tag="baseline")[0]] == [b]
+    assert [r.id for r in any_store.list_runs(tag="stage=dev")[0]] == [a]
+    assert any_store.list_runs(tag="stage=prod")[1] == 0
+    assert [r.id for r in any_store.list_runs(text="FASHION")[0]] == [b]
+    assert [r.id for r in any_store.list_runs(text="augmentation")[0]] == [a]  # notes
+    assert [r.id for r in any_store.list_runs(text="100%_")[0]] == []  # LIKE wildcards escaped
+    by_acc = any_store.list_runs(sort="accuracy")[0]
     assert [r.id for r in by_acc] == [a, b, c]  # runs without the metric last
-    assert [r.id for r in store.list_runs(sort="accuracy", descending=False)[0]] == [b, a, c]
-    page, total = store.list_runs(sort="name", descending=False, limit=2, offset=1)
+    assert [r.id for r in any_store.list_runs(sort="accuracy", descending=False)[0]] == [b, a, c]
+    page, total = any_store.list_runs(sort="name", descending=False, limit=2, offset=1)
     assert total == 3 and [r.name for r in page] == ["fashion b", "trial 1"]
     ra = next(r for r in by_acc if r.id == a)
     assert ra.summary["accuracy"] == 0.72 and ra.tags == {"stage": "dev", "reviewed": "yes"}
     with pytest.raises(ValidationError, match="'status' parameter must be one of"):
-        store.list_runs(status="done")
+        any_store.list_runs(status="done")
 
     # export: folder and zip
-    out = export_bundle(store, a, tmp_path / "export")
+    out = export_bundle(any_store, a, tmp_path / "export")
     assert json.loads((out / "config.json").read_text()) == cfg
     assert json.loads((out / "summary.json").read_text())["accuracy"] == 0.72
     assert (out / "metrics.csv").read_text().splitlines()[0] == "key,step,value,time"
     assert (out / "model.keras").read_bytes()[:2] == b"PK"
-    z = export_bundle(store, a, tmp_path / "export.zip")
+    z = export_bundle(any_store, a, tmp_path / "export.zip")
     with zipfile.ZipFile(z) as zf:
         names = set(zf.namelist())
     assert {f"run_{a}/config.json", f"run_{a}/metrics.csv", f"run_{a}/summary.json", f"run_{a}/model.keras"} <= names
 
     # delete: a running run is refused with what to do; a finished one goes with its files
     with pytest.raises(ValidationError, match="is running; it was not deleted. Cancel it first"):
-        store.delete_run(a)
-    assert store.request_cancel(a) == "running" and store.get_run(a).cancel_requested
-    store.set_status(a, "cancelled")
-    d = store.get_run(a)
+        any_store.delete_run(a)
+    assert any_store.request_cancel(a) == "running" and any_store.get_run(a).cancel_requested
+    any_store.set_status(a, "cancelled")
+    d = any_store.get_run(a)
     assert d.finished_at >= d.started_at and d.duration_s >= 0
-    assert store.request_cancel(b) == "cancelled"  # a queued run is cancelled at once
-    assert store.get_run(b).status == "cancelled"
-    store.delete_run(a)  # with its trial c
+    assert any_store.request_cancel(b) == "cancelled"  # a queued run is cancelled at once
+    assert any_store.get_run(b).status == "cancelled"
+    any_store.delete_run(a)  # with its trial c
     assert not run_dir.exists()
     with pytest.raises(NotFoundError, match=f"Run {a} does not exist"):
-        store.get_run(a)
+        any_store.get_run(a)
     with pytest.raises(NotFoundError):
-        store.get_run(c)
-    assert store.list_runs()[1] == 1
-    with store.engine.connect() as conn:  # no orphan rows
+        any_store.get_run(c)
+    assert any_store.list_runs()[1] == 1
+    with any_store.engine.connect() as conn:  # no orphan rows
         for t in (S.metrics, S.summary_metrics, S.params, S.tags, S.artifacts):
             assert conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.run_id.in_([a, c]))).scalar() == 0
 
 
-def test_unknown_run_ids(store):
-    for call in (lambda: store.get_run(999), lambda: store.set_status(999, "running"),
-                 lambda: store.set_progress(999, 0.5, {}), lambda: store.log_metrics(999, {"loss": 1}, 0),
-                 lambda: store.delete_run(999), lambda: store.get_metric_history(999),
-                 lambda: store.set_notes(999, "x"), lambda: store.request_cancel(999)):
-        with pytest.raises(NotFoundError, match="Run 999 does not exist"):
-            call()
+# a call naming run 999 of an empty store, by what it does
+UNKNOWN_RUN_CALLS = {
+    "get_run": lambda s: s.get_run(999), "set_status": lambda s: s.set_status(999, "running"),
+    "set_progress": lambda s: s.set_progress(999, 0.5, {}), "log_metrics": lambda s: s.log_metrics(999, {"loss": 1}, 0),
+    "delete_run": lambda s: s.delete_run(999), "get_metric_history": lambda s: s.get_metric_history(999),
+    "set_notes": lambda s: s.set_notes(999, "x"), "request_cancel": lambda s: s.request_cancel(999),
+    "create_run_as_a_trial_of_it": lambda s: s.create_run({}, name="orphan trial", parent_id=999),
+}
+
+
+@pytest.mark.parametrize("call", list(UNKNOWN_RUN_CALLS.values()), ids=list(UNKNOWN_RUN_CALLS))
+def test_unknown_run_ids(any_store, call):
     with pytest.raises(NotFoundError, match="Run 999 does not exist"):
-        store.create_run({}, name="orphan trial", parent_id=999)
+        call(any_store)
 
 
-def test_status_check_constraint_in_database(store):
-    rid = store.create_run({}, name="x")
+def test_status_check_constraint_in_database(any_store):
+    rid = any_store.create_run({}, name="x")
     with pytest.raises(sa.exc.IntegrityError):
-        with store.engine.begin() as conn:
+        with any_store.engine.begin() as conn:
             conn.execute(sa.update(S.runs).where(S.runs.c.id == rid).values(status="exploded"))
-    assert store.get_run(rid).status == "queued"
+    assert any_store.get_run(rid).status == "queued"
 
 
-def test_json_columns_are_strict_and_old_nan_text_still_reads(store):
+def test_json_columns_are_strict_and_old_nan_text_still_reads(any_store):
     """New writes follow the lab's one JSON rule (NaN and infinities become null); rows written by
     earlier versions, with the non-standard ``NaN`` token, still read."""
     def strict(text):
         return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON token {c} in {text!r}"))
 
-    rid = store.create_run({"lr": float("nan"), "clip": float("inf"), "ok": 1}, name="nan config", status="running")
-    store.log_params(rid, {"lr": float("nan"), "sizes": (1, 2)})
-    store.set_progress(rid, 0.5, {"eta_s": float("nan")})
-    store.set_placement(rid, executor="local", node=float("inf"))
-    with store.engine.connect() as conn:
+    rid = any_store.create_run({"lr": float("nan"), "clip": float("inf"), "ok": 1}, name="nan config", status="running")
+    any_store.log_params(rid, {"lr": float("nan"), "sizes": (1, 2)})
+    any_store.set_progress(rid, 0.5, {"eta_s": float("nan")})
+    any_store.set_placement(rid, executor="local", node=float("inf"))
+    with any_store.engine.connect() as conn:
         row = conn.execute(sa.select(S.runs).where(S.runs.c.id == rid)).one()
         params = dict(conn.execute(sa.select(S.params.c.key, S.params.c.value).where(S.params.c.run_id == rid)).all())
     assert strict(row.config) == {"lr": None, "clip": None, "ok": 1}
     assert strict(row.progress_info) == {"eta_s": None} and strict(row.placement) == {"executor": "local", "node": None}
     assert params == {"lr": "null", "sizes": "[1, 2]"}
 
-    with store.engine.begin() as conn:  # a row as the earlier code wrote it
+    with any_store.engine.begin() as conn:  # a row as the earlier code wrote it
         conn.execute(sa.update(S.runs).where(S.runs.c.id == rid).values(
             config='{"lr": NaN, "ok": 1}', progress_info='{"eta_s": NaN}', placement='{"node": Infinity}'))
-    d = store.get_run(rid)
+    d = any_store.get_run(rid)
     assert math.isnan(d.config["lr"]) and d.config["ok"] == 1
     assert math.isnan(d.progress_info["eta_s"]) and d.placement == {"node": float("inf")}
-    assert store.get_configs([rid])[rid]["ok"] == 1
-    assert store.set_placement(rid, gpus=[0])["gpus"] == [0]
+    assert any_store.get_configs([rid])[rid]["ok"] == 1
+    assert any_store.set_placement(rid, gpus=[0])["gpus"] == [0]
 
 
 def test_active_and_final_statuses_split_every_status():
@@ -390,20 +338,6 @@ def test_listing_1000_runs_with_summary_metrics(tmp_path):
     accs = [r.summary["accuracy"] for r in runs]
     assert accs == sorted(accs, reverse=True)
     assert dt < 5.0
-
-
-WRITER = r"""
-import sys
-from core.store import Store
-s = Store(sys.argv[1])
-rid = int(sys.argv[2])
-print("ready", flush=True)
-for step in range(300):
-    s.log_metrics(rid, {"loss": 1.0 / (step + 1), "accuracy": step / 300}, step)
-    s.set_progress(rid, step / 300, {"epoch": step, "message": "writing"})
-s.log_summary(rid, {"accuracy": 0.99})
-s.set_status(rid, "succeeded")
-"""
 
 
 def test_dashboard_reads_while_a_worker_process_writes(tmp_path):

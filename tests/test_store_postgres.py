@@ -1,6 +1,6 @@
 """PostgreSQL-specific store checks (skipped with a reason when LAB_TEST_POSTGRES_URL is unset
 or the server is unreachable). The repository round trip and the migration tests in
-tests/test_store.py also run on PostgreSQL through their parametrised ``store_url``."""
+tests/test_store.py also run on PostgreSQL through the parametrised ``store_url`` of conftest.py."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from core.store import Store
-from test_store import PROJECT_ROOT, WRITER, fresh_postgres_database
+from store_support import PROJECT_ROOT, WRITER, fresh_postgres_database, postgres_base_url
 
 pytestmark = pytest.mark.postgres
 
@@ -71,7 +71,6 @@ def test_run_bundle_round_trip_sqlite_to_postgres_and_back(trained, tmp_path):
     the imported run can be the champion of its dataset."""
     from core.serving.bundle import export_bundle, import_bundle
     from test_bundle import assert_same_run, source_store
-    from test_store import postgres_base_url
 
     postgres_base_url()  # skip at once (before any work) without a server
     src = source_store(trained)

@@ -1,4 +1,4 @@
-"""Job supervision across restarts, and one job status on every page (issue 8, items 2 and 8).
+"""Job supervision across restarts, and one job status on every page.
 
 Real components throughout: SQLite (and PostgreSQL where LAB_TEST_POSTGRES_URL is set) stores,
 real worker processes training on digits, `python -m core jobs serve` as a process, a real
@@ -22,7 +22,6 @@ from core.jobs.manager import JobManager
 from core.jobs.status import job_snapshot
 from core.store import HOST, Store
 from lab_pages_support import lab_environ, wait_for
-from test_store import store_url  # noqa: F401,F811 - fixture: sqlite, and postgres when configured
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -60,7 +59,7 @@ def _env(root: Path, **extra) -> dict:
 
 
 # ---------------------------------------------------------------- the store: claims and snapshots
-def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):  # noqa: F811 - the fixture
+def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):
     """Two processes claim from one queue as fast as they can: every run is claimed exactly
     once, by the supervisor recorded on it (a compare-and-set on status, SQLite and PostgreSQL)."""
     store = Store(store_url, models_dir=tmp_path / "m")
@@ -94,7 +93,7 @@ def test_two_supervisors_never_claim_the_same_run(store_url, tmp_path):  # noqa:
     store.close()
 
 
-def test_snapshot_is_one_consistent_read(store_url, tmp_path):  # noqa: F811 - the fixture
+def test_snapshot_is_one_consistent_read(store_url, tmp_path):
     store = Store(store_url, models_dir=tmp_path / "m")
     other = Store(store_url, models_dir=tmp_path / "m")  # another process's connection
     a, b = _queue(store, SHORT, "a"), _queue(store, SHORT, "b")
@@ -110,16 +109,15 @@ def test_snapshot_is_one_consistent_read(store_url, tmp_path):  # noqa: F811 - t
     assert snap.waiting_unsupervised and "no job supervisor is alive" in snap.unsupervised_message()
     store.beat_supervisor("serve@elsewhere:7:abc", kind="serve", host="elsewhere", pid=7)
     snap = job_snapshot(store)
-    assert snap.supervised and not snap.waiting_unsupervised
+    assert snap.supervisors and not snap.waiting_unsupervised
     assert [s.id for s in snap.supervisors] == ["serve@elsewhere:7:abc"]
     other.close()
     store.close()
 
 
-def test_recovery_leaves_a_live_supervisors_runs_alone(tmp_path):
+def test_recovery_leaves_a_live_supervisors_runs_alone(store):
     """A second supervisor starting on the same store must not interrupt (or adopt) a run that
     a live supervisor has just claimed; once that supervisor's lease ends, it recovers it."""
-    store = Store(f"sqlite:///{tmp_path / 'runs.db'}", models_dir=tmp_path / "m")
     a = JobManager(store, store.models_dir, kind="test", recover_every_s=3600)
     store.beat_supervisor(a.supervisor_id, kind="test")  # a's lease, as a.start() takes it
     rid = _queue(store, SHORT, "claimed by a, worker about to start")
@@ -132,7 +130,6 @@ def test_recovery_leaves_a_live_supervisors_runs_alone(tmp_path):
     rep = b.recover()
     assert rep.interrupted == [rid]
     assert "claimed but its worker process never started" in store.get_run(rid).error
-    store.close()
 
 
 # ---------------------------------------------------------------- pages (AppTest)

@@ -113,10 +113,14 @@ def test_gpus_field_defaults_to_cpu_and_old_configs_still_load():
     old = {k: v for k, v in cfg.to_dict().items() if k != "gpus"}  # stored before the field existed
     assert TrainConfig.from_dict(old).validate().gpus == 0
     assert TrainConfig(**{**QUICK, "gpus": 2}).validate().gpus == 2
-    for bad, expected in ((-1, "in the range [0, inf]"), (1.5, "must be an int"), (True, "must be an int")):
-        with pytest.raises(ValidationError) as e:
-            TrainConfig(**{**QUICK, "gpus": bad}).validate()
-        assert "The 'gpus' parameter" in str(e.value) and expected in str(e.value)
+
+
+@pytest.mark.parametrize("bad, expected", [(-1, "in the range [0, inf]"), (1.5, "must be an int"),
+                                           (True, "must be an int")], ids=["negative", "fraction", "bool"])
+def test_gpus_field_refuses_what_is_not_a_count(bad, expected):
+    with pytest.raises(ValidationError) as e:
+        TrainConfig(**{**QUICK, "gpus": bad}).validate()
+    assert "The 'gpus' parameter" in str(e.value) and expected in str(e.value)
 
 
 def test_unknown_dataset_and_model_names_have_close_matches():

@@ -71,8 +71,8 @@ def test_upload_outcomes_directly():
                             "brightness_percentiles": {"1": 80.0, "99": 180.0}},
             "preprocessing": {"channels": 3}}
     out = {k: decode_upload(n, d, meta) for k, (n, d) in FILES.items()}
-    for k, o in out.items():
-        assert (o.error is None) == (EXPECTED[k] == "ok"), (k, o.error)
+    wrong = {k: o.error for k, o in out.items() if (o.error is None) != (EXPECTED[k] == "ok")}
+    assert wrong == {}, f"outcome not as expected ({EXPECTED}) for: {wrong}"
     assert out["cmyk_jpeg"].image.shape[2] == 3 and out["cmyk_jpeg"].notices
     assert out["png_16bit"].image.dtype == np.uint8
     assert out["png_alpha"].image.shape[2] == 3

@@ -200,12 +200,6 @@ def canonical_preset(name: str) -> str:
     return PRESET_ALIASES.get(name, name)
 
 
-def preset_label(name: str, *, hint: bool = True) -> str:
-    """"Flips + small rotations — mirroring, ...; as in report C (HAM10000 at 224 px)"."""
-    label, where = PRESET_INFO[canonical_preset(name)]
-    return f"{label} — {where}" if hint and name != "none" else label
-
-
 def get_preset(name: str) -> AugmentSpec:
     """A fresh copy of a preset (presets are mutable dataclasses); old aliases accepted."""
     check_one_of("augmentation preset", name, list(PRESETS))

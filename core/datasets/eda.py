@@ -87,25 +87,6 @@ def _header(path: str) -> tuple[int, int, str, str | None]:
 _MODE_CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3, "LA": 2, "I;16": 1, "I": 1, "F": 1}
 
 
-def size_distribution(ds: Dataset, *, sample: int | None = 2000, seed: int = 0) -> pd.DataFrame:
-    """Image sizes and channel counts (from file headers for on-disk sets).
-
-    Columns: width, height, channels, mode, count, percent (most common first).
-    """
-    if ds.images is not None:
-        n, h, w, c = ds.images.shape
-        return pd.DataFrame({"width": [w], "height": [h], "channels": [c], "mode": ["L" if c == 1 else "RGB"],
-                             "count": [n], "percent": [100.0]})
-    pos = _sample_positions(ds, sample, seed)
-    rows = [_header(ds.paths[i]) for i in pos]
-    df = pd.DataFrame(rows, columns=["width", "height", "mode", "format"])
-    df["channels"] = df["mode"].map(lambda m: _MODE_CHANNELS.get(m, 3))
-    out = df.groupby(["width", "height", "channels", "mode"]).size().rename("count").reset_index()
-    out = out.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
-    out["percent"] = 100.0 * out["count"] / max(len(df), 1)
-    return out
-
-
 def _pixels(ds: Dataset, i: int, max_side: int = 256) -> np.ndarray | None:
     """uint8 H x W x C pixels (reduced scale for files); None when unreadable."""
     if ds.images is not None:
@@ -232,45 +213,6 @@ def _meta_columns(ds: Dataset) -> list[str]:
     if ds.group_name:
         skip.add(ds.group_name)
     return [c for c in ds.metadata.columns if c not in skip]
-
-
-def metadata_summary(ds: Dataset, *, max_categories: int = 50) -> dict[str, pd.DataFrame]:
-    """Summaries of the per-sample metadata.
-
-    * ``"age"``: describe() of age per class plus an "all" row (count, mean, std, min, 25%,
-      50%, 75%, max) and ``missing`` (when the metadata has an age column);
-    * ``"age_histogram"``: counts per 5-year bin per class;
-    * ``"<column>_by_class"``: counts of each value of a categorical column (sex,
-      localization, dx_type, eye, ...) per class (rows: values, columns: classes);
-    * ``"group_sizes"``: see :func:`group_sizes` (when the dataset has groups).
-    """
-    out: dict[str, pd.DataFrame] = {}
-    meta = ds.metadata.reset_index(drop=True)
-    cls = pd.Series(_class_names(ds, ds.labels), name="class")
-    class_order = [c for c in ds.class_names]
-    if "age" in meta.columns:
-        age = pd.to_numeric(meta["age"], errors="coerce")
-        if "age_imputed" in meta.columns:
-            age = age.mask(meta["age_imputed"].astype(bool))
-        desc = age.groupby(cls).describe().reindex(class_order)
-        desc.loc["all"] = age.describe()
-        desc["missing"] = list(age.isna().groupby(cls).sum().reindex(class_order).fillna(0).astype(int)) + [int(age.isna().sum())]
-        out["age"] = desc
-        edges = np.arange(0, 5 * (int(np.nanmax(age.to_numpy(dtype=float), initial=0) // 5) + 2), 5)
-        binned = pd.cut(age, edges, right=False)
-        out["age_histogram"] = pd.crosstab(binned, cls).reindex(columns=class_order, fill_value=0)
-    for col in _meta_columns(ds):
-        if col in ("age", "age_imputed", "official_split", "level", "dx", "class_folder"):
-            continue
-        s = meta[col]
-        if pd.api.types.is_numeric_dtype(s) and s.nunique() > 10:
-            continue
-        if s.nunique(dropna=True) > max_categories or s.nunique(dropna=True) == 0:
-            continue
-        out[f"{col}_by_class"] = pd.crosstab(s.fillna("(missing)"), cls).reindex(columns=class_order, fill_value=0)
-    if ds.groups is not None:
-        out["group_sizes"] = group_sizes(ds)
-    return out
 
 
 def missing_values(ds: Dataset) -> pd.DataFrame:

@@ -207,14 +207,3 @@ def apply_split(ds: Dataset, split: Split | dict) -> tuple[Dataset, Dataset, Dat
     if isinstance(split, dict):
         split = Split.from_dict(split)
     return ds.subset(split.train), ds.subset(split.val), ds.subset(split.test)
-
-
-def split_summary(ds: Dataset, split: Split) -> pd.DataFrame:
-    """Counts and percentages per class in each part (rows: classes)."""
-    out = pd.DataFrame(index=pd.Index(list(ds.class_names), name="class"))
-    for p in PARTS:
-        pos = ds.index_of(getattr(split, p)) if getattr(split, p) else np.array([], dtype=np.int64)
-        cnt = np.bincount(ds.labels[pos], minlength=ds.num_classes)
-        out[p] = cnt
-        out[f"{p}_pct"] = 100.0 * cnt / max(cnt.sum(), 1)
-    return out

@@ -47,10 +47,6 @@ class JobSnapshot:
         return bool(self.n_running or self.n_queued)
 
     @property
-    def supervised(self) -> bool:
-        return bool(self.supervisors)
-
-    @property
     def waiting_unsupervised(self) -> bool:
         """Queued runs that nothing will start: no supervisor is alive."""
         return self.n_queued > 0 and not self.supervisors

@@ -113,7 +113,6 @@ class StoreReporter:
         self.info: dict[str, Any] = {"epochs": epochs, "message": "starting"}
         self.messages: list[dict] = []
         self.first_write_at: float | None = None
-        self.last_epoch_logs: dict[str, float] = {}
 
     # -- helpers
     def _fraction(self, epoch: int, within: float) -> float:
@@ -150,7 +149,6 @@ class StoreReporter:
 
     def on_epoch(self, epoch: int, logs: dict) -> None:
         values = {k: v for k, v in _numeric_items(logs).items() if k not in ("epoch", "best_epoch")}
-        self.last_epoch_logs = values
         if values:
             self.store.log_metrics(self.run_id, values, step=int(epoch))
         self.info.update({"epoch": int(epoch), "batch_fraction": 1.0, "epoch_logs": values,

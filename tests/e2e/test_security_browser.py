@@ -1,4 +1,4 @@
-"""Issue 8 item 9 in a real browser: `streamlit run app.py` + headless Chromium (Playwright).
+"""User text shown as text, in a real browser: `streamlit run app.py` + headless Chromium (Playwright).
 
 A store whose run names, notes, tags, class names, file names and error texts are Markdown
 (``![t](http://127.0.0.1:9/pixel.png) [phish](https://evil.example/login) :red[RED]`` ...):

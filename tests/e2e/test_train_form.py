@@ -1,7 +1,7 @@
 """The Train page in a real browser (`streamlit run app.py` + headless Chromium): Enter in a
 field never queues a run, a double click on Submit queues one, a reload keeps the form and
 the Jobs tab keeps following the run, and the Jobs tab's panel and queue table refresh
-together from the store (issue 8, items 5, 7, 8). Waits are on conditions, never sleeps.
+together from the store. Waits are on conditions, never sleeps.
 
 The job supervisor is off (LAB_DASHBOARD_SUPERVISOR=0): runs stay queued and the test moves
 its run along with the store API a worker uses, so no training runs here.
@@ -67,7 +67,7 @@ def test_enter_double_click_reload_and_live_jobs(server, page):
     expect(pg.get_by_label("Epochs", exact=True)).to_have_value("5")
     expect(pg.locator("[data-testid='stException']")).to_have_count(0)
 
-    # item 5: Enter in a number field and in the name field commits the value, queues nothing
+    # Enter in a number field and in the name field commits the value, queues nothing
     _type_and_enter(pg, "Epochs", "3", "t_epochs=3")
     _type_and_enter(pg, "Run name (optional)", "enter probe", "t_name=enter")
     assert store.list_runs()[1] == 0
@@ -80,7 +80,7 @@ def test_enter_double_click_reload_and_live_jobs(server, page):
     assert total == 1, [(r.id, r.name) for r in runs]
     assert runs[0].name == "enter probe" and store.get_run(runs[0].id).config["epochs"] == 3
 
-    # item 7: a reload (a new browser session) keeps the form and follows the run
+    # a reload (a new browser session) keeps the form and follows the run
     pg.reload()
     expect(pg.get_by_label("Epochs", exact=True)).to_have_value("3")
     expect(pg.get_by_label("Seed", exact=True)).to_have_value("1")
@@ -88,7 +88,7 @@ def test_enter_double_click_reload_and_live_jobs(server, page):
     pg.get_by_role("tab", name="Jobs").click()
     expect(pg.get_by_role("combobox", name="Run", exact=True)).to_have_value(re.compile(r"^#1 · enter probe"))
 
-    # item 8: the panel and the queue table follow the store together, with no interaction
+    # the panel and the queue table follow the store together, with no interaction
     store.set_status(1, "running")
     store.set_progress(1, 0.42, {"epoch": 2, "epochs": 3, "message": "training"})
     tabs = pg.get_by_test_id("stTabs")

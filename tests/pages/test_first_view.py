@@ -1,109 +1,16 @@
-"""First render of the Data explorer and the Augmentation studio.
-
-AppTest on the real pages and real digits. The Data explorer draws only the open tab (a first
-visit: the overview) and keeps its image statistics in Streamlit's data cache, so a new
-session does not measure the images again; the Augmentation studio draws its controls and
-the original image before the variants (TensorFlow) and caches the variants per (image, spec,
-n, seed). Deep links: no TensorFlow on the first script run of the other pages, the page's
-elements sent before the shared sidebar's, the background warm-up imports waiting until no page
-is being drawn (bench/README.md, "Deep links again")."""
+"""The first view of a page: a deep link's first script run imports no TensorFlow (any page),
+the background warm-up imports wait until no page is being drawn, a real browser receives the
+page's elements before the shared sidebar's, and scripts/serve.py opens the store before the
+first visit (bench/README.md, "Deep links again")."""
 from __future__ import annotations
 
 import pytest
 
-from lab_pages_support import app_at, problems
+from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT, StreamlitServer, lab_environ, require_chromium, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def cache_bytes(function_name: str) -> int:
-    """Bytes held by one st.cache_data function in this process (Streamlit's own cache stats,
-    grouped per function): unchanged after a visit = a cache hit, grown = a new entry."""
-    from streamlit.runtime.caching import get_data_cache_stats_provider
-
-    return sum(s.byte_length for stats in get_data_cache_stats_provider().get_stats().values() for s in stats
-               if s.cache_name.rsplit(".", 1)[-1] == function_name)
-
-
-def test_data_explorer_first_visit_draws_only_the_overview_and_reuses_statistics(lab_env):
-    at = app_at("data_explorer")
-    assert problems(at) == []
-    assert [m.label for m in at.metric][:3] == ["Images", "Classes", "Imbalance ratio"]
-    # only the overview is drawn: no decoded samples, no image statistics, and no chart library
-    # before it is asked for (the class shares are a bar column of the table; plotly.js held the
-    # browser's main thread 0.75 s before the metrics showed); the raw loading report neither
-    assert len(at.image) == 0 and len(at.select_slider) == 0 and len(at.get("plotly_chart")) == 0
-    assert len(at.json) == 0 and len(at.dataframe) == 1
-    share = at.dataframe[0].value.set_index("class")["percent"]
-    assert share.round(1).sum() == pytest.approx(100, abs=0.5)
-    at.session_state["eda_charts"] = True  # the user opens "Bar and pie charts"
-    at.run()
-    assert problems(at) == [] and len(at.get("plotly_chart")) == 2
-    at.session_state["eda_tab"] = "Image statistics"
-    at.run()
-    assert problems(at) == [] and len(at.get("plotly_chart")) == 4
-    measured = cache_bytes("_image_stats_cached")
-    assert measured > 0
-
-    again = app_at("data_explorer")  # a new visitor: the statistics come from the cache
-    again.session_state["eda_tab"] = "Image statistics"
-    again.run()
-    assert problems(again) == []
-    assert cache_bytes("_image_stats_cached") == measured
-    assert any("Images to measure" == s.label for s in again.select_slider)
-
-    again.session_state["eda_tab"] = "Samples"
-    again.run()
-    assert problems(again) == []
-    assert len(again.image) == 10 * 6  # 6 per class by default
-
-
-def test_augmentation_draws_original_first_and_caches_variants(lab_env):
-    at = app_at("augmentation")
-    assert problems(at) == []
-    captions = [img.proto.imgs[0].caption for img in at.image]
-    assert captions[0].startswith("original · ") and captions[1:] == [f"variant {i}" for i in range(1, 9)]
-    cached = cache_bytes("_preview_cached")
-    assert cached > 0
-
-    again = app_at("augmentation")  # same image, spec, n and seed: no new preview computed
-    assert problems(again) == []
-    assert len(again.image) == 9 and cache_bytes("_preview_cached") == cached
-    again.button(key="aug_reroll").click().run()  # a new seed: a new entry
-    assert problems(again) == [] and len(again.image) == 9
-    assert cache_bytes("_preview_cached") > cached
-
-
-def test_train_draws_the_jobs_tab_only_while_it_is_open(lab_env, monkeypatch):
-    import os
-
-    from core.store import Store
-
-    monkeypatch.setenv("LAB_DASHBOARD_SUPERVISOR", "0")
-    store = Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
-    rid = store.create_run({"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": 2},
-                           name="curves", dataset="digits", model="small_cnn", seed=0)
-    store.set_status(rid, "running")
-    for step in (1, 2):
-        store.log_metrics(rid, {"loss": 1.0 / step, "accuracy": 0.4 * step}, step=step)
-    store.set_status(rid, "succeeded")
-
-    at = app_at("train")
-    assert problems(at) == []
-    assert at.button(key="t_submit") is not None
-    # the Jobs tab (panel, queue table, curves chart) waits until it is opened
-    assert len(at.get("plotly_chart")) == 0 and len(at.dataframe) == 0
-    assert "t_watch_select" not in [s.key for s in at.selectbox]
-
-    at.session_state["train_tab"] = "Jobs"
-    at.run()
-    assert problems(at) == []
-    assert at.selectbox(key="t_watch_select").value == rid
-    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"t_curves_{rid}")]
-    assert len(charts) == 1
-
-
-# ------------------------------------------------------------------ item 18: first render of deep links
 def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_path):
     """A deep link to any page renders without TensorFlow: on the first view after a server
     start it would add seconds. The Augmentation studio included: with no augmentation set (a
@@ -115,12 +22,10 @@ def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_p
     import os
     import subprocess
     import sys
-    from pathlib import Path
-
     script = tmp_path / "probe.py"
     script.write_text(
         "import json, sys\n"
-        f"sys.path[:0] = [{str(Path(__file__).resolve().parent.parent)!r}, {str(Path(__file__).resolve().parent)!r}]\n"
+        f"sys.path[:0] = [{str(PROJECT_ROOT)!r}, {str(PROJECT_ROOT / 'tests')!r}]\n"
         "from lab_pages_support import app_at, problems\n"
         "out = {}\n"
         f"rid = {str(trained['ids'][0])!r}\n"
@@ -146,7 +51,6 @@ def test_warm_up_imports_wait_until_no_page_is_being_drawn(monkeypatch):
     import sys
     import threading
 
-    from lab_pages_support import wait_for
     from pages import _warm_up
 
     sys.modules.pop("colorsys", None)  # a leaf module of the standard library, imported by nothing here
@@ -169,8 +73,6 @@ def test_warm_up_imports_wait_until_no_page_is_being_drawn(monkeypatch):
 
 @pytest.fixture
 def chromium_page():
-    from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, require_chromium
-
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -187,8 +89,6 @@ def test_deep_link_sends_the_page_before_the_sidebar(lab_env, chromium_page):
     elements (main area) before the shared sidebar's (job status, a query of the store, and
     on the first view of a server process the job supervisor's start)."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    from lab_pages_support import StreamlitServer
 
     order: list[int] = []  # 0 = main area, 1 = sidebar, per new element in arrival order
 
@@ -218,7 +118,6 @@ def test_serve_opens_the_store_before_the_first_visit_and_survives_a_bad_one(tmp
     import urllib.request
 
     from core.store import Store
-    from lab_pages_support import StreamlitServer, lab_environ
 
     root = tmp_path / "ok"
     root.mkdir()

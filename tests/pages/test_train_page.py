@@ -1,23 +1,23 @@
-"""The Train page never creates or mislabels a run, with Streamlit
-AppTest on the real app, a real store on a temp dir and the real job manager.
+"""The Train page (AppTest on the real app, a real store on a temp dir and the real job
+manager): it never creates or mislabels a run, its options and bounds come from the config
+table, its form survives a reload, and its Jobs tab (drawn only while open) follows the run just
+submitted, shows one reading of the store and cancels a run.
 
-The job manager's supervisor is switched off (LAB_DASHBOARD_SUPERVISOR=0) in these tests:
-submitting still goes through ``JobManager.submit`` into the real store, but no training
-starts, so the tests stay fast. The browser checks (Enter in a field, the live refresh of the
-Jobs tab) are in tests/e2e/test_train_form.py.
+Most tests switch the job manager's supervisor off (LAB_DASHBOARD_SUPERVISOR=0): submitting
+still goes through ``JobManager.submit`` into the real store, but no training starts, so the
+tests stay fast. The browser checks (Enter in a field, the live refresh of the Jobs tab) are in
+tests/e2e/test_train_form.py.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import re
 
 import pytest
 
-from lab_pages_support import wait_for  # noqa: F401  (sys.path for the project)
+from lab_pages_support import PROJECT_ROOT, app_at, env_store, problems, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("page_jobs_cleanup")]
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
 
 
@@ -27,43 +27,22 @@ def env(lab_env, monkeypatch):
     return lab_env
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _shutdown_jobs():
-    yield
-    from pages import _resources
-
-    _resources.shutdown_job_managers()
-
-
-def store():
-    from core.store import Store
-
-    return Store(os.environ["LAB_DATABASE_URL"], models_dir=os.environ["LAB_MODELS_DIR"])
-
-
 def all_runs():
     """Every run in the store (details, with config), oldest first."""
-    s = store()
+    s = env_store()
     runs, _ = s.list_runs(limit=None, sort="id", descending=False)
     return [s.get_run(r.id) for r in runs]
 
 
 def train_page(query: dict | None = None):
     """The Train page in a new browser session (a new AppTest), opened with ``query`` in the URL."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update(query)
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at = app_at("train", query, timeout=TIMEOUT)
     assert_ok(at)
     return at
 
 
 def assert_ok(at) -> None:
-    assert [e.value for e in at.exception] == [], [e.value for e in at.exception]
-    assert [e.value for e in at.error] == [], [e.value for e in at.error]
+    assert problems(at) == []
 
 
 def texts(at, kinds=("markdown", "info", "success", "warning", "caption", "error")) -> str:
@@ -72,8 +51,6 @@ def texts(at, kinds=("markdown", "info", "success", "warning", "caption", "error
 
 def plain(s: str) -> str:
     """Markdown-escaped page text back to what the user reads."""
-    import re
-
     return re.sub(r"\\(.)", r"\1", s)
 
 
@@ -90,7 +67,7 @@ def submit(at):
     return at
 
 
-# ------------------------------------------------------------------ item 5
+# ------------------------------------------------------------------ submitting: never an accidental run
 def test_enter_in_a_field_never_submits(env):
     """Enter submits an st.form (enter_to_submit=True by default): 4 accidental runs in 7 s.
     The page has no form that submits on Enter; committing a value (what Enter does) queues
@@ -129,7 +106,7 @@ def test_double_click_submits_once(env):
     assert len(all_runs()) == 3 and all_runs()[-1].config["seed"] == 3
 
 
-# ------------------------------------------------------------------ item 6
+# ------------------------------------------------------------------ the form: what you see is what runs
 def test_family_switch_never_changes_other_widgets(env):
     """Backbone -> zoo used to put the architecture back to the dataset default (and epochs and
     batch size with it): run #5, named "ham small_cnn…", trained report_a_tuned_cnn."""
@@ -191,9 +168,10 @@ def test_options_and_help_come_from_the_config_table(env, monkeypatch):
 
     from core.training import config as train_config
 
-    source = (Path(__file__).resolve().parent.parent / "pages" / "train.py").read_text()
-    for value in ("adagrad", "rmsprop", "one_cycle", "val_macro_f1", "per_image_mean", "report_a_tuned_cnn"):
-        assert f'"{value}"' not in source, f"pages/train.py copies {value!r}"
+    source = (PROJECT_ROOT / "pages" / "train.py").read_text()
+    copied = [v for v in ("adagrad", "rmsprop", "one_cycle", "val_macro_f1", "per_image_mean", "report_a_tuned_cnn")
+              if f'"{v}"' in source]
+    assert copied == [], f"pages/train.py copies {copied}"
     opt = train_config.PARAMS["optimizer"]
     monkeypatch.setitem(train_config.PARAMS, "optimizer",
                         dataclasses.replace(opt, choices=(*opt.choices, "lion"), help="the optimiser (table)"))
@@ -228,11 +206,10 @@ def test_input_bounds_come_from_the_config_table(env, monkeypatch):
     at = train_page()
     expected = {"t_epochs": (1, 500), "t_batch": (1, 1024), "t_patience": (0, 100), "t_seed": (0, 2**31 - 1),
                 "t_gpus": (0, 64), "t_lr": (1e-7, 10.0), "t_wd": (0.0, 1.0)}
-    for key, bounds in expected.items():
-        w = at.number_input(key=key)
-        assert (w.min, w.max) == bounds, key
-    for key in ("t_val", "t_test"):
-        assert (at.slider(key=key).min, at.slider(key=key).max) == pytest.approx((0.05, 0.4)), key
+    offered = {key: (at.number_input(key=key).min, at.number_input(key=key).max) for key in expected}
+    assert offered == expected  # every input named at once when some differ
+    sliders = {key: (at.slider(key=key).min, at.slider(key=key).max) for key in ("t_val", "t_test")}
+    assert sliders == {key: pytest.approx((0.05, 0.4)) for key in ("t_val", "t_test")}
     monkeypatch.setitem(train_config.PARAMS, "epochs", dataclasses.replace(epochs, widget=(1, 20)))
     at = train_page()
     assert at.number_input(key="t_epochs").max == 20
@@ -259,7 +236,51 @@ def test_contradicting_name_is_flagged_before_submit(env):
     assert not at.warning or all("contradicts" not in w.value for w in at.warning)
 
 
-# ------------------------------------------------------------------ item 7
+# ------------------------------------------------------------------ the Jobs tab and reloads
+def test_train_draws_the_jobs_tab_only_while_it_is_open(env):
+    store = env_store()
+    rid = store.create_run({"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": 2},
+                           name="curves", dataset="digits", model="small_cnn", seed=0)
+    store.set_status(rid, "running")
+    for step in (1, 2):
+        store.log_metrics(rid, {"loss": 1.0 / step, "accuracy": 0.4 * step}, step=step)
+    store.set_status(rid, "succeeded")
+
+    at = train_page()
+    assert at.button(key="t_submit") is not None
+    # the Jobs tab (panel, queue table, curves chart) waits until it is opened
+    assert len(at.get("plotly_chart")) == 0 and len(at.dataframe) == 0
+    assert "t_watch_select" not in [s.key for s in at.selectbox]
+
+    open_jobs(at)
+    assert at.selectbox(key="t_watch_select").value == rid
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"t_curves_{rid}")]
+    assert len(charts) == 1
+
+
+def test_train_form_submit_and_cancel(lab_env):
+    """The Train form queues the config it shows; Cancel on the Jobs tab stops the run (the
+    supervisor is on here: the run may have started)."""
+    at = app_at("train")
+    assert problems(at) == []
+    # widgets inside a form take effect with the submit, in one script run
+    at.number_input(key="t_epochs").set_value(30)
+    at.selectbox(key="t_opt").set_value("adamax")
+    submit(at)
+    assert problems(at) == []
+    store = env_store()
+    runs, total = store.list_runs()
+    assert total == 1
+    r = store.get_run(runs[0].id)
+    assert r.config["epochs"] == 30 and r.config["optimizer"] == "adamax" and r.config["dataset"]["name"] == "digits"
+    open_jobs(at)
+    cancel = next(b for b in at.button if b.key == f"t_cancel_{r.id}")
+    cancel.click().run()
+    final = wait_for(lambda: store.get_run(r.id).status in ("cancelled", "failed", "succeeded")
+                     and store.get_run(r.id), timeout=180, interval=1.0, what="the cancelled run to stop")
+    assert final.status == "cancelled", (final.status, final.error)
+
+
 def test_jobs_tab_follows_the_run_just_submitted(env):
     at = train_page()
     submit(at)
@@ -314,10 +335,10 @@ def test_form_survives_a_reload(env):
     assert "![x](http" not in shown  # shown as text, never as Markdown
 
 
-# ------------------------------------------------------------------ item 8 (Train page)
+# ------------------------------------------------------------------ one reading of the store; GPUs
 def test_panel_and_queue_show_one_reading(env):
     """The panel and the queue table of the Jobs tab come from the same read of the store."""
-    s = store()
+    s = env_store()
     rid = s.create_run({"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": 4},
                        name="progress probe", dataset="digits", model="small_cnn", status="running")
     s.set_progress(rid, 0.77, {"epoch": 3, "epochs": 4, "message": "training"})
