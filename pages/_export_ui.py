@@ -55,8 +55,7 @@ def _show_parity(rep: dict, run_id: int) -> None:
     m = st.columns(4)
     m[0].metric("max |Δp| vs Keras", f"{p['max_abs_diff']:.2g}")
     m[1].metric("Agreement", f"{p['agreement']:.1%}")
-    m[2].metric("Test accuracy (export)", f"{p['accuracy_export']:.3f}", delta=f"{-p['accuracy_cost']:+.3f} vs Keras",
-                delta_color="normal" if p["accuracy_cost"] <= 0 else "inverse")
+    m[2].metric("Test accuracy (export)", f"{p['accuracy_export']:.3f}", **_accuracy_delta(p["accuracy_cost"]))
     m[3].metric("Size", f"{rep['bytes'] / 1e6:.2f} MB")
     goal = p.get("meets_goal")
     note = "" if goal is None else (" Goal (max |Δp| < 1e-4, 100 % agreement) met." if goal else
@@ -66,6 +65,15 @@ def _show_parity(rep: dict, run_id: int) -> None:
     st.download_button(f"Download {path.name}", data=_reader(path), file_name=path.name,
                        mime="application/octet-stream", key=f"r_exp_dl_{run_id}", on_click="ignore",
                        icon=":material/download:")
+
+
+def _accuracy_delta(cost: float) -> dict:
+    """st.metric's delta for the export's accuracy against Keras, at the shown precision (3 decimals):
+    a loss goes down in red, a gain up in green, no change is neutral (no arrow, grey)."""
+    shown = round(-float(cost), 3)
+    if shown == 0:
+        return {"delta": "same as Keras", "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": f"{shown:+.3f} vs Keras", "delta_color": "normal"}
 
 
 def _reader(path: Path):

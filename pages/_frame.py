@@ -2,6 +2,8 @@
 and the shared sidebar. A new page is one ``st.Page`` line in ``_pages()`` (url_path = the file's stem)."""
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from core.config import get_settings
@@ -34,19 +36,51 @@ def _pages() -> dict[str, list]:
     }
 
 
+NOT_FOUND_URL = "page_not_found"  # the hidden page's address when the one asked for cannot be a page's
+
+
 def navigation():
     """Page config + st.navigation over the lab's pages (called by app.py).
 
     An address that names no page (``/nosuchpage``) is remembered for ``missing_page()`` and
-    the request is turned into one for the default page first, so that Streamlit's own
-    "Running the app's main page" dialog does not cover the lab's "Page not found" page."""
+    answered by a hidden page of its own (``_not_found_page``): the request is turned into one for
+    that page, so Streamlit neither adds its "Running the app's main page" dialog nor marks a
+    sidebar entry (Home, the default page) as the page on show."""
     st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/biotech:", layout="wide")
     _streamlit_internals.mark_framed()
     missing = requested_unknown_page()
+    if missing is None:
+        missing = _still_not_found()
     st.session_state["_lab_missing_page"] = missing
+    pages = _pages()
     if missing is not None:
-        _streamlit_internals.forget_requested_page()
-    return st.navigation(_pages(), position="sidebar")
+        not_found = _not_found_page(missing)
+        pages["Lab"].append(not_found)  # hidden: no sidebar entry, and none marked as the current page
+        _streamlit_internals.request_page(not_found)
+    return st.navigation(pages, position="sidebar")
+
+
+def _not_found_page(name: str):
+    """The hidden page that answers an unknown address; its URL is the address asked for when
+    that can be a page's (no slash in it), so the browser keeps showing what was typed."""
+    view = functools.partial(page_not_found, name)  # app.py draws it; st.navigation needs a page
+    if name and "/" not in name:
+        try:
+            return st.Page(view, title="Page not found", icon=":material/link_off:", url_path=name,
+                           visibility="hidden")
+        except Exception:  # noqa: BLE001 - a name Streamlit does not take as a URL path
+            pass
+    return st.Page(view, title="Page not found", icon=":material/link_off:", url_path=NOT_FOUND_URL,
+                   visibility="hidden")
+
+
+def _still_not_found() -> str | None:
+    """The unknown address of this session's last run when this run is a rerun of its page."""
+    last = st.session_state.get("_lab_missing_page")
+    picked = _streamlit_internals.requested_page_hash()
+    if last is None or picked is None:
+        return None
+    return last if picked == _streamlit_internals.page_hash(_not_found_page(last)) else None
 
 
 def missing_page() -> str | None:

@@ -12,9 +12,11 @@ fails there, not on a user's page. Documented ways are used wherever Streamlit h
   ``scripts/serve.py`` before the server starts) clears it as ``st.navigation`` does, and
   ``ensure_frame`` (one line at the top of every page) handles the first view after a plain
   ``streamlit run app.py``;
-- **the page a browser asked for.** ``requested_url_path`` reads it from the script run context's
-  pages manager, and ``forget_requested_page`` clears it so that Streamlit's own "page not found"
-  dialog does not cover the lab's page;
+- **the page a browser asked for.** ``requested_url_path`` (and ``requested_page_hash`` for a page
+  picked in the app) read it from the script run context's pages manager; ``request_page`` points
+  the run at the lab's hidden "page not found" page (``page_hash``: an ``st.Page``'s script hash),
+  so that Streamlit neither adds its own "page not found" dialog nor marks Home as the current page
+  in the sidebar; ``forget_requested_page`` clears it;
 - **widgets drawn with a session-state value** (the Train form): ``widget_default`` passes that value
   as the widget's default too (a run that does not send session-state values to the browser, the
   first view after a start or a legacy-mode run, still shows it), which needs the widget's kind from
@@ -107,6 +109,30 @@ def requested_url_path() -> str | None:
         return (pm.intended_page_name or "").strip("/")
     except Exception:  # noqa: BLE001 - internal API moved: no check rather than a broken app
         return None
+
+
+def requested_page_hash() -> str | None:
+    """The script hash of the page picked in the app for this script run (a rerun of the page on
+    show sends its hash), else None."""
+    try:
+        return _pages_manager().intended_page_script_hash or None
+    except Exception:  # noqa: BLE001 - internal API moved: no page known
+        return None
+
+
+def page_hash(page) -> str | None:
+    """The script hash Streamlit gives an ``st.Page`` (derived from its url_path)."""
+    return getattr(page, "_script_hash", None)
+
+
+def request_page(page) -> None:
+    """Make this run a request for ``page`` (a page given to ``st.navigation`` in this run), so
+    that ``st.navigation`` resolves it, marks it as the current page and shows no "page not found"
+    dialog of its own."""
+    try:
+        _pages_manager().set_script_intent(page_hash(page) or "", "")
+    except Exception:  # noqa: BLE001 - internal API moved: Streamlit shows its default page
+        log.info("could not point this run at the page %s", getattr(page, "url_path", page))
 
 
 def forget_requested_page() -> None:

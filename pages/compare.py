@@ -58,7 +58,7 @@ def body() -> None:
     if diff.empty:
         st.caption("The configurations are identical.")
     else:
-        st.dataframe(diff, width="stretch")
+        st.dataframe(diff, width="stretch", height=min(38 + 35 * len(diff), 900))  # every row in view
     curves_section(store, [r.id for r in details], names, colors)
     evs = {names[r.id]: arts[r.id][0] for r in details if arts[r.id][0]}
     if evs:
@@ -237,13 +237,29 @@ def results_table(details, arts, champs: dict[str, int] | None = None) -> pd.Dat
     return pd.DataFrame(out)
 
 
+# the configuration keys in order of importance for a comparison: the data, the model and its
+# input, then the training settings; keys not named come next, augmentation last
+CONFIG_ORDER = ("dataset", "split", "model", "model_options", "input_size", "channels", "normalization", "weights",
+                "class_weight", "oversample", "epochs", "optimizer", "learning_rate", "schedule", "schedule_options",
+                "batch_size", "momentum", "weight_decay", "early_stopping", "min_delta", "monitor", "seed")
+
+
+def config_order(key: str) -> tuple[int, str]:
+    """Sort key of a flattened configuration key (``dataset.params.path``): its top-level key's rank."""
+    top = key.split(".", 1)[0]
+    if top == "augment":
+        return len(CONFIG_ORDER) + 1, key
+    return (CONFIG_ORDER.index(top) if top in CONFIG_ORDER else len(CONFIG_ORDER)), key
+
+
 def config_diff(details) -> pd.DataFrame:
-    """Only the configuration keys whose values differ between the runs."""
+    """Only the configuration keys whose values differ between the runs, in order of importance
+    (``CONFIG_ORDER``; augmentation last)."""
     from core.store.records import flatten
 
     flat = {run_name(r): {k: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
                           for k, v in flatten(r.config or {}).items()} for r in details}
-    keys = sorted(set().union(*[set(f) for f in flat.values()]))
+    keys = sorted(set().union(*[set(f) for f in flat.values()]), key=config_order)
     rows = {}
     for k in keys:
         vals = [f.get(k) for f in flat.values()]

@@ -196,22 +196,49 @@ def table_tab() -> None:
     if not rows:
         st.info("Choose at least one report.")
         return
-    df = pd.DataFrame(rows)
-    df["open"] = [f"runs?run={i}" if i else None for i in df["run_id"]]
-    df["interval"] = [f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-                      for lo, hi in zip(df["ci_low"], df["ci_high"], strict=True)]
-    cols = ["recipe", "run", "budget", "claim", "claimed", "result", "interval", "verdict", "open", "metric",
-            "accuracy", "balanced_accuracy", "kappa_quadratic", "status", "note"]
-    st.dataframe(df[cols], hide_index=True, width="stretch", height=min(720, 35 * (len(df) + 1) + 3), column_config={
-        "open": st.column_config.LinkColumn("run", display_text="open"),
-        "claimed": st.column_config.NumberColumn(format="%.3f"), "result": st.column_config.NumberColumn(format="%.3f"),
-        "interval": st.column_config.TextColumn("95 % interval"),
-        "accuracy": st.column_config.NumberColumn(format="%.3f"),
-        "balanced_accuracy": st.column_config.NumberColumn("balanced acc.", format="%.3f"),
-        "kappa_quadratic": st.column_config.NumberColumn("kappa", format="%.3f")})
+    df = reproduction_frame(rows)
+    st.dataframe(df, hide_index=True, width="stretch", height=min(720, 35 * (len(df) + 1) + 3),
+                 column_config=reproduction_columns())
     st.caption("Quick-budget results use a subsample and few epochs: they check that a recipe runs, not the "
                "report's figure. Report D's headline is a mean of one-vs-rest accuracies and is compared with the "
                "same mean computed from our predictions; accuracy, balanced accuracy and kappa are shown beside it.")
+
+
+REPRODUCTION_NUMBERS = ("claimed", "result", "accuracy", "balanced_accuracy", "kappa_quadratic")
+
+
+def reproduction_frame(rows: list[dict]) -> pd.DataFrame:
+    """The reproduction table as the page shows it: numbers as text with three decimals, "—" where
+    there is none (no "None" cells), the interval in one cell and a link to the run."""
+    df = pd.DataFrame(rows)
+    df["open"] = [f"runs?run={i}" if i else "" for i in df["run_id"]]
+    df["interval"] = [f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "—"
+                      for lo, hi in zip(df["ci_low"], df["ci_high"], strict=True)]
+    for c in REPRODUCTION_NUMBERS:
+        df[c] = [_format.fmt_num(v) for v in df[c]]
+    df["status"] = [s or "—" for s in df["status"]]
+    cols = ["recipe", "run", "budget", "claim", "verdict", "claimed", "result", "interval", "open", "metric",
+            "accuracy", "balanced_accuracy", "kappa_quadratic", "status", "note"]
+    return df[cols].fillna("")
+
+
+def reproduction_columns() -> dict:
+    """Widths that show the claims and verdicts in full, the verdict beside the claim (the longest
+    verdict: 'reproduced (within the interval)'), without scrolling at 1400 px."""
+    cc = st.column_config
+
+    def num(label, width=64):
+        return cc.TextColumn(label, width=width, alignment="right")
+
+    return {
+        "recipe": cc.TextColumn("recipe", width=128), "run": cc.TextColumn("run", width=100),
+        "budget": cc.TextColumn("budget", width=56),
+        "claim": cc.TextColumn("claim", width=310, help="what the report claims, in its words (or why it claims "
+                               "nothing for this run)"),
+        "claimed": num("claimed"), "result": num("result"), "interval": cc.TextColumn("95 % interval", width=110),
+        "verdict": cc.TextColumn("verdict", width=224), "open": cc.LinkColumn("run", display_text="open", width=48),
+        "accuracy": num("accuracy"), "balanced_accuracy": num("balanced acc.", 84), "kappa_quadratic": num("kappa"),
+    }
 
 
 # ------------------------------------------------------------------ Pitfalls tab

@@ -5,6 +5,7 @@ it to another lab (imported on the list's "Import a run bundle")."""
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -84,24 +85,100 @@ def runs_table() -> None:
     if sum(WIDTHS[c] for c in cols) > TABLE_WIDTH_PX:
         st.caption(":material/swap_horiz: More columns than fit: scroll the table sideways (id and name stay in "
                    "place), or show fewer column groups.")
+    imported_caption(rows)
     open_run_picker(rows)
 
 
 def runs_frame(store, rows) -> pd.DataFrame:
-    """One table row per run of this page: parameters, main metrics, duration, tags, champion mark."""
+    """One table row per run of this page: parameters, main metrics, duration, tags, champion mark,
+    when it was imported. Every cell is text: a missing value is "—" (or empty where the run has no
+    such thing, as a group's model parameters), never "None"."""
     configs = store.get_configs([r.id for r in rows])
     champs = store.champions()
     return pd.DataFrame([{
-        "open": f"?run={r.id}", "id": r.id, "name": _format.plain_text(r.name), "status": r.status,
-        "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset, "model": r.model,
-        **run_params(configs.get(r.id) or {}, _input_shape(r)),
-        "accuracy": r.summary.get("accuracy"), "balanced acc.": r.summary.get("balanced_accuracy"),
-        "macro F1": r.summary.get("macro_f1"), "macro AUC": r.summary.get("macro_auc"),
-        "min sens.": r.summary.get("min_sensitivity"), "kappa": r.summary.get("kappa_quadratic"),
+        "open": f"?run={r.id}", "id": r.id, "name": short_name(_format.plain_text(r.name)),
+        "status": parent_status(store, r) if is_parent(r) else r.status,
+        "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset or "",
+        **(parent_cells(r) if is_parent(r) else
+           {"model": r.model or "", **run_params(configs.get(r.id) or {}, _input_shape(r)), **metric_cells(r)}),
         "duration": _format.fmt_duration(r.duration_s),
         "tags": _format.plain_text(", ".join(f"{k}={v}" if v else k for k, v in r.tags.items())),
-        "created": r.created_at,
+        "created": r.created_at, "imported": (import_facts(r) or ("", ""))[1],
     } for r in rows])
+
+
+METRIC_COLUMNS = {"accuracy": "accuracy", "balanced acc.": "balanced_accuracy", "macro F1": "macro_f1",
+                  "macro AUC": "macro_auc", "min sens.": "min_sensitivity", "kappa": "kappa_quadratic"}
+PARAM_COLUMNS = ("input", "epochs", "batch", "lr", "optimizer", "augment", "weights")
+NAME_CHARS = 22  # what the name column shows (WIDTHS["name"]) before a long name is cut
+
+
+def metric_cells(r) -> dict:
+    """The list's metrics as text with three decimals ("—" when the run has none)."""
+    return {col: _format.fmt_num(r.summary.get(key)) for col, key in METRIC_COLUMNS.items()}
+
+
+def parent_cells(r) -> dict:
+    """A group or search trains nothing itself: what it is in the model column, its other cells empty."""
+    return {"model": "recipe group" if r.kind == "group" else "search", **dict.fromkeys(PARAM_COLUMNS, ""),
+            **dict.fromkeys(METRIC_COLUMNS, "")}
+
+
+def parent_status(store, r) -> str:
+    """"N/M runs done" of a group ("trials" of a search), with its status when it ended otherwise than succeeded."""
+    from core.store.schema import FINAL_STATUSES
+
+    n = store.list_runs(parent_id=r.id, limit=0)[1]
+    done = store.list_runs(parent_id=r.id, status=list(FINAL_STATUSES), limit=0)[1]
+    text = f"{done}/{n} {'trials' if r.kind == 'search' else 'runs'} done"
+    return text if r.status not in FINAL_STATUSES or r.status == "succeeded" else f"{r.status}, {text}"
+
+
+def short_name(name: str, chars: int = NAME_CHARS) -> str:
+    """A name as the list's name column can show it: a long one keeps its end, where names of one
+    recipe or series differ ("…image_split (quick)"), cut at a word; the run's page has it in full."""
+    if len(name) <= chars:
+        return name
+    tail = name[-(chars - 1):]
+    cut = tail.find(" ")
+    if 0 <= cut < chars // 3:
+        tail = tail[cut + 1:]
+    return "…" + tail.lstrip("·-: ")
+
+
+def import_facts(r) -> tuple[str, str] | None:
+    """(where it came from, when it was imported: "" when not recorded) of a run imported from a run
+    bundle (``core.serving.bundle``: tags ``imported_from`` and ``imported_at``); None for others."""
+    src = r.tags.get("imported_from")
+    if not src:
+        return None
+    when = ""
+    try:
+        when = f"{datetime.fromisoformat(r.tags.get('imported_at') or ''):%Y-%m-%d %H:%M}"
+    except ValueError:
+        arts = [a.created_at for a in getattr(r, "artifacts", None) or [] if a.created_at]  # its files came then
+        when = f"{min(arts):%Y-%m-%d %H:%M}" if arts else ""
+    return src, when
+
+
+def import_text(r) -> str:
+    """"imported from run 7 of host:db (created ...), imported ..." (plain text; "" for a run made here)."""
+    facts = import_facts(r)
+    if facts is None:
+        return ""
+    return (f"imported from {facts[0]} (created {r.created_at:%Y-%m-%d %H:%M})"
+            + (f", imported {facts[1]}" if facts[1] else ""))
+
+
+def imported_caption(rows) -> None:
+    """Under the list: which runs of this page are copies imported from another lab, from where and when."""
+    imported = [r for r in rows if import_facts(r)]
+    if not imported:
+        return
+    shown = "; ".join(f"#{r.id} {import_text(r)}" for r in imported[:5])
+    more = f"; and {len(imported) - 5} more" if len(imported) > 5 else ""
+    st.caption(f":material/input: Imported from another lab (name, creation time and results are the "
+               f"original's): {_format.md_text(shown + more)}.")
 
 
 def open_run_picker(rows) -> None:
@@ -127,64 +204,77 @@ COLUMN_GROUPS = {
     "Parameters": ["model", "input", "epochs", "batch", "lr", "optimizer", "augment", "weights"],
     "Metrics": ["accuracy", "balanced acc."],
     "More metrics": ["macro F1", "macro AUC", "min sens.", "kappa"],
-    "Dataset, duration, tags, date": ["dataset", "duration", "tags", "created"],
+    "Dataset, duration, tags, date": ["dataset", "duration", "tags", "created", "imported"],
 }
 FIXED_COLUMNS = ["open", "id", "name", "status"]
 TABLE_WIDTH_PX = 940  # the main column at 1400 px with the sidebar open
-WIDTHS = {"open": 40, "id": 40, "name": 108, "status": 76, "dataset": 76, "model": 92, "input": 64, "epochs": 50,
-          "batch": 48, "lr": 52, "optimizer": 70, "augment": 80, "weights": 80, "accuracy": 60, "balanced acc.": 60,
+WIDTHS = {"open": 40, "id": 40, "name": 150, "status": 96, "dataset": 76, "model": 88, "input": 52, "epochs": 52,
+          "batch": 44, "lr": 48, "optimizer": 56, "augment": 64, "weights": 84, "accuracy": 62, "balanced acc.": 60,
           "macro F1": 60, "macro AUC": 64, "min sens.": 64, "kappa": 56, "duration": 84, "tags": 120,
-          "created": 126, "champion": 30}
+          "created": 126, "imported": 126, "champion": 30}
 
 
 def column_config() -> dict:
     """Compact widths, so that parameters and the main metrics fit beside each other at 1400 px."""
     cc, w = st.column_config, WIDTHS
-    num = {k: cc.NumberColumn(k, format="%.3f", width=w[k]) for k in
-           ("accuracy", "macro F1", "macro AUC", "min sens.", "kappa")}
+
+    def num(k, label=None, **kw):  # numbers written as text ("—" when missing), right-aligned
+        return cc.TextColumn(label or k, width=w[k], alignment="right", **kw)
+
     return {
         "open": cc.LinkColumn("open", display_text="open", width=w["open"], pinned=True),
         "id": cc.NumberColumn("id", width=w["id"], pinned=True, format="%d"),
-        "name": cc.TextColumn("name", width=w["name"], pinned=True),
-        "status": cc.TextColumn("status", width=w["status"]),
+        "name": cc.TextColumn("name", width=w["name"], pinned=True,
+                              help="A long name shows its end (…); the run's page shows it in full."),
+        "status": cc.TextColumn("status", width=w["status"], help="A recipe group or search: how many of its "
+                                "runs have finished."),
         "champion": cc.TextColumn("★", width=w["champion"], help="★ = the champion of its dataset (the run to use; "
                                   "Predict preselects it). Set it on the run's page, tab Manage."),
         "dataset": cc.TextColumn("dataset", width=w["dataset"]),
         "model": cc.TextColumn("model", width=w["model"]),
-        "input": cc.TextColumn("input", width=w["input"], help="input size the model saw (height x width x channels)"),
-        "epochs": cc.NumberColumn("epochs", width=w["epochs"], format="%d", help="epochs asked for"),
-        "batch": cc.NumberColumn("batch", width=w["batch"], format="%d", help="batch size"),
-        "lr": cc.NumberColumn("lr", width=w["lr"], format="%.0e", help="learning rate"),
+        "input": cc.TextColumn("input", width=w["input"], help="input size the model saw (height x width)"),
+        "epochs": num("epochs", help="epochs asked for"),
+        "batch": num("batch", help="batch size"),
+        "lr": num("lr", help="learning rate"),
         "optimizer": cc.TextColumn("optim.", width=w["optimizer"], help="optimizer"),
         "augment": cc.TextColumn("augment", width=w["augment"], help="augmentation preset or settings"),
         "weights": cc.TextColumn("weights", width=w["weights"], help="initial weights: random init or a weights file"),
-        **num,
-        "balanced acc.": cc.NumberColumn("bal. acc.", format="%.3f", width=w["balanced acc."], help="balanced accuracy"),
+        **{k: num(k) for k in ("accuracy", "macro F1", "macro AUC", "min sens.", "kappa")},
+        "balanced acc.": num("balanced acc.", "bal. acc.", help="balanced accuracy"),
         "duration": cc.TextColumn("duration", width=w["duration"]),
         "tags": cc.TextColumn("tags", width=w["tags"]),
-        "created": cc.DatetimeColumn("created", format="YYYY-MM-DD HH:mm", width=w["created"]),
+        "created": cc.DatetimeColumn("created", format="YYYY-MM-DD HH:mm", width=w["created"],
+                                     help="when the run was made (an imported run: in the lab it came from)"),
+        "imported": cc.TextColumn("imported", width=w["imported"], help="when a run was imported from another lab's "
+                                  "run bundle (empty: made here)"),
     }
 
 
 def run_params(config: dict, input_shape=None) -> dict:
-    """The parameters that tell runs apart, from a run's stored config (defaults filled in
-    as training applies them) and, when known, the input shape it actually trained on."""
+    """The parameters that tell runs apart, as text, from a run's stored config (defaults filled in
+    as training applies them) and, when known, the input shape it actually trained on. The input
+    size is height x width however it is known (the config's [h, w] or the trained [h, w, c])."""
     from core.training.config import TrainConfig
 
     d = TrainConfig()
     size = input_shape or config.get("input_size")
-    if size:
-        size = "x".join(str(int(v)) for v in size)
     aug = config.get("augment")
     return {
-        "input": size or "native",
-        "epochs": config.get("epochs", d.epochs),
-        "batch": config.get("batch_size", d.batch_size),
-        "lr": config.get("learning_rate", d.learning_rate),
-        "optimizer": config.get("optimizer", d.optimizer),
+        "input": "x".join(str(int(v)) for v in size[:2]) if size else "native",
+        "epochs": _text(config.get("epochs", d.epochs)),
+        "batch": _text(config.get("batch_size", d.batch_size)),
+        "lr": _text(config.get("learning_rate", d.learning_rate)),
+        "optimizer": str(config.get("optimizer", d.optimizer)),
         "augment": augment_label(aug),
         "weights": weights_label(config.get("weights") or (config.get("model_options") or {}).get("weights")),
     }
+
+
+def _text(v) -> str:
+    """A parameter as the list writes it: 10, 64, 0.001 ("—" when missing)."""
+    if v is None:
+        return "—"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def weights_label(w) -> str:
@@ -248,7 +338,11 @@ def run_page(run_id: int) -> None:
         parent_page(r)
         return
     st.caption(f"{_format.md_text(r.dataset)} · {_format.md_text(r.model)} · {r.status} · "
-               f"created {r.created_at:%Y-%m-%d %H:%M} · duration {_format.fmt_duration(r.duration_s)} · seed {r.seed}")
+               f"created {r.created_at:%Y-%m-%d %H:%M}{' (in the lab it came from)' if import_facts(r) else ''} · "
+               f"duration {_format.fmt_duration(r.duration_s)} · seed {r.seed}")
+    if import_facts(r):
+        st.caption(f":material/input: A copy from another lab's run bundle: {_format.md_text(import_text(r))}. "
+                   "Its name, times, metrics and files are the original's; its id is this lab's.")
     champion_caption(r)
     where = where_it_ran(r)
     if where:

@@ -150,8 +150,9 @@ def body() -> None:
     # the Jobs tab (its run panel, curves chart and queue table, redrawn every refresh) is drawn
     # only while it is open (on_change="rerun"): a first visit shows the form without loading
     # the scripts of a table, progress bars and a chart; opening the tab shows the run submitted
-    # last (the session remembers it)
-    tab_new, tab_live = st.tabs(["New run", "Jobs"], key="train_tab", on_change="rerun")
+    # last (the session remembers it). The open tab is kept in the URL (``train_tab=Jobs``;
+    # nothing for the default, New run), so a reload (a new session) reopens it.
+    tab_new, tab_live = st.tabs(["New run", "Jobs"], key="train_tab", on_change="rerun", bind="query-params")
     with tab_new:
         build_config()
     with tab_live:
@@ -343,11 +344,14 @@ def _search_section(seed: int) -> dict | None:
     """The random search asked for ({space, n_trials, seed}), or None for one run."""
     st.subheader("Hyper-parameter search (optional)")
     do_search = _widget(st.checkbox, "t_search", "Random search instead of one run")
+    off = not do_search  # the search's fields are greyed out (values kept) while one run is asked for
     s = st.columns(4)
-    n_trials = _widget(s[0].number_input, "t_trials", "Trials", min_value=2, max_value=50)
-    lr_lo = _widget(s[1].number_input, "t_lr_lo", "LR from", min_value=1e-6, max_value=1.0, format="%.6f")
-    lr_hi = _widget(s[2].number_input, "t_lr_hi", "LR to", min_value=1e-6, max_value=1.0, format="%.6f")
-    opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=choices("optimizer"))
+    n_trials = _widget(s[0].number_input, "t_trials", "Trials", min_value=2, max_value=50, disabled=off)
+    lr_lo = _widget(s[1].number_input, "t_lr_lo", "LR from", min_value=1e-6, max_value=1.0, format="%.6f",
+                    disabled=off)
+    lr_hi = _widget(s[2].number_input, "t_lr_hi", "LR to", min_value=1e-6, max_value=1.0, format="%.6f",
+                    disabled=off)
+    opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=choices("optimizer"), disabled=off)
     if not do_search:
         return None
     space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)), "high": float(max(lr_lo, lr_hi)),
@@ -716,14 +720,19 @@ def _ours(key: str) -> bool:
 
 
 def _sync_url() -> None:
-    """Mirror the form into the URL (only values that differ from the defaults)."""
+    """Mirror the form into the URL (only values that differ from the defaults). Only the form's
+    own parameters are set or removed: the tabs' ``train_tab`` is bound to its widget, and
+    Streamlit refuses to set or clear a bound parameter through ``st.query_params``."""
     qp = st.query_params
     want = _url_state()
     have = {k: (qp.get_all(k) if isinstance(want.get(k), list) else qp.get(k)) for k in qp if _ours(k)}
     if have == want:
         return
-    keep = {k: qp.get_all(k) for k in qp if not _ours(k)}
-    qp.from_dict({**keep, **want})
+    for k in [k for k in have if k not in want]:
+        del qp[k]
+    changed = {k: v for k, v in want.items() if have.get(k) != v}
+    if changed:
+        qp.update(changed)
 
 
 def _load_url_once() -> None:

@@ -10,6 +10,7 @@ import json
 import math
 import struct
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def assert_same_run(src: Store, sid: int, dst: Store, did: int) -> None:
               "duration_s", "error", "notes", "config", "params", "progress"):
         assert getattr(a, f) == getattr(b, f), f
     assert a.summary.keys() == b.summary.keys() and all(_same(a.summary[k], b.summary[k]) for k in a.summary)
-    assert b.tags == {**a.tags, "imported_from": b.tags["imported_from"]}
+    assert b.tags == {**a.tags, "imported_from": b.tags["imported_from"], "imported_at": b.tags["imported_at"]}
+    assert datetime.fromisoformat(b.tags["imported_at"]) >= b.created_at  # the import's time; created_at the original's
     assert b.tags["imported_from"].startswith(f"run {sid} of ")
     assert b.parent_id is None and b.pid is None and b.supervisor_id is None
     ha, hb = src.get_metric_history(sid), dst.get_metric_history(did)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -273,13 +272,34 @@ def _training_rows(card: dict) -> list[list[str]]:
     cfg, m = card["config"], card["meta"]
     keys = ("epochs", "batch_size", "optimizer", "learning_rate", "momentum", "weight_decay", "schedule",
             "early_stopping", "monitor", "class_weight", "oversample", "augment", "mixed_precision", "seed")
-    rows = [[k.replace("_", " "), json.dumps(cfg.get(k), default=str) if isinstance(cfg.get(k), (dict, list))
+    rows = [[k.replace("_", " "), _option_text(k, cfg[k]) if isinstance(cfg.get(k), (dict, list))
              else (f"{cfg[k]:g}" if isinstance(cfg.get(k), float) else _f(cfg.get(k)))] for k in keys if k in cfg]
     for k, label in (("epochs_run", "epochs run"), ("best_epoch", "best epoch"),
                      ("train_time_s", "training time (s)"), ("n_train", "training images"),
                      ("n_val", "validation images"), ("n_test", "test images")):
         if m.get(k) is not None:
             rows.append([label, _f(m[k], 1) if isinstance(m[k], float) else str(m[k])])
+    return rows
+
+
+def _option_text(key: str, v) -> str:
+    """One dataset option as words: lists joined, nested options as 'key value' pairs, unset ones named."""
+    if v is None:
+        return "all images" if key == "max_per_class" else "not set"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_option_text("", x) for x in v) or "none"
+    if isinstance(v, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')} {_option_text(str(k), x)}" for k, x in v.items()) or "none"
+    return _f(v)
+
+
+def _dataset_rows(card: dict) -> list[list[str]]:
+    """The dataset's name and each of its options (as recorded in meta.json, else the config)."""
+    data = card["meta"].get("dataset") or card["config"].get("dataset") or {}
+    rows = [["dataset", str(data.get("name") or card["run"].get("dataset") or "—")]]
+    rows += [[str(k).replace("_", " "), _option_text(str(k), v)] for k, v in (data.get("params") or {}).items()]
     return rows
 
 
@@ -438,13 +458,11 @@ def render_html(card: dict) -> str:
     title = f"Model card: run #{run['id']} {run['name']}" if run.get("id") is not None else f"Model card: {run['name']}"
     notice = f"<div class=notice>{_e(RESEARCH_NOTICE)}</div>" if _domain(card) in DOMAIN_MODELS else ""
     metrics, level = _metric_rows(card)
-    data = card["meta"].get("dataset") or card["config"].get("dataset") or {}
     cal_facts = "".join(f"<li>{_e(x)}</li>" for x in _calibration_facts(card))
     sections = [
         ("Intended use", "".join(f"<p>{_e(x)}</p>" for x in intended_use(card))),
         ("Model", _table(["property", "value"], _model_rows(card))),
-        ("Data and split", f"<p>Dataset {_e(data.get('name') or run.get('dataset'))} "
-                           f"{_e(json.dumps(data.get('params') or {}))}. {_e(_split_text(card))}</p>"
+        ("Data and split", _table(["property", "value"], _dataset_rows(card)) + f"<p>{_e(_split_text(card))}</p>"
                            + _table(*_split_rows(card))
                            + (f"<p class=muted>{_e(card['split']['note'])}</p>" if card["split"].get("note") else "")),
         ("Training", _table(["setting", "value"], _training_rows(card))),
@@ -486,14 +504,12 @@ def render_markdown(card: dict) -> str:
     if _domain(card) in DOMAIN_MODELS:
         out += [f"> **{RESEARCH_NOTICE}**", ""]
     metrics, level = _metric_rows(card)
-    data = card["meta"].get("dataset") or card["config"].get("dataset") or {}
     sl = card.get("slices") or {}
     ex = card.get("examples") or {}
     sections = [
         ("Intended use", "\n\n".join(_md(x) for x in intended_use(card))),
         ("Model", _md_table(["property", "value"], _model_rows(card))),
-        ("Data and split", f"Dataset {_md(data.get('name') or run.get('dataset'))} "
-                           f"`{json.dumps(data.get('params') or {})}`. {_md(_split_text(card))}\n\n"
+        ("Data and split", _md_table(["property", "value"], _dataset_rows(card)) + f"\n\n{_md(_split_text(card))}\n\n"
                            + _md_table(*_split_rows(card))
                            + (f"\n\n{_md(card['split']['note'])}" if card["split"].get("note") else "")),
         ("Training", _md_table(["setting", "value"], _training_rows(card))),

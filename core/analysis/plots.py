@@ -424,8 +424,11 @@ def epoch_times_figure(history, *, title: str | None = "Time per epoch (s)",
     fig.update_xaxes(title="epoch", dtick=1 if max(len(t.x) for t in fig.data) <= 20 else None)
     fig.update_yaxes(title="seconds")
     n_bars = sum(len(t.x) for t in fig.data)
-    return _layout(fig, title, height=260, width=int(min(1000, max(480, 160 + 36 * n_bars))),
-                   legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    # the run legend hangs below the epoch axis, so the title keeps the top margin to itself
+    legend_rows = math.ceil(len(fig.data) / 3) if any(t.showlegend for t in fig.data) else 0
+    return _layout(fig, title, height=260 + 24 * legend_rows, width=int(min(1000, max(480, 160 + 36 * n_bars))),
+                   legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0),
+                   margin=dict(l=40, r=20, t=50 if title else 20, b=80 + 24 * max(legend_rows - 1, 0)))
 
 
 def lr_finder_figure(lrs=None, losses=None, smoothed=None, suggested: float | None = None, *,

@@ -91,10 +91,10 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         ci = f" [{f(r['ci_low'])}, {f(r['ci_high'])}]" if r["ci_low"] is not None else ""
         rid = f" run #{r['run_id']}" if r["run_id"] else ""
-        if r["claim"]:
+        if r["claimed"] is not None:
             what = f"{r['claim']} ({f(r['claimed'])}) vs {r['metric']} {f(r['result'])}{ci}"
         else:
-            what = f"no claim; accuracy {f(r['accuracy'])}"
+            what = f"{r['claim'] or 'no claim'}; accuracy {f(r['accuracy'])}"
         print(f"{r['recipe']}/{r['run']} ({r['budget']}): {what} -> {r['verdict']}{rid}")
 
 

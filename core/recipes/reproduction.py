@@ -64,7 +64,7 @@ def _pick(runs: list[Any]) -> Any | None:
 def _row(recipe: Recipe, run: RecipeRun, budget: str, r: Any, claim: Claim | None) -> dict[str, Any]:
     summary = dict(r.summary) if r is not None else {}
     row = {"recipe": recipe.name, "report": recipe.report, "section": recipe.section, "run": run.key,
-           "title": run.title, "budget": budget, "claim": claim.label if claim else "",
+           "title": run.title, "budget": budget, "claim": claim.label if claim else no_claim(recipe, run),
            "claimed": claim.value if claim else None, "metric": claim.metric if claim else "",
            "result": None, "ci_low": None, "ci_high": None, "verdict": "not run", "run_id": r.id if r else None,
            "status": r.status if r else "", "accuracy": summary.get("accuracy"),
@@ -96,6 +96,15 @@ def _row(recipe: Recipe, run: RecipeRun, budget: str, r: Any, claim: Claim | Non
     return row
 
 
+def no_claim(recipe: Recipe, run: RecipeRun) -> str:
+    """The claim cell of a run the report gives no figure for, saying why (``claimed`` stays None)."""
+    if run.kind != "train":
+        return "none: a learning-rate finder"
+    if recipe.report == "pitfall":
+        return "none: a pitfall demo (see Pitfalls)"
+    return "none: the report gives no figure"
+
+
 def _imagenet_like(r: Any) -> bool:
     cfg = getattr(r, "config", None)
     if cfg is None:
@@ -105,10 +114,11 @@ def _imagenet_like(r: Any) -> bool:
 
 
 def reproduction_table(store: Any, recipes: list[str] | None = None, *, budget: str | None = None) -> list[dict]:
-    """One row per (recipe, run, budget, claim): the report's claim, the lab's result with its
-    95 % interval, a verdict and the run id. Runs are found by their recipe tags; the newest
-    succeeded run of each (recipe, run, budget) counts. Budgets without any run are listed as
-    ``full`` rows 'not run' (or 'needs ImageNet weights')."""
+    """One row per (recipe, run, budget, claim): the report's claim (a run without one says why:
+    ``no_claim``; its ``claimed`` is None), the lab's result with its 95 % interval, a verdict and the
+    run id. Runs are found by their recipe tags; the newest succeeded run of each (recipe, run,
+    budget) counts. Budgets without any run are listed as ``full`` rows 'not run' (or 'needs
+    ImageNet weights')."""
     names = recipes or list_recipes()
     found: dict[tuple[str, str, str], list] = {}
     for r in find_recipe_runs(store):

@@ -12,7 +12,8 @@ manifest are the bundle format: they are defined once, below.
 
 The run gets a new id in the receiving store; its parent (a search or a group of the other
 lab) is dropped, and where it came from is kept in the tags ``imported_from`` (the source
-lab's host and database, the original run id) and ``imported_parent``. Config, params,
+lab's host and database, the original run id), ``imported_parent`` and ``imported_at`` (when it was
+imported, ISO 8601 UTC; the run keeps the original's ``created_at``). Config, params,
 summary, metric history, tags, notes and the run's files (model, meta, predictions, split,
 evaluation, history, calibration) are restored; the files are copied into the new run's folder.
 
@@ -409,6 +410,7 @@ def _import_tags(tags: Any, original: Any, parent: Any, source: str) -> dict[str
     if out.get("imported_from"):  # imported before: keep the chain, newest first
         where += f"; before: {out['imported_from']}"
     out["imported_from"] = where[:500]
+    out["imported_at"] = utcnow().isoformat(timespec="seconds")  # created_at stays the original's
     if parent is not None:
         out["imported_parent"] = str(parent)[:500]
     return out

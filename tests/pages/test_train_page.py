@@ -377,3 +377,42 @@ def test_a_gpu_machine_offers_one_gpu_per_run_by_default(env, monkeypatch):
     at = train_page()
     assert at.number_input(key="t_gpus").value == 0
     assert "This machine has no GPU" in texts(at)
+
+
+# ------------------------------------------------------------------ the search fields; the open tab in the URL
+SEARCH_FIELDS = {"number_input": ("t_trials", "t_lr_lo", "t_lr_hi"), "multiselect": ("t_search_opts",)}
+
+
+def _search_widgets(at):
+    return [getattr(at, kind)(key=key) for kind, keys in SEARCH_FIELDS.items() for key in keys]
+
+
+def test_search_fields_are_disabled_while_search_is_off_and_keep_their_values(env):
+    at = train_page()
+    assert at.checkbox(key="t_search").value is False
+    assert [w.disabled for w in _search_widgets(at)] == [True] * 4  # nothing to edit for one run
+
+    at.checkbox(key="t_search").check().run()
+    assert [w.disabled for w in _search_widgets(at)] == [False] * 4
+    at.number_input(key="t_trials").set_value(6).run()
+    at.multiselect(key="t_search_opts").set_value(["sgd"]).run()
+
+    at.checkbox(key="t_search").uncheck().run()
+    assert_ok(at)
+    assert [w.disabled for w in _search_widgets(at)] == [True] * 4
+    assert at.number_input(key="t_trials").value == 6 and at.multiselect(key="t_search_opts").value == ["sgd"]
+    at.checkbox(key="t_search").check().run()
+    assert at.number_input(key="t_trials").value == 6 and at.multiselect(key="t_search_opts").value == ["sgd"]
+
+
+def test_a_reload_reopens_the_tab_that_was_open(env):
+    """A reload is a new session: the open tab comes back from the URL (the Jobs tab while a run
+    trains), and the New-run tab, the default, leaves the URL clean. (The browser writes the
+    tab into the URL when it is opened: tests/e2e/test_page_state.py.)"""
+    again = train_page({"train_tab": "Jobs"})  # the reload of /train?train_tab=Jobs
+    assert again.session_state["train_tab"] == "Jobs"
+    assert "No jobs yet" in texts(again)  # the Jobs tab is drawn
+
+    fresh = train_page()
+    assert fresh.session_state["train_tab"] == "New run" and "train_tab" not in fresh.query_params
+    assert "No jobs yet" not in texts(fresh)
