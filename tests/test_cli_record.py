@@ -186,7 +186,10 @@ def test_a_bad_store_fails_in_seconds_before_training(tmp_path, url, words):
 
 
 def test_a_failing_run_ends_failed_not_running(tmp_path):
-    missing = tmp_path / "no_such_images"
+    """A run that fails once it has started (here: its folder exists, so it passes the checks made
+    before a run is recorded, but holds no images) ends failed with its traceback."""
+    missing = tmp_path / "no_images_here"
+    missing.mkdir()
     p = _cli(tmp_path, "train", "--dataset", "image_folder", "--dataset-param", f"path={missing}", "--epochs", "1")
     assert p.returncode == 2, p.stderr[-3000:]
     assert "Traceback" not in p.stderr and "error:" in p.stderr
