@@ -16,6 +16,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_sessionstart(session):
+    """tests/data/legacy_store (a store written by the flat-layout code) is made from git history
+    at the first session on a machine (tests/make_legacy_store.py), never committed."""
+    from make_legacy_store import build, ready
+
+    if not ready():
+        build()
+
+
 def shared_datasets_path() -> Path:
     return Path(os.environ.get("LAB_SHARED_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets"))
 
