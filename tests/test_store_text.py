@@ -13,7 +13,6 @@ import pytest
 from core.store import Store
 from core.training.config import TrainConfig
 from core.validation import ValidationError, check_text
-from store_support import fresh_postgres_database
 
 # character -> what the message calls it
 REFUSED = {
@@ -32,20 +31,10 @@ REFUSED = {
 ACCEPTED = "Ünïcode 名前 שלום مرحبا 🙂 a\u00a0b (x) – 10% #1"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs.db'}"
-    else:
-        with fresh_postgres_database() as url:
-            yield url
-
-
 @pytest.fixture()
-def store(store_url, tmp_path):
-    s = Store(store_url, models_dir=tmp_path / "models")
-    yield s
-    s.close()
+def store(any_store):
+    """This file's store tests run on SQLite and PostgreSQL (conftest's ``any_store``)."""
+    return any_store
 
 
 def _writes(store, rid: int, bad: str) -> dict:

@@ -121,25 +121,22 @@ class RunWrites(StoreBase):
         """Set summary metrics (replacing earlier values of the same keys). Non-numbers are refused."""
         rows = [{"run_id": int(run_id), "key": check_key(k), "value": float_or_none(v, f"summary metric {k!r}")}
                 for k, v in values.items()]
-        if not rows:
-            return
-        with self._write() as conn:
-            self._require(conn, run_id)
-            conn.execute(sa.delete(S.summary_metrics).where(
-                S.summary_metrics.c.run_id == int(run_id), S.summary_metrics.c.key.in_([r["key"] for r in rows])))
-            conn.execute(sa.insert(S.summary_metrics), rows)
+        self._replace_keys(S.summary_metrics, run_id, rows)
 
     def log_params(self, run_id: int, values: Mapping[str, Any]) -> None:
         """Store parameters, flattening nested dicts to dotted keys (``augment.rotation``)."""
         rows = [{"run_id": int(run_id), "key": check_key(k, "parameter name"), "value": _param_text(v, k)}
                 for k, v in flatten(values).items()]
+        self._replace_keys(S.params, run_id, rows)
+
+    def _replace_keys(self, table: sa.Table, run_id: int, rows: list[dict]) -> None:
+        """Write a run's ``rows`` into a key/value ``table``, replacing earlier values of the same keys."""
         if not rows:
             return
         with self._write() as conn:
             self._require(conn, run_id)
-            conn.execute(sa.delete(S.params).where(
-                S.params.c.run_id == int(run_id), S.params.c.key.in_([r["key"] for r in rows])))
-            conn.execute(sa.insert(S.params), rows)
+            conn.execute(sa.delete(table).where(table.c.run_id == int(run_id), table.c.key.in_([r["key"] for r in rows])))
+            conn.execute(sa.insert(table), rows)
 
     # ------------------------------------------------------------------ artifacts
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> Artifact:
