@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pandas as pd
 import streamlit as st
 
+from core.metrics.bootstrap import INTERVAL_RESAMPLES
 from core.validation import LabError
 from pages import _artifacts, _format
 
@@ -24,7 +25,7 @@ __all__ = ["paired_section", "paired_section_for", "slices_section"]
 
 log = logging.getLogger("lab.pages")
 
-N_BOOTSTRAP = 1000
+N_BOOTSTRAP = INTERVAL_RESAMPLES  # the model card's and the CLI's too
 
 
 def _run_key(run) -> tuple:

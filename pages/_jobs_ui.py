@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 page_log = logging.getLogger("lab.pages")
 
 JOBS_REFRESH_S = 2.0  # the sidebar, Home and Train job views all refresh at this pace
+CLUSTER_CHECK_TTL_S = 10.0  # how long the sidebar keeps its own answer of the Ray cluster
 
 
 def job_snapshot(recent: int = 0):
@@ -52,6 +53,8 @@ def render_job_status(snap, own_supervisor: str | None = None) -> None:
 
     if snap.waiting_unsupervised:
         st.warning(snap.unsupervised_message(), icon=":material/hourglass_disabled:")
+    for line in snap.cluster_messages():  # a Ray cluster that does not answer: its runs' state is unknown
+        st.warning(_format.md_text(line), icon=":material/cloud_off:")
     if not snap.active:
         st.caption("No jobs running.")
         return
@@ -77,10 +80,31 @@ def executor_caption() -> None:
     except Exception as err:  # noqa: BLE001 - the sidebar must render whatever the store does
         log.warning("no job manager for the executor caption: %s", err)
         return
-    if jm.executor_problem:
-        st.warning(jm.executor_problem, icon=":material/cloud_off:")
+    problem = jm.executor_problem
+    if problem is None and jm.executor_name == "ray" and getattr(jm.executor, "reachable", None) is not True:
+        problem = cluster_problem(getattr(jm.executor, "address", ""))  # not asked by a supervisor here yet
+    if problem:
+        st.warning(problem, icon=":material/cloud_off:")
     else:
         st.caption(f"Executor: {_format.md_text(jm.describe())}")
+
+
+@st.cache_data(ttl=CLUSTER_CHECK_TTL_S, show_spinner=False)
+def cluster_problem(address: str) -> str | None:
+    """Why the Ray cluster at ``address`` (LAB_RAY_ADDRESS) cannot run jobs, asked at most once per
+    CLUSTER_CHECK_TTL_S, waiting at most 3 s: for a dashboard whose own supervisor has not asked it
+    (it has just started, or another process runs the queue: LAB_DASHBOARD_SUPERVISOR=0)."""
+    from core.jobs.status import executor_problem
+
+    return executor_problem(_resources.get_store(), timeout_s=3.0)
+
+
+def status_text(r) -> str:
+    """A run's status for the Runs list ("state unknown — cluster unreachable since ..." while a
+    Ray run's cluster does not answer)."""
+    from core.jobs.status import status_text as text
+
+    return text(r)
 
 
 def cluster_rows(summary: dict) -> list[dict]:

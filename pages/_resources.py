@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import traceback
-from pathlib import Path
 
 import streamlit as st
 
@@ -31,10 +30,10 @@ def get_store():
 # ---------------------------------------------------------------- the job manager
 @st.cache_resource(show_spinner=False)
 def _jobs_for(url: str, models_dir: str):
-    from core.jobs.manager import JobManager
+    from core.jobs.manager import dashboard_manager
     from core.jobs.status import dashboard_supervises
 
-    jm = JobManager(_store_for(url, models_dir), Path(models_dir), poll_interval=1.0, kind="dashboard")
+    jm = dashboard_manager(url, models_dir, store=_store_for(url, models_dir))  # scripts/serve.py's, if started
     if dashboard_supervises():
         jm.start()
     _STARTED_JOB_MANAGERS.append(jm)

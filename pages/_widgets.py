@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.config import get_settings
 from core.validation import LabError
-from pages import _format, _resources, _streamlit_internals
+from pages import _dataset_import, _format, _resources, _streamlit_internals
 
 log = logging.getLogger("lab.pages")
 
@@ -146,7 +146,9 @@ def dataset_widget_keys(key: str, name: str, info=None) -> list[str]:
 
 def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
                    allow_subsample: bool = True) -> tuple[str, dict] | None:
-    """Select a dataset (and its folder/file for those that need one). Returns (name, params).
+    """Select a dataset (and its folder/file for those that need one). Returns (name, params),
+    or None while the dataset cannot be used yet (no folder typed; a Keras dataset not in the
+    cache, whose import form is shown instead).
 
     The folder widget's placeholder, its pre-filled value (a settings attribute) and further
     path parameters (fundus' labels CSV) come from the dataset's registration metadata."""
@@ -158,6 +160,7 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
     name = st.selectbox(label, names, index=idx, key=f"{key}_name",
                         format_func=lambda n: f"{by_name[n].title} ({_format.availability_label(by_name[n].availability)})")
     info = by_name[name]
+    _dataset_import.show_flash()  # "Imported ...": once, after the import's rerun
     params: dict[str, Any] = {}
     accepted = info.params or {}
     if "path" in accepted or info.availability == "needs_folder":
@@ -178,8 +181,12 @@ def dataset_picker(key: str, *, label: str = "Dataset", default: str = "digits",
             value = st.text_input(param_label, key=wkey, value=str(st.session_state.get(wkey, "")))
             if value.strip():
                 params[param] = value.strip()
-    elif info.availability == "needs_download":
-        st.warning(f"{info.title} is not in the local cache yet. {info.how_to}", icon=":material/cloud_download:")
+    elif info.availability == "needs_download":  # said once, here; the page does not try to load it
+        if _dataset_import.is_keras_dataset(name):
+            _dataset_import.import_form(key, name, info.title)
+        else:
+            st.warning(_dataset_import.markdown_with_code(info.how_to), icon=":material/cloud_download:")
+        return None
     if allow_subsample and "max_per_class" in accepted:
         mpc = st.number_input("Images per class (0 = all)", min_value=0,
                               value=int(st.session_state.get(f"{key}_mpc_{name}", 0)), step=50, key=f"{key}_mpc_{name}",

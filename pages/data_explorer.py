@@ -53,8 +53,13 @@ def overview(ds, eda) -> None:
     c[1].metric("Classes", ds.num_classes)
     c[2].metric("Imbalance ratio", f"{ratio:.1f} : 1" if ratio == ratio and ratio != float("inf") else "∞",
                 help="Largest class size / smallest class size.")
-    if ds.groups is not None:
-        c[3].metric(f"Distinct {ds.group_name or 'groups'}", f"{len(pd.unique(ds.groups)):,}")
+    counts = _group_counts(ds, eda)
+    if counts is not None:
+        c[3].metric(group_metric_label(counts), f"{counts['present']:,}", help=group_counts_help(counts))
+        if counts["in_metadata"] is not None and counts["in_metadata"] != counts["present"]:
+            st.caption(f"{_format.plural(counts['in_metadata'], group_word(counts))} in the metadata (the CSV "
+                       f"also lists images absent here); {counts['present']:,} with images present here, the "
+                       "lesions every split and run of this selection uses.")
     try:
         split = _split_sizes(ds, make_split)
     except LabError as err:  # too few images for the default split: say so, keep exploring
@@ -81,6 +86,32 @@ def overview(ds, eda) -> None:
         with _widgets.lazy_expander("Loading report (raw)", key="eda_report") as open_:
             if open_:
                 st.json(ds.report, expanded=False)
+
+
+def group_word(counts: dict) -> str:
+    """'lesion' for lesion_id, 'patient' for patient_id...: the group in words."""
+    return (counts["group_name"] or "group").removesuffix("_id")
+
+
+def group_metric_label(counts: dict) -> str:
+    return f"{group_word(counts).capitalize()}s with images present here"
+
+
+def group_counts_help(counts: dict) -> str:
+    base = (f"Distinct {counts['group_name']} values among the images loaded here (absent images and a subsample "
+            "leave some out).")
+    if counts["in_metadata"] is None:
+        return base
+    return base + f" The metadata CSV lists {counts['in_metadata']:,}."
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def _group_counts_cached(spec_key: str, _ds, _eda) -> dict | None:
+    return _eda.group_counts(_ds)
+
+
+def _group_counts(ds, eda) -> dict | None:
+    return _group_counts_cached(_ds_key(ds), ds, eda)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -247,8 +278,9 @@ def ham_metadata(ds, eda, md: pd.DataFrame) -> None:
                                labels={"images_per_group": f"images per {gname}", "groups": f"{gname}s"}),
                         width="stretch", key="eda_groups")
         n_multi = int(gdf.loc[gdf["images_per_group"] > 1, "groups"].sum())
-        st.warning(f"{n_multi:,} of {_format.plural(gdf.attrs.get('n_groups', 0), gname)} {'has' if n_multi == 1 else 'have'} "
-                   f"more than one image. Splitting by "
+        word = gname.removesuffix("_id")
+        st.warning(f"{n_multi:,} of the {_format.plural(gdf.attrs.get('n_groups', 0), word)} with images present here "
+                   f"{'has' if n_multi == 1 else 'have'} more than one image. Splitting by "
                    f"image would put photos of the same lesion in both the training and the test set, so the test "
                    f"score would overstate how well a model does on lesions it has never seen (this is called "
                    f"leakage; report C, one of the source reports the lab builds on, is the example). The lab splits by "

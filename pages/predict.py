@@ -72,10 +72,9 @@ def body() -> None:
     if tm is None:
         with st.spinner("Loading the model…"):
             tm = _artifacts.load_run_model(run)
-    per_class = pd.DataFrame(ev["per_class"]).set_index("class") if ev else None
     for f in files:
         with st.container(border=True):
-            show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, per_class, run.id)
+            show_one(f.name, f.getvalue(), tm, meta, class_names, method, target, alpha, top_k, ev, run.id)
 
 
 def champion_caption(store, run, champs: dict[str, int]) -> None:
@@ -143,7 +142,7 @@ def _explained(_tm, model_path: str, model_mtime: float, digest: str, method: st
     return predict_and_explain(_tm, _image, method=method, class_index=class_index, alpha=alpha)
 
 
-def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, per_class, run_id) -> None:
+def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, ev, run_id) -> None:
     out = decode_upload(name, data, meta)
     if not out.ok:
         st.error(_format.md_text(out.error), icon=":material/broken_image:")
@@ -178,7 +177,21 @@ def show_one(name, data, tm, meta, class_names, method, target, alpha, top_k, pe
     hint = low_confidence_hint(float(probs[pred]), len(class_names))
     if hint:
         right.warning(hint, icon=":material/help:")
-    if per_class is not None and class_names[pred] in per_class.index:
+    predicted_class_facts(right, ev, class_names, pred)
+
+
+def predicted_class_facts(right, ev, class_names, pred: int) -> None:
+    """Beside a prediction: how the predicted class fared on the run's test split, with a warning when a
+    prediction of it was usually wrong there (``core.analysis.verdicts.low_precision_warning``)."""
+    from core.analysis.verdicts import low_precision_warning
+    from pages._verdicts import low_precision_hint
+
+    if not ev:
+        return
+    if list(ev.get("class_names") or []) == list(class_names):
+        low_precision_hint(low_precision_warning(ev, pred), where=right)
+    per_class = pd.DataFrame(ev["per_class"]).set_index("class")
+    if class_names[pred] in per_class.index:
         row = per_class.loc[class_names[pred]]
         right.caption(f"On the run's test split, class '{_format.md_text(class_names[pred])}' had sensitivity "
                       f"{_format.fmt_num(row.get('sensitivity'))} and specificity {_format.fmt_num(row.get('specificity'))} "

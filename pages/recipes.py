@@ -37,7 +37,7 @@ def recipes_tab() -> None:
 
     names = sorted(R.list_recipes(), key=lambda n: (R.get_recipe(n).report == "pitfall", n))  # reports, then pitfalls
     c = st.columns([3, 1])
-    name = c[0].selectbox("Recipe", names, index=names.index("report_b_cnn5"), key="rc_recipe",
+    name = c[0].selectbox("Recipe", names, index=names.index(default_recipe(names)), key="rc_recipe",
                           format_func=lambda n: R.get_recipe(n).title)
     budget = c[1].radio("Budget", list(R.BUDGETS), key="rc_budget", horizontal=True,
                         help="quick: minutes on 2 CPU cores (a subsample, fewer epochs, a smaller input where the "
@@ -62,8 +62,7 @@ def recipes_tab() -> None:
     with st.expander("Full configurations (JSON)"):
         st.code(json.dumps([p.config for p in planned], indent=2), language="json")
     problems = R.data_problems(planned)
-    for msg in problems:
-        st.warning(f"Data missing: {_format.md_text(msg)}", icon=":material/folder_off:")
+    missing_data(planned, problems)
     token = json.dumps([name, budget, data, weights], sort_keys=True)
     last = st.session_state.get("rc_last_launch")
     again = last is not None and last["token"] == token
@@ -78,6 +77,39 @@ def recipes_tab() -> None:
         st.success(f"Queued {_format.plural(len(last['runs']), 'run')} as recipe group #{last['group']}; they run one "
                    "after the other: follow them below (the sidebar shows the queue).", icon=":material/check:")
     follow(name)
+
+
+DEEP_LINK = "recipe"  # recipes?recipe=NAME opens on that recipe
+
+
+def default_recipe(names: list[str]) -> str:
+    """The recipe the page opens on: a deep link's (``?recipe=NAME``), else the first that can be
+    launched here (its data available), else report B's CNN (nothing can run before data is given)."""
+    from core.recipes import catalog as R
+
+    linked = st.query_params.get(DEEP_LINK)
+    if linked in names:
+        return linked
+    return R.first_runnable(names) or "report_b_cnn5"
+
+
+def missing_data(planned, problems: list[str]) -> None:
+    """What data the recipe lacks, each said once: a Keras dataset with its import form, a folder
+    as a warning (its command quoted as code)."""
+    from pages import _dataset_import
+
+    _dataset_import.show_flash()
+    keras = {p.config["dataset"]["name"] for p in planned if _dataset_import.is_keras_dataset(p.config["dataset"]["name"])}
+    for msg in problems:
+        ds = msg.split(":", 1)[0]
+        if ds in keras:
+            _dataset_import.import_form("rc", ds, _dataset_title(ds))
+        else:
+            st.warning(f"Data missing: {_dataset_import.markdown_with_code(msg)}", icon=":material/folder_off:")
+
+
+def _dataset_title(name: str) -> str:
+    return next((i.title for i in _resources.cached_dataset_infos() if i.name == name), name)
 
 
 def _inputs(recipe) -> tuple[dict, str | None]:
@@ -261,10 +293,26 @@ def _fmt(v) -> str:
 def leakage_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    m = P.measure(_resources.get_store(), "leakage")
+    store = _resources.get_store()
+    m = P.measure(store, "leakage")
     if not m["measured"]:
         st.info(m["text"].capitalize() + ".", icon=":material/info:")
+    else:
+        cnn_numbers(m)
+    st.subheader("The leak measured with a memorising model")
+    with st.spinner("Measuring the leak with a 1-nearest-neighbour model (about 10 s, once per server)…"):
+        lesson = P.leakage_lesson(store)
+    if lesson is None:
+        st.info("Give the lab a HAM10000 folder (LAB_HAM10000_DIR) or launch pitfall_leakage to measure how much "
+                "the leak helps a model that memorises.", icon=":material/info:")
         return
+    st.dataframe(lesson_table(lesson), hide_index=True, width="stretch")
+    for sentence in lesson["text"]:
+        st.markdown(_format.md_text(sentence))
+
+
+def cnn_numbers(m: dict) -> None:
+    """The two CNN runs of the recipe: their test metrics side by side and each split's overlap."""
     rep = m["result"]
     st.dataframe(pd.DataFrame({"image-level split (leaky)": rep["leaky"], "lesion-grouped split": rep["grouped"],
                                "difference": rep["difference"]}), width="stretch")
@@ -272,10 +320,28 @@ def leakage_demo(pit) -> None:
         st.caption(f"{name}: {ov['test_images_sharing_a_group_with_train']} of {ov['test_images']} test images "
                    f"share a lesion with a training image ({ov['fraction']:.0%}).")
     leaky, grouped = m["runs"]
-    st.caption(f"Runs #{leaky} and #{grouped}. Accuracy intervals: leaky {_ci(rep['ci']['leaky'])}, grouped "
-               f"{_ci(rep['ci']['grouped'])}. Split by image, 36 % of the test images of all HAM10000 share a lesion "
-               "with a training image, 24 % of a 150-per-class subsample (the quick budget), where the measured "
-               "gain was small (3.5 points on the development machine) and can drown in the noise.")
+    st.caption(f"CNN runs #{leaky} and #{grouped}. Accuracy intervals: leaky {_ci(rep['ci']['leaky'])}, grouped "
+               f"{_ci(rep['ci']['grouped'])}: where they overlap, the difference is within the noise.")
+
+
+def lesson_table(lesson: dict) -> pd.DataFrame:
+    """The 1-NN's numbers on both splits, one row per figure."""
+    img, grp = lesson["image_split"], lesson["grouped_split"]
+
+    def pct(v):
+        return "—" if v is None else f"{v:.0%}"
+
+    rows = [("test images with a photo of their lesion in training", pct(img["leaked_share"]),
+             pct(grp["leaked_share"])),
+            ("… whose nearest training image is that lesion", pct(img["same_lesion_nn_share"]), "—"),
+            ("1-NN accuracy", _fmt(img["knn_accuracy"]), _fmt(grp["knn_accuracy"])),
+            ("1-NN accuracy, training photos of the test lesions removed", _fmt(img["knn_accuracy_without_test_lesions"]),
+             "—"),
+            ("1-NN accuracy on the leaked test images", _fmt(img["knn_accuracy_leaked"]), "—"),
+            ("1-NN accuracy on the other test images", _fmt(img["knn_accuracy_other"]), "—"),
+            ("a model recognising every lesion it has seen (ceiling)", _fmt(img["lesion_memory_accuracy"]), "—")]
+    return pd.DataFrame(rows, columns=["memorising model (1-nearest-neighbour)", "image-level split",
+                                       "lesion-grouped split"])
 
 
 def _ci(pair) -> str:

@@ -13,7 +13,7 @@ import streamlit as st
 from core.store.artifacts import file_name
 from core.store.schema import STATUSES
 from core.validation import LabError
-from pages import _analysis_ui, _artifacts, _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
+from pages import _analysis_ui, _artifacts, _format, _frame, _jobs_ui, _resources, _search_ui, _streamlit_internals, _widgets
 
 _streamlit_internals.ensure_frame(_frame.navigation)
 
@@ -81,6 +81,8 @@ def runs_table() -> None:
     cols = FIXED_COLUMNS + [c for g in COLUMN_GROUPS if g in (groups or []) for c in COLUMN_GROUPS[g]]
     if (df["champion"] != "").any():  # the champion mark, beside the name, when this page shows one
         cols.insert(cols.index("name") + 1, "champion")
+    if (df["verdict"] != "").any():  # a model at chance or predicting one class, beside the name
+        cols.insert(cols.index("status"), "verdict")
     st.dataframe(df[cols], hide_index=True, width="stretch", column_config=column_config())
     if sum(WIDTHS[c] for c in cols) > TABLE_WIDTH_PX:
         st.caption(":material/swap_horiz: More columns than fit: scroll the table sideways (id and name stay in "
@@ -93,12 +95,15 @@ def runs_frame(store, rows) -> pd.DataFrame:
     """One table row per run of this page: parameters, main metrics, duration, tags, champion mark,
     when it was imported. Every cell is text: a missing value is "—" (or empty where the run has no
     such thing, as a group's model parameters), never "None"."""
+    from pages._verdicts import list_mark
+
     configs = store.get_configs([r.id for r in rows])
     champs = store.champions()
     return pd.DataFrame([{
         "open": f"?run={r.id}", "id": r.id, "name": short_name(_format.plain_text(r.name)),
-        "status": parent_status(store, r) if is_parent(r) else r.status,
+        "status": parent_status(store, r) if is_parent(r) else _jobs_ui.status_text(r),
         "champion": "★" if r.dataset and champs.get(r.dataset) == r.id else "", "dataset": r.dataset or "",
+        "verdict": "" if is_parent(r) else list_mark(r),
         **(parent_cells(r) if is_parent(r) else
            {"model": r.model or "", **run_params(configs.get(r.id) or {}, _input_shape(r)), **metric_cells(r)}),
         "duration": _format.fmt_duration(r.duration_s),
@@ -211,7 +216,7 @@ TABLE_WIDTH_PX = 940  # the main column at 1400 px with the sidebar open
 WIDTHS = {"open": 40, "id": 40, "name": 150, "status": 96, "dataset": 76, "model": 88, "input": 52, "epochs": 52,
           "batch": 44, "lr": 48, "optimizer": 56, "augment": 64, "weights": 84, "accuracy": 62, "balanced acc.": 60,
           "macro F1": 60, "macro AUC": 64, "min sens.": 64, "kappa": 56, "duration": 84, "tags": 120,
-          "created": 126, "imported": 126, "champion": 30}
+          "created": 126, "imported": 126, "champion": 30, "verdict": 72}
 
 
 def column_config() -> dict:
@@ -230,6 +235,9 @@ def column_config() -> dict:
                                 "runs have finished."),
         "champion": cc.TextColumn("★", width=w["champion"], help="★ = the champion of its dataset (the run to use; "
                                   "Predict preselects it). Set it on the run's page, tab Manage."),
+        "verdict": cc.TextColumn("⚠ verdict", width=w["verdict"], help="one class: the model predicts one class "
+                                 "for 95 % or more of its test images; at chance: its balanced accuracy is no better "
+                                 "than guessing. Such a model has not learnt; its page says more."),
         "dataset": cc.TextColumn("dataset", width=w["dataset"]),
         "model": cc.TextColumn("model", width=w["model"]),
         "input": cc.TextColumn("input", width=w["input"], help="input size the model saw (height x width)"),
@@ -352,6 +360,10 @@ def run_page(run_id: int) -> None:
     ev, pred, meta = _artifacts.run_artifacts(r)
     if meta.get("domain") in ("lesion", "fundus"):
         st.warning(_format.RESEARCH_NOTICE, icon=":material/health_and_safety:")
+    if r.status == "succeeded":
+        from pages._verdicts import one_class_callout
+
+        one_class_callout(r.summary or (ev or {}).get("summary"), pred, meta.get("class_names"), evaluation=ev)
     if balanced_by_subsample(r, meta):
         st.warning(subsample_notice(balanced_by_subsample(r, meta)), icon=":material/balance:")
     # only the open tab runs (on_change="rerun"): a deep link renders the metrics without
@@ -386,7 +398,8 @@ def parent_page(r) -> None:
     if r.error:
         st.error(_format.md_text(r.error))
     tabs = st.tabs(PARENT_TABS, key="r_parent_tab", on_change="rerun")
-    sections = [lambda: _jobs_ui.children_section(r), lambda: config_tab(r), lambda: manage_tab(r, parent=True)]
+    sections = [lambda: (_jobs_ui.children_section(r), _search_ui.search_view(r)), lambda: config_tab(r),
+                lambda: manage_tab(r, parent=True)]
     for tab, section in zip(tabs, sections, strict=True):
         if tab.open is not False:
             with tab:
@@ -866,10 +879,7 @@ def champion_section(r) -> None:
             store.clear_champion(r.dataset)
             st.rerun()
     elif r.status == "succeeded" and r.kind == "train":
-        note = c[1].text_input("Note (optional)", key=f"r_champ_note_{r.id}", placeholder="why this run")
-        if c[0].button(f"Make champion of {ds}", key=f"r_champ_set_{r.id}", icon=":material/star:", type="primary"):
-            store.set_champion(r.dataset, r.id, note=note or None)
-            st.rerun()
+        promote_form(store, r, c)
         if current is not None:
             st.caption(f"Now the champion of {ds}: run #{current.run_id} {_format.md_text(current.run_name)}.")
     else:
@@ -877,6 +887,28 @@ def champion_section(r) -> None:
     history = store.champion_history(r.dataset)
     if history:
         st.dataframe(champion_history_frame(history), hide_index=True, width="stretch", key=f"r_champ_hist_{r.id}")
+
+
+def promote_form(store, r, c) -> None:
+    """The note and the "Make champion" button; a run under its dataset's sensitivity floor shows the classes
+    first, and is promoted only with a note saying why (``core.analysis.verdicts.promote_champion``)."""
+    from core.analysis.verdicts import PromotionRefused, promote_champion, run_shortfalls
+    from pages._verdicts import shortfalls_notice
+
+    short = run_shortfalls(r, store)
+    if short:
+        shortfalls_notice(r.dataset, short)
+    label, hint = ("Note (required: why this run anyway)", "why promote it despite these classes") if short \
+        else ("Note (optional)", "why this run")
+    note = c[1].text_input(label, key=f"r_champ_note_{r.id}", placeholder=hint)
+    if c[0].button(f"Make champion of {_format.md_text(r.dataset)}", key=f"r_champ_set_{r.id}", icon=":material/star:",
+                   type="primary"):
+        try:
+            promote_champion(store, r.dataset, r.id, note=note or None)
+        except PromotionRefused as err:
+            st.error(_format.md_text(err), icon=":material/block:")
+            return
+        st.rerun()
 
 
 def champion_history_frame(history) -> pd.DataFrame:

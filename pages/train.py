@@ -19,6 +19,7 @@ How the page keeps its promises:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -82,6 +83,8 @@ FIELDS: dict[str, Field] = {
     "t_model_zoo": Field("small_cnn", "choice"),
     "t_model_backbone": Field("mobilenetv2", "choice"),
     "t_weights": Field("imagenet", "choice"),
+    "t_weights_run": Field("", "choice"),
+    "t_weights_file": Field("", "text"),
     "t_cut": Field(WHOLE, "choice"),
     "t_head": Field("gap_dense", "choice"),
     "t_trainable": Field("frozen", "choice"),
@@ -113,6 +116,8 @@ FIELDS: dict[str, Field] = {
     "t_lr_lo": Field(1e-4, "float", 1e-6, 1.0),
     "t_lr_hi": Field(1e-2, "float", 1e-6, 1.0),
     "t_search_opts": Field(["adam", "adamax"], "multi"),
+    "t_sampler": Field("random", "choice"),
+    "t_at_once": Field(1, "int", 1, 8),
 }
 _DS_FIELD = re.compile(rf"^{DS_KEY}_(name|path_\w+|labels_\w+|mpc_\w+)$")
 
@@ -178,13 +183,16 @@ def build_config():
     family, model_fields = _model_section(ds_name)
     data = _data_section(family)
     optim = _optimisation_section()
+    size_slots = data.pop("_size_slots")
     split = {"val_ratio": data.pop("val_ratio"), "test_ratio": data.pop("test_ratio"), "seed": optim["seed"],
              "grouped": "auto"}
     cfg = make_config(TrainConfig, {"dataset": {"name": ds_name, "params": ds_params}, "split": split,
                                     **model_fields, **data, **optim})
+    plan = _show_plan(cfg, size_slots)
     auto_name = default_run_name(cfg)
     typed, conflicts, name_ok = _name_section(cfg, auto_name)
     search = _search_section(optim["seed"])
+    _estimate_line(cfg, plan, search)
     b = st.columns([1, 1, 3])
     submitted = b[0].button("Submit", type="primary", icon=":material/play_arrow:", key="t_submit",
                             help="Queue this configuration. Only this button queues a run (Enter does not).")
@@ -240,13 +248,48 @@ def _model_section(ds_name: str) -> tuple[str, dict]:
     return family, {"model": model, "model_options": options, "weights": weights}
 
 
+WEIGHT_LABELS = {"imagenet": "ImageNet weights", "none": "No weights (random start)",
+                 "run": "A past run of this lab", "file": "A weights file"}
+
+
+def _weights_picker(model: str, column) -> str | None:
+    """Where a model that takes weights starts from (core.training.weights_choice): ImageNet, random,
+    a finished run of the same model (``run:<id>``) or a file; checked again at Submit."""
+    from core.training.weights_choice import compatible_runs, weight_sources
+
+    sources = list(weight_sources(model))
+    if not sources:
+        return None
+    source = _widget(column.selectbox, "t_weights", "Start from", options=sources, format_func=WEIGHT_LABELS.get,
+                     why=f" for {model}",
+                     help="ImageNet: Keras' ImageNet file (downloaded on first use). A past run: its model's layers "
+                          "that match are copied. A file: .weights.h5 (the same model), .keras (matching layers, "
+                          "loaded in Keras' safe mode) or a Keras-applications .h5 backbone file.")
+    if source in ("imagenet", "none"):
+        return None if source == "none" else source
+    if source == "file":
+        path = _widget(st.text_input, "t_weights_file", "Weights file on the server",
+                       placeholder="/data/weights/mobilenetv2.keras").strip()
+        if not path:
+            st.caption("Type the file's path on the server (.weights.h5, .keras or .h5); until then the run "
+                       "starts from random weights.")
+        return path or None
+    runs = {f"run:{r.id}": r for r in compatible_runs(_resources.get_store(), model)}
+    if not runs:
+        st.info(_plain(f"No finished {model} run in this lab yet: train one first, or start from ImageNet."),
+                icon=":material/info:")
+        return None
+    label = {k: f"#{r.id} {r.name} ({_format.fmt_num(r.summary.get('accuracy'))} test accuracy)"
+             for k, r in runs.items()}
+    return _widget(st.selectbox, "t_weights_run", f"Finished {model} run to start from", options=list(runs),
+                   format_func=label.get, why=f" (not a finished {model} run)")
+
+
 def _backbone_options(model: str, info: dict) -> tuple[dict, str | None]:
     """(model_options, weights) of a backbone: weights, cut layer, head, what is trained, head size."""
     options: dict = {}
     b = st.columns(4)
-    w_choice = _widget(b[0].selectbox, "t_weights", "Weights", options=["imagenet", "none"],
-                       help="ImageNet weights are downloaded by Keras on first use (internet needed).")
-    weights = None if w_choice == "none" else w_choice
+    weights = _weights_picker(model, b[0])
     cut = _widget(b[1].selectbox, "t_cut", "Cut layer", options=[WHOLE] + list(info.get("cut_points") or []),
                   why=f" in {model}")
     if cut != WHOLE:
@@ -273,11 +316,18 @@ def _data_section(family: str) -> dict:
     size_auto = _widget(c[0].checkbox, "t_size_auto", "Automatic input size",
                         help="Zoo models: the dataset's typical image size. Backbones: the backbone's default "
                              "(224x224). Untick to choose height and width.")
-    h = _widget(c[1].number_input, "t_h", "Height", min_value=8, max_value=1024, disabled=size_auto)
-    w = _widget(c[2].number_input, "t_w", "Width", min_value=8, max_value=1024, disabled=size_auto)
+    if size_auto:  # the size the run will use is shown there once the whole form is known (_show_plan)
+        h = w = None
+        size_slots = (c[1].empty(), c[2].empty())
+    else:
+        h = _widget(c[1].number_input, "t_h", "Height", min_value=8, max_value=1024)
+        w = _widget(c[2].number_input, "t_w", "Width", min_value=8, max_value=1024)
+        size_slots = None
     norm_options = [AUTO] + [n for n in choices("normalization") if family == "backbone" or n != "backbone"]
     norm = _widget(c[3].selectbox, "t_norm", "Normalisation", options=norm_options, help=_help("normalization"),
                    why=" for a zoo model (it needs a backbone)")
+    if size_slots:
+        size_slots = (*size_slots, st.empty())  # the size in words, under its row
     c = st.columns(4)
     val_ratio = _widget(c[0].slider, "t_val", "Validation fraction", **_bounds(SPLIT_PARAMS["val_ratio"]), step=0.05)
     test_ratio = _widget(c[1].slider, "t_test", "Test fraction", **_bounds(SPLIT_PARAMS["test_ratio"]), step=0.05)
@@ -291,9 +341,67 @@ def _data_section(family: str) -> dict:
     st.caption("Augmentation (set it in the **Augmentation studio**): "
                + (_plain(AugmentSpec.from_dict(aug).describe()) if aug else "none")
                + (_plain(f" (previewed on {source})") if aug and source else ""))
-    return {"input_size": None if size_auto else [int(h), int(w)], "normalization": None if norm == AUTO else norm,
+    return {"_size_slots": size_slots,
+            "input_size": None if size_auto else [int(h), int(w)], "normalization": None if norm == AUTO else norm,
             "val_ratio": float(val_ratio), "test_ratio": float(test_ratio), "class_weight": class_weight,
             "oversample": bool(oversample), "augment": aug}
+
+
+@st.cache_data(show_spinner="Working out the input size and the images of each part…", ttl=600, max_entries=64)
+def _plan_cached(cfg_json: str) -> dict:
+    """``core.training.engine.plan_run`` of a config (the engine's own choice of the input size,
+    the images of each part), or the reason it cannot be known yet."""
+    from core.training.config import TrainConfig
+    from core.training.engine import plan_run
+
+    try:
+        return {"plan": dataclasses.asdict(plan_run(TrainConfig.from_json(cfg_json)))}
+    except (_lab_error(), OSError) as err:
+        return {"error": str(err)}
+
+
+def _plan(cfg) -> dict:
+    """The plan of the fields that decide it (dataset, split, model, input size, channels, seed)."""
+    key = TrainConfig(dataset=cfg.dataset, split=cfg.split, model=cfg.model, input_size=cfg.input_size,
+                      channels=cfg.channels, seed=cfg.seed)
+    return _plan_cached(key.to_json(sort_keys=True))
+
+
+def _show_plan(cfg, slots) -> dict | None:
+    """With an automatic size: the size the run will really train at, in the greyed boxes and in words."""
+    got = _plan(cfg)
+    plan = got.get("plan")
+    if not slots:
+        return plan
+    h_slot, w_slot, note = slots
+    if plan is None:
+        for slot, label in ((h_slot, "Height"), (w_slot, "Width")):
+            slot.text_input(label, value="automatic", disabled=True)
+        note.caption(_plain(f"Automatic input size: known once the dataset loads ({got.get('error')})."))
+        return None
+    h, w = plan["input_size"]
+    h_slot.number_input("Height", value=int(h), disabled=True, help="Chosen automatically; untick to set it.")
+    w_slot.number_input("Width", value=int(w), disabled=True, help="Chosen automatically; untick to set it.")
+    why = (f"the default input size of {cfg.model}" if plan["size_from"] == "auto_backbone"
+           else f"the typical size of the {cfg.dataset['name']} training images")
+    note.caption(_plain(f"Automatic input size: this run trains at {h}x{w} ({why})."))
+    return plan
+
+
+def _estimate_line(cfg, plan: dict | None, search: dict | None) -> None:
+    """How long the run should take here, from the lab's own finished runs (core.recipes.estimate)."""
+    from types import SimpleNamespace
+
+    from core.recipes.estimate import estimate_from_runs
+
+    if plan is None:
+        st.caption(":material/schedule: Estimated training time: known once the dataset loads.")
+        return
+    est = estimate_from_runs(_resources.get_store(), cfg, SimpleNamespace(**plan))
+    text = est.text()
+    if search and est.seconds is not None:
+        text = text.replace(" (from", " per trial (from", 1)
+    st.caption(":material/schedule: " + _plain(text))
 
 
 def _optimisation_section() -> dict:
@@ -341,9 +449,9 @@ def _name_section(cfg, auto_name: str) -> tuple[str, list[str], bool]:
 
 
 def _search_section(seed: int) -> dict | None:
-    """The random search asked for ({space, n_trials, seed}), or None for one run."""
+    """The search asked for ({space, n_trials, seed, sampler, concurrency}), or None for one run."""
     st.subheader("Hyper-parameter search (optional)")
-    do_search = _widget(st.checkbox, "t_search", "Random search instead of one run")
+    do_search = _widget(st.checkbox, "t_search", "Hyper-parameter search instead of one run")
     off = not do_search  # the search's fields are greyed out (values kept) while one run is asked for
     s = st.columns(4)
     n_trials = _widget(s[0].number_input, "t_trials", "Trials", min_value=2, max_value=50, disabled=off)
@@ -352,21 +460,30 @@ def _search_section(seed: int) -> dict | None:
     lr_hi = _widget(s[2].number_input, "t_lr_hi", "LR to", min_value=1e-6, max_value=1.0, format="%.6f",
                     disabled=off)
     opts = _widget(s[3].multiselect, "t_search_opts", "Optimisers", options=choices("optimizer"), disabled=off)
+    s = st.columns([3, 1])
+    sampler = _widget(s[0].radio, "t_sampler", "Sampler", options=["random", "tpe"], horizontal=True, disabled=off,
+                      help="random: every trial drawn up front. tpe: Optuna's TPE asks each trial after one has "
+                           "finished, from the results so far (trials run one at a time, or 'At a time' at once).")
+    at_once = _widget(s[1].number_input, "t_at_once", "At a time", min_value=1, max_value=8,
+                      disabled=off or sampler != "tpe", help="TPE trials run at once (a random search runs as many "
+                                                            "as the executor has room for).")
     if not do_search:
         return None
     space = {"learning_rate": {"type": "float", "low": float(min(lr_lo, lr_hi)), "high": float(max(lr_lo, lr_hi)),
                                "log": True}}
     if opts:
         space["optimizer"] = {"type": "categorical", "choices": list(opts)}
-    return {"space": space, "n_trials": int(n_trials), "seed": int(seed)}
+    return {"space": space, "n_trials": int(n_trials), "seed": int(seed), "sampler": sampler,
+            "concurrency": int(at_once) if sampler == "tpe" else None}
 
 
 def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None, repeat_of: int | None) -> None:
     """Queue the run (or search) once (see ``_queue_once``)."""
     jobs = _resources.get_jobs()
     if search:
-        rid = _queue_once(cfg, token, what, lambda: jobs.submit_search(cfg, search["space"], search["n_trials"],
-                                                                       search["seed"], name=name), repeat_of=repeat_of)
+        rid = _queue_once(cfg, token, what, lambda: jobs.submit_search(
+            cfg, search["space"], search["n_trials"], search["seed"], name=name, sampler=search["sampler"],
+            concurrency=search["concurrency"]), repeat_of=repeat_of)
     else:
         rid = _queue_once(cfg, token, what, lambda: jobs.submit(cfg, name=name), repeat_of=repeat_of)
     if rid is None:
@@ -387,6 +504,9 @@ def _queue_once(cfg, token: str, what: str, submit, *, repeat_of: int | None = N
     or None when nothing was queued (the reason is shown)."""
     try:
         cfg.validate()
+        from core.training.weights_choice import check_weights
+
+        check_weights(cfg, _resources.get_store())  # the weights exist and fit, before a run row is written
     except Exception as err:  # noqa: BLE001 - a LabError: say what is wrong, keep the page
         if not isinstance(err, _lab_error()):
             raise

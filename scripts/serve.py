@@ -6,7 +6,8 @@ The same as ``streamlit run app.py`` (which keeps working), but the modules that
 script run of every page imports (pandas, numpy, SQLAlchemy, the store and the job queue) are
 imported, and the store opened once (its migration check), at server start, as gunicorn's
 ``--preload`` does: otherwise the first visitor after a (re)start waits for them (0.6-0.9 s of
-a cold deep link on 2 shared cores, bench/README.md).
+a cold deep link on 2 shared cores, bench/README.md). The dashboard's job supervisor starts here
+too (``start_supervisor``): queued runs start after a restart without anyone opening a page.
 The heavier modules of some pages (plotly, scikit-learn, TensorFlow) stay with the app's
 background warm-up (``pages/_warm_up.py``), which runs once the server is quiet.
 
@@ -16,6 +17,7 @@ module), never the other ``pages`` modules (a Streamlit cache declared before th
 would not be the runtime's)."""
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
@@ -54,6 +56,29 @@ def open_store_once() -> None:
         logging.getLogger("lab.serve").warning("the store could not be opened at start: %s", err)
 
 
+def start_supervisor():
+    """Start the dashboard's job supervisor with the server, so that runs queued while it was down
+    start without waiting for a first page view (``streamlit run app.py`` has no start-up hook: there
+    it starts with the first session). It is the process's one dashboard manager
+    (``core.jobs.manager.dashboard_manager``), which the pages get too: never two. Nothing is
+    started with ``LAB_DASHBOARD_SUPERVISOR=0``; a store that cannot be opened is left to the pages.
+    At exit the lease ends and running trainings go on (the next supervisor adopts them)."""
+    try:
+        from core.config import get_settings
+        from core.jobs.manager import dashboard_manager
+        from core.jobs.status import dashboard_supervises
+
+        if not dashboard_supervises():
+            return None
+        s = get_settings()
+        jm = dashboard_manager(s.database_url, str(s.models_dir)).start()
+    except Exception as err:  # noqa: BLE001 - the pages start it again and show the problem
+        logging.getLogger("lab.serve").warning("the job supervisor did not start with the server: %s", err)
+        return None
+    atexit.register(jm.shutdown, stop_running=False)
+    return jm
+
+
 def server_stack() -> tuple[str, str]:
     """(event loop, HTTP parser) that Streamlit's uvicorn server will use: uvloop and httptools
     when installed (requirements.txt), else asyncio and h11, with which a new visitor's page
@@ -74,6 +99,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
     preload()
     open_store_once()
+    start_supervisor()
     from pages._streamlit_internals import leave_legacy_pages_mode
 
     leave_legacy_pages_mode()  # the first view after the start is one run of app.py, like every later one

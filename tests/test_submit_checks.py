@@ -58,6 +58,10 @@ def _cases(root, outside) -> dict[str, tuple[list[str], dict, list[str]]]:
         "missing folder": (["--dataset", "image_folder", "--dataset-param", f"path={root / 'nope'}"],
                            {"dataset": {"name": "image_folder", "params": {"path": str(root / "nope")}}},
                            [str(root / "nope"), "does not exist"]),
+        "missing weights file": (["--dataset", "digits", "--model", "mobilenetv2", "--weights",
+                                  str(root / "nope.weights.h5")],
+                                 {"dataset": digits, "model": "mobilenetv2", "weights": str(root / "nope.weights.h5")},
+                                 [str(root / "nope.weights.h5")]),
         "bad subsample": (["--dataset", "digits", "--dataset-param", "max_per_class=many"],
                           {"dataset": {"name": "digits", "params": {"max_per_class": "many"}}},
                           ["max_per_class", "'many'"]),
@@ -65,7 +69,7 @@ def _cases(root, outside) -> dict[str, tuple[list[str], dict, list[str]]]:
 
 
 CASES = ["digits with a path", "weights on small_cnn", "weights none on small_cnn", "folder outside the roots",
-         "missing folder", "bad subsample"]
+         "missing folder", "missing weights file", "bad subsample"]
 
 
 @pytest.mark.parametrize("case", CASES)

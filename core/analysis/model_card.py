@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.paired import load_run_predictions, read_json_or_empty
+from core.analysis.paired import DEFAULT_MAX_FILES, load_run_predictions, read_json_or_empty
+from core.analysis.verdicts import LOW_PRECISION, one_class_verdict, sensitivity_shortfalls, shortfalls_text
+from core.metrics.bootstrap import INTERVAL_RESAMPLES
 from core.store.artifacts import RunFolder, file_name
 from core.validation import LabError, NotFoundError, ValidationError
 
@@ -53,7 +55,7 @@ SMALL_CLASS = 30      # fewer test images of a class: its sensitivity says littl
 # collecting a run's facts
 # --------------------------------------------------------------------------------------
 def collect(run, folder: RunFolder | str | Path | None = None, *, store=None, examples: int = 2, slices: bool = True,
-            slices_bootstrap: int = 300, max_files: int = 1000) -> dict[str, Any]:
+            slices_bootstrap: int = INTERVAL_RESAMPLES, max_files: int = DEFAULT_MAX_FILES) -> dict[str, Any]:
     """The facts of a succeeded run's model card (JSON-serialisable but for nothing: plain dicts,
     lists, numbers and base64 text). ``examples`` right and as many wrong test images get a Grad-CAM
     overlay (0: none); ``slices=False`` skips the slices."""
@@ -195,7 +197,7 @@ def limitations(card: dict) -> list[str]:
     """Known limitations derived from the run's config, meta, split and evaluation."""
     cfg, meta, ev = card.get("config") or {}, card.get("meta") or {}, card["evaluation"]
     s, k = ev["summary"], len(card["class_names"])
-    out = []
+    out = _verdict_limitations(card)  # first: a model that does not work, classes it misses
     mpc = ((cfg.get("dataset") or meta.get("dataset") or {}).get("params") or {}).get("max_per_class")
     if mpc:
         out.append(f"The data was a balanced subsample (at most {mpc} images per class, max_per_class): the test "
@@ -215,7 +217,7 @@ def limitations(card: dict) -> list[str]:
         out.append(f"{len(small)} class(es) have fewer than {SMALL_CLASS} test images ({', '.join(small[:8])}"
                    f"{', ...' if len(small) > 8 else ''}): their per-class figures say little.")
     acc = s.get("balanced_accuracy")
-    if acc is not None and acc < 1.5 / k:
+    if acc is not None and acc < 1.5 / k and not one_class_verdict(s, evaluation=ev):
         out.append(f"Balanced accuracy {acc:.3f} is close to chance ({1 / k:.3f} for {k} classes): the model has "
                    "learnt little; do not use its predictions.")
     if s.get("ece") is not None and s["ece"] > 0.1:
@@ -227,6 +229,28 @@ def limitations(card: dict) -> list[str]:
     out.append("Grad-CAM heatmaps show which regions raised the predicted class's score, not a reason a person "
                "could verify; they can look plausible for a wrong answer.")
     return out + [str(x) for x in (meta.get("notices") or []) + (ev.get("notices") or [])]
+
+
+def _verdict_limitations(card: dict) -> list[str]:
+    """The verdicts of ``core.analysis.verdicts``: a model at chance or predicting one class, and the
+    classes whose sensitivity is under the floor of its dataset (the champion gate's list)."""
+    ev, meta = card["evaluation"], card.get("meta") or {}
+    out = []
+    verdict = one_class_verdict(ev["summary"], evaluation=ev)
+    if verdict:
+        out.append(verdict.text)
+    dataset = (meta.get("dataset") or {}).get("name") or card["run"].get("dataset")
+    short = sensitivity_shortfalls(ev, dataset, meta.get("class_codes"))
+    if short:
+        out.append(f"Its test sensitivity is below the floor set for {dataset} for {len(short)} class(es): "
+                   f"{shortfalls_text(short)}. It misses most images of these classes; do not rely on it to find "
+                   "them.")
+    rare = [c for c in ev.get("per_class") or [] if c.get("predicted") and (c.get("precision") or 0) < LOW_PRECISION]
+    if rare and not verdict:
+        out.append("When it predicts " + ", ".join(f"{c['class']} (precision {c['precision']:.2f}, {c['predicted']} "
+                                                  "predicted)" for c in rare[:8])
+                   + ", it is more often wrong than right on its test split.")
+    return out
 
 
 def _split_limitations(card: dict) -> list[str]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from core.analysis.paired import DEFAULT_MAX_FILES, _f, load_run_predictions, metric_draws, percentile_interval, resample_weights
 from core.files import jsonable
+from core.metrics.bootstrap import INTERVAL_RESAMPLES
 from core.validation import LabError, ValidationError, check_number
 
 if TYPE_CHECKING:  # pandas and core.metrics.classification are imported where used: `python -m core --help` stays quick
@@ -334,7 +335,7 @@ def _file_properties(ids: np.ndarray, paths: np.ndarray, max_files: int) -> tupl
 # --------------------------------------------------------------------------------------
 # a stored run
 # --------------------------------------------------------------------------------------
-def run_slices(run, folder=None, *, store=None, by: str | None = None, n_bootstrap: int = 1000, seed: int = 0,
+def run_slices(run, folder=None, *, store=None, by: str | None = None, n_bootstrap: int = INTERVAL_RESAMPLES, seed: int = 0,
                max_files: int = DEFAULT_MAX_FILES, min_n: int = 30, min_class: int = 5) -> dict[str, Any]:
     """:func:`slice_metrics` of a stored run: its predictions, its dataset's metadata (reloaded from
     the run's config) and its test images' brightness and size."""

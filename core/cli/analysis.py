@@ -102,11 +102,13 @@ def cmd_slices(args) -> int:
 def add_slices_cli(sub) -> None:
     """The ``slices`` subcommand of ``python -m core``."""
     from core.analysis.paired import DEFAULT_MAX_FILES
+    from core.metrics.bootstrap import INTERVAL_RESAMPLES
 
     p = sub.add_parser("slices", help="metrics per subgroup of a run's test split (metadata, brightness, size)")
     p.add_argument("run", type=int, help="run id")
     p.add_argument("--by", help="slice by this column only (e.g. sex, age, localization, eye, brightness)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples per slice (default 1000)")
+    p.add_argument("--bootstrap", type=int, default=INTERVAL_RESAMPLES,
+                   help=f"bootstrap resamples per slice (default {INTERVAL_RESAMPLES}, as the Run page and model card)")
     p.add_argument("--max-files", type=int, default=DEFAULT_MAX_FILES,
                    help=f"read at most this many image files for brightness/size (default {DEFAULT_MAX_FILES})")
     p.add_argument("--json", action="store_true", help="print JSON")

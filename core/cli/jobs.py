@@ -60,14 +60,18 @@ def cmd_jobs_serve(args) -> int:
 
 
 def _status_json(snap) -> dict:
+    from core.jobs.status import progress_text
+
     return {
         "supervisors": [sv.to_dict() for sv in snap.supervisors],
-        "running": [{"id": r.id, "name": r.name, "progress": r.progress, "supervisor_id": r.supervisor_id,
+        "running": [{"id": r.id, "name": r.name, "progress": r.progress, "state": progress_text(r),
+                     "supervisor_id": r.supervisor_id,
                      "pid": r.pid, "host": r.host, "executor": r.executor, "placement": r.placement}
                     for r in snap.running],
         "queued": [{"id": r.id, "name": r.name} for r in snap.queued],
         "n_running": snap.n_running, "n_queued": snap.n_queued,
         "waiting_unsupervised": snap.waiting_unsupervised,
+        "cluster_unreachable": snap.cluster_messages(),
     }
 
 
@@ -80,7 +84,8 @@ def _print_status(snap) -> None:
             print(f"supervisor {sv.id}: {sv.kind} on {sv.host} (pid {sv.pid}), max {sv.max_concurrent} at a time, "
                   f"last heartbeat {sv.age_s:.0f} s ago")
     else:
-        print("no job supervisor is alive (start the dashboard, or run: python -m core jobs serve)")
+        print("no job supervisor is alive (start the dashboard: scripts/serve.py starts it with the server, "
+              "`streamlit run app.py` at the first page view; or run: python -m core jobs serve)")
     print(snap.headline())
     for r in snap.running:
         where = placement_text(r)
@@ -91,43 +96,18 @@ def _print_status(snap) -> None:
         print(f"  ... and {snap.n_queued - len(snap.queued)} more queued")
     if snap.waiting_unsupervised:
         print(snap.unsupervised_message().replace("`", ""))
+    for line in snap.cluster_messages():
+        print(line)
 
 
 EXECUTOR_CHECK_S = 5.0  # how long ``jobs status`` waits for the Ray cluster to answer
 
 
 def executor_problem(store, timeout_s: float = EXECUTOR_CHECK_S) -> str | None:
-    """Why the executor of LAB_EXECUTOR cannot run jobs now (None: it can). Only Ray is checked -- the
-    local executor has nothing to reach --, as the job supervisor checks it (the cluster answers, its
-    alive nodes, a SQLite store on a one-node cluster only), waiting at most ``timeout_s``."""
-    from core.jobs.executors import executor_name, make_executor
-    from core.jobs.executors.base import ExecutorError
+    """Why the executor of LAB_EXECUTOR cannot run jobs now (``core.jobs.status.executor_problem``)."""
+    from core.jobs.status import executor_problem as check
 
-    try:
-        if executor_name() != "ray":
-            return None
-        ex = make_executor("ray", store=store, models_dir=store.models_dir)
-    except ExecutorError as e:  # not installed, a bad setting
-        return str(e)
-    found: list[str | None] = []
-
-    def check() -> None:
-        try:
-            ex.check()
-            found.append(None)
-        except ExecutorError as e:
-            found.append(str(e))
-        except Exception as e:  # noqa: BLE001 - whatever the client raises, say it in one line
-            found.append(f"Cannot check the Ray cluster at {ex.address} ({type(e).__name__}: {e}).")
-
-    t = threading.Thread(target=check, name="ray-status-check", daemon=True)  # a silent host must not hang status
-    t.start()
-    t.join(timeout_s)
-    if not found:
-        return (f"The Ray cluster at {ex.address} did not answer within {timeout_s:g} s: it is unreachable or "
-                "overloaded. Check that it runs (`ray status` on its head node) and that LAB_RAY_ADDRESS is its "
-                "dashboard address (http://<head>:8265); queued runs stay queued until it is reachable.")
-    return found[0]
+    return check(store, timeout_s)
 
 
 def cmd_jobs_status(args) -> int:

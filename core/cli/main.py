@@ -34,13 +34,13 @@ import argparse
 import os
 import sys
 
-from core.cli import analysis, data, export, jobs, recipes, runs, train
+from core.cli import analysis, data, export, jobs, recipes, report, runs, train
 from core.validation import LabError
 
 # The subcommands in the order ``python -m core --help`` lists them.
 COMMAND_GROUPS = (train.add_cli, data.add_cli, runs.add_cli, jobs.add_cli, analysis.add_compare_cli,
                   analysis.add_slices_cli, recipes.add_cli, analysis.add_model_card_cli, analysis.add_audit_cli,
-                  export.add_cli)
+                  export.add_cli, report.add_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -129,7 +129,8 @@ def _champion_line(e) -> str:
 
 
 def cmd_runs_champion(args) -> int:
-    """Show, set or clear the champion of a dataset (the run to use for it)."""
+    """Show, set or clear the champion of a dataset (the run to use for it). A run whose test sensitivity
+    is under the dataset's floor for some class needs ``--note`` (exit 2 listing the classes otherwise)."""
     if args.clear and args.run is not None:
         raise ValidationError("Give a RUN to make champion, or --clear to clear the champion; not both.")
     store = open_store()
@@ -139,7 +140,9 @@ def cmd_runs_champion(args) -> int:
             print(f"{args.dataset} has no champion now" + (f" (was {_champion_line(ended)})." if ended else
                                                             " (it had none)."))
         elif args.run is not None:
-            e = store.set_champion(args.dataset, args.run, by=args.by, note=args.note)
+            from core.analysis.verdicts import promote_champion
+
+            e = promote_champion(store, args.dataset, args.run, by=args.by, note=args.note)
             print(f"Champion of {args.dataset}: {_champion_line(e)}")
         history = store.champion_history(args.dataset)
     finally:
@@ -218,7 +221,8 @@ def _add_champion_bundle(runs_sub) -> None:
     q.add_argument("dataset", help="dataset name, e.g. digits")
     q.add_argument("run", type=int, nargs="?", help="make this run the champion (a succeeded run of the dataset)")
     q.add_argument("--clear", action="store_true", help="the dataset has no champion from now on (history kept)")
-    q.add_argument("--note", help="why this run (kept in the history)")
+    q.add_argument("--note", help="why this run (kept in the history); required when its test sensitivity is "
+                                  "under the dataset's floor for a class (LAB_SENSITIVITY_FLOORS overrides the floors)")
     q.add_argument("--by", help="who sets it (default: LAB_USER, else the login name)")
     q.add_argument("--json", action="store_true", help="print the history as JSON")
     q.set_defaults(fn=cmd_runs_champion)

@@ -152,7 +152,8 @@ def cmd_search(args) -> int:
     else:
         raise ValidationError(f"--space must be one of {sorted(SPACES)} or a JSON file. Got {args.space!r} instead.")
     out = _out_dir(args, cfg)
-    df = run_search(cfg, space, args.trials, args.search_seed, out_dir=out, reporter=ConsoleReporter())
+    df = run_search(cfg, space, args.trials, args.search_seed, out_dir=out, reporter=ConsoleReporter(),
+                    sampler=args.sampler)
     import pandas as pd
 
     from core.store.artifacts import file_name
@@ -200,11 +201,14 @@ def _add_lr_find_search(sub) -> None:
     p.add_argument("--json", help="write the curve here")
     p.set_defaults(fn=cmd_lr_find)
 
-    p = sub.add_parser("search", help="random hyper-parameter search (every trial trained fully, same split)")
+    p = sub.add_parser("search", help="hyper-parameter search, random or TPE (every trial trained fully, same split)")
     add_config_args(p)
     p.add_argument("--space", default="small_cnn", help="report_a, small_cnn or a JSON file")
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--search-seed", type=int, default=0)
+    p.add_argument("--sampler", choices=("random", "tpe"), default="random",
+                   help="random: every trial drawn up front; tpe: Optuna's TPE asks each trial after the one "
+                        "before finished, from the results so far")
     p.add_argument("--out", help="search folder")
     p.set_defaults(fn=cmd_search)
 

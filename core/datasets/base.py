@@ -26,6 +26,7 @@ def register_dataset(
     availability: Callable[..., tuple[str, str]] | None = None, train_defaults: dict[str, Any] | None = None,
     path_placeholder: str = DEFAULT_PATH_PLACEHOLDER, settings_key: str | None = None,
     extra_path_params: dict[str, str] | None = None, aliases: tuple[str, ...] = (),
+    sensitivity_floors: dict[str, float] | None = None,
 ) -> Callable:
     """Decorator registering a loader ``fn(**params) -> Dataset`` under ``name``: the one place a dataset's facts live.
 
@@ -36,7 +37,12 @@ def register_dataset(
     - ``path_placeholder``: placeholder of the folder/file widget; ``settings_key``: the attribute of
       ``core.config.get_settings()`` that pre-fills it (e.g. ``"ham10000_dir"``).
     - ``extra_path_params``: further path parameters -> widget label (e.g. fundus' ``labels_csv``).
+    - ``sensitivity_floors``: class name (or code) -> the test sensitivity a run must reach for that class
+      to be made champion without a note (``core.analysis.verdicts``; ``LAB_SENSITIVITY_FLOORS`` overrides).
     """
+    floors = {str(k): float(v) for k, v in (sensitivity_floors or {}).items()}
+    if any(not 0 <= v <= 1 for v in floors.values()):
+        raise ValueError(f"dataset {name!r}: sensitivity_floors must be between 0 and 1; got {floors}")
     unknown = sorted(set(train_defaults or {}) - set(DEFAULT_TRAIN_DEFAULTS))
     if unknown:
         raise ValueError(f"dataset {name!r}: unknown train_defaults key(s) {', '.join(unknown)}; "
@@ -45,7 +51,7 @@ def register_dataset(
         "title": title, "description": description, "domain": domain, "params": dict(params or {}),
         "train_defaults": {**DEFAULT_TRAIN_DEFAULTS, **(train_defaults or {})},
         "path_placeholder": path_placeholder, "settings_key": settings_key,
-        "extra_path_params": dict(extra_path_params or {}),
+        "extra_path_params": dict(extra_path_params or {}), "sensitivity_floors": floors,
     }
     if availability is not None:
         meta["availability"] = availability

@@ -26,6 +26,8 @@ class DatasetInfo:
     path_placeholder: str = DEFAULT_PATH_PLACEHOLDER   # placeholder of the folder/file widget
     settings_key: str | None = None   # attribute of core.config.get_settings() that pre-fills the folder
     extra_path_params: dict[str, str] = field(default_factory=dict)  # further path params -> widget label
+    # class name (or code) -> test sensitivity a champion must reach unless a note says why (core.analysis.verdicts)
+    sensitivity_floors: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,7 +35,7 @@ class DatasetInfo:
             "availability": self.availability, "how_to": self.how_to, "domain": self.domain,
             "params": dict(self.params), "train_defaults": copy.deepcopy(self.train_defaults),
             "path_placeholder": self.path_placeholder, "settings_key": self.settings_key,
-            "extra_path_params": dict(self.extra_path_params),
+            "extra_path_params": dict(self.extra_path_params), "sensitivity_floors": dict(self.sensitivity_floors),
         }
 
 
@@ -86,6 +88,7 @@ def list_datasets() -> list[DatasetInfo]:
             train_defaults=copy.deepcopy(e.meta.get("train_defaults", DEFAULT_TRAIN_DEFAULTS)),
             path_placeholder=e.meta.get("path_placeholder", DEFAULT_PATH_PLACEHOLDER),
             settings_key=e.meta.get("settings_key"), extra_path_params=dict(e.meta.get("extra_path_params", {})),
+            sensitivity_floors=dict(e.meta.get("sensitivity_floors") or {}),
         ))
     return out
 

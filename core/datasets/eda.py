@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.datasets.base import Dataset
-from core.validation import check_number
+from core.validation import LabError, check_number
 
 _SKIP_META = {"id", "image_id", "path", "index"}
 
@@ -263,4 +263,26 @@ def load_problems(ds: Dataset) -> list[dict]:
         out.append({"level": "warning", "message": f"{len(bad)} unreadable image file(s) skipped."})
     if missing and not any("absent" in s for s in seen):
         out.append({"level": "warning", "message": f"{missing} listed image(s) are absent and were skipped."})
+    return out
+
+
+def group_counts(ds: Dataset) -> dict | None:
+    """Groups (lesions, patients) counted two ways: ``present``, those with at least one image in
+    this selection, and ``in_metadata``, every group the loader's metadata CSV lists (absent
+    images and a subsample included; None when the CSV cannot be read or has no such column).
+    None for a dataset without groups. HAM10000: 7,470 lesions in HAM10000_metadata.csv, 7,442 of
+    them with an image in the shared reduced 200x150 folder."""
+    if ds.groups is None:
+        return None
+    out = {"present": int(pd.unique(np.asarray(ds.groups).astype(str)).size), "in_metadata": None,
+           "group_name": ds.group_name or "group", "metadata_csv": None}
+    csv = (ds.report or {}).get("metadata_csv")
+    if csv and ds.group_name:
+        from core.datasets.common import check_inside_roots
+
+        try:
+            col = pd.read_csv(check_inside_roots(csv, what="metadata CSV"), usecols=[ds.group_name])[ds.group_name]
+        except (OSError, ValueError, LookupError, LabError):  # moved, unreadable, no such column: present only
+            return out
+        out.update(in_metadata=int(col.dropna().astype(str).nunique()), metadata_csv=str(csv))
     return out

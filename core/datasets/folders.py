@@ -163,6 +163,7 @@ def _find_ham_csv(folder: Path) -> Path:
     train_defaults={"model": "report_a_tuned_cnn", "epochs": 10, "batch_size": 16, "image_size": [120, 150],
                     "class_weight": "balanced"},
     path_placeholder="/data/HAM10000", settings_key="ham10000_dir",
+    sensitivity_floors={"Melanoma": 0.5, "Basal cell carcinoma": 0.5, "Actinic keratoses": 0.5},
 )
 def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None, max_per_class: int | None = None,
                   max_missing_fraction: float = 0.5) -> Dataset:
@@ -266,6 +267,7 @@ def patient_id(image_id: str) -> tuple[str, str | None]:
     train_defaults={"model": "densenet121", "epochs": 10, "batch_size": 16, "image_size": [224, 224],
                     "class_weight": "balanced"},
     settings_key="fundus_dir", extra_path_params={"labels_csv": "Labels CSV (optional: found automatically)"},
+    sensitivity_floors={"Moderate": 0.5, "Severe": 0.5, "Proliferative": 0.5},  # the referable grades 2-4
 )
 def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
                 max_missing_fraction: float = 0.5) -> Dataset:

@@ -21,8 +21,9 @@ the log's last lines. What a worker runs for each kind of job is ``JOB_KINDS``.
 Supervisors and their lease: every ``JobManager`` that runs the queue is a *supervisor*
 with an id and a heartbeat row in the store (table ``supervisors``), renewed every
 ``beat_s`` seconds and removed on a clean shutdown; it is *alive* while that heartbeat is
-younger than ``lease_s``. The dashboard starts one per process on the first page view of
-any session (``pages/_ui.py``); ``python -m core jobs serve`` runs one with no browser.
+younger than ``lease_s``. The dashboard runs one per process (``dashboard_manager``): started
+with the server by ``scripts/serve.py``, or on the first page view of any session with plain
+``streamlit run app.py`` (``pages/_resources.py``); ``python -m core jobs serve`` runs one with no browser.
 Several supervisors may share a store: claiming a queued run is a compare-and-set in the
 store (``UPDATE ... WHERE status = 'queued'``), so exactly one of them runs it, and the run
 records who claimed it (``runs.supervisor_id``) and where it executes (``runs.executor``,
@@ -63,6 +64,7 @@ from core.jobs.kinds import JOB_KINDS, PARENT_KINDS
 from core.jobs.status import LEASE_S
 from core.store import FINAL_STATUSES, HOST, Store
 from core.store.artifacts import RunFolder, file_name
+from core.store.retry import outage_reason
 from core.validation import LabError, NotFoundError, ValidationError, check_number, fit_name
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,30 @@ def _default_concurrency(executor_name: str) -> int:
             raise ValidationError(f"LAB_MAX_CONCURRENT must be a whole number of runs from 1 to 64. Got {env!r} instead.")
         return check_number("LAB_MAX_CONCURRENT", int(env), low=1, high=64, integer=True)
     return 8 if executor_name == "ray" else 1
+
+
+_DASHBOARD_MANAGERS: dict[tuple[str, str], JobManager] = {}
+_DASHBOARD_LOCK = threading.Lock()
+
+
+def dashboard_manager(url: str, models_dir: str | Path, *, store: Store | None = None) -> JobManager:
+    """This process's dashboard job manager for a store, made (not started) by whoever asks first:
+    ``scripts/serve.py`` starts it with the server, the pages (``pages/_resources.py``) get the same
+    one, so a dashboard process never runs two supervisors. ``store``: the store to make it with."""
+    key = (str(url), str(models_dir))
+    with _DASHBOARD_LOCK:
+        jm = _DASHBOARD_MANAGERS.get(key)
+        if jm is None:
+            jm = JobManager(store if store is not None else Store(url, models_dir=models_dir), Path(models_dir),
+                            poll_interval=1.0, kind="dashboard")
+            _DASHBOARD_MANAGERS[key] = jm
+        return jm
+
+
+def _forget_dashboard_manager(jm: JobManager) -> None:
+    with _DASHBOARD_LOCK:
+        for key in [k for k, v in _DASHBOARD_MANAGERS.items() if v is jm]:
+            _DASHBOARD_MANAGERS.pop(key)
 
 
 class JobManager:
@@ -204,7 +230,9 @@ class JobManager:
         """Stop the supervisor. Running trainings are interrupted (SIGTERM, or ``stop_job`` on
         Ray: they stop at the next batch and end ``interrupted``; killed after ``timeout``)
         unless ``stop_running=False``, in which case they go on and the next ``start()`` adopts
-        them. Queued runs stay queued."""
+        them. Queued runs stay queued. A dashboard manager of this process (``dashboard_manager``)
+        is forgotten: the next call makes a new one."""
+        _forget_dashboard_manager(self)
         with self._lock:
             self._shutting_down = True
         self._stop.set()
@@ -281,7 +309,8 @@ class JobManager:
         return self.submit(config, name=name, kind="lr_find", _extra_params={"lr_find": opts} if opts else None)
 
     def submit_search(self, base_config: Any, space: Mapping[str, Any] | list, n_trials: int | None = None,
-                      seed: int = 0, *, name: str | None = None, concurrency: int | None = None) -> int:
+                      seed: int = 0, *, name: str | None = None, concurrency: int | None = None,
+                      sampler: str = "random") -> int:
         """A hyper-parameter search: a parent run (kind ``search``) and one queued child run per
         trial (``parent_id``). ``space`` is a search space for ``core.training.search.sample_trials``
         (with ``n_trials`` and ``seed``), or the list of trial configs already sampled.
@@ -291,7 +320,7 @@ class JobManager:
         base = _coerce_config(base_config)
         if concurrency is not None:
             concurrency = check_number("concurrency", concurrency, low=1, high=1000, integer=True)
-        trials, space_params = self._search_trials(base, space, n_trials, seed)
+        trials, space_params = self._search_trials(base, space, n_trials, seed, sampler)
         trials = [_coerce_config(t) for t in trials]  # every trial valid before anything is queued
         if concurrency is not None:
             space_params["concurrency"] = concurrency
@@ -306,12 +335,12 @@ class JobManager:
         return parent
 
     @staticmethod
-    def _search_trials(base, space, n_trials, seed) -> tuple[list, dict]:
-        if isinstance(space, Mapping):
+    def _search_trials(base, space, n_trials, seed, sampler="random") -> tuple[list, dict]:
+        if isinstance(space, Mapping):  # sampler "tpe": the first trial now, the others as trials finish
             n = check_number("n_trials", n_trials, low=1, high=1000, integer=True)
-            from core.training.search import sample_trials
+            from core.training.search import plan_search
 
-            return list(sample_trials(base, dict(space), n, seed)), {"space": dict(space), "n_trials": n, "seed": seed}
+            return plan_search(base, dict(space), n, seed, sampler)
         if isinstance(space, (list, tuple)):
             if not space:
                 raise ValidationError("A search needs at least one trial. Got an empty list of trials.")
@@ -375,8 +404,8 @@ class JobManager:
                     rep.left_alone.append(r.id)
                     continue
             try:
-                self.store.set_status(r.id, "interrupted", "interrupted: the lab stopped while this run was "
-                                                           f"training ({found.why}). Submit it again to retry.")
+                self.store.set_status(r.id, "interrupted", self._outage_reason(r.id) or (
+                    f"interrupted: the lab stopped while this run was training ({found.why}). Submit it again to retry."))
                 rep.interrupted.append(r.id)
                 log.info("run %s interrupted: %s", r.id, found.why)
             except STORE_ERRORS:  # finished or deleted meanwhile (ValidationError, NotFoundError), or a store hiccup
@@ -384,6 +413,13 @@ class JobManager:
         rep.queued = self.store.list_runs(status="queued", limit=0)[1]
         self._update_parents()
         return rep
+
+    def _outage_reason(self, run_id: int) -> str | None:
+        """The reason a worker left in its run folder when the store stayed away (``core.store.retry``)."""
+        try:
+            return outage_reason(RunFolder(self.models_dir / str(run_id)).read_json("store_outage"))
+        except (OSError, ValueError):
+            return None
 
     def _reattach(self, r):
         """Ask the executor the run was started on (``local`` for runs recorded before executors)."""
@@ -551,6 +587,8 @@ class JobManager:
             status, reason = "interrupted", "interrupted: the lab was shut down while this run was training"
         elif h.cancel_sent_at is not None or detail.cancel_requested:
             status, reason = "cancelled", "cancelled (the training process was stopped)"
+        elif self._outage_reason(h.run_id):
+            status, reason = "interrupted", self._outage_reason(h.run_id)
         elif ended.status == "interrupted":
             status, reason = "interrupted", f"interrupted: {reason}. Submit it again to retry."
         if status == "failed":

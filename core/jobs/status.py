@@ -1,17 +1,22 @@
 """The job queue's state as every page and ``python -m core jobs status`` read it: one consistent
-read of the store (``job_snapshot``), the words for a run's progress (``progress_text``), and whether
-the dashboard process supervises the queue itself (``dashboard_supervises``)."""
+read of the store (``job_snapshot``), the words for a run's progress and status (``progress_text``,
+``status_text``: "state unknown" while a Ray run's cluster does not answer), whether the configured
+executor can run jobs (``executor_problem``) and whether the dashboard process supervises the queue
+itself (``dashboard_supervises``)."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.jobs.executors.base import UNREACHABLE_GRACE, unknown_state_text, unreachable_since
 from core.jobs.kinds import JOB_KINDS, PARENT_KINDS
 from core.store.schema import ACTIVE_STATUSES
 
 LEASE_S = 30.0           # a supervisor whose heartbeat is older than this is dead
+EXECUTOR_CHECK_S = 5.0   # how long ``executor_problem`` waits for the Ray cluster to answer
 DASHBOARD_SUPERVISOR_ENV = "LAB_DASHBOARD_SUPERVISOR"
 
 
@@ -64,10 +69,29 @@ class JobSnapshot:
             return "No jobs running."
         return f"{self.n_running} running, {self.n_queued} queued"
 
+    def cluster_messages(self) -> list[str]:
+        """One line per Ray cluster that does not answer the supervisor of its running runs:
+        since when, which runs' state is unknown and when they end ``interrupted``."""
+        down: dict[str, list] = {}
+        for r in self.running:
+            if unreachable_since(r):
+                down.setdefault(str((r.placement or {}).get("ray_address") or "?"), []).append(r)
+        out = []
+        for address, runs in down.items():
+            since = min(unreachable_since(r) for r in runs).astimezone()
+            ids = ", ".join(f"#{r.id}" for r in runs)
+            grace = max(float((r.placement or {}).get(UNREACHABLE_GRACE) or 0) for r in runs)
+            many = len(runs) > 1
+            out.append(f"The Ray cluster at {address} has been unreachable since {since:%H:%M:%S}: the state of "
+                       f"run{'s' if many else ''} {ids} is unknown. {'They end' if many else 'It ends'} interrupted "
+                       f"if the cluster is not back within {grace:g} s.")
+        return out
+
     def unsupervised_message(self) -> str:
         n = self.n_queued
         return (f"{n} queued run{'s' if n != 1 else ''} waiting: no job supervisor is alive. It starts "
-                "with the dashboard (open any page), or run `python -m core jobs serve`.")
+                "with the dashboard server (`scripts/serve.py`; with `streamlit run app.py`, at the first page "
+                "view), or run `python -m core jobs serve`.")
 
 
 def job_snapshot(store, *, recent: int = 0, limit: int = 20, lease_s: float = LEASE_S) -> JobSnapshot:
@@ -94,7 +118,50 @@ def progress_text(r) -> str:
         return "queued"
     if r.status != "running":
         return r.status
+    if unknown_state_text(r):
+        return unknown_state_text(r)
     if info.get("epoch") and info.get("epochs"):
         return f"epoch {info['epoch']}/{info['epochs']} · {pct}"
     msg = str(info.get("message") or "starting")
     return f"{msg} · {pct}"
+
+
+def status_text(r) -> str:
+    """A run's status for a list: ``state unknown — cluster unreachable since 14:03:07`` for a
+    running run whose cluster does not answer, else the status itself."""
+    since = unreachable_since(r)
+    return f"state unknown — cluster unreachable since {since.astimezone():%H:%M:%S}" if since else r.status
+
+
+def executor_problem(store, timeout_s: float = EXECUTOR_CHECK_S) -> str | None:
+    """Why the executor of LAB_EXECUTOR cannot run jobs now (None: it can). Only Ray is checked -- the
+    local executor has nothing to reach --, as the job supervisor checks it (the cluster answers, its
+    alive nodes, a SQLite store on a one-node cluster only), waiting at most ``timeout_s``."""
+    from core.jobs.executors import executor_name, make_executor
+    from core.jobs.executors.base import ExecutorError
+
+    try:
+        if executor_name() != "ray":
+            return None
+        ex = make_executor("ray", store=store, models_dir=store.models_dir)
+    except ExecutorError as e:  # not installed, a bad setting
+        return str(e)
+    found: list[str | None] = []
+
+    def check() -> None:
+        try:
+            ex.check()
+            found.append(None)
+        except ExecutorError as e:
+            found.append(str(e))
+        except Exception as e:  # noqa: BLE001 - whatever the client raises, say it in one line
+            found.append(f"Cannot check the Ray cluster at {ex.address} ({type(e).__name__}: {e}).")
+
+    t = threading.Thread(target=check, name="ray-status-check", daemon=True)  # a silent host must not hang status
+    t.start()
+    t.join(timeout_s)
+    if not found:
+        return (f"The Ray cluster at {ex.address} did not answer within {timeout_s:g} s: it is unreachable or "
+                "overloaded. Check that it runs (`ray status` on its head node) and that LAB_RAY_ADDRESS is its "
+                "dashboard address (http://<head>:8265); queued runs stay queued until it is reachable.")
+    return found[0]

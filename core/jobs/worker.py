@@ -13,6 +13,12 @@ where it runs (host, pid, ``CUDA_VISIBLE_DEVICES``, the executor that started it
 run's placement. Started by a supervisor on a cluster node, it fails at once, naming what
 is missing, when it cannot reach the store or the models folder.
 
+A short outage of the store (a PostgreSQL restart) is waited out: store calls are retried with
+backoff for ``LAB_STORE_RETRY_SECONDS`` (``core.store.retry.OutageTolerantStore``; progress
+written meanwhile is dropped, metrics and the final status are not). A worker whose store stays
+away longer stops the run and, when it cannot record why, leaves a ``store_outage`` note in the
+run folder that the supervisor records as the run's reason once the store is back.
+
 Exit codes: 0 when a final status was written (whatever it is), 2 for bad usage, 3
 when the store could not be written at the end, 4 when the store cannot be reached.
 """
@@ -32,6 +38,7 @@ from typing import Any
 
 from core.files import jsonable
 from core.store.artifacts import RESULT_KINDS, RunFolder
+from core.store.retry import OutageTolerantStore, StoreUnreachable, connection_error, outage_note
 
 BATCH_WRITE_INTERVAL_S = 0.5   # batch progress is written at most this often
 CANCEL_POLL_INTERVAL_S = 1.0   # cancel_requested is read from the store at most this often
@@ -459,6 +466,8 @@ def _execute(store, run_id: int, detail, folder: RunFolder, flags: Flags, t_spaw
                              f"job kinds: {', '.join(job_kinds)}")
         runner = job_kinds[detail.kind].resolve()
         status, error = runner(store, run_id, detail, folder.path, flags, t_spawn)
+    except StoreUnreachable as exc:  # the store stayed away longer than LAB_STORE_RETRY_SECONDS
+        status, error = "interrupted", f"interrupted: {exc}; the worker stopped. Submit it again to retry."
     except Cancelled as exc:  # type: ignore[misc]
         if flags.interrupt and not flags.cancel:
             status, error = "interrupted", "interrupted: the lab was shut down while this run was training"
@@ -483,12 +492,27 @@ def _register_log(store, run_id: int, folder: RunFolder) -> None:
             pass
 
 
+def _note_outage(store: OutageTolerantStore, folder: RunFolder, exc: BaseException) -> None:
+    """The store failed at the end: when it was unreachable, say so in the run folder, for the
+    supervisor to record as the run's reason once the store is back."""
+    if not isinstance(exc, StoreUnreachable):
+        cause = connection_error(exc)
+        if cause is None:
+            return
+        exc = StoreUnreachable(time.monotonic() - (store.down_since or time.monotonic()), store.last_error or str(cause))
+    try:
+        folder.write_json("store_outage", outage_note(exc))
+    except OSError:
+        traceback.print_exc()
+
+
 def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
     from core.jobs.kinds import JOB_KINDS
 
-    store = _open_store(run_id)
-    if store is None:
+    opened = _open_store(run_id)
+    if opened is None:
         return 4
+    store = OutageTolerantStore(opened)  # a short outage of the store is waited out
     detail = store.get_run(run_id)
     if not _can_start(store, run_id, detail):
         store.close()
@@ -504,8 +528,9 @@ def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
         if reraise is not None:
             raise reraise
         return 0
-    except Exception:  # noqa: BLE001 - the store itself failed: the supervisor reports it
+    except Exception as exc:  # noqa: BLE001 - the store itself failed: the supervisor reports it
         traceback.print_exc()
+        _note_outage(store, folder, exc)
         return 3
     finally:
         stop.set()

@@ -16,6 +16,10 @@ import numpy as np
 
 from core.validation import finite_or_none
 
+#: bootstrap resamples of every interval the lab computes when it is shown (the slices of a run on its
+#: Run page, on its model card and from ``python -m core slices``): one setting, so the same interval
+#: reads the same wherever it is shown
+INTERVAL_RESAMPLES = 1000
 #: metrics that get a bootstrap confidence interval (plus ``kappa_quadratic`` when ordinal)
 BOOTSTRAP_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 

@@ -23,7 +23,7 @@ Weights:
 - ``"run:<id>"``: the model of an earlier run (its run folder's model file); layers
   with matching names and shapes are copied (the backbone, and the head when it matches).
 
-This module checks the option (``_parse_weights``); finding, downloading and loading the files
+This module checks the option (``parse_weights``); finding, downloading and loading the files
 is ``core.models.weights``'s.
 """
 from __future__ import annotations
@@ -163,7 +163,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # ------------------------------------------------------------------------ weights option
-def _parse_weights(weights: Any) -> WeightsSpec:
+def parse_weights(weights: Any) -> WeightsSpec:
     if weights is None:
         return WeightsSpec("none", label="None")
     if isinstance(weights, os.PathLike):
@@ -276,7 +276,7 @@ def build_backbone_model(
             f"Backbone {cfg.name!r} needs 1-channel (grayscale, converted to RGB in the model) or 3-channel "
             f"RGB input. Got {c} channels in input_shape={ctx.input_shape!r} instead."
         )
-    spec = _parse_weights(weights)
+    spec = parse_weights(weights)
     th, tw = h, w
     if min(h, w) < cfg.min_size:  # each side up to the minimum (no blow-up of very elongated inputs)
         th, tw = max(h, cfg.min_size), max(w, cfg.min_size)

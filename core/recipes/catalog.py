@@ -208,6 +208,27 @@ def data_problems(planned: list[PlannedRun]) -> list[str]:
     return out
 
 
+def runnable(name: str, *, _seen: dict[str, bool] | None = None) -> bool:
+    """Whether recipe ``name`` can be launched here as the Recipes page first shows it: every
+    dataset it uses is available with the lab's settings (the HAM10000/fundus folders the page
+    pre-fills, Keras' cache), so its Launch button is not disabled."""
+    from core.datasets import dataset_availability
+
+    seen = {} if _seen is None else _seen
+    for ds in sorted({r.config["dataset"]["name"] for r in get_recipe(name).runs}):
+        if ds not in seen:
+            seen[ds] = dataset_availability(ds)[0] not in ("needs_folder", "needs_download")
+        if not seen[ds]:
+            return False
+    return True
+
+
+def first_runnable(names: list[str]) -> str | None:
+    """The first of ``names`` that ``runnable`` says can be launched here (None when none can)."""
+    seen: dict[str, bool] = {}
+    return next((n for n in names if runnable(n, _seen=seen)), None)
+
+
 # --------------------------------------------------------------------------------------
 # The recipes
 # --------------------------------------------------------------------------------------
@@ -495,7 +516,8 @@ def _pitfall_leakage() -> Recipe:
         "pitfall_leakage", "Pitfall: image-level vs lesion-grouped split on HAM10000", "pitfall",
         "Reports A and C (split by image although lesions repeat)",
         "The same model, seed and ratios, split twice: by image (images of one lesion land in train and test) and "
-        "grouped by lesion_id. The leaky test set holds near-copies of training images, so its accuracy is inflated.",
+        "grouped by lesion_id. The leaky test set holds other photos of training lesions, so its accuracy can be "
+        "inflated; by how much depends on how often the model recognises a lesion (Pitfalls tab: measured).",
         (RecipeRun("image_split", "Image-level split (leaky)", _pitfall_cnn(LEAKY_SPLIT), PITFALL_QUICK),
          RecipeRun("grouped_split", "Lesion-grouped split (honest)", _pitfall_cnn(GROUPED_SPLIT), PITFALL_QUICK)),
         pitfall="leakage",

@@ -3,12 +3,16 @@
     from core.recipes.estimate import estimate_seconds, fmt_seconds
     fmt_seconds(estimate_seconds(planned.config, planned.kind))   # "~4 min"
 
+``estimate_from_runs`` is the measured one: the lab's own finished runs of the same model on this
+machine, scaled to the planned images, epochs and input pixels (the Train page shows it).
+
 Also the known image counts of the recipes' datasets (``DATASET_CLASS_COUNTS``), which the
 pitfall demos use too. Importing this module does not import TensorFlow.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # Forward-pass GFLOPs of one image at a reference size (height*width pixels). Zoo models:
@@ -89,3 +93,98 @@ def fmt_seconds(s: float) -> str:
         return f"~{round(s / 60)} min"
     return f"~{s / 3600:.1f} h"
 
+
+
+# ---------------------------------------------------------------- measured on this machine
+@dataclass(frozen=True)
+class MeasuredEstimate:
+    """A run's wall time from the lab's own finished runs (``estimate_from_runs``); ``seconds``
+    None when there is no comparable run. ``basis`` says what it comes from, in words."""
+
+    seconds: float | None
+    basis: str
+    run_ids: tuple[int, ...] = ()
+    fit_s: float | None = None       # the fitting (epochs) part
+    overhead_s: float | None = None  # start, data loading, evaluation (and cached features)
+
+    def text(self) -> str:
+        if self.seconds is None:
+            return f"Estimated training time: {self.basis}."
+        return f"Estimated training time on this machine: {fmt_seconds(self.seconds)} ({self.basis})."
+
+
+def _cached_features(config: Mapping[str, Any]) -> bool:
+    """The engine's rule (core.training.cached_features): a frozen backbone without augmentation or oversampling."""
+    opts = dict(config.get("model_options") or {})
+    return (config["model"] in _backbone_names() and opts.get("trainable", "frozen") == "frozen"
+            and not config.get("augment") and not config.get("oversample"))
+
+
+def _epoch_times(store: Any, run_id: int) -> list[float]:
+    """The recorded seconds of each epoch of a run (metric ``epoch_time_s``), in order."""
+    h = store.get_metric_history(run_id)
+    if h is None or h.empty or "key" not in h:
+        return []
+    rows = h[h["key"] == "epoch_time_s"].sort_values("step")
+    return [float(v) for v in rows["value"]]
+
+
+def _measured(r: Any, epoch_times: list[float]) -> dict[str, float] | None:
+    """What one finished run measured: fit seconds per image-epoch-pixel (from its epochs after
+    the first when it had several: the first also builds the graph and warms the input pipeline,
+    which is a one-off cost counted with the rest), the rest of its wall time, and that rest per
+    image-pixel; None when it did not record its sizes and times."""
+    start = (r.progress_info or {}).get("start") or {}
+    summ = r.summary or {}
+    try:
+        h, w = start["input_shape"][:2]
+        n = float(start["n_train"]) + float(start["n_val"])
+        n_all = n + float(start.get("n_test") or 0)
+        epochs, fit, total = float(summ["epochs_run"]), float(summ["train_time_s"]), float(r.duration_s)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if min(h * w, n, epochs, fit, total) <= 0:
+        return None
+    if len(epoch_times) >= 2 and epoch_times[1] > 0:
+        steady = sorted(epoch_times[1:])[(len(epoch_times) - 2) // 2]
+        fit = steady * epochs  # the steady-state fitting time of the same epochs
+    rest = max(0.0, total - fit)
+    return {"fit_rate": fit / (epochs * n * h * w), "rest": rest, "rest_rate": rest / (n_all * h * w),
+            "cached": float(bool(start.get("cached_features"))), "dataset": r.dataset}
+
+
+def estimate_from_runs(store: Any, config: Any, plan: Any, *, host: str | None = None,
+                       limit: int = 200) -> MeasuredEstimate:
+    """The wall time of ``config`` (planned by ``core.training.engine.plan_run``: input size and
+    image counts) from the succeeded training runs of the same model on this machine (``host``,
+    default this one) and in the same mode (cached backbone features or not): their measured
+    fitting seconds per image, epoch and input pixel, times the planned images x epochs x
+    pixels, plus their median remaining time (start, loading, evaluation; scaled by images x
+    pixels when the features are cached, which is where their backbone pass is). Runs on the
+    same dataset are preferred; at most the 10 newest are used."""
+    from statistics import median
+
+    from core.store.records import HOST
+
+    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    model, dataset, host = d["model"], (d.get("dataset") or {}).get("name"), host or HOST
+    cached = _cached_features(d)
+    runs, _ = store.list_runs(model=model, status="succeeded", kind="train", limit=limit)
+    runs = [r for r in runs if r.host == host][:20]  # the newest: their epoch times are read one run at a time
+    got = [(r.id, m) for r in runs if (m := _measured(r, _epoch_times(store, r.id))) and bool(m["cached"]) == cached]
+    mode = " (frozen backbone, cached features)" if cached else ""
+    if not got:
+        return MeasuredEstimate(None, f"no estimate yet (no finished {model} run{mode} on this machine to "
+                                      "measure from)")
+    same = [g for g in got if g[1]["dataset"] == dataset]
+    got = (same or got)[:10]
+    h, w = plan.input_size
+    n, n_all, epochs = plan.n_train + plan.n_val, plan.n_train + plan.n_val + plan.n_test, int(d.get("epochs", 1))
+    fit = median(m["fit_rate"] for _, m in got) * epochs * n * h * w
+    rest = median(m["rest_rate"] for _, m in got) * n_all * h * w if cached else median(m["rest"] for _, m in got)
+    k = len(got)
+    basis = (f"from {k} past {model} run{'s' if k != 1 else ''}{mode} on this machine"
+             + (f" ({dataset})" if same else "") + f", scaled to {plan.n_train:,} training images x "
+             f"{epochs} epoch{'s' if epochs != 1 else ''} at {h}x{w}"
+             + ("; fewer if early stopping ends it sooner" if d.get("early_stopping") else ""))
+    return MeasuredEstimate(fit + rest, basis, tuple(sorted(i for i, _ in got)), fit, rest)

@@ -13,6 +13,9 @@ recipe (``core.recipes``) whose runs feed it.
   kappa; ``accuracy_from_ovr_mean`` turns a published OvR mean back into accuracy.
 - ``leakage_report``: two runs, image-level vs lesion-grouped split: the test accuracy of
   each and how many test images share a lesion with a training image.
+- ``leakage_lesson``: the same two splits for a memorising model (1-nearest-neighbour on small
+  normalised thumbnails): how many test images are leaked, how often the nearest training image
+  is the same lesion, and what that does to the accuracy (``measure_leakage_lesson`` caches it).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import pandas as pd
 from core.datasets.folders import HAM_CODES
 from core.recipes.catalog import accuracy_from_ovr_mean
 from core.recipes.estimate import DATASET_CLASS_COUNTS
+from core.recipes.leakage_lesson import lesson_text, measure_leakage_lesson
 from core.recipes.runs import find_recipe_runs
 from core.store.artifacts import RunFolder
 from core.validation import ValidationError, check_number
@@ -41,11 +45,13 @@ class Pitfall:
 
 PITFALLS: dict[str, Pitfall] = {p.key: p for p in (
     Pitfall("leakage", "Image-level vs lesion-grouped split", "pitfall_leakage",
-            "HAM10000 has 7,470 lesions photographed 1 to 6 times (45 % of the images have a sibling of the same "
-            "lesion). Split by image, pictures of the same lesion "
-            "land in training and test, and the model is tested on near-copies of what it learnt: the test accuracy "
-            "goes up without the model being any better. Grouping the split by lesion_id keeps every lesion in one "
-            "part. Same model, same seed, same ratios: only the split differs."),
+            "HAM10000 has 7,470 lesions in the metadata (HAM10000_metadata.csv), photographed 1 to 6 times: 45 % "
+            "of its images have a sibling photo of the same lesion. Split by image, photos of one lesion land in "
+            "training and test, so a model that recognises a lesion it has seen is tested on something it has "
+            "memorised: the test accuracy goes up without the model being any better on new lesions. Grouping the "
+            "split by lesion_id keeps every lesion in one part. Same model, same seed, same ratios: only the split "
+            "differs. How much the score rises depends on how often the model recognises the lesion in another "
+            "photo of it: measured below."),
     Pitfall("shuffled_eval", "Shuffled generator: predictions not aligned with labels", "pitfall_shuffled_eval",
             "Report C predicted on a test generator with shuffle=True but took the labels in the generator's file "
             "order, so prediction i was compared with the label of another image. The score falls to the agreement "
@@ -231,6 +237,29 @@ def _measure_leakage(store: Any, run_id: int | None) -> dict[str, Any]:
     text = (f"test accuracy {rep['leaky']['accuracy']:.3f} (image-level split, run #{leaky.id}) vs "
             f"{rep['grouped']['accuracy']:.3f} (lesion-grouped, run #{grouped.id}): {d:+.3f}")
     return {"measured": True, "runs": [leaky.id, grouped.id], "result": rep, "text": text}
+
+
+def leakage_lesson_dataset(store: Any) -> dict[str, Any] | None:
+    """The HAM10000 data of the leakage lesson: the folder of the latest pitfall_leakage runs, else
+    the lab's HAM10000 folder setting (LAB_HAM10000_DIR); None when neither is known."""
+    from core.config import get_settings
+
+    run = latest_recipe_run(store, "pitfall_leakage", "grouped_split")
+    dataset = store.get_run(run.id).config.get("dataset", {}) if run is not None else {}
+    if dataset.get("name") == "ham10000":
+        return {"name": "ham10000", "params": dict(dataset.get("params") or {})}
+    folder = get_settings().ham10000_dir
+    return {"name": "ham10000", "params": {"path": str(folder)}} if folder else None
+
+
+def leakage_lesson(store: Any) -> dict[str, Any] | None:
+    """The leakage lesson (``core.recipes.leakage_lesson``) on the data of ``leakage_lesson_dataset``,
+    with its sentences under ``text``; None when no HAM10000 folder is known."""
+    config = leakage_lesson_dataset(store)
+    if config is None:
+        return None
+    lesson = measure_leakage_lesson(config)
+    return {**lesson, "text": lesson_text(lesson)}
 
 
 def _measure_shuffled(store: Any, run_id: int | None) -> dict[str, Any]:

@@ -53,6 +53,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("search_space", "space.json", "json", "a hyper-parameter search's space", False),
     Artifact("traceback", "traceback.txt", "text", "the traceback of a failed run", False),
     Artifact("log", "worker.log", "text", "the worker process's output", False),
+    Artifact("store_outage", "store_outage.json", "json", "why the worker stopped: the run store was unreachable", False),
     Artifact("exports", "exports", "folder", "verified ONNX / LiteRT exports and their sidecars", False),
 )
 BY_KIND: dict[str, Artifact] = {a.kind: a for a in ARTIFACTS}

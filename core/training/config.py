@@ -314,7 +314,8 @@ class TrainConfig:
     def check_data_paths(self) -> TrainConfig:
         """The files and folders named by ``dataset.params`` (``path``, ``*_csv`` and the dataset's
         further path parameters) exist and lie inside LAB_DATA_ROOTS (DatasetError naming them
-        otherwise): what can be checked on this machine before a run is created. The loader
+        otherwise), and a weights file fits the model: what can be checked on this machine before a
+        run is created. The loader
         checks them again when the run starts, with every file it reads."""
         from core.datasets.base import DATASETS
         from core.datasets.common import check_inside_roots
@@ -330,6 +331,9 @@ class TrainConfig:
             given = Path(value).expanduser()
             if not check_inside_roots(given, what=what).exists():
                 raise DatasetError(f"The {what} {str(given)!r} does not exist.")
+        from core.training.weights_choice import check_weights
+
+        check_weights(self)  # a weights file that is missing, or holds another model's layers
         return self
 
     def _check_dataset(self) -> None:

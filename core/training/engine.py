@@ -121,13 +121,12 @@ def resolve_input(config: TrainConfig, family: str, stats: dict) -> tuple[tuple[
     return size, channels, norm, backbone
 
 
-def prepare(config: TrainConfig, *, split=None) -> Prepared:
-    """Load the dataset, split it (or check the given split), fit the preprocessing."""
-    from core.data.preprocess import fit_preprocessing
+def split_data(config: TrainConfig, split=None) -> tuple[Any, Any, Any, Any, Any]:
+    """(dataset, split, train, val, test): the dataset loaded and split (or the given split
+    checked); TrainingError when a part is empty."""
     from core.datasets import load_dataset
     from core.datasets.splits import Split, apply_split, make_split
 
-    config.validate()
     ds = load_dataset(config.dataset["name"], **dict(config.dataset.get("params") or {}))
     if split is None:
         sp = config.resolved_split()
@@ -140,9 +139,48 @@ def prepare(config: TrainConfig, *, split=None) -> Prepared:
         if len(part) == 0:
             raise TrainingError(f"The {nm} split is empty ({len(ds)} images in {ds.name!r}); use more data or other "
                                 "split ratios.")
+    return ds, split, train_ds, val_ds, test_ds
+
+
+def planned_input(config: TrainConfig, train_ds) -> tuple[str, dict, tuple]:
+    """(family, training-image statistics, (input_size, channels, normalization, backbone)):
+    the automatic choices of a run, from 200 of its training images."""
     family = model_family(config.model)
     stats = image_stats(_sample_images(train_ds, 200, config.seed))
-    size, channels, norm, backbone = resolve_input(config, family, stats)
+    return family, stats, resolve_input(config, family, stats)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will train on, known before it runs: its input size (``size_from``: "set" by
+    the config, "auto_backbone" the backbone's default, "auto_data" the training images'
+    typical size), channels and the images of each part."""
+
+    input_size: tuple[int, int]
+    channels: int
+    size_from: str
+    n_train: int
+    n_val: int
+    n_test: int
+
+
+def plan_run(config: TrainConfig) -> RunPlan:
+    """The input size and image counts ``train(config)`` will use, by the same code
+    (``split_data`` and ``planned_input``), without building or training a model."""
+    config.validate()
+    _, _, train_ds, val_ds, test_ds = split_data(config)
+    family, _, (size, channels, _, _) = planned_input(config, train_ds)
+    size_from = "set" if config.input_size is not None else "auto_backbone" if family == "backbone" else "auto_data"
+    return RunPlan((int(size[0]), int(size[1])), int(channels), size_from, len(train_ds), len(val_ds), len(test_ds))
+
+
+def prepare(config: TrainConfig, *, split=None) -> Prepared:
+    """Load the dataset, split it (or check the given split), fit the preprocessing."""
+    from core.data.preprocess import fit_preprocessing
+
+    config.validate()
+    ds, split, train_ds, val_ds, test_ds = split_data(config, split)
+    family, stats, (size, channels, norm, backbone) = planned_input(config, train_ds)
     prep = fit_preprocessing(train_ds, input_size=size, channels=channels, normalization=norm, backbone=backbone)
     return Prepared(config, ds, split, train_ds, val_ds, test_ds, prep, family, (size[0], size[1], channels),
                     config.augment_spec(), stats)

@@ -8,8 +8,13 @@ distribution::
      "optimizer":             {"type": "categorical", "choices": ["adam", "adagrad", "rmsprop"]},
      "learning_rate":         {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
 
-``sample_trials`` draws complete, validated ``TrainConfig`` objects with Optuna's
-``RandomSampler`` (ask interface), reproducibly for a seed and without duplicates.
+Two samplers (``SAMPLERS``): ``random`` draws every trial up front (``sample_trials``: complete,
+validated ``TrainConfig`` objects with Optuna's ``RandomSampler``, reproducibly for a seed and
+without duplicates); ``tpe`` learns from finished trials: Optuna's TPE sampler asks for the next
+trial only when one has finished and its result is told (``core.training.search_tpe``). Queued
+through the job manager, a TPE search starts with its first trial; the supervisor's tick
+(``update_searches``) asks for the next ones, at most ``concurrency`` unfinished at once, from a
+study rebuilt from the stored trial runs (so a restart goes on where the search was).
 ``run_search`` trains each trial completely with ``train()`` on ONE split (same train/val/test
 ids for every trial), so the results are comparable; the dashboard submits the same trials
 to the job manager instead.
@@ -18,12 +23,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.store.artifacts import RunFolder
-from core.validation import ValidationError, check_number, check_one_of, check_type
+from core.training.search_tpe import Told
+from core.validation import LabError, ValidationError, check_number, check_one_of, check_type
 
 # Report A: dropout 0-0.3 step 0.1, units (first conv) 8-64 step 7, 0-3 extra conv/pool/dropout
 # blocks, optimiser Adam/Adagrad/RMSprop; plus a log-uniform learning rate.
@@ -42,6 +49,8 @@ SMALL_CNN_SPACE: dict[str, dict[str, Any]] = {
     "optimizer": {"type": "categorical", "choices": ["adam", "adagrad", "rmsprop"]},
     "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
 }
+
+log = logging.getLogger(__name__)
 
 SPACES = {"report_a": REPORT_A_SPACE, "small_cnn": SMALL_CNN_SPACE}
 TYPES = ("float", "int", "categorical")
@@ -157,8 +166,8 @@ def sample_trials(base_config, space: dict[str, Any], n_trials: int, seed: int =
 
 
 def trial_params(config, space: dict[str, Any]) -> dict[str, Any]:
-    """The values of the space's keys in a config (for result tables)."""
-    d = config.to_dict()
+    """The values of the space's keys in a config (a TrainConfig or its dict; for result tables)."""
+    d = config if isinstance(config, dict) else config.to_dict()
     out = {}
     for key in space:
         cur: Any = d
@@ -168,55 +177,177 @@ def trial_params(config, space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0, *, out_dir,
-               reporter=None, n_bootstrap: int = 0):
-    """Train every trial completely on the same split; returns a DataFrame (one row a trial)
-    sorted by validation score, also written to ``out_dir/search.csv``."""
-    import pandas as pd
+def _trial_config(base: dict[str, Any], params: dict[str, Any], number: int):
+    """Trial ``number`` (1-based): ``base`` with ``params`` set, named, validated."""
+    from core.training.config import TrainConfig
 
-    from core.datasets import load_dataset
-    from core.datasets.splits import make_split
+    d = copy.deepcopy(base)
+    for k, v in params.items():
+        _set_path(d, k, _clean(v))
+    d["name"] = f"{base.get('name') or str(base.get('model')) + '-search'}-trial{number:03d}"
+    cfg = TrainConfig.from_dict(d)
+    cfg.validate()
+    return cfg
+
+
+def plan_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0,
+                sampler: str = "random") -> tuple[list, dict[str, Any]]:
+    """The trials to queue now and the search's parameters (stored on its parent run as
+    ``search.*``): every trial for ``random``; the first one for ``tpe`` (the others are asked
+    as trials finish, see ``update_searches``), one trial at a time unless ``concurrency`` says more."""
+    from core.training.search_tpe import SAMPLERS, ask_next, startup_trials
+
+    sampler = check_one_of("sampler", sampler, SAMPLERS)
+    seed = check_number("seed", seed, low=0, integer=True)
+    params: dict[str, Any] = {"space": dict(space), "n_trials": n_trials, "seed": seed, "sampler": sampler}
+    if sampler == "random":
+        return list(sample_trials(base_config, space, n_trials, seed)), params
+    dists = validate_space(space)
+    base = base_config.to_dict()
+    n_startup = startup_trials(n_trials)
+    first = ask_next(dists, [], seed=seed, n_startup=n_startup, direction=_direction(base))
+    params.update(concurrency=1, n_startup=n_startup)
+    return [_trial_config(base, first, 1)], params
+
+
+def _direction(config: dict) -> str:
+    from core.training.search_tpe import direction_of
+
+    return direction_of(config.get("monitor"))
+
+
+def _param(params: dict[str, str], key: str, default: Any = None) -> Any:
+    raw = params.get(key)
+    if raw is None:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw  # text is stored as it is
+
+
+def stored_space(params: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """A search's space from its parent's stored parameters (``search.space.<key>.<field>``);
+    ``{}`` for a search given as a list of trials."""
+    head, out = "search.space.", {}
+    for k in params:
+        if k.startswith(head) and k.endswith(".type"):
+            key = k[len(head):-len(".type")]
+            out[key] = {f: _param(params, f"{head}{key}.{f}") for f in ("type", "low", "high", "step", "log", "choices")
+                        if f"{head}{key}.{f}" in params}
+            out[key]["type"] = params[k]
+    return out
+
+
+def search_history(store, parent, space: dict[str, Any]) -> list:
+    """Every trial of search ``parent`` (a RunDetail) as the study knows it (``Told``), in
+    the order they were queued: succeeded with its best validation value of the search's
+    monitor, failed / interrupted / cancelled as failed, queued / running as running."""
+    from core.store.schema import ACTIVE_STATUSES
+
+    children, _ = store.list_runs(parent_id=parent.id, limit=None, sort="id", descending=False)
+    configs = store.get_configs([c.id for c in children]) if children else {}
+    monitor = parent.config.get("monitor") or "val_loss"
+    out = []
+    for c in children:
+        params = trial_params(configs.get(c.id, {}), space)
+        if c.status in ACTIVE_STATUSES:
+            out.append(Told(params, None, "running"))
+        elif c.status == "succeeded" and c.summary.get(f"best_{monitor}") is not None:
+            out.append(Told(params, float(c.summary[f"best_{monitor}"]), "complete"))
+        else:
+            out.append(Told(params, None, "fail"))
+    return out
+
+
+def search_study(store, parent_id: int):
+    """``(study, note)``: the Optuna study of a stored search (its finished trials told), for its
+    plots; ``(None, why)`` when there is nothing to draw."""
+    from core.training.search_tpe import build_study
+
+    parent = store.get_run(parent_id)
+    space = stored_space(parent.params)
+    if not space:
+        return None, "This search was given its trials as a list, not as a space to sample: there is nothing to plot."
+    try:
+        dists = validate_space(space)
+    except ValidationError as e:
+        return None, f"The stored search space cannot be read: {e}"
+    study = build_study(dists, search_history(store, parent, space), direction=_direction(parent.config))
+    return study, None
+
+
+def _local_trials(base_config, space: dict[str, Any], n_trials: int, seed: int, sampler: str, history: list):
+    """The trials of a search trained here, one after the other: random ones drawn up front;
+    TPE asks each one from ``history`` (the caller tells each result before the next is asked)."""
+    from core.training.config import TrainConfig
+    from core.training.search_tpe import ask_next, startup_trials
+
+    if sampler == "random":
+        yield from sample_trials(base_config, space, n_trials, seed)
+        return
+    dists = validate_space(space)
+    base = base_config.to_dict() if isinstance(base_config, TrainConfig) else dict(base_config)
+    for i in range(n_trials):
+        params = ask_next(dists, history, seed=seed, n_startup=startup_trials(n_trials), direction=_direction(base))
+        yield _trial_config(base, params, i + 1)
+
+
+def _train_trial(cfg, i: int, space, *, out: Path, split, reporter, n_bootstrap: int) -> dict[str, Any]:
+    """Train trial ``i`` completely; its row of the results table."""
     from core.training.engine import train
     from core.training.reporters import Cancelled, TrainingError, _SafeReporter
 
     rep = _SafeReporter(reporter)
+    rep.on_message("info", f"trial {i}: " + ", ".join(f"{k}={v}" for k, v in trial_params(cfg, space).items()))
+    row: dict[str, Any] = {"trial": i, "name": cfg.name, **trial_params(cfg, space)}
+    try:
+        res = train(cfg, out_dir=out / f"trial_{i:03d}", reporter=reporter, split=split, n_bootstrap=n_bootstrap)
+    except Cancelled:
+        raise
+    except TrainingError as e:
+        rep.on_message("warning", f"trial {i} failed: {e}")
+        return {**row, "status": "failed", "error": str(e)}
+    s = res.summary
+    return {**row, "status": "finished", "monitor": cfg.monitor, "best_val": res.meta.get("best_value"),
+            "best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "test_accuracy": s.get("accuracy"),
+            "test_macro_f1": s.get("macro_f1"), "test_balanced_accuracy": s.get("balanced_accuracy"),
+            "trainable_params": res.params["trainable"], "train_time_s": res.train_time_s,
+            "out_dir": str(res.out_dir)}
+
+
+def run_search(base_config, space: dict[str, Any], n_trials: int, seed: int = 0, *, out_dir,
+               reporter=None, n_bootstrap: int = 0, sampler: str = "random"):
+    """Train every trial completely on the same split, one after the other (``sampler``
+    ``tpe``: each trial asked after the one before was told its result); returns a DataFrame
+    (one row a trial) sorted by validation score, also written to ``out_dir/search.csv``."""
+    import pandas as pd
+
+    from core.datasets import load_dataset
+    from core.datasets.splits import make_split
+    from core.training.search_tpe import SAMPLERS
+
+    sampler = check_one_of("sampler", sampler, SAMPLERS)
+    n_trials = check_number("n_trials", n_trials, low=1, high=10_000, integer=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trials = sample_trials(base_config, space, n_trials, seed)
-    base = trials[0]
-    ds = load_dataset(base.dataset["name"], **dict(base.dataset.get("params") or {}))
-    sp = base.resolved_split()
-    split = make_split(ds, val_ratio=sp["val_ratio"], test_ratio=sp["test_ratio"], seed=int(sp["seed"]), grouped=sp["grouped"])
-    RunFolder(out).write_json("search_space", {"space": space, "n_trials": n_trials, "seed": seed,
-                                               "base_config": trials[0].to_dict()})
-    rows = []
-    for i, cfg in enumerate(trials, 1):
-        rep.on_message("info", f"trial {i}/{len(trials)}: " + ", ".join(f"{k}={v}" for k, v in trial_params(cfg, space).items()))
-        row: dict[str, Any] = {"trial": i, "name": cfg.name, **trial_params(cfg, space)}
-        try:
-            res = train(cfg, out_dir=out / f"trial_{i:03d}", reporter=reporter, split=split, n_bootstrap=n_bootstrap)
-        except Cancelled:
-            raise
-        except TrainingError as e:
-            row.update(status="failed", error=str(e))
-            rows.append(row)
-            rep.on_message("warning", f"trial {i} failed: {e}")
-            continue
-        s = res.summary
-        row.update(
-            status="finished",
-            monitor=cfg.monitor,
-            best_val=res.meta.get("best_value"),
-            best_epoch=res.best_epoch,
-            epochs_run=res.epochs_run,
-            test_accuracy=s.get("accuracy"),
-            test_macro_f1=s.get("macro_f1"),
-            test_balanced_accuracy=s.get("balanced_accuracy"),
-            trainable_params=res.params["trainable"],
-            train_time_s=res.train_time_s,
-            out_dir=str(res.out_dir),
-        )
+    history: list = []
+    rows: list[dict[str, Any]] = []
+    split = base = None
+    for i, cfg in enumerate(_local_trials(base_config, space, n_trials, seed, sampler, history), 1):
+        if base is None:
+            base = cfg
+            ds = load_dataset(cfg.dataset["name"], **dict(cfg.dataset.get("params") or {}))
+            sp = cfg.resolved_split()
+            split = make_split(ds, val_ratio=sp["val_ratio"], test_ratio=sp["test_ratio"], seed=int(sp["seed"]),
+                               grouped=sp["grouped"])
+            RunFolder(out).write_json("search_space", {"space": space, "n_trials": n_trials, "seed": seed,
+                                                       "sampler": sampler, "base_config": cfg.to_dict()})
+        row = _train_trial(cfg, i, space, out=out, split=split, reporter=reporter, n_bootstrap=n_bootstrap)
         rows.append(row)
+        value = row.get("best_val")
+        ok = row["status"] == "finished" and value is not None and value == value
+        history.append(Told(trial_params(cfg, space), float(value) if ok else None, "complete" if ok else "fail"))
     df = pd.DataFrame(rows)
     if "best_val" in df and len(df):
         ascending = base.monitor == "val_loss"
@@ -261,13 +392,16 @@ def _parts(counts: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
 
 
-def roll_up(store, kind: str, unit: str, info: Callable, finish: Callable) -> list[int]:
+def roll_up(store, kind: str, unit: str, info: Callable, finish: Callable,
+            expected: dict[int, int] | None = None) -> list[int]:
     """Make every unfinished parent run of ``kind`` (no worker runs it) follow its children:
     ``running`` once one child started or ended; progress = children ended / all, with
     ``progress_info`` ``{"message": "N/M <unit> done", <unit>: {status: count}, **info(...)}``;
     when every child has ended, ``finish(parent, children, counts, info) -> (status, error)``
     gives its final status. A parent without children is left as it is. Returns the ids of the
-    parents that finished. ``info(parent, children, counts)`` adds keys to the progress info."""
+    parents that finished. ``info(parent, children, counts)`` adds keys to the progress info.
+    ``expected`` ({parent id: number of children it will have}) counts children not asked for
+    yet (a TPE search's later trials): progress is out of that many, and it ends only with them."""
     from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES
 
     done = []
@@ -276,6 +410,7 @@ def roll_up(store, kind: str, unit: str, info: Callable, finish: Callable) -> li
         children, n = store.list_runs(parent_id=p.id, limit=None, sort="id", descending=False)
         if not n:
             continue
+        n = max(n, (expected or {}).get(p.id, 0))
         counts: dict[str, int] = {}
         for c in children:
             counts[c.status] = counts.get(c.status, 0) + 1
@@ -314,7 +449,62 @@ def update_searches(store) -> list[int]:
         status = _final_status(p, counts, n)
         return status, None if status == "succeeded" else f"trials: {_parts(counts)}"
 
-    return roll_up(store, "search", "trials", info, finish)
+    return roll_up(store, "search", "trials", info, finish, expected=ask_tpe_trials(store))
+
+
+def ask_tpe_trials(store) -> dict[int, int]:
+    """Queue the next trials of every unfinished TPE search that has room (fewer unfinished
+    trials than its ``concurrency``, fewer trials than ``n_trials``, not cancelled), each asked
+    from the study rebuilt from its stored trials. Returns {search id: trials it will have}: its
+    ``n_trials``, or the trials it has when it asks no more (cancelled, or asking failed: the
+    reason is stored as its parameter ``search.stopped``)."""
+    from core.store.schema import ACTIVE_STATUSES
+
+    out: dict[int, int] = {}
+    parents, _ = store.list_runs(kind="search", status=ACTIVE_STATUSES, limit=None)
+    for p in parents:
+        detail = store.get_run(p.id)
+        if detail.params.get("search.sampler") != "tpe":
+            continue
+        n_trials = int(_param(detail.params, "search.n_trials", 0))
+        if detail.cancel_requested or "search.stopped" in detail.params:
+            out[p.id] = len(detail.children)
+            continue
+        out[p.id] = n_trials
+        try:
+            _ask_more(store, detail, n_trials)
+        except (LabError, ValueError, TypeError, KeyError) as e:  # a search that cannot ask ends with the trials it has
+            log.exception("search %s: asking for the next trial failed", p.id)
+            store.log_params(p.id, {"search.stopped": f"asking for the next trial failed: {e}"[:2000]})
+            out[p.id] = len(store.get_run(p.id).children)
+    return out
+
+
+def _ask_more(store, parent, n_trials: int) -> list[int]:
+    """Queue trials of TPE search ``parent`` while it has room; the new run ids."""
+    from core.training.search_tpe import ask_next
+    from core.validation import fit_name
+
+    space = stored_space(parent.params)
+    dists = validate_space(space)
+    history = search_history(store, parent, space)
+    room = min(int(search_concurrency(store, parent.id) or 1) - sum(t.state == "running" for t in history),
+               n_trials - len(history))
+    seed = int(_param(parent.params, "search.seed", 0))
+    n_startup = int(_param(parent.params, "search.n_startup", 1))
+    base = dict(parent.config)
+    new = []
+    for _ in range(max(0, room)):
+        params = ask_next(dists, history, seed=seed, n_startup=n_startup, direction=_direction(base))
+        cfg = _trial_config(base, params, len(history) + 1)
+        d = cfg.to_dict()
+        rid = store.create_run(d, name=fit_name(parent.name, f" · trial {len(history) + 1}"),
+                               dataset=(d.get("dataset") or {}).get("name"), model=cfg.model, seed=cfg.seed,
+                               kind="train", parent_id=parent.id)
+        store.log_params(rid, d)
+        history.append(Told(trial_params(d, space), None, "running"))
+        new.append(rid)
+    return new
 
 
 def group_status(parent, counts: dict[str, int]) -> tuple[str, str | None]:

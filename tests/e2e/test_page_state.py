@@ -85,7 +85,7 @@ def test_search_fields_are_greyed_out_until_search_is_ticked(base, page):
     expect(trials).to_be_disabled()
     expect(page.get_by_label("LR from", exact=True)).to_be_disabled()
     expect(trials).to_have_value("4")  # the value is still shown
-    page.get_by_text("Random search instead of one run").click()
+    page.get_by_text("Hyper-parameter search instead of one run").click()
     expect(trials).to_be_enabled()
     expect(page.get_by_label("LR to", exact=True)).to_be_enabled()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from core.config import PROJECT_ROOT  # the repository: workers start there (pyt
 
 EXECUTORS = ("local", "ray")
 DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
+# what a Ray supervisor writes into a running run's placement while its cluster does not answer
+UNREACHABLE_SINCE = "cluster_unreachable_since"   # ISO time (UTC) of the first unanswered poll
+UNREACHABLE_GRACE = "cluster_grace_s"             # seconds after which the run ends interrupted
 
 
 class ExecutorError(RuntimeError):
@@ -37,6 +41,7 @@ class Handle:
     cancel_sent_at: float | None = None
     term_sent_at: float | None = None
     placement_done: bool = False
+    unreachable_since: float | None = None  # ray: when (time.time()) the cluster first did not answer
 
 
 @dataclass
@@ -116,6 +121,26 @@ def run_gpus(config: dict | Any) -> int:
         return 0
 
 
+def unreachable_since(r) -> datetime | None:
+    """When the cluster of a *running* run stopped answering its supervisor (its state is then
+    unknown); None when it answers, or the run is not running."""
+    if getattr(r, "status", None) != "running":
+        return None
+    raw = (getattr(r, "placement", None) or {}).get(UNREACHABLE_SINCE)
+    try:
+        found = datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        return None
+    return found.replace(tzinfo=found.tzinfo or UTC) if found else None
+
+
+def unknown_state_text(r) -> str:
+    """``cluster unreachable since 14:03:07 — state unknown`` (local time) for a running run whose
+    cluster does not answer; "" otherwise."""
+    since = unreachable_since(r)
+    return f"cluster unreachable since {since.astimezone():%H:%M:%S} — state unknown" if since else ""
+
+
 def placement_text(r) -> str:
     """Where a run ran, in words, e.g. ``ray · node 10.0.0.5 (a38368) · GPU 0 · job lab-…-run-3``;
     "" for a run no supervisor started (recorded by ``python -m core train``, or still queued)."""
@@ -137,4 +162,6 @@ def placement_text(r) -> str:
         parts.append("CPU")
     if p.get("submission_id"):
         parts.append(f"job {p['submission_id']}")
+    if unknown_state_text(r):
+        parts.append(unknown_state_text(r))
     return " · ".join(parts)

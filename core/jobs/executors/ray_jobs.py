@@ -16,6 +16,12 @@
 * a job that ended without the worker writing a status: ``failed`` with Ray's status and the
   job's log (``get_job_logs``) saved as the run's ``worker.log``; a job the cluster no longer
   knows (the cluster was restarted): ``interrupted``.
+* a cluster that does not answer (stopped, network down): every call to it has a short timeout
+  (``REQUEST_TIMEOUT_S``) and a failed one is not retried within ``RETRY_S``, so a dead cluster
+  never holds the supervisor up. A running run's placement then records since when
+  (``cluster_unreachable_since``: the pages and ``jobs status`` say its state is unknown); it is
+  cleared when the cluster answers again, and after ``LAB_RAY_GRACE_SECONDS`` (default 180) the
+  run ends ``interrupted`` ("the Ray cluster at ADDR was unreachable for N s").
 """
 from __future__ import annotations
 
@@ -24,10 +30,15 @@ import logging
 import os
 import shlex
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.jobs.executors.base import (
     PROJECT_ROOT,
+    UNREACHABLE_GRACE,
+    UNREACHABLE_SINCE,
     ExecutorError,
     ExecutorUnavailable,
     Exit,
@@ -38,6 +49,7 @@ from core.jobs.executors.base import (
     worker_env,
 )
 from core.store.artifacts import RunFolder
+from core.validation import LabError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,10 @@ INSTALL_HINT = ("LAB_EXECUTOR=ray needs Ray's job client, which is not installed
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 FORWARDED_ENV = ("LAB_", "TF_")  # the lab's settings (data roots, datasets) reach the worker on the node
 NOT_FORWARDED = {"LAB_EXECUTOR", "LAB_RAY_ADDRESS", "LAB_GPUS", "LAB_DATABASE_URL", "LAB_MODELS_DIR"}
+REQUEST_TIMEOUT_S = (3.0, 10.0)  # connect, read: each call to the cluster's dashboard
+RETRY_S = 2.0                    # after an unanswered call, ask the cluster again only this much later
+DEFAULT_GRACE_S = 180.0          # LAB_RAY_GRACE_SECONDS: how long a run's cluster may not answer
+STORE_ERRORS = (LabError, SQLAlchemyError, OSError)
 
 
 def _import_client():
@@ -54,7 +70,29 @@ def _import_client():
         from ray.job_submission import JobSubmissionClient
     except ImportError as exc:
         raise ExecutorError(f"{INSTALL_HINT} ({exc})") from None
-    return JobSubmissionClient
+
+    class Client(JobSubmissionClient):
+        """Ray's job client with a timeout on every request (Ray's own has none: a cluster that
+        went silent would hold the supervisor for as long as TCP waits)."""
+
+        def _do_request(self, method, endpoint, **kwargs):
+            kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
+            return super()._do_request(method, endpoint, **kwargs)
+
+    return Client
+
+
+def _env_number(name: str, default: float, low: float, high: float, what: str) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ExecutorError(f"{name} must be {what} from {low:g} to {high:g}. Got {raw!r} instead.")
+    return value
 
 
 def _not_found(exc: Exception) -> bool:
@@ -66,7 +104,10 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, *, store=None, models_dir: Path | None = None, python: str | None = None,
-                 address: str | None = None, check_every_s: float = 10.0, cpus_per_run: float | None = None):
+                 address: str | None = None, check_every_s: float = 10.0, cpus_per_run: float | None = None,
+                 grace_s: float | None = None):
+        """``grace_s`` (None: ``LAB_RAY_GRACE_SECONDS``, default 180): how long a running run's
+        cluster may not answer before the run ends ``interrupted``."""
         import sys
 
         self._client_cls = _import_client()
@@ -76,14 +117,14 @@ class RayExecutor:
         self.address = ray_address(address)
         self.check_every_s = float(check_every_s)
         if cpus_per_run is None:
-            raw = os.environ.get("LAB_RAY_CPUS_PER_RUN", "").strip() or "1"
-            try:
-                cpus_per_run = float(raw)
-            except ValueError:
-                cpus_per_run = -1.0
-            if not 0.1 <= cpus_per_run <= 1024:
-                raise ExecutorError(f"LAB_RAY_CPUS_PER_RUN must be a number of CPUs from 0.1 to 1024. Got {raw!r} instead.")
+            cpus_per_run = _env_number("LAB_RAY_CPUS_PER_RUN", 1.0, 0.1, 1024, "a number of CPUs")
         self.cpus_per_run = float(cpus_per_run)
+        if grace_s is None:
+            grace_s = _env_number("LAB_RAY_GRACE_SECONDS", DEFAULT_GRACE_S, 1, 86_400, "a number of seconds")
+        self.grace_s = float(grace_s)
+        self.reachable: bool | None = None  # did the cluster answer the last call (None: not asked yet)
+        self._failed_at: float | None = None
+        self._failure: ExecutorUnavailable | None = None
         self._client = None
         self._checked_at = 0.0
         self._nodes: dict[str, dict] = {}
@@ -117,7 +158,7 @@ class RayExecutor:
         from ray.util.state import list_nodes
 
         try:
-            found = list_nodes(address=self.address, filters=[("state", "=", "ALIVE")], timeout=10)
+            found = list_nodes(address=self.address, filters=[("state", "=", "ALIVE")], timeout=5)
         except Exception as exc:  # noqa: BLE001 - the state API raises its own error types for HTTP failures
             raise self._unreachable(exc) from None
         out = {}
@@ -132,8 +173,13 @@ class RayExecutor:
         """The cluster is reachable and shares the store safely (cached ``check_every_s``)."""
         if time.monotonic() - self._checked_at < self.check_every_s:
             return
-        self.client  # noqa: B018 - connects (version check) or raises the unreachable message
-        nodes = self.nodes()
+        self._recently_failed()
+        try:
+            self.client  # noqa: B018 - connects (version check) or raises the unreachable message
+            nodes = self.nodes()
+        except ExecutorUnavailable as exc:
+            raise self._failed(exc) from None
+        self._answered()
         if self.store is not None and self.store.url.startswith("sqlite") and len(nodes) > 1:
             raise ExecutorError(
                 f"The Ray cluster at {self.address} has {len(nodes)} nodes but the run store is a SQLite file "
@@ -177,8 +223,10 @@ class RayExecutor:
                       gpus=tuple(str(i) for i in range(gpus)))
 
     def placement(self, h: Handle) -> dict | None:
-        """Where the job runs (node id and address) once Ray has placed it; None before."""
+        """Where the job runs (node id and address) once Ray has placed it; None before (or while
+        the cluster does not answer)."""
         try:
+            self._recently_failed()
             info = self.client.get_job_info(h.ref)
         except (OSError, RuntimeError):
             return None
@@ -196,22 +244,80 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ watching, signalling
     def poll(self, h: Handle, *, wait: float = 0.0) -> Exit | None:
-        """None while the job is pending or running (or the cluster cannot be asked now)."""
+        """None while the job is pending or running, or while the cluster has not answered for
+        less than ``grace_s`` (the run's placement says since when); then ``interrupted``."""
         try:
-            status = str(self.client.get_job_status(h.ref).value)
-        except ExecutorError:
-            return None
-        except OSError:
-            self._client = None
-            return None
-        except RuntimeError as exc:
-            if _not_found(exc):
-                return Exit(None, f"the Ray cluster at {self.address} no longer knows job {h.ref} "
-                                  "(the cluster was restarted while this run was training)", status="interrupted")
-            return None
+            status = self._job_status(h.ref)
+        except ExecutorUnavailable:
+            return self._unanswered(h)
+        except RuntimeError:  # a 404: the cluster answered, without the job
+            return Exit(None, f"the Ray cluster at {self.address} no longer knows job {h.ref} "
+                              "(the cluster was restarted while this run was training)", status="interrupted")
+        if h.unreachable_since is not None:
+            log.info("the Ray cluster at %s answers again: run %s is %s", self.address, h.run_id, status)
+            h.unreachable_since = None
+            self._note(h.run_id, **{UNREACHABLE_SINCE: None, UNREACHABLE_GRACE: None})
         if status not in TERMINAL:
             return None
         return self._ended(h, status)
+
+    # ------------------------------------------------------------------ a cluster that does not answer
+    def _recently_failed(self) -> None:
+        """Raise the last failure again while it is younger than ``RETRY_S``: one unanswered
+        cluster costs one timeout per round of polls, not one per run."""
+        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_S:
+            raise self._failure
+
+    def _failed(self, exc: ExecutorUnavailable) -> ExecutorUnavailable:
+        self._failed_at, self._failure, self.reachable = time.monotonic(), exc, False
+        return exc
+
+    def _answered(self) -> None:
+        self._failed_at, self._failure, self.reachable = None, None, True
+
+    def _job_status(self, sid: str) -> str:
+        """Ray's status of job ``sid``. ExecutorUnavailable when the cluster does not answer (or
+        answers with a server error); RuntimeError when it does not know the job."""
+        self._recently_failed()
+        try:
+            status = str(self.client.get_job_status(sid).value)
+        except ExecutorUnavailable as exc:
+            raise self._failed(exc) from None
+        except OSError as exc:  # requests' ConnectionError and Timeout are OSErrors
+            self._client = None
+            raise self._failed(self._unreachable(exc)) from None
+        except RuntimeError as exc:
+            if _not_found(exc):
+                self._answered()
+                raise
+            raise self._failed(self._unreachable(exc)) from None
+        self._answered()
+        return status
+
+    def _unanswered(self, h: Handle) -> Exit | None:
+        now = time.time()
+        if h.unreachable_since is None:
+            h.unreachable_since = now
+            log.warning("the Ray cluster at %s does not answer: the state of run %s is unknown; it ends interrupted "
+                        "if the cluster is not back within %g s", self.address, h.run_id, self.grace_s)
+            self._note(h.run_id, **{UNREACHABLE_SINCE: datetime.fromtimestamp(now, UTC).isoformat(),
+                                    UNREACHABLE_GRACE: self.grace_s, "ray_address": self.address})
+        down_s = now - h.unreachable_since
+        if down_s < self.grace_s:
+            return None
+        return Exit(None, self._gone_reason(down_s), status="interrupted")
+
+    def _gone_reason(self, down_s: float) -> str:
+        return f"the Ray cluster at {self.address} was unreachable for {down_s:.0f} s"
+
+    def _note(self, run_id: int, **info) -> None:
+        """Merge ``info`` into the run's placement (where the status readers see it)."""
+        if self.store is None:
+            return
+        try:
+            self.store.set_placement(run_id, **info)
+        except STORE_ERRORS as exc:
+            log.warning("could not record the Ray cluster's state on run %s: %s", run_id, exc)
 
     def _ended(self, h: Handle, status: str) -> Exit:
         message, rc = "", None
@@ -258,21 +364,34 @@ class RayExecutor:
     def reattach(self, r, stale_s: float) -> Reattach:
         sid = (r.placement or {}).get("submission_id") or self.submission_id(r.id)
         try:
-            status = str(self.client.get_job_status(sid).value)
-        except ExecutorError:
-            return Reattach("leave", why="the Ray cluster is unreachable")
-        except OSError:
-            self._client = None
-            return Reattach("leave", why="the Ray cluster is unreachable")
-        except RuntimeError as exc:
-            if _not_found(exc):
-                return Reattach("gone", why=f"the Ray cluster at {self.address} no longer knows its job {sid} "
-                                            "(the cluster was restarted)")
-            return Reattach("leave", why=str(exc))
+            status = self._job_status(sid)
+        except ExecutorUnavailable:
+            return self._reattach_unanswered(r)
+        except RuntimeError:
+            return Reattach("gone", why=f"the Ray cluster at {self.address} no longer knows its job {sid} "
+                                        "(the cluster was restarted)")
+        if (r.placement or {}).get(UNREACHABLE_SINCE):
+            self._note(r.id, **{UNREACHABLE_SINCE: None, UNREACHABLE_GRACE: None})
         gpus = (r.placement or {}).get("gpus") or 0
         h = Handle(r.id, self.name, time.time(), ref=sid, cpus=self.cpus_per_run,
                    gpus=tuple(str(i) for i in range(int(gpus))), placement_done=bool((r.placement or {}).get("node_id")))
         return Reattach("adopt", h, why=status)
+
+    def _reattach_unanswered(self, r) -> Reattach:
+        """A run left by a gone supervisor while its cluster does not answer: left alone (its
+        placement says since when), ``gone`` once that is ``grace_s`` ago."""
+        raw = (r.placement or {}).get(UNREACHABLE_SINCE)
+        try:
+            since = datetime.fromisoformat(raw).timestamp() if raw else None
+        except (TypeError, ValueError):
+            since = None
+        if since is None:
+            self._note(r.id, **{UNREACHABLE_SINCE: datetime.now(UTC).isoformat(), UNREACHABLE_GRACE: self.grace_s,
+                                "ray_address": self.address})
+            return Reattach("leave", why="the Ray cluster is unreachable")
+        if time.time() - since < self.grace_s:
+            return Reattach("leave", why="the Ray cluster is unreachable")
+        return Reattach("gone", why=self._gone_reason(time.time() - since))
 
     # ------------------------------------------------------------------ dashboard
     def cluster_summary(self) -> dict:

@@ -1,0 +1,293 @@
+"""The comparison of 2+ stored runs, shared by the Compare page and its HTML report (``core.analysis.report``):
+the results table (with bootstrap intervals on request), the configuration differences in order of importance,
+what makes the runs not directly comparable (in words), per-class F1 within runs sharing their classes, the
+paired comparison of two runs, and the figures (training curves, epoch times, ROC overlay, confusion
+matrices), one colour per run in every figure.
+
+Every text here is plain text: the page escapes it for Markdown, the report for HTML. Texts drawn in a figure
+go through :func:`figure_text` (invisible characters by their code, then plotly's few HTML tags escaped)."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.store.artifacts import RunFolder
+from core.validation import LabError, refused_char_reason
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+__all__ = [
+    "TRAIN_TIME", "WALL_TIME", "TABLE", "TIME_HELP", "CONFIG_ORDER",
+    "shown_text", "figure_text", "run_name", "is_champion", "run_artifacts", "results_table", "config_order",
+    "config_diff", "comparability", "per_class_f1", "paired_result", "curves_figures", "roc_figure",
+    "confusion_figures",
+]
+
+TRAIN_TIME = "training time (fit only)"
+WALL_TIME = "wall time (whole job)"
+TABLE = [("train_time_s", TRAIN_TIME), ("duration_s", WALL_TIME), ("n_samples", "test images"),
+         ("trainable_params", "trainable params"), ("accuracy", "accuracy"),
+         ("macro_f1", "F1 (macro)"), ("weighted_f1", "F1 (weighted)"), ("macro_recall", "recall (macro)"),
+         ("macro_precision", "precision (macro)"), ("balanced_accuracy", "balanced accuracy"),
+         ("macro_auc", "macro AUC"), ("kappa_quadratic", "quadratic kappa")]
+TIME_HELP = (f"{TRAIN_TIME}: the seconds spent fitting the model (all epochs, validation after each epoch "
+             f"included). {WALL_TIME}: from the moment the job started to the moment it ended, so it also "
+             f"counts loading and preparing the data, building the model, evaluating on the test set and saving "
+             f"the model; it is always the longer of the two.")
+
+# the configuration keys in order of importance for a comparison: the data, the model and its
+# input, then the training settings; keys not named come next, augmentation last
+CONFIG_ORDER = ("dataset", "split", "model", "model_options", "input_size", "channels", "normalization", "weights",
+                "class_weight", "oversample", "epochs", "optimizer", "learning_rate", "schedule", "schedule_options",
+                "batch_size", "momentum", "weight_decay", "early_stopping", "min_delta", "monitor", "seed")
+
+
+# ------------------------------------------------------------------------------- text
+def shown_text(value: Any) -> str:
+    """``value`` as text whose every character shows: a control, bidirectional or invisible format character
+    (refused by the store today, ``core.validation.check_text``, but an older store may hold one) becomes its
+    code, ``[U+202E]``, so "\u202egpj.exe" never reads "exe.jpg". Tabs and line breaks are kept."""
+    s = "" if value is None else str(value)
+    if s.isprintable():
+        return s
+    return "".join(f"[U+{ord(ch):04X}]" if refused_char_reason(ch) else ch for ch in s)
+
+
+def figure_text(value: Any) -> str:
+    """Stored text (a run name) drawn in a figure: shown characters, plotly's HTML tags escaped."""
+    from core.analysis.plots import plot_text
+
+    return plot_text(shown_text(value))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{f:.{digits}f}" if np.isfinite(f) else "—"
+
+
+# ------------------------------------------------------------------------------- runs and their files
+def run_name(r) -> str:
+    return f"#{r.id} {r.name}"
+
+
+def is_champion(r, champs: dict[str, int]) -> bool:
+    return bool(r.dataset) and champs.get(r.dataset) == r.id
+
+
+def run_artifacts(r, store=None) -> tuple[dict | None, pd.DataFrame | None, dict]:
+    """(evaluation, predictions, meta) of a run; None, None and {} for the files it does not have."""
+    rf = RunFolder.of(r, store)
+    return rf.read_json("evaluation"), rf.read_csv("predictions", dtype={"id": str}), rf.read_json("meta") or {}
+
+
+# ------------------------------------------------------------------------------- tables
+def _metric_cell(s: dict, k: str, intervals: bool) -> str:
+    v = _num(s.get(k))
+    lo, hi = s.get(f"ci_low_{k}"), s.get(f"ci_high_{k}")
+    if intervals and v != "—" and lo is not None and hi is not None:
+        return f"{v} ({_num(lo)}–{_num(hi)})"
+    return v
+
+
+def results_table(details, arts, champs: dict[str, int] | None = None, *, intervals: bool = False) -> pd.DataFrame:
+    """One column per run, one row per ``TABLE`` entry (text); ``intervals`` adds each metric's stored bootstrap
+    interval, ``0.912 (0.880–0.940)``; ``champs`` (dataset -> run id) adds a champion row."""
+    import pandas as pd
+
+    out = {}
+    for r in details:
+        s = dict(r.summary)
+        ev, _, meta = arts[r.id]
+        if ev:
+            s = {**ev["summary"], **s}
+        params = meta.get("params") or meta.get("param_counts") or {}
+        s.setdefault("trainable_params", s.get("params_trainable", params.get("trainable")))
+        s["train_time_s"] = meta.get("train_time_s", s.get("train_time_s"))
+        s["duration_s"] = r.duration_s
+        col = {}
+        for k, label in TABLE:
+            v = s.get(k)
+            if k in ("train_time_s", "duration_s"):
+                col[label] = _duration(v)
+            elif k in ("trainable_params", "n_samples"):
+                col[label] = f"{int(v):,}" if v is not None else "—"
+            else:
+                col[label] = _metric_cell(s, k, intervals)
+        if champs is not None:
+            col["champion"] = f"★ of {r.dataset}" if is_champion(r, champs) else "—"
+        out[run_name(r)] = col
+    return pd.DataFrame(out)
+
+
+def config_order(key: str) -> tuple[int, str]:
+    """Sort key of a flattened configuration key (``dataset.params.path``): its top-level key's rank."""
+    top = key.split(".", 1)[0]
+    if top == "augment":
+        return len(CONFIG_ORDER) + 1, key
+    return (CONFIG_ORDER.index(top) if top in CONFIG_ORDER else len(CONFIG_ORDER)), key
+
+
+def config_diff(details) -> pd.DataFrame:
+    """Only the configuration keys whose values differ between the runs, in order of importance
+    (``CONFIG_ORDER``; augmentation last)."""
+    import pandas as pd
+
+    from core.store.records import flatten
+
+    flat = {run_name(r): {k: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v
+                          for k, v in flatten(r.config or {}).items()} for r in details}
+    keys = sorted(set().union(*[set(f) for f in flat.values()]), key=config_order)
+    rows = {}
+    for k in keys:
+        vals = [f.get(k) for f in flat.values()]
+        if len({json.dumps(v, default=str) for v in vals}) > 1:
+            rows[k] = ["—" if v is None else str(v) for v in vals]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(flat))
+
+
+def per_class_f1(evs: dict, groups: dict) -> list[tuple[tuple, list[str], pd.DataFrame]]:
+    """Per-class F1 side by side only within runs sharing their classes: (classes, runs, frame) per group
+    of ``groups`` (classes -> run names, from :func:`comparability`) with an evaluation in ``evs``."""
+    import pandas as pd
+
+    out = []
+    for classes, members in groups.items():
+        members = [m for m in members if m in evs]
+        if members:
+            out.append((classes, members, pd.DataFrame(
+                {m: {p["class"]: p["f1"] for p in evs[m]["per_class"]} for m in members}, index=list(classes))))
+    return out
+
+
+# ------------------------------------------------------------------------------- comparability
+def _describe_dataset(d: dict) -> str:
+    p = d["params"]
+    n = None if p.get("max_per_class") is None else int(p["max_per_class"])
+    bits = [f"{n:,} image{'' if n == 1 else 's'} per class" if n is not None else "all images"]
+    if "path" in p:
+        bits.append(f"folder {p['path']}")
+    return f"{d['name']} ({', '.join(bits)})"
+
+
+def _describe_split(s: dict) -> str:
+    return f"validation {s['val_ratio']:.0%}, test {s['test_ratio']:.0%}, seed {s['seed']}, grouped {s['grouped']}"
+
+
+def _grouped(names: dict, values: dict, describe) -> str:
+    """'#1 a and #2 b: digits (...); #3 c: ham10000 (...)' - runs grouped by equal values."""
+    groups: dict[str, list[str]] = {}
+    for i, v in values.items():
+        groups.setdefault(describe(v), []).append(shown_text(names[i]))
+    return "; ".join(f"{' and '.join(runs) if len(runs) < 3 else ', '.join(runs)}: {desc}"
+                     for desc, runs in groups.items())
+
+
+def comparability(details, arts) -> dict:
+    """What makes the runs' scores not directly comparable, in plain words (``warnings``), and the runs
+    grouped by their class list (``class_groups``: per-class results are only comparable within a group)."""
+    from core.analysis.paired import run_dataset_and_split
+    from core.analysis.verdicts import one_class_warning
+
+    warnings: list[str] = []
+    names = {r.id: run_name(r) for r in details}
+    dsets, splits, tests = {}, {}, {}
+    for r in details:  # what the paired comparison reads too (core.analysis.paired)
+        name, params, splits[r.id] = run_dataset_and_split(r, arts[r.id][2])
+        dsets[r.id] = {"name": name, "params": params}
+        pred = arts[r.id][1]
+        if pred is not None and "id" in pred.columns:
+            tests[r.id] = set(pred["id"].astype(str))
+    same_data = len({json.dumps(d, sort_keys=True, default=str) for d in dsets.values()}) == 1
+    same_split = len({json.dumps(s, sort_keys=True, default=str) for s in splits.values()}) == 1
+    if not same_data:
+        which = "datasets" if len({d["name"] for d in dsets.values()}) > 1 else "subsets of the dataset"
+        warnings.append(
+            f"These runs were trained and tested on different {which}: " + _grouped(names, dsets, _describe_dataset)
+            + ". Their scores come from different test images (and possibly different classes), so they are not "
+              "directly comparable. Per-class F1 is shown only side by side for runs with the same classes.")
+    if not same_split:
+        warnings.append("These runs split the data differently: " + _grouped(names, splits, _describe_split)
+                        + ". They were tested on different images, so part of a difference in their scores comes "
+                          "from the test images rather than the model.")
+    if same_data and same_split and len(tests) == len(details) and len({frozenset(t) for t in tests.values()}) > 1:
+        common = set.intersection(*tests.values())
+        warnings.append(f"Same dataset and split settings, but the test sets differ (the data changed between the "
+                        f"runs?): {len(common)} test images in common. Compare the scores with care.")
+    groups: dict[tuple, list[str]] = {}
+    verdicts: dict[str, str] = {}  # run name -> why it is not a working classifier (one class, at chance)
+    for r in details:
+        ev, pred, meta = arts[r.id]
+        text = one_class_warning(r.summary, pred, meta.get("class_names"), evaluation=ev)
+        if text:
+            verdicts[names[r.id]] = text
+        classes = tuple((ev or {}).get("class_names") or meta.get("class_names") or ())
+        groups.setdefault(classes, []).append(names[r.id])
+    return {"warnings": warnings, "class_groups": groups, "same_data": same_data, "same_split": same_split,
+            "verdicts": verdicts}
+
+
+def paired_result(run_a, run_b, store=None, *, n_bootstrap: int = 1000) -> dict:
+    """The Compare page's paired comparison of two runs (``core.analysis.paired``): McNemar's exact test and
+    paired bootstrap intervals of B - A; ``{"comparable": False, "reason": ...}`` when they cannot be paired
+    (other test images, no stored predictions)."""
+    from core.analysis.paired import NotComparable, load_run_predictions, paired_comparison
+
+    try:
+        a, b = load_run_predictions(run_a, store=store), load_run_predictions(run_b, store=store)
+        return paired_comparison(a, b, n_bootstrap=n_bootstrap)
+    except NotComparable as e:
+        return {"comparable": False, "reason": str(e), "reasons": e.reasons}
+    except LabError as e:
+        return {"comparable": False, "reason": str(e), "reasons": []}
+
+
+# ------------------------------------------------------------------------------- figures
+def curves_figures(hist: pd.DataFrame, names: dict, colors: dict) -> tuple[go.Figure | None, go.Figure | None]:
+    """The runs' training curves and epoch times overlaid (``hist``: the store's long history frame; ``names``:
+    run id -> name; ``colors``: name -> colour); None for a figure without data."""
+    from core.analysis import plots
+
+    if hist.empty:
+        return None, None
+    hist = hist.assign(run=hist["run_id"].map(lambda i: figure_text(names[i])))
+    pcolors = {figure_text(k): v for k, v in colors.items()}
+    times = hist[hist["key"] == "epoch_time_s"]
+    return (plots.training_curves(hist, colors=pcolors),
+            plots.epoch_times_figure(times, colors=pcolors) if not times.empty else None)
+
+
+def roc_figure(evs: dict, colors: dict) -> go.Figure:
+    """The runs' macro ROC curves overlaid (``evs``: run name -> evaluation)."""
+    from core.analysis import plots
+
+    return plots.roc_overlay({figure_text(k): v for k, v in evs.items()},
+                             colors={figure_text(k): v for k, v in colors.items()})
+
+
+def confusion_figures(evs: dict, colors: dict, *, normalize: bool = True) -> list[go.Figure]:
+    """One confusion matrix per run, titled with the run's colour and name (cells: count and row %)."""
+    from core.analysis import plots
+
+    return [plots.confusion_matrix(ev, normalize=normalize,
+                                   title=f'<span style="color:{colors[k]}">■</span> {figure_text(k)}')
+            for k, ev in evs.items()]
