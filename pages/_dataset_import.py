@@ -42,8 +42,12 @@ def import_form(key: str, name: str, title: str) -> None:
     """The missing-data message and the import form of Keras dataset ``name``. A successful import
     reruns the page, which then finds the dataset ready and says so once."""
     st.warning(missing_message(name, title), icon=":material/cloud_download:")
+    allowed = _resources.may("import_dataset")
+    if not allowed:  # the import writes into the server's Keras cache: instructors and admins only
+        st.caption(f":material/lock: {_format.md_text(allowed.reason)}")
+        return
     c = st.columns([4, 1], vertical_alignment="bottom")
-    source = c[0].text_input(f"Folder or file with the original {title} files, on the server",
+    source = c[0].text_input(f"Folder or file with the original files of {title}, on the server",
                              key=f"{key}_import_{name}", placeholder=f"/data/{name}",
                              help="A path the lab may read (inside LAB_DATA_ROOTS when it is set).")
     if not c[1].button("Import into Keras' cache", key=f"{key}_import_go_{name}", icon=":material/download:"):
@@ -64,6 +68,7 @@ def run_import(name: str, title: str, source: str) -> str | None:
     from core.validation import LabError
 
     try:
+        _resources.guarded_store().authorize("import_dataset", target=f"dataset:{name}")  # checked, recorded
         with st.spinner(f"Checking and copying {title}…"):
             out = import_keras_dataset(name, source)
     except LabError as err:

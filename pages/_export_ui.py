@@ -37,6 +37,7 @@ def export_section(r) -> None:
         q = None if fmt != "tflite" or quant == "none" else quant
         try:
             with st.spinner("Exporting and verifying on the test split…"):
+                _resources.guarded_store().authorize("export", r.id)  # checked and recorded; Denied says why
                 st.session_state[key] = export_run(_resources.get_store(), r.id, fmt, quantize=q)
         except (LabError, OSError) as err:  # OSError: the run folder cannot be written (permissions, full disk)
             st.session_state.pop(key, None)

@@ -7,9 +7,10 @@ import functools
 import streamlit as st
 
 from core.config import get_settings
-from pages import _format, _jobs_ui, _streamlit_internals
+from pages import _auth, _auth_config, _format, _jobs_ui, _resources, _streamlit_internals
 
 PAGE_TITLE = "Image-classification lab"
+_auth.use_store(_resources.get_store)  # the signed-in person's user record is read from the cached store
 
 
 def _pages() -> dict[str, list]:
@@ -32,6 +33,8 @@ def _pages() -> dict[str, list]:
         "Use": [
             st.Page("pages/predict.py", title="Predict & explain", icon=":material/image_search:",
                     url_path="predict"),
+            st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin",
+                    visibility="visible" if _resources.admin_page_visible() else "hidden"),
         ],
     }
 
@@ -48,6 +51,10 @@ def navigation():
     sidebar entry (Home, the default page) as the page on show."""
     st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/biotech:", layout="wide")
     _streamlit_internals.mark_framed()
+    instead = _auth.gate()  # sign-in (configuration, landing page, disabled account) before any page
+    if instead is not None:
+        return _only_page(instead)
+    warn_if_exposed()
     missing = requested_unknown_page()
     if missing is None:
         missing = _still_not_found()
@@ -58,6 +65,25 @@ def navigation():
         pages["Lab"].append(not_found)  # hidden: no sidebar entry, and none marked as the current page
         _streamlit_internals.request_page(not_found)
     return st.navigation(pages, position="sidebar")
+
+
+def _only_page(view):
+    """The one page a visitor who may not use the lab gets, whatever address they asked for: no
+    sidebar entries, no "page not found" dialog, no other page's name."""
+    st.session_state["_lab_missing_page"] = None
+    page = st.Page(view, title="Sign in", icon=":material/login:", url_path="sign_in", default=True)
+    _streamlit_internals.request_page(page)
+    return st.navigation([page], position="hidden")
+
+
+def warn_if_exposed() -> None:
+    """Single-user mode on an address beyond this machine (an explicit --server.address): every
+    page says that anyone who reaches it can do everything."""
+    if _auth.auth_enabled():
+        return
+    address = st.get_option("server.address")
+    if not _auth_config.is_loopback(address):
+        st.warning(_format.md_text(_auth_config.exposed_warning(address)), icon=":material/public:")
 
 
 def _not_found_page(name: str):
@@ -107,11 +133,16 @@ def page_not_found(name: str) -> None:
     for section, pages in _pages().items():
         st.caption(section)
         for p in pages:
-            st.page_link(p, label=p.title, icon=p.icon)
+            if p.visibility != "hidden":  # the Admin page, for those who may not use it
+                st.page_link(p, label=p.title, icon=p.icon)
 
 
 def shared_sidebar() -> None:
     with st.sidebar:
+        if not _auth.may_see_lab():  # a visitor who is not signed in: no jobs, no store address
+            st.caption("Research and teaching use only.")
+            return
+        _auth.sign_out_button()
         st.caption("Research and teaching use only.")
         _jobs_ui.sidebar_jobs()
         st.caption(f"Store: `{_format.redact_url(get_settings().database_url)}`")

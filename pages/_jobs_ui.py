@@ -24,7 +24,24 @@ def job_snapshot(recent: int = 0):
     job status from this, so that no two places disagree."""
     from core.jobs.status import job_snapshot as snapshot
 
-    return snapshot(_resources.get_store(), recent=recent)
+    return visible_snapshot(snapshot(_resources.get_store(), recent=recent))
+
+
+def visible_snapshot(snap):
+    """``snap`` with only the runs this session's actor may see (the queue's counts stay: how busy
+    it is is no secret, whose runs are waiting is). Unchanged for an actor who sees every run."""
+    import dataclasses
+
+    from core.auth.policy import POLICY
+
+    actor = _resources.current_actor()
+    if POLICY["view"][actor.role] == "any":
+        return snap
+    from core.auth.policy import decide
+
+    seen = {f.name: [r for r in getattr(snap, f.name) if decide(actor, "view", r)]
+            for f in dataclasses.fields(snap) if f.name in ("running", "queued", "searches", "recent")}
+    return dataclasses.replace(snap, **seen)
 
 
 @_widgets.live_fragment(JOBS_REFRESH_S)
@@ -46,6 +63,17 @@ def sidebar_jobs() -> None:
     executor_caption()  # where jobs run
 
 
+def queued_line(snap) -> str:
+    """"#4, #5 and 3 more" for the queued runs this person may see; the others are only counted."""
+    ids = [f"#{q.id}" for q in snap.queued[:5]]
+    hidden = max(0, snap.n_queued - len(snap.queued))  # other people's private runs
+    rest = snap.n_queued - len(ids) - hidden
+    parts = ids + ([f"{rest} more"] if rest > 0 else [])
+    if hidden:
+        parts.append(f"{_format.plural(hidden, 'run')} of other people")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+
 def render_job_status(snap, own_supervisor: str | None = None) -> None:
     """Counts, a progress bar per running job, and a warning when queued runs wait for a
     supervisor that is not alive."""
@@ -63,9 +91,7 @@ def render_job_status(snap, own_supervisor: str | None = None) -> None:
         st.progress(min(1.0, max(0.0, float(r.progress or 0.0))),
                     text=f"#{r.id} {_format.md_text(r.name)} · {_format.md_text(progress_text(r))}")
     if snap.n_queued:
-        shown = ", ".join(f"#{q.id}" for q in snap.queued[:5])
-        more = f" and {snap.n_queued - 5} more" if snap.n_queued > 5 else ""
-        st.caption(f"Queued: {shown}{more}")
+        st.caption(f"Queued: {queued_line(snap)}")
     if snap.supervisors:
         sv = next((x for x in snap.supervisors if x.id == own_supervisor), snap.supervisors[0])
         who = "this dashboard" if sv.id == own_supervisor else f"{sv.kind} on {sv.host}"
@@ -159,7 +185,7 @@ def children_section(r) -> None:
 
     if r.kind not in PARENT_LABELS:
         return
-    kids, n = _resources.get_store().list_runs(parent_id=r.id, limit=None, sort="id", descending=False)
+    kids, n = _resources.guarded_store().list_runs(parent_id=r.id, limit=None, sort="id", descending=False)
     done = sum(k.is_final for k in kids)
     unit = "trials" if r.kind == "search" else "runs"
     recipe = r.tags.get("recipe") or (getattr(r, "params", None) or {}).get("recipe.name")

@@ -105,3 +105,62 @@ def cached_dataset(name: str, params_key: tuple):
 
 def load_dataset_cached(name: str, params: dict):
     return cached_dataset(name, tuple(sorted(params.items())))
+
+
+# ---------------------------------------------------------------- who is acting
+def current_actor():
+    """The actor of this session (``pages._auth``): the local admin in single-user mode, the
+    signed-in user otherwise (``st.stop()`` on the landing page when nobody is signed in)."""
+    from pages import _auth
+
+    _auth.use_store(get_store)  # where the actor's user record is read (also done by the frame)
+    known = st.session_state.get(_auth.ACTOR_KEY)
+    if known is not None and st.session_state.get(_auth.GATE_KEY) and _auth.signed_in():
+        return known[1]  # re-read from the store by this run's sign-in check (the frame's gate)
+    return _auth.require_actor()
+
+
+def guarded_store():
+    """The run store as this session's actor may use it (``core.auth.guard.GuardedStore``): reads
+    show only the runs the actor may see (another's private run is "not found", as a missing one),
+    and every change is checked against the policy and written to the audit log."""
+    from core.auth.guard import guarded
+
+    return guarded(get_store(), current_actor())
+
+
+def may(action: str, run=None):
+    """``core.auth.policy.decide`` for this session's actor: a Decision (falsy, with the reason
+    in words, when the actor may not)."""
+    from core.auth.policy import decide
+
+    return decide(current_actor(), action, run)
+
+
+def acting(fn):
+    """``fn`` (a job manager's submit/cancel, a recipe launch, an audit submit) called with this
+    session's actor as ``actor=`` when it takes one: the run is owned by, and checked against, the
+    person who clicked."""
+    import functools
+    import inspect
+
+    try:
+        takes = "actor" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return functools.partial(fn, actor=current_actor()) if takes else fn
+
+
+def admin_page_visible(actor=None) -> bool:
+    """Whether the navigation offers the Admin page: to a signed-in admin (users and roles) or
+    instructor (the audit log); not in single-user mode, where the one user has no one to manage.
+    ``actor`` defaults to this session's (nobody signed in: False)."""
+    from core.auth.policy import decide
+
+    if actor is None:  # the person this run's sign-in check found (none in single-user mode)
+        from pages import _auth
+
+        known = st.session_state.get(_auth.ACTOR_KEY)
+        actor = known[1] if known else None
+    return actor is not None and actor.kind != "local" and (
+        bool(decide(actor, "manage_users")) or bool(decide(actor, "view_audit_log")))

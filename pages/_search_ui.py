@@ -63,7 +63,7 @@ def search_view(r) -> None:
 
     if r.kind != "search":
         return
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     _header(r, len(getattr(r, "children", []) or []))
     study, note = search_study(store, r.id)
     if study is None:

@@ -40,6 +40,16 @@ def guarded(fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def permitted(action: str, run=None, *, where=None, quiet: bool = False) -> bool:
+    """Whether this session's actor may do ``action`` (on ``run``), by ``core.auth.policy``; when
+    not, a caption says why (in ``where``, a column or container; nothing with ``quiet``), so a
+    control the actor may not use is left out with its reason instead of failing on click."""
+    d = _resources.may(action, run)
+    if not d and not quiet:
+        (where if where is not None else st).caption(f":material/lock: {_format.md_text(d.reason)}")
+    return bool(d)
+
+
 DATABASE_ERROR_TEXT = ("Something went wrong: the run store refused or could not carry out this action ({kind}). "
                        "The details are in the server log.")
 

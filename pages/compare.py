@@ -25,7 +25,7 @@ REPORT_KEY = "c_report"
 @_widgets.guarded
 def body() -> None:
     st.title("Compare runs")
-    store = _resources.get_store()
+    store = _resources.guarded_store()  # only the runs this session's actor may see
     details = chosen_runs(store)
     if details is None:
         return
@@ -82,13 +82,16 @@ def report_section(store, details: list) -> None:
         st.caption("The curves, the results with their intervals, the paired test, the configuration differences "
                    "and the confusion matrices in one file that opens in any browser, offline: no lab needed.")
         title = st.text_input("Title", key="c_report_title", max_chars=MAX_TITLE,
-                              placeholder=f"Comparison of {len(details)} runs")
+                              placeholder=f"Comparison of {_format.plural(len(details), 'run')}")
         note = st.text_area("Note", key="c_report_note", max_chars=MAX_NOTE, height=100,
                             placeholder="What was compared and what you conclude")
         ids = [r.id for r in details]
         want = (tuple(ids), title, note, _report_pair(details), bool(st.session_state.get("c_cm_norm", True)))
         c = st.columns(2)
-        if c[0].button("Build report", key="c_report_build", icon=":material/description:"):
+        refused = next((r for r in details if not _resources.may("share_report", r)), None)
+        if refused is not None:
+            st.caption(f":material/lock: {_format.md_text(_resources.may('share_report', refused).reason)}")
+        elif c[0].button("Build report", key="c_report_build", icon=":material/description:"):
             try:
                 with st.spinner("Building the report (paired bootstrap and figures)…"):
                     text = compare_report(store, ids, title=title, note=note, pair=want[3], normalize=want[4])

@@ -308,8 +308,9 @@ def label_audit(ds, name: str, params: dict) -> None:
     st.markdown("Which labels are probably wrong? A *label audit* trains the model K times (K-fold), each time "
                 "predicting the images it did not see, then ranks every image by how well its label agrees "
                 "with those out-of-sample predictions (cleanlab). It also flags outliers and near-duplicates.")
-    _launch_audit(name, params)
-    store = _resources.get_store()
+    if _widgets.permitted("start_audit"):
+        _launch_audit(name, params)
+    store = _resources.guarded_store()  # the audits this session's actor may see
     runs, _ = store.list_runs(dataset=name, kind="audit", status="succeeded", limit=1)
     if not runs:
         st.info("No finished label audit of this dataset yet.")
@@ -342,7 +343,8 @@ def _launch_audit(name: str, params: dict) -> None:
         cfg = {"dataset": {"name": name, "params": dict(params or {})}, "model": model}
         try:
             with _widgets.single_click(f"audit_{name}") as act:  # a double click queues one audit
-                rid = submit_audit(_resources.get_jobs(), cfg, {"k": int(k), "epochs": int(epochs)}) if act else None
+                rid = _resources.acting(submit_audit)(_resources.get_jobs(), cfg,
+                                                      {"k": int(k), "epochs": int(epochs)}) if act else None
         except LabError as err:
             st.error(_format.md_text(err))
             return

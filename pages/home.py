@@ -37,13 +37,14 @@ def quick_start() -> None:
     st.subheader("Quick start")
     st.write(f"Train a small CNN on the bundled 8x8 digits (1,797 images, {_format.plural(QUICK_START['epochs'], 'epoch')}) and "
              f"watch it live: {QUICK_START_TIME}. Then open it on **Runs**, or upload a digit on **Predict & explain**.")
-    if st.button("Train small_cnn on digits", type="primary", icon=":material/play_arrow:", key="quick_start"):
+    if _widgets.permitted("train") and st.button("Train small_cnn on digits", type="primary",
+                                                  icon=":material/play_arrow:", key="quick_start"):
         from core.training.config import TrainConfig
 
         cfg = TrainConfig(**QUICK_START)
         cfg.validate()
         with _widgets.single_click("quick_start") as act:  # a double click queues one run
-            run_id = _resources.get_jobs().submit(cfg, name=QUICK_START["name"]) if act else None
+            run_id = _resources.acting(_resources.get_jobs().submit)(cfg, name=QUICK_START["name"]) if act else None
         if run_id is not None:
             st.session_state["watch_run"] = run_id
             st.toast(f"Run #{run_id} queued")
@@ -64,7 +65,7 @@ def eta_text(eta_s) -> str:
 def watch_panel(run_id: int) -> None:
     """Progress of the quick-start run; reads the store only."""
     try:
-        r = _resources.get_store().get_run(run_id)
+        r = _resources.guarded_store().get_run(run_id)
     except Exception as err:  # deleted meanwhile
         st.info(f"Run #{run_id} is no longer available ({_format.md_text(err)}).")
         return

@@ -19,7 +19,7 @@ METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "ScoreC
 @_widgets.guarded
 def body() -> None:
     st.title("Predict & explain")
-    store = _resources.get_store()
+    store = _resources.guarded_store()  # the runs this session's actor may predict with
     c = st.columns([1, 3])
     datasets = [i.name for i in _resources.cached_dataset_infos()]
     ds_filter = c[0].selectbox("Dataset", ["(all)"] + datasets, key="p_ds")

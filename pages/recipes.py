@@ -67,9 +67,11 @@ def recipes_tab() -> None:
     last = st.session_state.get("rc_last_launch")
     again = last is not None and last["token"] == token
     label = ("Launch again (another group)" if again else f"Launch {_format.plural(len(planned), 'run')} as one group")
-    if st.button(label, key="rc_launch", type="primary", disabled=bool(problems)):
+    if _widgets.permitted("launch_recipe") and st.button(label, key="rc_launch", type="primary",
+                                                         disabled=bool(problems)):
         with _widgets.single_click("recipe_launch") as act:  # a double click launches one group
-            launch = launch_recipe(_resources.get_jobs(), name, budget, data=data, weights=weights) if act else None
+            launch = _resources.acting(launch_recipe)(_resources.get_jobs(), name, budget, data=data,
+                                                      weights=weights) if act else None
         if launch is not None:
             st.session_state["rc_last_launch"] = {"group": launch.group_id, "runs": launch.run_ids, "token": token}
             st.rerun()  # redraw with the launch's outcome and the button saying a new click makes another group
@@ -172,7 +174,7 @@ def follow(name: str) -> None:
     """The groups of this recipe already launched and their runs, newest first, with their progress."""
     from core.recipes.runs import find_recipe_groups, find_recipe_runs
 
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     every = find_recipe_groups(store)
     groups = [g for g in every if g.recipe == name]
     runs = find_recipe_runs(store, name, groups=every)
@@ -224,7 +226,7 @@ def table_tab() -> None:
     reports = st.multiselect("Reports", ["A", "B", "C", "D", "E", "pitfall"], default=["A", "B", "C", "D", "E"],
                              key="rc_reports")
     names = [n for n in R.list_recipes() if R.get_recipe(n).report in reports]
-    rows = reproduction_table(_resources.get_store(), names) if names else []
+    rows = reproduction_table(_resources.guarded_store(), names) if names else []
     if not rows:
         st.info("Choose at least one report.")
         return
@@ -293,7 +295,7 @@ def _fmt(v) -> str:
 def leakage_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     m = P.measure(store, "leakage")
     if not m["measured"]:
         st.info(m["text"].capitalize() + ".", icon=":material/info:")
@@ -351,7 +353,7 @@ def _ci(pair) -> str:
 def shuffled_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     rows, _ = store.list_runs(status="succeeded", kind="train", limit=50)
     if not rows:
         st.info("Needs one finished run (any): launch pitfall_shuffled_eval, or train one on **Train**.",
@@ -378,7 +380,7 @@ def shuffled_demo(pit) -> None:
 def imbalance_demo(pit) -> None:
     from core.recipes import pitfalls as P
 
-    m = P.measure(_resources.get_store(), "accuracy_imbalance")
+    m = P.measure(_resources.guarded_store(), "accuracy_imbalance")
     base = m["baseline"]
     c = st.columns(3)
     c[0].metric("Accuracy of 'always nevus'", f"{base['accuracy']:.1%}")
@@ -399,7 +401,7 @@ def ovr_demo(pit) -> None:
     from core.recipes import pitfalls as P
     from core.recipes.catalog import ovr_mean_from_accuracy
 
-    m = P.measure(_resources.get_store(), "ovr_mean")
+    m = P.measure(_resources.guarded_store(), "ovr_mean")
     per_grade = P.REPORT_D_OVR["per_grade"]
     c = st.columns(3)
     c[0].metric('Report D headline ("accuracy")', "92.1 %")

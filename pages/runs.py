@@ -41,7 +41,7 @@ def body() -> None:
 
 # ------------------------------------------------------------------ the list
 def runs_table() -> None:
-    store = _resources.get_store()
+    store = _resources.guarded_store()  # only the runs this session's actor may see
     # Filter, Sort and Page are buttons that open popovers (as in W&B's runs table), and a line
     # beside them says what is in effect: the table is what a visit comes for, and the browser
     # loads the scripts of text boxes, multiselects and number inputs only once a popover opens
@@ -336,7 +336,7 @@ def _distinct(column: str) -> list[str]:
 
 # ------------------------------------------------------------------ one run
 def run_page(run_id: int) -> None:
-    store = _resources.get_store()
+    store = _resources.guarded_store()  # another's private run: "not found", as a missing one
     if st.button("All runs", icon=":material/arrow_back:", key="r_back"):
         st.query_params.clear()
         st.rerun()
@@ -351,6 +351,7 @@ def run_page(run_id: int) -> None:
     if import_facts(r):
         st.caption(f":material/input: A copy from another lab's run bundle: {_format.md_text(import_text(r))}. "
                    "Its name, times, metrics and files are the original's; its id is this lab's.")
+    owner_caption(r)
     champion_caption(r)
     where = where_it_ran(r)
     if where:
@@ -420,8 +421,7 @@ RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predict
 def history_tab(r) -> None:
     from core.analysis import plots
 
-    store = _resources.get_store()
-    hist = store.get_metric_history(r.id)
+    hist = _resources.guarded_store().get_metric_history(r.id)
     if hist.empty:
         st.info("No training curves recorded for this run.")
     else:
@@ -751,59 +751,91 @@ def _upscale(img):
 
 
 def manage_tab(r, parent: bool = False) -> None:
-    """Tags and notes, downloads, re-run, delete; then champion, model card and export (not for a
-    group or search, ``parent``: those have no model of their own)."""
-    store = _resources.get_store()
-    c = st.columns(2)
-    tags_text = c[0].text_input("Tags (comma separated, key or key=value)",
-                                value=", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()), key=f"r_tags_{r.id}")
-    if c[0].button("Save tags", key=f"r_save_tags_{r.id}"):
-        tags = {}
-        for t in [t.strip() for t in tags_text.split(",") if t.strip()]:
-            k, _, v = t.partition("=")
-            tags[k.strip()] = v.strip()
-        store.set_tags(r.id, tags)
-        st.success("Tags saved.")
-    notes = c[1].text_area("Notes", value=r.notes or "", key=f"r_notes_{r.id}")
-    if c[1].button("Save notes", key=f"r_save_notes_{r.id}"):
-        store.set_notes(r.id, notes)
-        st.success("Notes saved.")
+    """Tags and notes, sharing, downloads, re-run, delete; then champion, model card and export (not
+    for a group or search, ``parent``: those have no model of their own). A control this session's
+    actor may not use is left out, with the policy's reason in its place."""
+    store = _resources.guarded_store()
+    edit_section(store, r)
+    share_section(store, r)
     st.divider()
     d = st.columns(4)
-    model = _artifacts.run_folder(r).read_bytes("model")
-    if model is not None:
-        d[0].download_button("Download model", data=model, file_name=f"run_{r.id}_{file_name('model')}",
-                             mime="application/octet-stream", key=f"r_dl_model_{r.id}", on_click="ignore")
-    d[1].download_button("Download run bundle (zip)", data=lambda: run_bundle(store, r.id),
-                         file_name=f"run_{r.id}_bundle.zip", mime="application/zip", key=f"r_dl_bundle_{r.id}", on_click="ignore",
-                         help="Everything about the run (config, metrics history, split, predictions, evaluation, "
-                              "model) for another lab: import it there on Runs, 'Import a run bundle', or with "
-                              "python -m core runs import.")
-    if not parent and d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
-        from core.training.config import TrainConfig
-
-        cfg = TrainConfig.from_dict(r.config)
-        from core.validation import fit_name
-
-        with _widgets.single_click(f"rerun_{r.id}") as act:  # a double click queues one run
-            new_id = _resources.get_jobs().submit(cfg, name=fit_name(r.name, " (re-run)")) if act else None
-        if new_id is not None:
-            st.success(f"Run #{new_id} queued.")
-    with d[3].popover("Delete", icon=":material/delete:"):
-        st.write(f"Delete run #{r.id}, its metrics and its files?")
-        if st.button("Delete for good", type="primary", key=f"r_delete_{r.id}"):
-            store.delete_run(r.id)
-            st.query_params.clear()
-            st.rerun()
+    if _widgets.permitted("download_bundle", r, where=d[0]):
+        model = _artifacts.run_folder(r).read_bytes("model")
+        if model is not None:
+            d[0].download_button("Download model", data=model, file_name=f"run_{r.id}_{file_name('model')}",
+                                 mime="application/octet-stream", key=f"r_dl_model_{r.id}", on_click="ignore")
+        d[1].download_button("Download run bundle (zip)", data=lambda: run_bundle(store, r.id),
+                             file_name=f"run_{r.id}_bundle.zip", mime="application/zip", key=f"r_dl_bundle_{r.id}",
+                             on_click="ignore",
+                             help="Everything about the run (config, metrics history, split, predictions, evaluation, "
+                                  "model) for another lab: import it there on Runs, 'Import a run bundle', or with "
+                                  "python -m core runs import.")
+    if not parent and _widgets.permitted("train", where=d[2]) \
+            and d[2].button("Re-run with the same config", key=f"r_rerun_{r.id}", icon=":material/replay:"):
+        rerun(r)
+    if _widgets.permitted("delete", r, where=d[3]):
+        with d[3].popover("Delete", icon=":material/delete:"):
+            st.write(f"Delete run #{r.id}, its metrics and its files?")
+            if st.button("Delete for good", type="primary", key=f"r_delete_{r.id}"):
+                store.delete_run(r.id)
+                st.query_params.clear()
+                st.rerun()
     if parent:
         return
     st.divider()
     champion_section(r)
     st.divider()
     model_card_section(r)
-    from pages._export_ui import export_section  # verified ONNX / LiteRT export
+    if _widgets.permitted("export", r):
+        from pages._export_ui import export_section  # verified ONNX / LiteRT export
 
-    export_section(r)
+        export_section(r)
+
+
+def edit_section(store, r) -> None:
+    """Tags and notes (the owner, instructors and admins; others read them)."""
+    c = st.columns(2)
+    ok = _widgets.permitted("edit", r)
+    tags_text = c[0].text_input("Tags (comma separated, key or key=value)", disabled=not ok,
+                                value=", ".join(f"{k}={v}" if v else k for k, v in r.tags.items()), key=f"r_tags_{r.id}")
+    if ok and c[0].button("Save tags", key=f"r_save_tags_{r.id}"):
+        tags = {}
+        for t in [t.strip() for t in tags_text.split(",") if t.strip()]:
+            k, _, v = t.partition("=")
+            tags[k.strip()] = v.strip()
+        store.set_tags(r.id, tags)
+        st.success("Tags saved.")
+    notes = c[1].text_area("Notes", value=r.notes or "", key=f"r_notes_{r.id}", disabled=not ok)
+    if ok and c[1].button("Save notes", key=f"r_save_notes_{r.id}"):
+        store.set_notes(r.id, notes)
+        st.success("Notes saved.")
+
+
+def share_section(store, r) -> None:
+    """"Share with the class": a private run is seen by its owner, instructors and admins only."""
+    if _resources.current_actor().kind == "local":  # single-user mode: nobody to share with
+        return
+    ok = _widgets.permitted("share", r)
+    shared = bool(getattr(r, "shared", False))
+    on = st.toggle("Share with the class", value=shared, key=f"r_share_{r.id}", disabled=not ok,
+                   help="Students and viewers see a shared run (and may predict with it); a private run is seen by "
+                        "its owner, instructors and admins only.")
+    if ok and on != shared:
+        store.set_shared(r.id, on)
+        st.rerun()
+
+
+def rerun(r) -> None:
+    """Queue a run with ``r``'s config (owned by this session's actor)."""
+    from core.training.config import TrainConfig
+    from core.validation import fit_name
+
+    cfg = TrainConfig.from_dict(r.config)
+    with _widgets.single_click(f"rerun_{r.id}") as act:  # a double click queues one run
+        new_id = _resources.acting(_resources.get_jobs().submit)(cfg, name=fit_name(r.name, " (re-run)")) \
+            if act else None
+    if new_id is not None:
+        st.success(f"Run #{new_id} queued.")
 
 
 def model_card_section(r) -> None:
@@ -855,10 +887,18 @@ def run_bundle(store, run_id: int) -> bytes:
 
 
 # ------------------------------------------------------------------ champion
+def owner_caption(r) -> None:
+    """Whose run it is and who sees it (not in single-user mode, where every run is the one user's)."""
+    if _resources.current_actor().kind == "local":
+        return
+    seen = "shared with the class" if getattr(r, "shared", False) else "private (its owner, instructors and admins)"
+    st.caption(f":material/person: Owner: {_format.md_text(getattr(r, 'owner_label', None) or '?')} · {seen}")
+
+
 def champion_caption(r) -> None:
     if not r.dataset:
         return
-    e = _resources.get_store().champion(r.dataset)
+    e = _resources.guarded_store().champion(r.dataset)
     if e is not None and e.run_id == r.id:
         st.caption(f":material/star: Champion of {_format.md_text(r.dataset)} since {e.set_at:%Y-%m-%d %H:%M}, set by "
                    f"{_format.md_text(e.set_by or '?')}" + (f": {_format.md_text(e.note)}" if e.note else ""))
@@ -866,7 +906,7 @@ def champion_caption(r) -> None:
 
 def champion_section(r) -> None:
     """Make the run the champion of its dataset (or stop it being one), and the dataset's champion history."""
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     st.markdown("**Champion** — the run to use for a dataset: Predict preselects it; Runs and Compare mark it ★.")
     if not r.dataset:
         st.caption("This run has no dataset, so it cannot be a champion.")
@@ -874,7 +914,11 @@ def champion_section(r) -> None:
     ds = _format.md_text(r.dataset)
     current = store.champion(r.dataset)
     c = st.columns([3, 2])
-    if current is not None and current.run_id == r.id:
+    allowed = _widgets.permitted("set_champion", r)
+    if not allowed:
+        if current is not None and current.run_id != r.id:
+            st.caption(f"Now the champion of {ds}: run #{current.run_id} {_format.md_text(current.run_name)}.")
+    elif current is not None and current.run_id == r.id:
         if c[0].button(f"Stop being the champion of {ds}", key=f"r_champ_clear_{r.id}", icon=":material/star_outline:"):
             store.clear_champion(r.dataset)
             st.rerun()
@@ -925,6 +969,8 @@ def champion_history_frame(history) -> pd.DataFrame:
 def import_section() -> None:
     """Import a run bundle made by another lab (core.serving.bundle): a bad upload gets a message, never a crash."""
     # drawn only while open: its uploader's scripts are not loaded before the runs table shows
+    if not _widgets.permitted("import_bundle", quiet=True):
+        return
     with _widgets.lazy_expander("Import a run bundle", key="r_import", icon=":material/upload_file:") as open_:
         if open_:
             _import_form()
@@ -947,7 +993,8 @@ def _import_form() -> None:
     data = f.getvalue()
     try:
         with st.spinner("Checking the bundle and loading its model…"), _widgets.single_click("import_bundle") as act:
-            res = import_bundle(_resources.get_store(), io.BytesIO(data), name=f.name) if act else None
+            res = _resources.acting(import_bundle)(_resources.get_store(), io.BytesIO(data),
+                                                     name=f.name) if act else None
     except LabError as err:  # a refused bundle, or one that could not be written (full disk: the models folder named)
         st.error(_format.md_text(err), icon=":material/error:")
         return

@@ -152,6 +152,9 @@ def field_spec(key: str) -> Field | None:
 @_widgets.guarded
 def body() -> None:
     st.title("Train")
+    if not _widgets.permitted("train", quiet=True):  # a viewer: say why, show no form
+        st.info(_plain(_resources.may("train").reason), icon=":material/lock:")
+        return
     # the Jobs tab (its run panel, curves chart and queue table, redrawn every refresh) is drawn
     # only while it is open (on_change="rerun"): a first visit shows the form without loading
     # the scripts of a table, progress bars and a chart; opening the tab shows the run submitted
@@ -274,7 +277,7 @@ def _weights_picker(model: str, column) -> str | None:
             st.caption("Type the file's path on the server (.weights.h5, .keras or .h5); until then the run "
                        "starts from random weights.")
         return path or None
-    runs = {f"run:{r.id}": r for r in compatible_runs(_resources.get_store(), model)}
+    runs = {f"run:{r.id}": r for r in compatible_runs(_resources.guarded_store(), model)}
     if not runs:
         st.info(_plain(f"No finished {model} run in this lab yet: train one first, or start from ImageNet."),
                 icon=":material/info:")
@@ -397,7 +400,7 @@ def _estimate_line(cfg, plan: dict | None, search: dict | None) -> None:
     if plan is None:
         st.caption(":material/schedule: Estimated training time: known once the dataset loads.")
         return
-    est = estimate_from_runs(_resources.get_store(), cfg, SimpleNamespace(**plan))
+    est = estimate_from_runs(_resources.guarded_store(), cfg, SimpleNamespace(**plan))
     text = est.text()
     if search and est.seconds is not None:
         text = text.replace(" (from", " per trial (from", 1)
@@ -481,11 +484,11 @@ def _submit(cfg, *, what: str, token: str, name: str | None, search: dict | None
     """Queue the run (or search) once (see ``_queue_once``)."""
     jobs = _resources.get_jobs()
     if search:
-        rid = _queue_once(cfg, token, what, lambda: jobs.submit_search(
+        rid = _queue_once(cfg, token, what, lambda: _resources.acting(jobs.submit_search)(
             cfg, search["space"], search["n_trials"], search["seed"], name=name, sampler=search["sampler"],
             concurrency=search["concurrency"]), repeat_of=repeat_of)
     else:
-        rid = _queue_once(cfg, token, what, lambda: jobs.submit(cfg, name=name), repeat_of=repeat_of)
+        rid = _queue_once(cfg, token, what, lambda: _resources.acting(jobs.submit)(cfg, name=name), repeat_of=repeat_of)
     if rid is None:
         return
     if search:
@@ -506,7 +509,7 @@ def _queue_once(cfg, token: str, what: str, submit, *, repeat_of: int | None = N
         cfg.validate()
         from core.training.weights_choice import check_weights
 
-        check_weights(cfg, _resources.get_store())  # the weights exist and fit, before a run row is written
+        check_weights(cfg, _resources.guarded_store())  # the weights exist and fit, before a run row is written
     except Exception as err:  # noqa: BLE001 - a LabError: say what is wrong, keep the page
         if not isinstance(err, _lab_error()):
             raise
@@ -867,7 +870,7 @@ def _load_url_once() -> None:
     for key in list(qp):
         if key == "run":
             raw = qp.get("run", "")
-            if raw.isdigit() and _resources.get_store().exists(int(raw)):
+            if raw.isdigit() and _resources.guarded_store().exists(int(raw)):
                 st.session_state[URL_RUN] = int(raw)
                 st.session_state.setdefault("watch_run", int(raw))
             else:
@@ -903,7 +906,7 @@ def lr_finder(cfg, token: str) -> None:
     """LR range test: through the job manager when it supports lr_find jobs, else here."""
     jobs = _resources.get_jobs()
     if hasattr(jobs, "submit_lr_find"):
-        run_id = _queue_once(cfg, token, "lr_find", lambda: jobs.submit_lr_find(cfg))
+        run_id = _queue_once(cfg, token, "lr_find", lambda: _resources.acting(jobs.submit_lr_find)(cfg))
         if run_id is not None:
             st.info(f"LR finder queued as run #{run_id}; its plot appears in the **Jobs** tab when done.")
         return
@@ -945,7 +948,7 @@ def _active_and_recent(store) -> tuple[list, list]:
     except ImportError:
         job_snapshot = None
     if job_snapshot is not None:
-        snap = job_snapshot(store, recent=5, limit=100)
+        snap = _jobs_ui.visible_snapshot(job_snapshot(_resources.get_store(), recent=5, limit=100))
         return sorted([*snap.running, *snap.queued], key=lambda r: r.id), list(snap.recent)
     active, _ = store.list_runs(status=list(ACTIVE_STATUSES), limit=100, sort="id", descending=False)
     recent, _ = store.list_runs(limit=5)
@@ -958,7 +961,7 @@ def jobs_tab() -> None:
     """The watched run and the queue, from one read of the store, redrawn together (they used
     to be read at different times: the queue said 0 % while the panel said 77 %). Reads the
     store only, so it keeps working after navigating away and back, and from other tabs."""
-    store = _resources.get_store()
+    store = _resources.guarded_store()
     with _snapshot(store):
         active, recent = _active_and_recent(store)
         choices = {r.id: r for r in active}
@@ -992,8 +995,8 @@ def run_panel(r, hist) -> None:
     c[3].metric("ETA", _format.fmt_duration(info.get("eta_s")) if r.status == "running" else "—")
     st.progress(min(1.0, max(0.0, float(r.progress or 0.0))), text=_plain(progress_words(r)))
     if r.status in ACTIVE_STATUSES:
-        if st.button("Cancel", key=f"t_cancel_{r.id}", icon=":material/stop_circle:"):
-            _resources.get_jobs().cancel(r.id)
+        if _widgets.permitted("cancel", r) and st.button("Cancel", key=f"t_cancel_{r.id}", icon=":material/stop_circle:"):
+            _resources.acting(_resources.get_jobs().cancel)(r.id)
             st.toast(f"Cancel requested for run #{r.id}")
     elif r.status == "succeeded":
         st.success(f"Run #{r.id} done: test accuracy {_format.fmt_num(r.summary.get('accuracy'))}, balanced accuracy "

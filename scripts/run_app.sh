@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: set up, then start the lab on the embedded digits set.
 #   ./scripts/run_app.sh [extra streamlit args, e.g. --server.port 8502]
+# Without sign-in (no [auth] in .streamlit/secrets.toml) it listens on 127.0.0.1 only; serving it to
+# others is an explicit --server.address 0.0.0.0 (every page then warns). Sign-in: docs/AUTH.md.
 # The dashboard also runs the job queue: its supervisor starts with the first page view after
 # a (re)start, resumes queued runs and marks runs whose worker died as interrupted. To run the
 # queue on a machine with no browser open, use `python -m core jobs serve` (and

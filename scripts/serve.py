@@ -11,9 +11,13 @@ too (``start_supervisor``): queued runs start after a restart without anyone ope
 The heavier modules of some pages (plotly, scikit-learn, TensorFlow) stay with the app's
 background warm-up (``pages/_warm_up.py``), which runs once the server is quiet.
 
-Streamlit is not imported by ``core``; this launcher imports ``core`` modules, libraries and
-``pages._streamlit_internals`` (which declares no Streamlit cache and imports no other page
-module), never the other ``pages`` modules (a Streamlit cache declared before the runtime exists
+Before anything else the sign-in configuration is checked (``check_sign_in``): an ``[auth]``
+section that cannot be safe stops the start with a message saying what to set, and a lab
+without sign-in listens on 127.0.0.1 unless another address is chosen (docs/AUTH.md).
+
+Streamlit is not imported by ``core``; this launcher imports ``core`` modules, libraries,
+``pages._streamlit_internals`` and ``pages._auth_config`` (which declare no Streamlit cache and
+import no other page module), never the other ``pages`` modules (a Streamlit cache declared before the runtime exists
 would not be the runtime's)."""
 from __future__ import annotations
 
@@ -93,10 +97,54 @@ def server_stack() -> tuple[str, str]:
     return found[0], found[1]
 
 
+def _flag_values(argv: list[str], name: str) -> list[str]:
+    """The values given to the Streamlit flag ``--name`` (``--name V`` or ``--name=V``, repeatable)."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith(f"--{name}="):
+            found.append(arg.split("=", 1)[1])
+    return found
+
+
+def check_sign_in(argv: list[str]) -> list[str]:
+    """Refuse a sign-in configuration that cannot be safe before the server starts, and keep a lab
+    without sign-in on loopback unless the address was chosen explicitly. Returns the arguments for
+    Streamlit (``--server.address 127.0.0.1`` added when no address is configured); exits with a
+    message saying what to set when the ``[auth]`` section of the secrets is unsafe."""
+    from streamlit import config
+
+    from pages import _auth_config
+
+    flags = {"secrets.files": _flag_values(argv, "secrets.files") or None,
+             "server.address": (_flag_values(argv, "server.address") or [None])[-1]}
+    config.get_config_options(force_reparse=True, options_from_flags={k: v for k, v in flags.items() if v})
+    try:
+        secrets = _auth_config.read_secrets(config.get_option("secrets.files"))
+    except ValueError as err:
+        raise SystemExit(f"lab: {err}") from None
+    address = config.get_option("server.address")
+    auth = secrets.get("auth")
+    if auth is not None:
+        problems = _auth_config.auth_problems(auth if isinstance(auth, dict) else {})
+        if problems:
+            raise SystemExit("lab: sign-in is configured in a way that cannot be safe; not starting.\n"
+                             + "\n".join(f"  - {p}" for p in problems) + "\n(see docs/AUTH.md)")
+        print(f"lab: sign-in on, with {', '.join(_auth_config.provider_names(auth))}", file=sys.stderr, flush=True)
+        return argv
+    if not address:
+        return [*argv, "--server.address", "127.0.0.1"]
+    if not _auth_config.is_loopback(address):
+        print("lab: WARNING: " + _auth_config.exposed_warning(address), file=sys.stderr, flush=True)
+    return argv
+
+
 def main() -> None:
     os.chdir(ROOT)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    args = check_sign_in(sys.argv[1:])
     preload()
     open_store_once()
     start_supervisor()
@@ -110,7 +158,7 @@ def main() -> None:
                                                "pages will load more slowly")
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *args]
     cli.main()
 
 

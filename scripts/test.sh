@@ -4,6 +4,7 @@
 #  - Debian packages: chromium (browser tests) and postgresql (store tests), when missing
 #  - a PostgreSQL server on loopback with a throw-away role/database (LAB_TEST_POSTGRES_URL)
 #  - real data from ../shared/datasets (or LAB_SHARED_DATASETS)
+#  - the sign-in tests' OpenID Connect provider (tests/oidc, npm ci) when Node.js and npm are installed
 #   ./scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,18 @@ fi
 
 DEV=1 ./scripts/setup.sh
 VENV="${LAB_VENV:-.venv}"
+
+# The sign-in tests' identity provider (npm package oidc-provider, pinned by tests/oidc/package-lock.json),
+# with this machine's Node.js and npm; without them those tests skip with the reason.
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+  if [ ! -f tests/oidc/node_modules/.package-lock.json ] || [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; then
+    echo "==> installing the test identity provider (npm ci in tests/oidc)"
+    (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "!! npm ci failed in tests/oidc: the sign-in tests will skip with a reason"
+  fi
+else
+  echo "!! Node.js/npm not found: the sign-in tests (tests/e2e/test_login.py) will skip with a reason"
+fi
 
 # PostgreSQL on loopback for the store tests (skipped with a reason when unavailable).
 if [ -z "${LAB_TEST_POSTGRES_URL:-}" ] && can_root && command -v pg_lsclusters >/dev/null 2>&1; then

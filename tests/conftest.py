@@ -166,3 +166,47 @@ def page_jobs_cleanup():
     from pages import _resources
 
     _resources.shutdown_job_managers()
+
+
+# ---------------------------------------------------------------- a real OpenID Connect provider
+OIDC_DIR = PROJECT_ROOT / "tests" / "oidc"
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory):
+    """The npm package oidc-provider (tests/oidc, pinned by its lock file; scripts/test.sh runs
+    `npm ci`) on a free loopback port, with one static client whose redirect URI is
+    ``http://127.0.0.1:<lab_port>/oauth2callback`` and four users (login = password: admin,
+    instructor, student, clinician) with a ``roles`` claim. Skipped with the reason when Node.js
+    or the installed package is missing. Returns {"issuer", "client_id", "client_secret",
+    "redirect_uri", "lab_port", "users"}."""
+    import secrets
+    import shutil
+    import subprocess
+
+    from lab_pages_support import free_port, http_ok, wait_for
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the sign-in tests need it for their identity provider (tests/oidc)")
+    if not (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
+        pytest.skip("the test identity provider is not installed: run `npm ci` in tests/oidc (scripts/test.sh does)")
+    port, lab_port = free_port(), free_port()
+    info = {"issuer": f"http://127.0.0.1:{port}", "client_id": "lab", "client_secret": secrets.token_hex(16),
+            "redirect_uri": f"http://127.0.0.1:{lab_port}/oauth2callback", "lab_port": lab_port,
+            "users": ("admin", "instructor", "student", "clinician")}
+    log = open(tmp_path_factory.mktemp("oidc") / "provider.log", "wb")
+    proc = subprocess.Popen([node, "provider.js", str(port), info["client_id"], info["client_secret"],
+                             info["redirect_uri"]], cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: proc.poll() is not None or http_ok(info["issuer"] + "/.well-known/openid-configuration"),
+                 timeout=30, interval=0.1, what="the OpenID Connect provider")
+        assert proc.poll() is None, f"the provider exited: {Path(log.name).read_text()[-2000:]}"
+        yield info
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -184,16 +184,17 @@ SHARED = {"core.store.artifacts"}
 ENTRY_POINTS = {"core.__main__", "core.worker"}
 ALLOWED = {
     "store": set(),
+    "auth": {"store"},
     "models": set(),
     "data": {"models"},
     "datasets": {"data"},
     "metrics": {"data"},
-    "training": {"store", "models", "data", "datasets", "metrics"},
-    "serving": {"store", "models", "data", "datasets", "metrics"},
-    "analysis": {"store", "models", "data", "datasets", "metrics", "training", "serving"},
-    "recipes": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis"},
-    "jobs": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes"},
-    "cli": {"store", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes", "jobs"},
+    "training": {"store", "auth", "models", "data", "datasets", "metrics"},
+    "serving": {"store", "auth", "models", "data", "datasets", "metrics"},
+    "analysis": {"store", "auth", "models", "data", "datasets", "metrics", "training", "serving"},
+    "recipes": {"store", "auth", "models", "data", "datasets", "metrics", "training", "serving", "analysis"},
+    "jobs": {"store", "auth", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes"},
+    "cli": {"store", "auth", "models", "data", "datasets", "metrics", "training", "serving", "analysis", "recipes", "jobs"},
 }
 
 

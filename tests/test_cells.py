@@ -216,6 +216,7 @@ def test_clicking_a_cell_in_the_browser_shows_its_images(trained, tmp_path):
             pg.get_by_role("tab", name="Confusion").click()
             chart = pg.locator("[data-testid='stPlotlyChart']").first
             expect(pg.get_by_text("top 3:").first).to_be_visible()
+            chart.scroll_into_view_if_needed()  # callouts above it (e.g. a one-class verdict) can push it down
             box = chart.locator(".nsewdrag").first.bounding_box()  # the plot area: k x k cells, row 0 on top
             x, y = box["x"] + (j + 0.5) * box["width"] / k, box["y"] + (i + 0.5) * box["height"] / k
             pg.mouse.move(x, y)

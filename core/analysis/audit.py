@@ -69,11 +69,13 @@ class AuditOptions:
         return cls(**{k: int(v) for k, v in vals.items()}).validate()
 
 
-def submit_audit(jobs, config: Any, options: AuditOptions | dict | None = None, *, name: str | None = None) -> int:
-    """Queue a label audit of ``config``'s dataset with its model (a ``JobManager``)."""
+def submit_audit(jobs, config: Any, options: AuditOptions | dict | None = None, *, name: str | None = None,
+                 actor=None) -> int:
+    """Queue a label audit of ``config``'s dataset with its model (a ``JobManager``), owned by ``actor``
+    (a ``core.auth.policy.Actor``; None: the local user) when their role may start one."""
     opts = options if isinstance(options, AuditOptions) else AuditOptions(**dict(options or {}))
     opts.validate()
-    return jobs.submit(config, name=name, kind="audit", _extra_params={"audit": asdict(opts)})
+    return jobs.submit(config, name=name, kind="audit", actor=actor, _extra_params={"audit": asdict(opts)})
 
 
 # ---------------------------------------------------------------------------------- data

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------ compare RUN_A RUN_B [--json]
 def cmd_compare(args) -> int:
     from core.analysis.paired import METRIC_WORDS, NotComparable, _fmt, compare_runs
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator_may
 
     store = open_store()
     try:
+        operator_may(store, "view", args.run_a, args.run_b)
         try:
             res = compare_runs(store, args.run_a, args.run_b, n_bootstrap=args.bootstrap, seed=args.seed)
         except NotComparable as e:
@@ -76,10 +77,11 @@ def _text_table(df: pd.DataFrame) -> str:
 
 def cmd_slices(args) -> int:
     from core.analysis.slices import flagged_sentences, run_slices, slices_frame
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator_may
 
     store = open_store()
     try:
+        operator_may(store, "view", args.run)
         res = run_slices(store.get_run(args.run), store=store, by=args.by, n_bootstrap=args.bootstrap,
                          max_files=args.max_files)
     finally:
@@ -118,10 +120,11 @@ def add_slices_cli(sub) -> None:
 # ------------------------------------------------------------ model-card RUN --out card.html
 def cmd_model_card(args) -> int:
     from core.analysis.model_card import write_model_card
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator_may
 
     store = open_store()
     try:
+        operator_may(store, "share_report", args.run)
         written = write_model_card(store, args.run, args.out, args.markdown, examples=args.examples,
                                    slices=not args.no_slices)
     except LabError as e:
@@ -153,8 +156,9 @@ def _audit_run(args) -> tuple[int, int, object, tuple | None]:
     from dataclasses import asdict
 
     from core.analysis.audit import AuditOptions, load_audit
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator
     from core.jobs import worker
+    from core.jobs.admission import admission, writer
     from core.training.config import TrainConfig
 
     params = {"max_per_class": args.max_per_class} if args.max_per_class else {}
@@ -164,8 +168,10 @@ def _audit_run(args) -> tuple[int, int, object, tuple | None]:
     store = open_store()
     try:
         d = cfg.to_dict()
-        rid = store.create_run(d, name=f"label audit: {args.model} on {args.dataset}", dataset=args.dataset,
-                               model=args.model, seed=cfg.seed, kind="audit")
+        actor = operator(store)[0]
+        with admission(store, actor, dataset=args.dataset, action="start_audit"):
+            rid = writer(store, actor).create_run(d, name=f"label audit: {args.model} on {args.dataset}",
+                                                  dataset=args.dataset, model=args.model, seed=cfg.seed, kind="audit")
         store.log_params(rid, {**d, "audit": asdict(opts)})
         rc = worker.run(rid)
         detail = store.get_run(rid)

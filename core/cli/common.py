@@ -29,6 +29,46 @@ def open_store(*, training: bool = False):
         raise StoreError(f"{text} {advice}".rstrip()) from None
 
 
+def operator(store):
+    """Who the command line acts as, and the store as they may use it: ``(actor, GuardedStore)``.
+    The actor is ``core.auth.actors.operator_actor`` (the operating-system user as a local
+    operator: admin unless LAB_OPERATOR_ROLE gives a lesser role); every change made through the
+    GuardedStore is checked against the policy and audited (``Denied``: exit 2)."""
+    from core.auth.actors import operator_actor
+    from core.auth.guard import guarded
+
+    actor = operator_actor(store)
+    return actor, guarded(store, actor)
+
+
+def _operator_role() -> str:
+    import os
+
+    return os.environ.get("LAB_OPERATOR_ROLE", "").strip() or "admin"
+
+
+def reader(store):
+    """The store as the operator may read it: the store itself when their role sees every run
+    (nothing is written then), else a GuardedStore that shows only the runs they may see."""
+    from core.auth.policy import POLICY
+
+    return store if POLICY["view"].get(_operator_role()) == "any" else operator(store)[1]
+
+
+def operator_may(store, action: str, *run_ids: int) -> None:
+    """``Denied`` (audited) unless the operator may do ``action`` on each of ``run_ids``: the
+    commands that read runs into files or reports check this before reading. An operator whose
+    role (LAB_OPERATOR_ROLE, default admin) may do ``action`` on any run writes nothing to the
+    store for it: a read-only command stays read-only (a full disk, a read-only store)."""
+    from core.auth.policy import POLICY
+
+    if POLICY[action].get(_operator_role()) == "any":
+        return
+    gs = operator(store)[1]
+    for rid in run_ids:
+        gs.authorize(action, int(rid))
+
+
 def store_advice(message: str) -> str:
     """How to fix a run store that cannot be opened ('' when ``message`` already says)."""
     from core.config import get_settings

@@ -20,7 +20,7 @@ def describe(report: dict[str, Any]) -> list[str]:
 
 
 def cmd_export(args) -> int:
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator_may
     from core.serving.export import FORMAT_TITLES, export_run
 
     try:
@@ -29,6 +29,7 @@ def cmd_export(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
+        operator_may(store, "export", args.run)
         rep = export_run(store, args.run, args.format, quantize=args.quantize, out=args.out, limit=args.limit)
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)

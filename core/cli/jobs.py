@@ -11,9 +11,12 @@ log = logging.getLogger(__name__)
 
 def _serve_until_stopped(jm, store, stop: threading.Event, got: list[str], keep_running: bool, grace: float) -> None:
     """Supervise the queue until ``stop`` is set (restarting a supervisor thread that died), then shut down."""
+    from core.cli.common import operator
+
+    actor = operator(store)[0]  # the operating-system user, as a local operator (a disabled one is refused)
     jm.start()
-    print(f"supervising the job queue of {store!r} as {jm.supervisor_id} on {jm.describe()}; "
-          "SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
+    print(f"supervising the job queue of {store!r} as {jm.supervisor_id} on {jm.describe()}, operator "
+          f"{actor.label} ({actor.role}); SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
     while not stop.wait(1.0):
         if not jm.running:  # the thread died: say so, start it again
             log.error("the supervisor thread stopped; restarting it")

@@ -15,6 +15,9 @@
     python -m core import-dataset fashion_mnist /path/to/idx/files
     python -m core jobs serve [--max-concurrent N]   # run the job queue with no browser
     python -m core jobs status [--json]
+    python -m core runs rename|tag|note|share|cancel|delete ID ...   # checked and audited, as the operator
+    python -m core users list | set-role EMAIL_OR_ID ROLE | disable EMAIL_OR_ID [--enable]
+    python -m core audit-log [--actor X] [--action A] [--denied] [--limit N] [--json]
 
 Exit status: 0 success, 2 user error (message on stderr: a bad option, a run store that cannot
 be opened, a path that cannot be written -- permissions, full disk, missing folder), 130
@@ -26,7 +29,12 @@ the store is opened before training, and the run always ends succeeded, failed o
 This module assembles the parser and maps errors to exit codes; each command group lives in
 its own module of core.cli: train (train, evaluate, predict, lr-find, search; recorded
 training in recorded), data (list-models, list-datasets, import-dataset), runs, jobs,
-analysis (compare, slices, model-card, audit), recipes and export.
+analysis (compare, slices, model-card, audit), recipes, export and users (users, audit-log).
+
+The command line acts as the operating-system user, a local operator (``core.cli.common.operator``:
+admin unless LAB_OPERATOR_ROLE gives a lesser role); every change goes through
+``core.auth.guard.GuardedStore``, checked against the policy and audited. A refusal is an error
+(exit 2) saying who may do it.
 """
 from __future__ import annotations
 
@@ -34,13 +42,13 @@ import argparse
 import os
 import sys
 
-from core.cli import analysis, data, export, jobs, recipes, report, runs, train
+from core.cli import analysis, data, export, jobs, recipes, report, runs, train, users
 from core.validation import LabError
 
 # The subcommands in the order ``python -m core --help`` lists them.
 COMMAND_GROUPS = (train.add_cli, data.add_cli, runs.add_cli, jobs.add_cli, analysis.add_compare_cli,
                   analysis.add_slices_cli, recipes.add_cli, analysis.add_model_card_cli, analysis.add_audit_cli,
-                  export.add_cli, report.add_cli)
+                  export.add_cli, report.add_cli, users.add_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

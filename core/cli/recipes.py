@@ -127,13 +127,13 @@ def cmd_recipe(args) -> int:
               f"them has it. {msg}", file=sys.stderr)
     if args.dry_run:
         return 0
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator
     from core.jobs.manager import JobManager
 
     store = open_store()
     try:
         launch = launch_recipe(JobManager(store, store.models_dir), args.name, args.budget,
-                               data=data, weights=args.weights, overrides=overrides)
+                               data=data, weights=args.weights, overrides=overrides, actor=operator(store)[0])
         ids = ", ".join(f"#{i}" for i in launch.run_ids)
         if not args.now:
             print(f"queued {len(launch.run_ids)} run(s) ({ids}) as recipe group #{launch.group_id} in the run store. "

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.cli.common import open_store, print_train_result, write_text
+from core.cli.common import open_store, operator, print_train_result, write_text
 
 
 class _Tee:
@@ -89,8 +89,11 @@ def train_recorded(cfg, args) -> int:
     ``register_artifacts`` for the outcome, the run's folder ``LAB_MODELS_DIR/<id>`` (or
     ``--out``). The run is created ``running`` with this process as its worker (the job
     supervisor leaves a live one alone, and marks it interrupted if the process dies) and
-    always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included."""
+    always ends succeeded, failed or cancelled -- Ctrl-C, SIGTERM and errors included. The run is
+    the operator's (``core.cli.common.operator``): their right to train and their role's queue
+    limit are checked before it is recorded."""
     from core.files import check_writable_dir
+    from core.jobs.admission import admission, writer
 
     store = open_store(training=True)
     try:
@@ -98,8 +101,11 @@ def train_recorded(cfg, args) -> int:
         check_writable_dir(out or store.models_dir, "run folder" if out else "models folder (LAB_MODELS_DIR)")
         d = cfg.to_dict()
         dataset = (d.get("dataset") or {}).get("name")
-        rid = store.create_run(d, name=cfg.name or f"{cfg.model} on {dataset}", dataset=dataset, model=cfg.model,
-                               seed=cfg.seed, kind="train", status="running", tags={"source": "cli"})
+        actor = operator(store)[0]
+        with admission(store, actor, dataset=dataset, configs=(cfg,)):  # the right to train, the queue share
+            rid = writer(store, actor).create_run(d, name=cfg.name or f"{cfg.model} on {dataset}", dataset=dataset,
+                                                  model=cfg.model, seed=cfg.seed, kind="train", status="running",
+                                                  tags={"source": "cli"})
         return run_recorded(store, rid, cfg, d, out)
     finally:
         store.close()

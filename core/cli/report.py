@@ -5,10 +5,11 @@ from __future__ import annotations
 
 def cmd_compare_report(args) -> int:
     from core.analysis.report import write_compare_report
-    from core.cli.common import open_store
+    from core.cli.common import open_store, operator_may
 
     store = open_store()
     try:
+        operator_may(store, "share_report", *args.runs)
         pair = tuple(args.pair) if args.pair else None
         out = write_compare_report(store, args.runs, args.out, title=args.title or "", note=args.note or "",
                                    pair=pair, n_bootstrap=args.bootstrap)

@@ -1,10 +1,11 @@
-"""``runs list|show|champion|export|import``: the runs of the run store (LAB_DATABASE_URL)."""
+"""``runs list|show|champion|export|import``: the runs of the run store (LAB_DATABASE_URL), as the
+operator may see and change them (``core.cli.common.operator``); the changes are in ``core.cli.runs_edit``."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from core.cli.common import dur, open_store, when
+from core.cli.common import dur, open_store, operator, reader, when
 from core.validation import ValidationError
 
 
@@ -56,7 +57,7 @@ def cmd_runs_list(args) -> int:
     _check_statuses(args.status)
     store = open_store()
     try:
-        runs, total = store.list_runs(status=args.status or None, dataset=args.dataset or None,
+        runs, total = reader(store).list_runs(status=args.status or None, dataset=args.dataset or None,
                                       model=args.model or None, kind=args.kind or None, tag=args.tag,
                                       text=args.text, limit=args.limit)
     finally:
@@ -107,7 +108,7 @@ def _print_run(r) -> None:
 def cmd_runs_show(args) -> int:
     store = open_store()
     try:
-        r = store.get_run(args.id)
+        r = reader(store).get_run(args.id)  # a run the operator may not see is missing
     finally:
         store.close()
     if args.json:
@@ -128,6 +129,26 @@ def _champion_line(e) -> str:
     return f"{run} {e.run_name!r}: from {when(e.set_at)} by {e.set_by or '?'}{until}{note}"
 
 
+def _change_champion(store, args) -> None:
+    """Set or clear the champion as the operator: the right ``set_champion`` first (a refusal is
+    audited), then the change (``--by`` names who, as before), then its audit row with before/after."""
+    from core.analysis.verdicts import promote_champion
+    from core.jobs.admission import check_right, record
+
+    actor, target = operator(store)[0], f"dataset:{args.dataset}"
+    check_right(store, actor, "set_champion", args.run, target=target)
+    before = store.champions().get(args.dataset)
+    if args.clear:
+        ended = store.clear_champion(args.dataset, by=args.by)
+        print(f"{args.dataset} has no champion now" + (f" (was {_champion_line(ended)})." if ended else
+                                                        " (it had none)."))
+    else:
+        e = promote_champion(store, args.dataset, args.run, by=args.by, note=args.note)
+        print(f"Champion of {args.dataset}: {_champion_line(e)}")
+    record(store, actor, "set_champion", args.run, target=target, before={"run_id": before},
+           after={"run_id": None if args.clear else args.run})
+
+
 def cmd_runs_champion(args) -> int:
     """Show, set or clear the champion of a dataset (the run to use for it). A run whose test sensitivity
     is under the dataset's floor for some class needs ``--note`` (exit 2 listing the classes otherwise)."""
@@ -135,15 +156,8 @@ def cmd_runs_champion(args) -> int:
         raise ValidationError("Give a RUN to make champion, or --clear to clear the champion; not both.")
     store = open_store()
     try:
-        if args.clear:
-            ended = store.clear_champion(args.dataset, by=args.by)
-            print(f"{args.dataset} has no champion now" + (f" (was {_champion_line(ended)})." if ended else
-                                                            " (it had none)."))
-        elif args.run is not None:
-            from core.analysis.verdicts import promote_champion
-
-            e = promote_champion(store, args.dataset, args.run, by=args.by, note=args.note)
-            print(f"Champion of {args.dataset}: {_champion_line(e)}")
+        if args.clear or args.run is not None:
+            _change_champion(store, args)
         history = store.champion_history(args.dataset)
     finally:
         store.close()
@@ -171,7 +185,7 @@ def cmd_runs_export(args) -> int:
     store = open_store()
     try:
         t0 = time.perf_counter()
-        out = export_bundle(store, args.id, args.out)
+        out = export_bundle(store, args.id, args.out, actor=operator(store)[0], action="export")
     finally:
         store.close()
     print(f"Run {args.id} exported to {out} ({out.stat().st_size:,} bytes, {time.perf_counter() - t0:.1f}s)")
@@ -184,7 +198,7 @@ def cmd_runs_import(args) -> int:
 
     store = open_store()
     try:
-        res = import_bundle(store, args.bundle)
+        res = import_bundle(store, args.bundle, actor=operator(store)[0])
     finally:
         store.close()
     if args.json:
@@ -237,8 +251,13 @@ def _add_champion_bundle(runs_sub) -> None:
 
 
 def add_cli(sub) -> None:
-    """``runs`` and its subcommands ``list``, ``show``, ``champion``, ``export`` and ``import``."""
-    p = sub.add_parser("runs", help="runs in the run store: list, show, champion, export, import")
+    """``runs`` and its subcommands ``list``, ``show``, ``champion``, ``export``, ``import`` and the
+    changes of ``core.cli.runs_edit`` (rename, tag, note, share, cancel, delete)."""
+    from core.cli.runs_edit import add_edit_cli
+
+    p = sub.add_parser("runs", help="runs in the run store: list, show, champion, export, import, rename, tag, "
+                                    "note, share, cancel, delete")
     runs_sub = p.add_subparsers(dest="runs_command", required=True)
     _add_list_show(runs_sub)
     _add_champion_bundle(runs_sub)
+    add_edit_cli(runs_sub)

@@ -58,6 +58,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.auth.policy import Actor
+from core.jobs.admission import admission, check_right, record, search_trials, writer
+from core.jobs.admission import coerce_config as _coerce_config
 from core.jobs.executors import ExecutorError, ExecutorUnavailable, Exit, Handle, make_executor
 from core.jobs.executors.local import tail
 from core.jobs.kinds import JOB_KINDS, PARENT_KINDS
@@ -80,24 +83,6 @@ class RecoveryReport:
     adopted: list[int] = field(default_factory=list)
     left_alone: list[int] = field(default_factory=list)  # other hosts, heartbeat still fresh
     queued: int = 0
-
-
-def _coerce_config(config: Any):
-    """TrainConfig from a TrainConfig or a dict, validated, its dataset's files and folders
-    checked (ValidationError, DatasetError otherwise): before its run's row is written."""
-    from core.training.config import TrainConfig
-
-    if isinstance(config, TrainConfig):
-        cfg = TrainConfig.from_dict(config.to_dict())
-    elif isinstance(config, Mapping):
-        cfg = TrainConfig.from_dict(dict(config))
-    else:
-        raise ValidationError(
-            f"A job needs a TrainConfig or a dict of its fields. Got {type(config).__name__} instead."
-        )
-    cfg.validate()
-    cfg.check_data_paths()
-    return cfg
 
 
 def _default_concurrency(executor_name: str) -> int:
@@ -284,10 +269,12 @@ class JobManager:
 
     # ------------------------------------------------------------------ submitting
     def submit(self, config: Any, name: str | None = None, parent_id: int | None = None, kind: str = "train",
-               *, tags: Mapping[str, str] | list[str] | None = None, _extra_params: dict | None = None) -> int:
+               *, tags: Mapping[str, str] | list[str] | None = None, actor: Actor | None = None,
+               _extra_params: dict | None = None, _admitted: bool = False) -> int:
         """Validate ``config`` (TrainConfig or dict) and queue it as a job of ``kind`` (a key of
-        ``JOB_KINDS``); returns the run id. An invalid config raises ``ValidationError`` and
-        nothing is queued."""
+        ``JOB_KINDS``) owned by ``actor`` (None: the local user); returns the run id. An invalid
+        config raises ``ValidationError``, an actor without the right ``Denied``, one whose role's
+        queue limit is reached ``QueueLimitError`` (``core.jobs.admission``): nothing is queued then."""
         if kind not in JOB_KINDS:
             kinds = ", ".join(repr(k) for k in JOB_KINDS)
             raise ValidationError(f"The 'kind' parameter must be one of {{{kinds}}}. Got {kind!r} instead.")
@@ -295,22 +282,25 @@ class JobManager:
         d = cfg.to_dict()
         dataset = (d.get("dataset") or {}).get("name")
         run_name = name or cfg.name or JOB_KINDS[kind].default_name.format(model=cfg.model, dataset=dataset)
-        rid = self.store.create_run(d, name=run_name, dataset=dataset, model=cfg.model, seed=cfg.seed,
-                                    kind=kind, parent_id=parent_id, tags=tags)
+        with admission(self.store, None if _admitted else actor, dataset=dataset, configs=(cfg,),
+                       action="start_audit" if kind == "audit" else "train"):
+            rid = writer(self.store, actor).create_run(d, name=run_name, dataset=dataset, model=cfg.model,
+                                                       seed=cfg.seed, kind=kind, parent_id=parent_id, tags=tags)
         self.store.log_params(rid, {**d, **(_extra_params or {})})
         self._wake.set()
         return rid
 
     def submit_lr_find(self, config: Any, *, name: str | None = None, start_lr: float | None = None,
-                       end_lr: float | None = None, num_steps: int | None = None) -> int:
+                       end_lr: float | None = None, num_steps: int | None = None, actor: Actor | None = None) -> int:
         """Queue a learning-rate range test (kind ``lr_find``); its curve is stored as metrics
         ``lr``/``lr_find_loss``/``lr_find_smoothed`` and the artifact ``lr_find`` (JSON)."""
         opts = {k: v for k, v in (("start_lr", start_lr), ("end_lr", end_lr), ("num_steps", num_steps)) if v is not None}
-        return self.submit(config, name=name, kind="lr_find", _extra_params={"lr_find": opts} if opts else None)
+        return self.submit(config, name=name, kind="lr_find", actor=actor,
+                           _extra_params={"lr_find": opts} if opts else None)
 
     def submit_search(self, base_config: Any, space: Mapping[str, Any] | list, n_trials: int | None = None,
                       seed: int = 0, *, name: str | None = None, concurrency: int | None = None,
-                      sampler: str = "random") -> int:
+                      sampler: str = "random", actor: Actor | None = None) -> int:
         """A hyper-parameter search: a parent run (kind ``search``) and one queued child run per
         trial (``parent_id``). ``space`` is a search space for ``core.training.search.sample_trials``
         (with ``n_trials`` and ``seed``), or the list of trial configs already sampled.
@@ -320,42 +310,38 @@ class JobManager:
         base = _coerce_config(base_config)
         if concurrency is not None:
             concurrency = check_number("concurrency", concurrency, low=1, high=1000, integer=True)
-        trials, space_params = self._search_trials(base, space, n_trials, seed, sampler)
+        trials, space_params = search_trials(base, space, n_trials, seed, sampler)
         trials = [_coerce_config(t) for t in trials]  # every trial valid before anything is queued
         if concurrency is not None:
             space_params["concurrency"] = concurrency
         d = base.to_dict()
         dataset = (d.get("dataset") or {}).get("name")
         parent_name = name or base.name or f"search: {base.model} on {dataset}"
-        parent = self.store.create_run(d, name=parent_name, dataset=dataset, model=base.model, seed=seed, kind="search")
-        self.store.log_params(parent, {**d, "search": space_params})
-        for i, t in enumerate(trials, 1):
-            self.submit(t, name=fit_name(parent_name, f" · trial {i}"), parent_id=parent)
+        with admission(self.store, actor, len(trials), dataset=dataset, configs=tuple(trials)):  # every trial now
+            parent = writer(self.store, actor).create_run(d, name=parent_name, dataset=dataset, model=base.model,
+                                                          seed=seed, kind="search")
+            self.store.log_params(parent, {**d, "search": space_params})
+            for i, t in enumerate(trials, 1):
+                self.submit(t, name=fit_name(parent_name, f" · trial {i}"), parent_id=parent, actor=actor,
+                            _admitted=True)
         self._wake.set()
         return parent
 
-    @staticmethod
-    def _search_trials(base, space, n_trials, seed, sampler="random") -> tuple[list, dict]:
-        if isinstance(space, Mapping):  # sampler "tpe": the first trial now, the others as trials finish
-            n = check_number("n_trials", n_trials, low=1, high=1000, integer=True)
-            from core.training.search import plan_search
-
-            return plan_search(base, dict(space), n, seed, sampler)
-        if isinstance(space, (list, tuple)):
-            if not space:
-                raise ValidationError("A search needs at least one trial. Got an empty list of trials.")
-            return list(space), {"n_trials": len(space)}
-        raise ValidationError(
-            f"The 'space' parameter must be a dict (search space) or a list of trial configs. Got {type(space).__name__} instead."
-        )
+    def admission(self, actor: Actor | None, n: int = 1, *, dataset: str | None = None, action: str = "train",
+                  configs: tuple = ()):
+        """A context in which ``n`` runs of ``actor`` may be queued: their right ``action`` and their
+        role's queue limit checked first (``core.jobs.admission``); e.g. a recipe's launch."""
+        return admission(self.store, actor, n, dataset=dataset, action=action, configs=configs)
 
     # ------------------------------------------------------------------ cancelling
-    def cancel(self, run_id: int) -> str:
+    def cancel(self, run_id: int, actor: Actor | None = None) -> str:
         """Cancel a run. Queued: cancelled at once. Running: ``cancel_requested`` is set in the
         store first (the worker polls it every second and stops within one batch, keeping its
         curves so far, and ends ``cancelled``), the worker is signalled where the executor can,
         and it is stopped for good after ``cancel_grace_s``. A search cancels all its unfinished
-        trials, a group all its unfinished runs. Returns the status now."""
+        trials, a group all its unfinished runs. Returns the status now. ``actor``: who cancels
+        (the right ``cancel``: the run's owner, instructors, admins; ``Denied`` otherwise, audited)."""
+        check_right(self.store, actor, "cancel", run_id)
         detail = self.store.get_run(run_id)  # NotFoundError for an unknown id
         if detail.kind in PARENT_KINDS:
             for child in detail.children:
@@ -372,6 +358,7 @@ class JobManager:
                     h.cancel_sent_at = time.monotonic()
                 # not ours (another host/process): the worker polls cancel_requested every second
         self._wake.set()
+        record(self.store, actor, "cancel", run_id, after={"status": status})
         return status
 
     # ------------------------------------------------------------------ recovery

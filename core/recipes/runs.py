@@ -35,14 +35,17 @@ RUN_KINDS = ("train", "lr_find")  # the kinds of a recipe's runs (RecipeRun.kind
 
 
 def launch_recipe(jobs: Any, name: str, budget: str, *, data: Mapping[str, Mapping[str, Any]] | None = None,
-                  weights: str | None = None, overrides: Mapping[str, Any] | None = None) -> Launch:
+                  weights: str | None = None, overrides: Mapping[str, Any] | None = None, actor: Any = None) -> Launch:
     """Queue every run of recipe ``name`` at ``budget`` as one group: a group run (kind
     ``group``: never run by a worker; the supervisor makes its status follow its runs, see
     ``core.training.search.group_status``) and one child per run, tagged ``recipe``/``recipe_run``/
     ``recipe_budget``/``recipe_group``. The group records the recipe, budget, run keys and run
     ids in its params (``find_recipe_runs`` reads them). Every config is validated first:
     nothing is queued (not even the group) when one is invalid or names a data folder that is
-    missing or outside ``LAB_DATA_ROOTS``. ``jobs`` is a ``core.jobs.manager.JobManager``."""
+    missing or outside ``LAB_DATA_ROOTS``, nor when ``actor`` (a ``core.auth.policy.Actor``; None: the
+    local user) may not launch recipes (``Denied``) or has no room for every run in their role's
+    queue limit. The group and its runs are owned by ``actor``. ``jobs`` is a
+    ``core.jobs.manager.JobManager``."""
     planned = plan(name, budget, data=data, weights=weights, overrides=overrides)
     for p in planned:  # the data folders too, before the group's row is written (plan() may name folders to come)
         TrainConfig.from_dict(p.config).check_data_paths()
@@ -53,15 +56,23 @@ def launch_recipe(jobs: Any, name: str, budget: str, *, data: Mapping[str, Mappi
     tags = {"recipe": recipe.name, "recipe_budget": budget}
     if "recipe_overrides" in planned[0].tags:
         tags["recipe_overrides"] = facts["overrides"] = planned[0].tags["recipe_overrides"]
-    parent = store.create_run(first, name=f"recipe {recipe.name} ({budget})", dataset=first["dataset"]["name"],
-                              model=first["model"], seed=first["seed"], kind=GROUP_KIND, tags=tags)
-    store.log_params(parent, {"recipe": facts})
-    ids = []
-    for p in planned:
-        rid = jobs.submit(p.config, name=p.name, parent_id=parent, kind=p.kind)
-        store.set_tags(rid, {**p.tags, "recipe_group": str(parent)})
-        ids.append(rid)
+    with jobs.admission(actor, len(planned), dataset=first["dataset"]["name"], action="launch_recipe",
+                        configs=tuple(TrainConfig.from_dict(p.config) for p in planned)):
+        parent = store.create_run(first, name=f"recipe {recipe.name} ({budget})", dataset=first["dataset"]["name"],
+                                  model=first["model"], seed=first["seed"], kind=GROUP_KIND, tags=tags,
+                                  owner_id=None if actor is None else actor.user_id)
+        store.log_params(parent, {"recipe": facts})
+        ids = []
+        for p in planned:
+            rid = jobs.submit(p.config, name=p.name, parent_id=parent, kind=p.kind, actor=actor, _admitted=True)
+            store.set_tags(rid, {**p.tags, "recipe_group": str(parent)})
+            ids.append(rid)
     store.log_params(parent, {"recipe": {"run_ids": ids}})
+    if actor is not None:  # the launch in the audit log (each run's row is written as it is queued)
+        from core.auth.guard import guarded
+
+        guarded(store, actor).authorize("launch_recipe", target=f"run:{parent}", after={"recipe": recipe.name,
+                                                                                        "budget": budget, "runs": ids})
     return Launch(recipe.name, budget, parent, ids)
 
 

@@ -111,12 +111,20 @@ class _Bundle:
 
 
 def import_bundle(store, source: str | Path | IO[bytes], *, name: str | None = None,
-                  max_bytes: int = MAX_BUNDLE_BYTES) -> ImportResult:
+                  max_bytes: int = MAX_BUNDLE_BYTES, actor: Any = None) -> ImportResult:
     """Import the run bundle ``source`` (a path, or an open binary file such as an upload, then
     ``name`` is its file name for messages) into ``store``. ``BundleError`` when it is refused;
-    nothing is written then."""
+    nothing is written then. ``actor`` (a ``core.auth.policy.Actor``; None: the local user) needs
+    the right ``import_bundle`` (``Denied`` before the bundle is read, audited) and owns the new run."""
     t0 = time.perf_counter()
     label = name or (Path(source).name if isinstance(source, (str, Path)) else getattr(source, "name", "the upload"))
+    target = store
+    if actor is not None:  # refused before the bundle is read; an import is recorded once it is done
+        from core.auth.guard import guarded
+
+        target = guarded(store, actor)
+        if not target.can("import_bundle"):
+            target.authorize("import_bundle", target=f"bundle:{label}")  # Denied, written to the audit log
     size = _size_of(source, label)
     with _open_zip(source, label) as zf:
         b = _read_bundle(zf, label, max_bytes)
@@ -129,7 +137,7 @@ def import_bundle(store, source: str | Path | IO[bytes], *, name: str | None = N
             tags = _import_tags(b.run.get("tags"), original, b.run.get("parent_id"), src)
             artifacts = {n: _kind_of(n, b.manifest) for n in b.files}
             try:
-                rid = store.restore_run(b.run, params=b.params, summary=b.summary, metrics=b.metrics, tags=tags,
+                rid = target.restore_run(b.run, params=b.params, summary=b.summary, metrics=b.metrics, tags=tags,
                                         artifacts=artifacts, files_dir=staging)
             except (ValueError, TypeError) as err:  # a value the store refuses (a name too long, a bad key...)
                 raise BundleError(f"{label} was refused: {err} Nothing was imported.") from None
@@ -424,12 +432,19 @@ def _int_or_none(v: Any) -> int | None:
 
 
 # ---------------------------------------------------------------- export
-def export_bundle(store, run_id: int, dest: str | Path) -> Path:
+def export_bundle(store, run_id: int, dest: str | Path, *, actor: Any = None, action: str = "download_bundle") -> Path:
     """Write the bundle of run ``run_id`` of ``store``: config.json, run.json, params.json, summary.json,
     metrics.csv, the run's registered files (model, predictions, split, evaluation, ...) and manifest.json
     (bundle format version, the store's schema revision, the lab version, a SHA-256 per file) to a
     folder, or to a zip (files under ``run_<id>/``, written atomically) when ``dest`` ends with
-    ``.zip``. ``import_bundle`` reads such a zip in another lab. Returns the path written."""
+    ``.zip``. ``import_bundle`` reads such a zip in another lab. Returns the path written.
+    ``actor`` (a ``core.auth.policy.Actor``; None: the local user) needs the right ``action``
+    (``download_bundle`` for a download, ``export`` for ``runs export``) on the run: ``Denied``
+    otherwise, audited, and a run they may not see is missing (NotFoundError)."""
+    if actor is not None:
+        from core.auth.guard import guarded
+
+        guarded(store, actor).authorize(action, run_id)
     detail = store.get_run(run_id)
     dest = Path(dest)
     files = _metadata_files(store, detail)

@@ -10,7 +10,18 @@ returns plain dataclasses (pages never see ORM sessions or connections).
 No connection is made at import time; TensorFlow is never imported here.
 """
 from core.store.engine import StoreError, current_revision, head_revision, upgrade
-from core.store.records import HOST, Artifact, ChampionEntry, RunDetail, RunSummary, SupervisorInfo, flatten
+from core.store.records import (
+    HOST,
+    Artifact,
+    AuditEntry,
+    ChampionEntry,
+    RunAccess,
+    RunDetail,
+    RunSummary,
+    SupervisorInfo,
+    UserRecord,
+    flatten,
+)
 from core.store.repository import Store
 from core.store.runs import TRANSITIONS
 from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES, KINDS, STATUSES
@@ -18,5 +29,5 @@ from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES, KINDS, STATUSES
 __all__ = [
     "Store", "StoreError", "SupervisorInfo", "RunSummary", "RunDetail", "Artifact", "STATUSES", "FINAL_STATUSES",
     "ACTIVE_STATUSES", "KINDS", "TRANSITIONS", "HOST", "flatten", "upgrade", "current_revision", "head_revision",
-    "ChampionEntry",
+    "ChampionEntry", "UserRecord", "AuditEntry", "RunAccess",
 ]

@@ -30,7 +30,8 @@ class ChampionStore(StoreBase):
         """Make ``run_id`` the champion of ``dataset``; the current champion's period ends now
         (its row is kept: ``champion_history``). Only a succeeded training run of that dataset
         can be champion; making the current champion champion again changes nothing. ``by``
-        defaults to ``LAB_USER`` or the login name. Returns the current entry."""
+        defaults to ``LAB_USER`` or the login name. The champion is shared with the class (everyone
+        who may predict may use it). Returns the current entry."""
         dataset = _check_dataset(dataset)
         if note is not None and not isinstance(note, str):
             raise ValidationError(f"A champion note must be text. Got {type(note).__name__} instead.")
@@ -51,6 +52,8 @@ class ChampionStore(StoreBase):
                 values = dict(dataset=dataset, run_id=row.id, run_ref=row.id, run_name=row.name, set_at=now,
                               set_by=who, note=(note or "").strip() or None)
                 conn.execute(sa.insert(S.champions).values(**values))
+                # a champion is the lab's run for its dataset: shared with the class (viewers predict with it)
+                conn.execute(sa.update(S.runs).where(S.runs.c.id == row.id).values(shared=True))
         except sa.exc.IntegrityError as exc:  # the unique index: another change of the same dataset won
             raise StoreError(f"The champion of {dataset!r} was changed by someone else at the same moment; "
                              f"nothing was changed. Look at the current champion and try again. ({exc.orig})") from exc

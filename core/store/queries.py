@@ -12,6 +12,7 @@ from core.store import schema as S
 from core.store.base import StoreBase
 from core.store.records import Artifact, RunDetail, RunSummary, aware, check_key, chunks, loads_or, nan_if_none
 from core.store.schema import KINDS, STATUSES
+from core.store.users import owner_label_column, visibility_condition
 from core.validation import NotFoundError, check_number, check_one_of
 
 
@@ -32,6 +33,7 @@ class RunQueries(StoreBase):
         descending: bool = True,
         limit: int | None = 50,
         offset: int = 0,
+        visible_to: tuple[int, bool] | None = None,
     ) -> tuple[list[RunSummary], int]:
         """Filtered, sorted page of runs with their summary metrics and tags, and the total count.
 
@@ -39,10 +41,14 @@ class RunQueries(StoreBase):
         notes and tags (case-insensitive); ``parent_id`` an id, ``None`` (top-level runs
         only) or ``"any"`` (default). ``sort`` is a column (created_at, name, status,
         duration, ...) or a summary metric key such as ``"accuracy"`` (runs without it last).
+        ``visible_to`` = ``(user_id, include_shared)`` keeps the runs that user owns, and the
+        runs shared with the class when ``include_shared`` (in SQL; None: every run).
         Four queries whatever the page size (count, page, summaries, tags).
         """
         conds = _run_filters(dataset=dataset, model=model, status=status, kind=kind, tag=tag, text=text,
                              parent_id=parent_id)
+        if visible_to is not None:
+            conds.append(visibility_condition(*visible_to))
         limit = None if limit is None else check_number("limit", limit, low=0, integer=True)
         offset = check_number("offset", offset, low=0, integer=True)
         base, order = _run_order(sort, descending)
@@ -60,6 +66,7 @@ class RunQueries(StoreBase):
         with self._read() as conn:
             row = self._require(conn, run_id)
             rid = row.id
+            owner = conn.execute(sa.select(owner_label_column()).where(S.users.c.id == row.owner_id)).scalar()
             summary = {k: nan_if_none(v) for k, v in conn.execute(
                 sa.select(S.summary_metrics.c.key, S.summary_metrics.c.value).where(S.summary_metrics.c.run_id == rid))}
             tags = dict(conn.execute(sa.select(S.tags.c.key, S.tags.c.value).where(S.tags.c.run_id == rid)).all())
@@ -68,7 +75,7 @@ class RunQueries(StoreBase):
                     for a in conn.execute(sa.select(S.artifacts).where(S.artifacts.c.run_id == rid).order_by(S.artifacts.c.id))]
             keys = sorted(conn.execute(sa.select(S.metrics.c.key).where(S.metrics.c.run_id == rid).distinct()).scalars())
             children = list(conn.execute(sa.select(S.runs.c.id).where(S.runs.c.parent_id == rid).order_by(S.runs.c.id)).scalars())
-        return _summary_from_row(row, RunDetail, summary=summary, tags=tags, config=loads_or(row.config, {}),
+        return _summary_from_row(row, RunDetail, owner_label=owner, summary=summary, tags=tags, config=loads_or(row.config, {}),
                                  params=params, artifacts=arts, metric_keys=keys, children=children)
 
     def get_configs(self, run_ids: Iterable[int]) -> dict[int, dict]:
@@ -123,6 +130,7 @@ class RunQueries(StoreBase):
 
 
 def _summary_from_row(row: sa.Row, cls=RunSummary, **extra) -> RunSummary:
+    extra.setdefault("owner_label", getattr(row, "owner_label", None))
     return cls(
         id=row.id, name=row.name, kind=row.kind, status=row.status, dataset=row.dataset, model=row.model,
         seed=row.seed, created_at=aware(row.created_at), started_at=aware(row.started_at),
@@ -130,7 +138,8 @@ def _summary_from_row(row: sa.Row, cls=RunSummary, **extra) -> RunSummary:
         progress_info=loads_or(row.progress_info, {}), error=row.error, parent_id=row.parent_id, pid=row.pid,
         host=row.host, cancel_requested=bool(row.cancel_requested), heartbeat_at=aware(row.heartbeat_at),
         notes=row.notes, supervisor_id=getattr(row, "supervisor_id", None), executor=getattr(row, "executor", None),
-        placement=loads_or(getattr(row, "placement", None), {}), **extra,
+        placement=loads_or(getattr(row, "placement", None), {}), owner_id=getattr(row, "owner_id", None),
+        shared=bool(getattr(row, "shared", False)), **extra,
     )
 
 
@@ -194,7 +203,8 @@ def _run_order(sort: str, descending: bool) -> tuple[Any, list]:
     col_map = {"created_at": r.created_at, "id": r.id, "name": r.name, "status": r.status,
                "duration": r.duration_s, "dataset": r.dataset, "model": r.model,
                "started_at": r.started_at, "finished_at": r.finished_at}
-    base = sa.select(S.runs)
+    base = sa.select(S.runs, owner_label_column()).select_from(
+        S.runs.outerjoin(S.users, S.users.c.id == r.owner_id))
     if sort in col_map:
         col = col_map[sort]
     else:

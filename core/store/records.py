@@ -125,6 +125,9 @@ class RunSummary:
     supervisor_id: str | None = None  # the job supervisor that claimed it (None: a worker/CLI run)
     executor: str | None = None  # where it executes: "local" or "ray" (None: not started by a supervisor)
     placement: dict = field(default_factory=dict)  # node, GPUs, Ray submission id (see set_placement)
+    owner_id: int | None = None  # the users.id of its owner (the local user for runs made before sign-in)
+    owner_label: str | None = None  # the owner's e-mail, name or subject
+    shared: bool = False  # shared by its owner with the class
 
     @property
     def is_final(self) -> bool:
@@ -167,6 +170,63 @@ class ChampionEntry:
     @property
     def is_current(self) -> bool:
         return self.cleared_at is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunAccess:
+    """What an authorisation check needs to know of a run (one small query): its owner, whether
+    it is shared, and its name (the audit log's "before" of a rename)."""
+
+    id: int
+    owner_id: int | None
+    shared: bool
+    name: str
+    parent_id: int | None = None
+
+
+@dataclass
+class UserRecord:
+    """A person (or the local operator) in the ``users`` table."""
+
+    id: int
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    role: str
+    created_at: datetime  # first seen
+    last_seen_at: datetime | None
+    disabled: bool
+    role_source: str = "default"  # admin | claim | admins_list | default | operator | local
+
+    @property
+    def label(self) -> str:
+        """How messages and the audit log name the user: e-mail, else name, else subject."""
+        return self.email or self.name or self.subject
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "label": self.label}
+
+
+@dataclass
+class AuditEntry:
+    """One row of the append-only audit log: who did (or tried) what, to what, when, and whether it
+    was allowed; ``before``/``after`` are the decoded JSON values (None when not recorded)."""
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_label: str
+    action: str
+    target: str
+    allowed: bool
+    reason: str
+    before: Any = None
+    after: Any = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,9 @@ over ``StoreBase`` (engine, transactions, paths):
 - ``core.store.queries.RunQueries``: list, get, configs, metric histories;
 - ``core.store.queue.QueueStore``: claims, placement, workers, progress, cancel requests,
   supervisor leases;
-- ``core.store.champions.ChampionStore``: the champion of each dataset and its history.
+- ``core.store.champions.ChampionStore``: the champion of each dataset and its history;
+- ``core.store.users.UserStore``: users and roles, run ownership and sharing, the audit log
+  (who may do what is decided by ``core.auth``, above the store).
 
 One ``Store`` per process is enough (it holds an engine with a connection pool and is
 thread-safe). Every method opens a short transaction of its own. Run bundles (export and
@@ -20,9 +22,10 @@ from core.store.champions import ChampionStore
 from core.store.queries import RunQueries
 from core.store.queue import QueueStore
 from core.store.runs import RunWrites
+from core.store.users import UserStore
 
 
-class Store(RunWrites, RunQueries, QueueStore, ChampionStore):
+class Store(RunWrites, RunQueries, QueueStore, ChampionStore, UserStore):
     """The run store. ``Store()`` uses ``LAB_DATABASE_URL`` / ``LAB_MODELS_DIR`` settings.
 
     The schema is created or upgraded (Alembic) when the store is opened; an older

@@ -18,6 +18,7 @@ from core.store.champions import end_champion_periods
 from core.store.engine import StoreError
 from core.store.records import Artifact, aware, check_key, chunks, column_json, flatten, float_or_none, utcnow
 from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES, KINDS, STATUSES
+from core.store.users import default_owner
 from core.validation import (
     MAX_TAG_VALUE_LENGTH,
     NotFoundError,
@@ -55,7 +56,10 @@ class RunWrites(StoreBase):
         parent_id: int | None = None,
         status: str = "queued",
         tags: Mapping[str, str] | Iterable[str] | None = None,
+        owner_id: int | None = None,
     ) -> int:
+        """A new run (queued by default); ``owner_id`` is its owner's users.id: None = the parent's
+        owner for a trial, else the local user (single-user mode, and callers made before sign-in)."""
         if not isinstance(config, Mapping):
             raise ValidationError(f"The 'config' must be a dict. Got {type(config).__name__} instead.")
         check_one_of("kind", kind, KINDS)
@@ -68,7 +72,9 @@ class RunWrites(StoreBase):
         with self._write() as conn:
             if parent_id is not None:
                 self._require(conn, parent_id)
-            values = dict(name=name or "run", kind=kind, status=status, dataset=dataset, model=model,
+            owner, shared = self._owner_of_new(conn, owner_id, parent_id)
+            values = dict(owner_id=owner, shared=shared, name=name or "run", kind=kind, status=status,
+                          dataset=dataset, model=model,
                           config=column_json(dict(config)), seed=seed, created_at=now,
                           started_at=now if status == "running" else None, progress=0.0,
                           progress_info=column_json({}), parent_id=parent_id, cancel_requested=False)
@@ -78,6 +84,16 @@ class RunWrites(StoreBase):
             if tags:
                 self._put_tags(conn, run_id, tags)
         return int(run_id)
+
+    def _owner_of_new(self, conn, owner_id: int | None, parent_id: int | None) -> tuple[int, bool]:
+        """The owner and shared flag of a new run (a trial of a shared search is shared too)."""
+        if owner_id is None:
+            return default_owner(conn, parent_id)
+        if isinstance(owner_id, bool) or not isinstance(owner_id, int):
+            raise ValidationError(f"An owner must be a user id (an integer). Got {owner_id!r} instead.")
+        if conn.execute(sa.select(S.users.c.id).where(S.users.c.id == owner_id)).first() is None:
+            raise NotFoundError(f"User {owner_id} does not exist; a run's owner must be a known user.")
+        return owner_id, False
 
     def set_status(self, run_id: int, status: str, error: str | None = None) -> None:
         """Change a run's status (validated: queued -> running -> a final status).
@@ -240,17 +256,19 @@ class RunWrites(StoreBase):
     # ------------------------------------------------------------------ restore (a bundle's import)
     def restore_run(self, run: Mapping[str, Any], *, params: Mapping[str, str], summary: Mapping[str, Any],
                     metrics: Iterable[Mapping[str, Any]], tags: Mapping[str, str], artifacts: Mapping[str, str],
-                    files_dir: Path) -> int:
+                    files_dir: Path, owner_id: int | None = None) -> int:
         """Insert a finished run from elsewhere (``core.serving.bundle``) under a new id, in one transaction:
         the run row (``run``: name, kind, status, dataset, model, config, seed, times, notes, ...),
         params, summary, metric history, tags and the files of ``files_dir`` (``artifacts``:
-        file name -> kind), which becomes the run's folder. On any error nothing is left: the
+        file name -> kind), which becomes the run's folder; ``owner_id`` the importer (None: the
+        local user). On any error nothing is left: the
         transaction is rolled back and the folder removed. Returns the new run id."""
         values = _restored_run_values(run)
         files_dir = Path(files_dir)
         moved: list[Path] = []  # the run's folder once the files were moved there
         try:
             with self._write() as conn:
+                values["owner_id"], values["shared"] = self._owner_of_new(conn, owner_id, None)
                 rid = int(conn.execute(sa.insert(S.runs).values(**values).returning(S.runs.c.id)).scalar_one())
                 self._put_tags(conn, rid, tags)
                 _insert_rows(conn, rid, params, summary, metrics)

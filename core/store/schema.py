@@ -12,6 +12,12 @@ ACTIVE_STATUSES = ("queued", "running")  # waiting for a worker, or holding one
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")  # stopped (an interrupted run may be re-queued)
 STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
 KINDS = ("train", "search", "lr_find", "audit", "group")
+#: the roles a user may have (``core.auth.policy.ROLES``; the store does not import core.auth)
+USER_ROLES = ("admin", "instructor", "student", "viewer")
+#: how a user got their role: set by an admin (kept at sign-in), from a token claim, from
+#: ``LAB_ADMINS``, the default role, the local operator's setting, or the migration's local user
+ROLE_SOURCES = ("admin", "claim", "admins_list", "default", "operator", "local")
+LOCAL_ISSUER = LOCAL_SUBJECT = "local"  # the owner of runs made before sign-in existed, and of single-user mode
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -27,6 +33,28 @@ metadata = sa.MetaData(naming_convention=NAMING)
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
+
+# revision 0008: the people (and the local operator) who act on the store. A user is
+# identified by (issuer, subject) of their identity provider; ``role`` is one of USER_ROLES;
+# a disabled user may do nothing. Rows are never deleted (runs and the audit log point to them).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("issuer", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("email_verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("role", sa.String(20), nullable=False, server_default="viewer"),
+    sa.Column("role_source", sa.String(20), nullable=False, server_default="default"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("issuer", "subject"),
+    sa.CheckConstraint(f"role IN {_in(USER_ROLES)}", name="role_valid"),
+    sa.Index(None, "email"),
+)
 
 runs = sa.Table(
     "runs",
@@ -58,6 +86,10 @@ runs = sa.Table(
     # revision 0004: where the run executes (executor name; JSON placement: node, GPUs, Ray job id)
     sa.Column("executor", sa.String(20), nullable=True),
     sa.Column("placement", sa.Text, nullable=True),
+    # revision 0008: who owns the run (the local user for runs made before sign-in; NULL only
+    # for a moment inside a migration) and whether its owner shared it with the class
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(f"status IN {_in(STATUSES)}", name="status_valid"),
     sa.CheckConstraint(f"kind IN {_in(KINDS)}", name="kind_valid"),
     sa.CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
@@ -66,6 +98,7 @@ runs = sa.Table(
     sa.Index(None, "parent_id"),
     sa.Index(None, "dataset"),
     sa.Index(None, "model"),
+    sa.Index(None, "owner_id", "shared"),
 )
 
 params = sa.Table(
@@ -158,4 +191,25 @@ champions = sa.Table(
     sa.Index(None, "run_id"),
     sa.Index("uq_champions_current_dataset", "dataset", unique=True,
              sqlite_where=sa.text("cleared_at IS NULL"), postgresql_where=sa.text("cleared_at IS NULL")),
+)
+
+# revision 0008: the audit trail (append-only: the store has no method that updates or deletes
+# a row). ``target`` is "run:12", "user:3", "dataset:ham10000", ...; ``before`` and ``after`` are
+# JSON texts (renames, champions, shares, role changes); ``actor_label`` keeps who it was.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("actor_label", sa.String(320), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False, server_default=""),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Index(None, "at"),
+    sa.Index(None, "actor_id", "at"),
+    sa.Index(None, "action", "at"),
 )

@@ -71,8 +71,11 @@ def parse_weights_option(weights: Any):
     return parse_weights(weights)
 
 
-def check_weights(config, store=None) -> None:
-    """Refuse a ``weights`` choice that cannot work for ``config.model``, before a run exists."""
+def check_weights(config, store=None, *, actor=None) -> None:
+    """Refuse a ``weights`` choice that cannot work for ``config.model``, before a run exists.
+    ``actor`` (a ``core.auth.policy.Actor``; None: the local user, who may use every run): a
+    ``run:<id>`` needs their right to train from that run's weights, and a run they may not see
+    is refused as if it did not exist."""
     weights = config.resolved_model_options().get("weights")
     if weights is None:
         return
@@ -82,9 +85,16 @@ def check_weights(config, store=None) -> None:
         raise ValidationError(_no_weights_message(config.model, weights))
     spec = parse_weights_option(weights)
     if spec.kind == "run" and store is not None:
-        _check_run(store, config.model, spec.label)
+        _check_run(store if actor is None else _guarded(store, actor), config.model, spec.label)
     elif spec.kind == "keras":
         _check_keras_file(spec.path, config.model, store)
+
+
+def _guarded(store, actor):
+    """The store as ``actor`` sees it: runs they may not see are missing; using one's weights is checked."""
+    from core.auth.guard import guarded
+
+    return guarded(store, actor)
 
 
 def _fitting(store, model: str) -> str:
@@ -107,6 +117,8 @@ def _check_run(store, model: str, label: str) -> None:
     if r.model is None or MODELS.resolve(r.model) != MODELS.resolve(model):
         raise ModelError(f"Cannot use weights {label!r}: run #{rid} trained {r.model}, whose layers do not fit "
                          f"{model}." + _fitting(store, model))
+    if hasattr(store, "authorize"):  # a GuardedStore: the actor's right to train from this run's weights
+        store.authorize("train_from_weights", int(rid))
 
 
 def _check_keras_file(path, model: str, store) -> None:
