@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.auth.policy import refusal
 from lab_pages_support import page_texts, problems
 from roles_pages_support import as_user, lab_with_owners, open_page
 
@@ -107,10 +108,14 @@ def test_compare_and_predict_offer_only_visible_runs(lab):
     assert all("bob private" not in o and "alice run" not in o for o in offered)
 
 
-def test_every_page_signed_in_as_a_student_or_viewer(lab):
-    for role in ("student", "viewer"):  # admins and instructors see every run, as in single-user mode
-        for page in ("home", "runs", "compare", "recipes", "predict", "data_explorer", "train"):
-            at = open_page(lab, role, page)
+@pytest.mark.parametrize("role", ["admin", "instructor", "student", "viewer"])
+def test_every_page_signed_in_for_every_role(lab, role):
+    for page in ("home", "data_explorer", "augmentation", "train", "runs", "compare", "recipes", "predict", "admin"):
+        at = open_page(lab, role, page)
+        if page == "admin" and role in ("student", "viewer"):  # refused, with the policy's reason and nothing else
+            assert problems(at) == [f"error: {refusal('manage_users', role)}"], (role, page)
+            assert not at.dataframe
+        else:
             assert problems(at) == [], (role, page)
 
 
