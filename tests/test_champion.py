@@ -205,8 +205,8 @@ def test_runs_and_compare_show_the_champion_and_the_run_page_sets_it(trained, sh
 
 @pytest.fixture()
 def hostile_env(shared_datasets, monkeypatch):
-    """tests/test_security.py's store of runs whose names, notes and classes carry Markdown."""
-    from test_security import hostile_store
+    """tests/security_support.py's store of runs whose names, notes and classes carry Markdown."""
+    from security_support import hostile_store
 
     h = hostile_store()
     for k, v in h["env"].items():
@@ -221,7 +221,7 @@ def hostile_env(shared_datasets, monkeypatch):
 @pytest.mark.slow
 def test_champion_names_notes_and_who_are_shown_as_text(hostile_env):
     from pages._format import md_text
-    from test_security import HOSTILE, HOSTILE_FILE, assert_only_text
+    from security_support import HOSTILE, HOSTILE_FILE, assert_only_text
 
     ids = hostile_env["ids"]
     s = Store(hostile_env["env"]["LAB_DATABASE_URL"], models_dir=hostile_env["env"]["LAB_MODELS_DIR"])

@@ -20,12 +20,12 @@ import pytest
 
 from core.jobs.manager import JobManager
 from core.store import Store
-from test_jobs import wait_for, wait_status
+from jobs_support import wait_for, wait_status
+from ray_support import LONG, RAY, free_port, ray_cli, ray_processes
 
 pytest.importorskip("ray.job_submission", reason="ray is not installed (pip install -r requirements-ray.txt)")
 
 from core.jobs.executors.ray_jobs import RayExecutor  # noqa: E402 - after the skip: needs ray
-from test_ray_executor import LONG, RAY, _free_port, _ray, ray_processes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +50,13 @@ def head(shared_datasets):
     if ray_processes():
         pytest.skip("a Ray cluster is already running on this machine; this test starts (and stops) its own")
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a length limit
-    dash = _free_port()
+    dash = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "LAB_SHARED_DATASETS": str(shared_datasets)}
     t0 = time.monotonic()
     try:
-        _ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={_free_port()}", "--dashboard-host=127.0.0.1",
-             f"--dashboard-port={dash}", "--num-cpus=2", "--num-gpus=0", f"--dashboard-agent-listen-port={_free_port()}",
-             "--disable-usage-stats", f"--temp-dir={temp}", "--include-dashboard=true", env=env)
+        ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={free_port()}", "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}", "--num-cpus=2", "--num-gpus=0", f"--dashboard-agent-listen-port={free_port()}",
+                "--disable-usage-stats", f"--temp-dir={temp}", "--include-dashboard=true", env=env)
         address = f"http://127.0.0.1:{dash}"
         probe = RayExecutor(address=address)
         wait_for(lambda: _alive(probe), timeout=60, what="the Ray head to be alive")
@@ -144,7 +144,7 @@ def test_an_unreachable_address_shows_in_the_sidebar_and_jobs_status(monkeypatch
     from lab_pages_support import APP
     from pages import _resources
 
-    address = f"http://127.0.0.1:{_free_port()}"
+    address = f"http://127.0.0.1:{free_port()}"
     store = Store(f"sqlite:///{tmp_path / 'runs.db'}", models_dir=tmp_path / "models")
     env = _lab_env(store, address)
     for k in ("LAB_DATABASE_URL", "LAB_MODELS_DIR", "LAB_EXECUTOR", "LAB_RAY_ADDRESS"):

@@ -11,57 +11,23 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from core.jobs.manager import JobManager
 from core.store import Store
 from core.validation import ValidationError
-from test_jobs import TERMINAL, wait_for, wait_status
+from jobs_support import TERMINAL, wait_for, wait_status
+from ray_support import LONG, RAY, TINY, free_port, ray_cli, ray_processes
 
 pytest.importorskip("ray.job_submission", reason="ray is not installed (pip install -r requirements-ray.txt)")
 
 from core.jobs.executors.ray_jobs import RayExecutor  # noqa: E402 - after the skip: needs ray
 
 pytestmark = pytest.mark.slow
-
-TINY = {"dataset": {"name": "digits", "params": {"max_per_class": 30}}, "model": "small_cnn",
-        "epochs": 1, "batch_size": 64, "seed": 0}
-LONG = {**TINY, "dataset": {"name": "digits", "params": {"max_per_class": 100}}, "epochs": 200, "batch_size": 16}
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ray_processes() -> list[str]:
-    """Command lines of running raylet / gcs_server processes (any Ray cluster of this machine)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if "/raylet" in cmd.split(" ", 1)[0] or "gcs_server" in cmd.split(" ", 1)[0]:
-            found.append(f"{proc.name}: {cmd[:200]}")
-    return found
-
-
-def _ray(*args: str, env: dict) -> None:
-    res = subprocess.run([RAY, *args], env=env, capture_output=True, text=True, timeout=120)
-    if res.returncode != 0:
-        raise RuntimeError(f"ray {' '.join(args)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +52,17 @@ def cluster(cluster_store_url, shared_datasets):
         pytest.skip("a Ray cluster is already running on this machine; these tests start (and stop) their own")
     two_nodes = not cluster_store_url.startswith("sqlite")
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a length limit
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "LAB_SHARED_DATASETS": str(shared_datasets)}
     t0 = time.monotonic()
     try:
-        _ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
-             f"--dashboard-port={dash}", f"--num-cpus={1 if two_nodes else 2}", "--num-gpus=0",
-             f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats", f"--temp-dir={temp}",
-             "--include-dashboard=true", env=env)
+        ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}", f"--num-cpus={1 if two_nodes else 2}", "--num-gpus=0",
+                f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats", f"--temp-dir={temp}",
+                "--include-dashboard=true", env=env)
         if two_nodes:
-            _ray("start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                 "--num-gpus=0", f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats", env=env)
+            ray_cli("start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                    "--num-gpus=0", f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats", env=env)
         address = f"http://127.0.0.1:{dash}"
         ex = RayExecutor(address=address)
         wait_for(lambda: _alive_nodes(ex) == (2 if two_nodes else 1), timeout=60, what="the Ray nodes to be alive")
@@ -270,7 +236,7 @@ def test_pages_show_the_executor_the_cluster_and_where_a_run_ran(cluster, cluste
 
 # ------------------------------------------------------------------ no cluster needed
 def test_unreachable_cluster_gives_the_message_and_keeps_runs_queued(store):
-    address = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     ex = RayExecutor(store=store, models_dir=store.models_dir, address=address, check_every_s=0.5)
     jm = JobManager(store, store.models_dir, poll_interval=0.2, executor=ex).start()
     try:

@@ -69,8 +69,8 @@ def test_run_bundle_round_trip_sqlite_to_postgres_and_back(trained, tmp_path):
     """A real digits run of a SQLite store, exported and imported into a PostgreSQL store (and
     from there into a new SQLite store): everything arrives, the model predicts the same, and
     the imported run can be the champion of its dataset."""
+    from bundle_support import assert_same_run, source_store
     from core.serving.bundle import export_bundle, import_bundle
-    from test_bundle import assert_same_run, source_store
 
     postgres_base_url()  # skip at once (before any work) without a server
     src = source_store(trained)

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, digit_png, lab_environ, require_chromium  # noqa: E402
-from test_security import HOSTILE, add_running_run, hostile_store  # noqa: E402
+from security_support import HOSTILE, add_running_run, hostile_store  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
