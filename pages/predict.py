@@ -8,6 +8,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from core.serving.batch import ABSOLUTE_LOW, near_chance_threshold
 from core.serving.inference import decode_upload, display_copy, predict_and_explain
 from pages import _artifacts, _format, _frame, _resources, _streamlit_internals, _widgets
 
@@ -105,18 +106,10 @@ def preselected(store, rows: list, pre: str | None, champs: dict[str, int], data
 
 
 DOMAIN_MODELS = ("lesion", "fundus")  # medical images: the research-use notice goes beside each prediction
-ABSOLUTE_LOW = 0.5                    # below: by the model's own account its answer is more likely wrong
 
 
 def is_domain_model(meta: dict) -> bool:
     return (meta or {}).get("domain") in DOMAIN_MODELS
-
-
-def near_chance_threshold(k: int) -> float:
-    """Top-1 probabilities below this are close to guessing among ``k`` classes: twice chance
-    (2/k), but never above halfway between chance and certainty (binary models: 0.75)."""
-    k = max(2, int(k))
-    return min(2.0 / k, (1.0 + 1.0 / k) / 2.0)
 
 
 def low_confidence_hint(p: float, k: int) -> str | None:

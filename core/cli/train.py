@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from core.cli.common import print_summary, print_train_result, write_text
@@ -57,65 +56,6 @@ def cmd_evaluate(args) -> int:
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json:
         write_text(args.json, json.dumps(ev, indent=2, default=str))
-    return 0
-
-
-PREDICT_EXIT_STATUS = ("Every image gets its own result, or its own error line (an unreadable, truncated or too "
-                       "large file) and the others are still predicted. Exit status: 0 when every image was "
-                       "predicted, 2 when any image could not be read (or the model could not be loaded).")
-
-
-def _predict_one(tm, src: str, top_k: int) -> dict:
-    """The top-k classes of one image file, its notices and warnings on stderr (as on the Predict page);
-    ``{"image", "error"}`` instead when the file cannot be read (missing, not an image, too large)."""
-    import numpy as np
-
-    from core.data.images import load_image
-    from core.files import describe_os_error
-    from core.serving.inference import image_warnings
-    from core.validation import LabError
-
-    names = tm.class_names
-    try:
-        img = load_image(Path(src))
-    except LabError as e:
-        return {"image": str(src), "error": str(e)}
-    except OSError as e:  # a file that cannot be read (permissions, an I/O error)
-        return {"image": str(src), "error": describe_os_error(e, src, "read")}
-    for n in img.notices:
-        print(f"note ({src}): {n}", file=sys.stderr)
-    for w in image_warnings(img, tm.meta):  # the Predict page's warnings, word for word
-        print(f"warning ({src}): {w}", file=sys.stderr)
-    probs = tm.predict(img.array[None], calibrated=True)[0]  # as the Predict page: temperature-scaled when fitted
-    order = np.argsort(-probs)[: max(1, top_k)]
-    top = [{"class": names[i] if i < len(names) else str(i), "index": int(i), "probability": float(probs[i])} for i in order]
-    return {"image": str(src), "top": top, "error": None}
-
-
-def cmd_predict(args) -> int:
-    """Each image gets its result or its own error line; exit 2 when any image could not be read."""
-    from core.serving.trained_model import load_trained
-
-    tm = load_trained(args.model)
-    results = []
-    for src in args.images:
-        result = _predict_one(tm, src, args.top_k)
-        results.append(result)
-        if not args.json:
-            print(f"{src}:")
-            if result["error"]:
-                print(f"  error: {result['error']}")
-            for t in result.get("top", []):
-                print(f"  {t['class']:<20} {t['probability']:.4f}")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    domain = tm.meta.get("domain")
-    if domain in ("lesion", "fundus"):
-        print("note: research use only; not a medical device.", file=sys.stderr)
-    failed = [r["image"] for r in results if r["error"]]
-    if failed:
-        print(f"error: {len(failed)} of {len(results)} images could not be read: {', '.join(failed)}", file=sys.stderr)
-        return 2
     return 0
 
 
@@ -183,13 +123,9 @@ def _add_evaluate_predict(sub) -> None:
     p.add_argument("--json", help="write the evaluation dict here")
     p.set_defaults(fn=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="top-k classes for image files",
-                       epilog=PREDICT_EXIT_STATUS)
-    p.add_argument("images", nargs="+")
-    p.add_argument("--model", required=True, help="run folder or model.keras path")
-    p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(fn=cmd_predict)
+    from core.cli.predict import add_predict
+
+    add_predict(sub)
 
 
 def _add_lr_find_search(sub) -> None:
