@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.validation import refused_char_reason
+from core.text import fmt_duration, fmt_num, plain_text  # noqa: F401 - the pages' text helpers too
 
 RESEARCH_NOTICE = "Research use only — not a diagnosis. This model has not been validated for clinical use."
 
@@ -23,17 +23,6 @@ _MD_HASH_AFTER_SPACE = re.compile(r"(?<=\s)#")  # a heading's closing "##" would
 _MD_COLON = re.compile(r":(?=[\w+\-/])")  # :red[...], :material/x:, :tada:, :streamlit:, https://
 _MD_WWW = re.compile(r"(?<=www)\.", re.IGNORECASE)  # GFM's www. autolinks
 _MD_AT = re.compile(r"@(?=[\w-])")  # GFM's e-mail autolinks
-
-
-def plain_text(value: Any) -> str:
-    """``value`` as text whose every character shows: a control character, a bidirectional control
-    or an invisible format character (what the run store refuses today, ``core.validation.check_text``,
-    but an older store may hold) becomes its code, ``[U+202E]``, so "\u202egpj.exe" never reads
-    "exe.jpg" and a copied name is the stored one. Tabs and line breaks are kept."""
-    s = "" if value is None else str(value)
-    if s.isprintable():  # the common case
-        return s
-    return "".join(f"[U+{ord(ch):04X}]" if refused_char_reason(ch) else ch for ch in s)
 
 
 def md_text(value: Any) -> str:
@@ -72,29 +61,6 @@ def redact_url(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
-
-
-def fmt_num(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if not np.isfinite(f):
-        return "—"
-    return f"{f:.{digits}f}"
 
 
 def plural(n: int, word: str, plural_word: str | None = None) -> str:

@@ -177,7 +177,7 @@ def test_find_cycles_reports_each_cycle_as_a_path():
 # The package diagram of docs/ARCHITECTURE.md ("The floor plan"): each package of core/ and what it may
 # import. A package always may import itself and the base modules. Entry points (``python -m core``,
 # ``python -m core.worker``) sit above everything.
-BASE = {"core", "core.config", "core.validation", "core.registry", "core.files"}
+BASE = {"core", "core.config", "core.validation", "core.registry", "core.files", "core.text"}
 # The run folder's layout (file names and kinds, atomic reads and writes; no database) is the vocabulary
 # every layer shares: any package may import it.
 SHARED = {"core.store.artifacts"}

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from core.store.artifacts import RunFolder
-from core.validation import LabError, refused_char_reason
+from core.text import fmt_duration, fmt_num, plain_text
+from core.validation import LabError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRAIN_TIME", "WALL_TIME", "TABLE", "TIME_HELP", "CONFIG_ORDER",
-    "shown_text", "figure_text", "run_name", "is_champion", "run_artifacts", "results_table", "config_order",
+    "figure_text", "run_name", "is_champion", "run_artifacts", "results_table", "config_order",
     "config_diff", "comparability", "per_class_f1", "paired_result", "curves_figures", "roc_figure",
     "confusion_figures",
 ]
@@ -47,42 +46,11 @@ CONFIG_ORDER = ("dataset", "split", "model", "model_options", "input_size", "cha
 
 
 # ------------------------------------------------------------------------------- text
-def shown_text(value: Any) -> str:
-    """``value`` as text whose every character shows: a control, bidirectional or invisible format character
-    (refused by the store today, ``core.validation.check_text``, but an older store may hold one) becomes its
-    code, ``[U+202E]``, so "\u202egpj.exe" never reads "exe.jpg". Tabs and line breaks are kept."""
-    s = "" if value is None else str(value)
-    if s.isprintable():
-        return s
-    return "".join(f"[U+{ord(ch):04X}]" if refused_char_reason(ch) else ch for ch in s)
-
-
 def figure_text(value: Any) -> str:
     """Stored text (a run name) drawn in a figure: shown characters, plotly's HTML tags escaped."""
     from core.analysis.plots import plot_text
 
-    return plot_text(shown_text(value))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
-
-
-def _num(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return f"{f:.{digits}f}" if np.isfinite(f) else "—"
+    return plot_text(plain_text(value))
 
 
 # ------------------------------------------------------------------------------- runs and their files
@@ -102,10 +70,10 @@ def run_artifacts(r, store=None) -> tuple[dict | None, pd.DataFrame | None, dict
 
 # ------------------------------------------------------------------------------- tables
 def _metric_cell(s: dict, k: str, intervals: bool) -> str:
-    v = _num(s.get(k))
+    v = fmt_num(s.get(k))
     lo, hi = s.get(f"ci_low_{k}"), s.get(f"ci_high_{k}")
     if intervals and v != "—" and lo is not None and hi is not None:
-        return f"{v} ({_num(lo)}–{_num(hi)})"
+        return f"{v} ({fmt_num(lo)}–{fmt_num(hi)})"
     return v
 
 
@@ -128,7 +96,7 @@ def results_table(details, arts, champs: dict[str, int] | None = None, *, interv
         for k, label in TABLE:
             v = s.get(k)
             if k in ("train_time_s", "duration_s"):
-                col[label] = _duration(v)
+                col[label] = fmt_duration(v)
             elif k in ("trainable_params", "n_samples"):
                 col[label] = f"{int(v):,}" if v is not None else "—"
             else:
@@ -197,7 +165,7 @@ def _grouped(names: dict, values: dict, describe) -> str:
     """'#1 a and #2 b: digits (...); #3 c: ham10000 (...)' - runs grouped by equal values."""
     groups: dict[str, list[str]] = {}
     for i, v in values.items():
-        groups.setdefault(describe(v), []).append(shown_text(names[i]))
+        groups.setdefault(describe(v), []).append(plain_text(names[i]))
     return "; ".join(f"{' and '.join(runs) if len(runs) < 3 else ', '.join(runs)}: {desc}"
                      for desc, runs in groups.items())
 

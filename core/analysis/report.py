@@ -32,9 +32,9 @@ from core.analysis.comparison import (
     roc_figure,
     run_artifacts,
     run_name,
-    shown_text,
 )
 from core.analysis.model_card import CSS, DOMAIN_MODELS, RESEARCH_NOTICE
+from core.text import plain_text
 from core.validation import ValidationError
 
 __all__ = ["collect", "render_html", "compare_report", "write_compare_report", "report_file_name"]
@@ -113,7 +113,7 @@ def _paired_figure(res: dict):
 # --------------------------------------------------------------------------------------
 def _e(value: Any) -> str:
     """Stored or typed text as HTML text: invisible characters by their code, then escaped."""
-    return html.escape(shown_text(value), quote=True)
+    return html.escape(plain_text(value), quote=True)
 
 
 def _lines(value: Any) -> str:
