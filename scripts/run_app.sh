@@ -3,8 +3,8 @@
 #   ./scripts/run_app.sh [extra streamlit args, e.g. --server.port 8502]
 # Without sign-in (no [auth] in .streamlit/secrets.toml) it listens on 127.0.0.1 only; serving it to
 # others is an explicit --server.address 0.0.0.0 (every page then warns). Sign-in: docs/AUTH.md.
-# The dashboard also runs the job queue: its supervisor starts with the first page view after
-# a (re)start, resumes queued runs and marks runs whose worker died as interrupted. To run the
+# The dashboard also runs the job queue: its supervisor starts with the server (scripts/serve.py),
+# resumes queued runs and marks runs whose worker died as interrupted. To run the
 # queue on a machine with no browser open, use `python -m core jobs serve` (and
 # LAB_DASHBOARD_SUPERVISOR=0 for dashboards that should leave the queue to it).
 set -euo pipefail
