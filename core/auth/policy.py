@@ -43,11 +43,15 @@ ACTIONS: dict[str, str] = {
     "share_report": "export a comparison report of it",
     "manage_users": "manage users and roles",
     "view_audit_log": "read the audit log",
+    "validate": "record an external validation of it",
+    "flag": "flag one of its predictions",
+    "review_flags": "review flagged predictions and export them as a dataset",
+    "delete_flag": "delete a flag",
 }
 
 #: actions that are about the lab as a whole, not about one run
 LAB_ACTIONS = frozenset({"train", "import_bundle", "launch_recipe", "start_audit", "import_dataset",
-                         "manage_users", "view_audit_log"})
+                         "manage_users", "view_audit_log", "review_flags", "delete_flag"})
 
 _A, _S, _O, _N = "any", "shared", "own", "none"
 #: action -> role -> scope                 admin instructor student viewer
@@ -71,6 +75,10 @@ POLICY: dict[str, dict[str, str]] = {
         "share_report":       (_A, _A, _S, _N),
         "manage_users":       (_A, _N, _N, _N),
         "view_audit_log":     (_A, _A, _N, _N),
+        "validate":           (_A, _A, _S, _N),
+        "flag":               (_A, _A, _S, _S),
+        "review_flags":       (_A, _A, _N, _N),
+        "delete_flag":        (_A, _A, _O, _O),  # own: the flags the actor made
     }.items()
 }
 
