@@ -25,8 +25,14 @@ queued runs on a 2-node cluster (1 CPU each, so 2 at a time; PostgreSQL store fr
 ``--database-url`` or LAB_TEST_POSTGRES_URL, else one 2-CPU node with SQLite) versus the
 local executor one at a time. Ratios are printed from the one run.
 
+Warm workers (``--part warm``): the quick start (digits, small_cnn, 1 epoch) through the local
+executor, submit -> first training progress (the first epoch's batch progress in the store, not the
+start-up messages) and submit -> succeeded, on a cold worker (``warm_workers=0``) and on a standby
+worker that is ready (``warm_workers=1``), in the same run, rounds alternating. Goal: warm <= 2 s.
+
 Usage:  python bench/bench_jobs.py [--epochs 5] [--repeat 3]
         python bench/bench_jobs.py --part executors [--epochs 1] [--runs 8] [--database-url URL]
+        python bench/bench_jobs.py --part warm [--repeat 1]
 """
 from __future__ import annotations
 
@@ -94,7 +100,7 @@ def job_round(jm, store, cfg_dict: dict, name: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("overhead", "executors"), default="overhead")
+    ap.add_argument("--part", choices=("overhead", "executors", "warm"), default="overhead")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=3)
@@ -105,6 +111,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.part == "executors":
         bench_executors(args)
+        return
+    if args.part == "warm":
+        bench_warm(args)
         return
 
     from core.jobs.manager import JobManager
@@ -176,6 +185,64 @@ def main() -> None:
           "(goal <= 5 %)")
     if ab:
         print(f"(c) store logging cost in one warm process, median of {len(ab)} pairs: {med(ab):+.1f} %")
+
+
+# ---------------------------------------------------------------------- warm workers
+def _first_progress(store, rid: int, t_submit: float) -> dict:
+    """Poll the store (50 ms) like a page would: first training progress (a batch of epoch 1), end."""
+    first = None
+    while True:
+        r = store.get_run(rid)
+        if first is None and r.progress_info.get("batch"):
+            first = time.time() - t_submit
+        if r.status in ("succeeded", "failed", "cancelled", "interrupted"):
+            break
+        time.sleep(0.05)
+    if r.status != "succeeded":
+        raise SystemExit(f"run {rid} ended {r.status}: {r.error}")
+    return {"first_progress_s": first or float("nan"), "wall_s": time.time() - t_submit,
+            "worker": r.placement.get("worker"), "startup_s": r.summary.get("worker_startup_s", float("nan"))}
+
+
+def _warm_round(store, cfg: dict, warm: int, name: str) -> dict:
+    from core.jobs.manager import JobManager
+
+    jm = JobManager(store, store.models_dir, poll_interval=0.5, warm_workers=warm).start()
+    try:
+        if warm:  # a standby that has finished importing, as after an idle minute on the dashboard
+            deadline = time.time() + 300
+            while not [s for s in jm.standby_workers() if s.state == "ready"]:
+                if time.time() > deadline:
+                    raise SystemExit("the standby worker was not ready within 300 s")
+                time.sleep(0.2)
+        t = time.time()
+        return _first_progress(store, jm.submit(cfg, name=name), t)
+    finally:
+        jm.shutdown()
+
+
+def bench_warm(args) -> None:
+    from core.store import Store
+
+    cfg = {"dataset": {"name": "digits", "params": {}}, "model": "small_cnn", "epochs": 1,
+           "batch_size": args.batch_size, "seed": 0}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_warm_"))
+    store = Store(f"sqlite:///{tmp / 'runs.db'}", models_dir=tmp / "models")
+    print(f"config: digits, small_cnn, 1 epoch, batch {args.batch_size}; SQLite store in {tmp}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    res: dict[str, list[dict]] = {"cold": [], "warm": []}
+    for i in range(args.repeat):
+        for what in (("cold", "warm") if i % 2 == 0 else ("warm", "cold")):
+            r = _warm_round(store, cfg, 1 if what == "warm" else 0, f"{what} {i}")
+            res[what].append(r)
+            print(f"round {i + 1}, {what} worker ({r['worker']}; load {os.getloadavg()[0]:.1f}): first training "
+                  f"progress {r['first_progress_s']:.2f} s after submit, start-up {r['startup_s']:.2f} s, "
+                  f"succeeded {r['wall_s']:.2f} s")
+    store.close()
+    med = statistics.median
+    c, w = (med(r["first_progress_s"] for r in res[k]) for k in ("cold", "warm"))
+    print(f"\nsubmit -> first training progress, median: cold {c:.2f} s, warm {w:.2f} s "
+          f"(x{c / w:.1f} faster; goal warm <= 2 s)")
 
 
 # ---------------------------------------------------------------------- executors (issue 10)

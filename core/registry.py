@@ -40,6 +40,11 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` and its aliases (an entry found on disk whose files went away)."""
+        self._entries.pop(name, None)
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+
     def resolve(self, name: str) -> str:
         if name in self._entries:
             return name

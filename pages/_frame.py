@@ -33,6 +33,7 @@ def _pages() -> dict[str, list]:
         "Use": [
             st.Page("pages/predict.py", title="Predict & explain", icon=":material/image_search:",
                     url_path="predict"),
+            st.Page("pages/review.py", title="Review flags", icon=":material/flag:", url_path="review"),
             st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin",
                     visibility="visible" if _resources.admin_page_visible() else "hidden"),
         ],

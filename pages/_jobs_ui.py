@@ -83,8 +83,9 @@ def render_job_status(snap, own_supervisor: str | None = None) -> None:
         st.warning(snap.unsupervised_message(), icon=":material/hourglass_disabled:")
     for line in snap.cluster_messages():  # a Ray cluster that does not answer: its runs' state is unknown
         st.warning(_format.md_text(line), icon=":material/cloud_off:")
+    standby = snap.standby_line()  # a warm worker waiting for the next run, with its memory
     if not snap.active:
-        st.caption("No jobs running.")
+        st.caption("No jobs running." + (f" {_format.md_text(standby)}" if standby else ""))
         return
     st.markdown(f"**Jobs:** {snap.headline()}")
     for r in snap.running:
@@ -92,6 +93,8 @@ def render_job_status(snap, own_supervisor: str | None = None) -> None:
                     text=f"#{r.id} {_format.md_text(r.name)} · {_format.md_text(progress_text(r))}")
     if snap.n_queued:
         st.caption(f"Queued: {queued_line(snap)}")
+    if standby:
+        st.caption(_format.md_text(standby))
     if snap.supervisors:
         sv = next((x for x in snap.supervisors if x.id == own_supervisor), snap.supervisors[0])
         who = "this dashboard" if sv.id == own_supervisor else f"{sv.kind} on {sv.host}"

@@ -50,6 +50,7 @@ def body() -> None:
     st.dataframe(comparison.results_table(details, arts, champs), width="stretch")
     st.caption(TIME_HELP)
     _analysis_ui.paired_section_for(details)
+    external_section(store, details, arts)
     st.subheader("Configuration differences")
     diff = config_diff(details)
     if diff.empty:
@@ -60,6 +61,18 @@ def body() -> None:
     evs = {names[r.id]: arts[r.id][0] for r in details if arts[r.id][0]}
     if evs:
         evaluation_sections(evs, comp["class_groups"], colors)
+
+
+def external_section(store, details: list, arts: dict) -> None:
+    """The runs' external validations (each scored on an image set it had never seen), when they have any."""
+    evals = comparison.external_evaluations(store, details)
+    if not any(evals.values()):
+        return
+    st.subheader("External validations")
+    st.dataframe(comparison.external_table(details, evals, arts), hide_index=True, width="stretch", key="c_external")
+    st.caption("Each run scored on labelled image sets it had never seen (its page, tab External validation, has the "
+               "details). Balanced accuracy with its 95 % bootstrap interval; drop = the run's own test result − the "
+               "external one (positive: lower outside), with the interval of the difference.")
 
 
 def champion_badge(r, champs: dict[str, int]) -> str:

@@ -372,12 +372,18 @@ def run_page(run_id: int) -> None:
     tabs = st.tabs(RUN_TABS, key="r_tab", on_change="rerun")
     sections = [lambda: metrics_tab(r, ev), lambda: history_tab(r), lambda: confusion_tab(r, ev, pred, meta),
                 lambda: curves_tab(ev, r), lambda: gallery_tab(r, pred, meta),
-                lambda: _analysis_ui.slices_section(r), lambda: config_tab(r),
-                lambda: manage_tab(r)]
+                lambda: _analysis_ui.slices_section(r), lambda: external_tab(r, ev, meta),
+                lambda: config_tab(r), lambda: manage_tab(r)]
     for tab, section in zip(tabs, sections):
         if tab.open is not False:  # None when the tabs do not track state: draw them all
             with tab:
                 section()
+
+
+def external_tab(r, ev, meta) -> None:
+    from pages._external_ui import external_tab as draw  # the run scored on image sets it has never seen
+
+    draw(r, ev, meta)
 
 
 def is_parent(r) -> bool:
@@ -415,7 +421,8 @@ def where_it_ran(r) -> str:
     return placement_text(r)
 
 
-RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Slices", "Config", "Manage"]
+RUN_TABS = ["Metrics", "Curves", "Confusion", "ROC / PR / calibration", "Predictions", "Slices", "External validation",
+            "Config", "Manage"]
 
 
 def history_tab(r) -> None:

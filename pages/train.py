@@ -185,12 +185,13 @@ def build_config():
     ds_name, ds_params = picked
     family, model_fields = _model_section(ds_name)
     data = _data_section(family)
+    extra = _extra_train_picker(ds_name)
     optim = _optimisation_section()
     size_slots = data.pop("_size_slots")
     split = {"val_ratio": data.pop("val_ratio"), "test_ratio": data.pop("test_ratio"), "seed": optim["seed"],
              "grouped": "auto"}
     cfg = make_config(TrainConfig, {"dataset": {"name": ds_name, "params": ds_params}, "split": split,
-                                    **model_fields, **data, **optim})
+                                    **model_fields, **data, **optim, **extra})
     plan = _show_plan(cfg, size_slots)
     auto_name = default_run_name(cfg)
     typed, conflicts, name_ok = _name_section(cfg, auto_name)
@@ -223,6 +224,21 @@ def build_config():
     if st.session_state.get("t_lr_result") is not None:
         show_lr_result(st.session_state["t_lr_result"], key="t_use_lr_local")
     return cfg
+
+
+def _extra_train_picker(ds_name: str) -> dict:
+    """Reviewed flags of this dataset, exported as a version (Review flags page), added to the
+    training part only: never to the validation or test split, so the run stays comparable."""
+    from core.datasets.flagged import versions_of
+
+    versions = versions_of(ds_name) if not ds_name.startswith("flags-") else []
+    if not versions:
+        return {}
+    pick = st.selectbox("Add reviewed flags to the training part", ["(none)"] + versions[::-1], key="t_extra_train",
+                        help="An exported version of this dataset's accepted flags (Review flags page). Its images "
+                             "join the training part only; the validation and test splits stay those of the "
+                             "dataset, and the run records the version it used.")
+    return {} if pick == "(none)" else {"extra_train": pick}
 
 
 def _model_section(ds_name: str) -> tuple[str, dict]:

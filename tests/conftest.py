@@ -14,6 +14,7 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("LAB_WARM_WORKERS", "0")  # no standby worker unless a test asks for one (tests/test_warm_worker.py)
 
 
 def pytest_sessionstart(session):

@@ -41,6 +41,15 @@ def _bundle_dir(lab):
     return folder
 
 
+#: an external evaluation's fields (core.store.external)
+EXTERNAL = dict(name="clinic A", n_images=3, n_overlap=0, files_hash="0" * 64,
+                source={"format": "folders", "data_dir": "/data/a", "labels_csv": None},
+                result={}, shift={}, overlap={})
+
+#: a flag's fields (core.store.flags)
+FLAG = dict(image_sha256="a" * 64, image_path="a" * 64 + ".png", probs=[0.6, 0.4], predicted=0, kind="wrong",
+            proposed_label=1, note="", class_names=["cat", "dog"])
+
 #: how each mutation is called on run ``rid`` (a lab-wide one: on the lab, about that run)
 CALLS = {
     "create_run": lambda gs, lab, rid: gs.create_run({"x": 1}, name="trial", parent_id=rid),
@@ -59,6 +68,15 @@ CALLS = {
     "request_cancel": lambda gs, lab, rid: gs.request_cancel(rid),
     "set_user_role": lambda gs, lab, rid: gs.set_user_role(lab["c"].user_id, "instructor"),
     "set_user_disabled": lambda gs, lab, rid: gs.set_user_disabled(lab["c"].user_id, True),
+    "add_external_evaluation": lambda gs, lab, rid: gs.add_external_evaluation(rid, **EXTERNAL),
+    "delete_external_evaluation": lambda gs, lab, rid: gs.delete_external_evaluation(
+        lab["store"].add_external_evaluation(rid, **EXTERNAL)),
+    "add_flag": lambda gs, lab, rid: gs.add_flag(rid, **FLAG),
+    "decide_flag": lambda gs, lab, rid: gs.decide_flag(lab["store"].add_flag(rid, **FLAG), "accept"),
+    "delete_flag": lambda gs, lab, rid: gs.delete_flag(lab["store"].add_flag(rid, **FLAG, created_by=lab["a"].user_id)),
+    "add_flag_dataset": lambda gs, lab, rid: gs.add_flag_dataset(
+        name="flags-digits-v1", dataset="digits", version=1, path="/x", n_images=0, manifest_sha256="0" * 64,
+        flag_ids=[]),
 }
 
 

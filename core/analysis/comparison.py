@@ -23,7 +23,8 @@ __all__ = [
     "TRAIN_TIME", "WALL_TIME", "TABLE", "TIME_HELP", "CONFIG_ORDER",
     "figure_text", "run_name", "is_champion", "run_artifacts", "results_table", "config_order",
     "config_diff", "comparability", "per_class_f1", "paired_result", "curves_figures", "roc_figure",
-    "confusion_figures",
+    "confusion_figures", "DROP_METRICS", "difference_interval", "drop_table", "external_table",
+    "external_evaluations",
 ]
 
 TRAIN_TIME = "training time (fit only)"
@@ -259,3 +260,104 @@ def confusion_figures(evs: dict, colors: dict, *, normalize: bool = True) -> lis
     return [plots.confusion_matrix(ev, normalize=normalize,
                                    title=f'<span style="color:{colors[k]}">■</span> {figure_text(k)}')
             for k, ev in evs.items()]
+
+
+# ------------------------------------------------------------------------------- external validations
+# metric key, words, whether a higher value is better
+DROP_METRICS = (("accuracy", "accuracy", True), ("balanced_accuracy", "balanced accuracy", True),
+                ("macro_f1", "F1 (macro)", True), ("macro_auc", "macro AUC", True),
+                ("kappa_quadratic", "quadratic kappa", True), ("mean_sensitivity", "mean sensitivity", True),
+                ("min_sensitivity", "lowest class sensitivity", True), ("mean_specificity", "mean specificity", True),
+                ("ece", "calibration error (ECE)", False))
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f else None
+
+
+def difference_interval(a: float, a_ci, b: float, b_ci) -> tuple[float, float] | None:
+    """The interval of ``a - b`` for two independent estimates with intervals ``a_ci`` and ``b_ci`` (the MOVER
+    method of Zou and Donner, 2008: each side from the distances of the estimates to their own limits, so
+    uneven intervals stay uneven); None when an interval is missing."""
+    vals = [_num(v) for v in (a, *(a_ci or (None, None)), b, *(b_ci or (None, None)))]
+    if None in vals or len(vals) != 6:
+        return None
+    a, al, ah, b, bl, bh = vals
+    d = a - b
+    return d - ((a - al) ** 2 + (bh - b) ** 2) ** 0.5, d + ((ah - a) ** 2 + (b - bl) ** 2) ** 0.5
+
+
+def _ci(s: dict, k: str):
+    lo, hi = s.get(f"ci_low_{k}"), s.get(f"ci_high_{k}")
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def _drop_words(ci, higher_better: bool) -> str:
+    if ci is None:
+        return "no interval stored"
+    worse = (ci[0] > 0) if higher_better else (ci[1] < 0)
+    better = (ci[1] < 0) if higher_better else (ci[0] > 0)
+    return "worse on the external set" if worse else "better on the external set" if better else \
+        "no clear change (the interval includes 0)"
+
+
+def drop_table(internal: dict, external: dict) -> pd.DataFrame:
+    """Each metric on the run's own test split and on an external set (their ``summary`` dicts), the drop
+    (internal - external: positive = lower outside) with its interval (:func:`difference_interval` of the two
+    stored bootstrap intervals) and a reading in words. Metrics missing on either side are left out."""
+    import pandas as pd
+
+    rows = []
+    for k, words, higher in DROP_METRICS:
+        a, b = _num(internal.get(k)), _num(external.get(k))
+        if a is None or b is None:
+            continue
+        ci_a, ci_b = _ci(internal, k), _ci(external, k)
+        ci = difference_interval(a, ci_a, b, ci_b)
+        rows.append({"metric": words, "internal": fmt_num(a), "internal interval": _interval_text(ci_a),
+                     "external": fmt_num(b), "external interval": _interval_text(ci_b),
+                     "drop": fmt_num(a - b), "drop interval": _interval_text(ci),
+                     "reading": _drop_words(ci, higher)})
+    return pd.DataFrame(rows, columns=["metric", "internal", "internal interval", "external", "external interval",
+                                       "drop", "drop interval", "reading"])
+
+
+def _interval_text(ci) -> str:
+    return "—" if ci is None else f"{fmt_num(ci[0])} to {fmt_num(ci[1])}"
+
+
+def external_evaluations(store, details) -> dict:
+    """Run id -> its external evaluations (newest first; none from a store that does not keep them)."""
+    fn = getattr(store, "list_external_evaluations", None)
+    return {r.id: list(fn(r.id)) if fn is not None else [] for r in details}
+
+
+def external_table(details, evaluations: dict, arts) -> pd.DataFrame:
+    """Compare's table of external validations: one row per external evaluation of each run (``evaluations``:
+    run id -> the store's ``ExternalEvaluation`` records; ``arts``: run id -> (evaluation, predictions, meta)),
+    with its size, what was left out as overlapping, the main metrics (interval of balanced accuracy) and the
+    drop of balanced accuracy from the run's own test split. Text cells."""
+    import pandas as pd
+
+    rows = []
+    for r in details:
+        internal = ((arts.get(r.id) or (None,))[0] or {}).get("summary") or dict(r.summary or {})
+        for x in evaluations.get(r.id) or []:
+            s = (x.result or {}).get("summary") or {}
+            a, b = _num(internal.get("balanced_accuracy")), _num(s.get("balanced_accuracy"))
+            ci = difference_interval(a, _ci(internal, "balanced_accuracy"), b, _ci(s, "balanced_accuracy")) \
+                if a is not None and b is not None else None
+            drop = "—" if a is None or b is None else fmt_num(a - b) + (f" ({_interval_text(ci)})" if ci else "")
+            rows.append({"run": plain_text(run_name(r)), "external set": plain_text(x.name),
+                         "images": f"{int(x.n_images):,}", "left out (overlap)": f"{int(x.n_overlap or 0):,}",
+                         "balanced accuracy": _metric_cell(s, "balanced_accuracy", True),
+                         "bal. acc. drop": drop, "macro AUC": fmt_num(s.get("macro_auc")),
+                         "quadratic kappa": fmt_num(s.get("kappa_quadratic")), "ECE": fmt_num(s.get("ece")),
+                         "date": f"{x.created_at:%Y-%m-%d %H:%M}" if x.created_at else "—"})
+    df = pd.DataFrame(rows, columns=["run", "external set", "images", "left out (overlap)", "balanced accuracy",
+                                     "bal. acc. drop", "macro AUC", "quadratic kappa", "ECE", "date"])
+    return df if (df["quadratic kappa"] != "—").any() else df.drop(columns="quadratic kappa")  # kappa: graded classes

@@ -26,6 +26,8 @@ from core.analysis.comparison import (
     config_diff,
     confusion_figures,
     curves_figures,
+    external_evaluations,
+    external_table,
     paired_result,
     per_class_f1,
     results_table,
@@ -97,6 +99,7 @@ def collect(store, run_ids, *, title: str = "", note: str = "", pair: tuple[int,
         "n_bootstrap": (ev0.get("options") or {}).get("n_bootstrap"),
         "pair": {"a": names[a.id], "b": names[b.id], "a_id": a.id, "b_id": b.id}, "paired": paired,
         "config_diff": config_diff(details), "per_class": per_class_f1(evs, comp["class_groups"]),
+        "external": external_table(details, external_evaluations(store, details), arts),
         "figures": {"curves": curves, "epoch_times": times, "roc": roc_figure(evs, colors) if evs else None,
                     "paired": _paired_figure(paired), "confusions": confusion_figures(evs, colors, normalize=normalize)},
     }
@@ -192,6 +195,14 @@ def _paired_html(rep: dict, fig_html) -> str:
     return intro + f"<ul>{sentences}</ul><table><tr>{head}</tr>{rows}</table>" + fig_html(rep["figures"]["paired"])
 
 
+def _external_html(rep: dict) -> str:
+    df = rep["external"]
+    return _frame_table(df.set_index("run")) + (
+        "<p class=muted>Each run scored on labelled image sets it had never seen; images overlapping its own data "
+        "were left out. Balanced accuracy with its 95 % bootstrap interval; drop = the run's own test result - "
+        "the external one (positive: lower outside), with the interval of the difference.</p>")
+
+
 def _config_html(rep: dict) -> str:
     diff = rep["config_diff"]
     return "<p>The configurations are identical.</p>" if diff.empty else \
@@ -228,6 +239,7 @@ def render_html(rep: dict) -> str:
         ("Runs", _runs_html(rep)),
         ("Results", _results_html(rep)),
         ("Paired comparison", _paired_html(rep, fig_html)),
+        *([("External validations", _external_html(rep))] if len(rep.get("external", ())) else []),
         ("Configuration differences", _config_html(rep)),
         ("Training curves", _curves_html(rep, fig_html)),
         ("Per-class F1", _per_class_html(rep)),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
+from core.auth.flag_guard import FlagGuard
 from core.auth.policy import POLICY, ROLES, Actor, Decision, decide, refusal
 from core.validation import LabError, NotFoundError, ValidationError
 
@@ -39,6 +40,12 @@ MUTATIONS: dict[str, str] = {
     "request_cancel": "cancel",
     "set_user_role": "manage_users",
     "set_user_disabled": "manage_users",
+    "add_external_evaluation": "validate",
+    "delete_external_evaluation": "validate",
+    "add_flag": "flag",
+    "decide_flag": "review_flags",
+    "delete_flag": "delete_flag",
+    "add_flag_dataset": "review_flags",
 }
 
 #: done by the lab itself (workers, job supervisors, the sign-in), never by a person through the guard
@@ -54,6 +61,8 @@ READS = frozenset({
     "run_access", "visible_ids", "champion", "champions", "champion_history", "queued_ids",
     "is_cancel_requested", "list_supervisors", "read_snapshot", "count_active", "local_user", "get_user",
     "find_user", "find_users_by_email", "list_users", "audit_log",
+    "list_external_evaluations", "get_external_evaluation",
+    "list_flags", "get_flag", "flag_decisions", "flag_image_in_use", "next_flag_dataset_version", "list_flag_datasets",
 })
 
 #: actions that only read: an allowed one is not written to the audit log (a denied one is)
@@ -93,7 +102,7 @@ def _missing(run_id: Any) -> NotFoundError:
     return NotFoundError(f"Run {run_id} does not exist (it may have been deleted).")
 
 
-class GuardedStore:
+class GuardedStore(FlagGuard):
     """The run store as ``actor`` may use it (see the module's documentation)."""
 
     def __init__(self, store, actor: Actor):
@@ -271,9 +280,14 @@ class GuardedStore:
     # ------------------------------------------------------------------ mutations
     def create_run(self, config, **kwargs: Any) -> int:
         """A new run owned by the actor (``owner_id`` given by a caller is ignored)."""
-        action = "start_audit" if kwargs.get("kind") == "audit" else MUTATIONS["create_run"]
-        self._check(action)
-        if kwargs.get("parent_id") is not None:
+        action = {"audit": "start_audit", "validation": "validate"}.get(kwargs.get("kind"), MUTATIONS["create_run"])
+        if action == "validate":  # a validation job: the right to validate its parent, the run it scores
+            if kwargs.get("parent_id") is None:
+                raise ValidationError("A validation job needs the run it validates (parent_id).")
+            self._check(action, kwargs["parent_id"])
+        else:
+            self._check(action)
+        if kwargs.get("parent_id") is not None and action != "validate":
             self._check("edit", kwargs["parent_id"])
         kwargs["owner_id"] = self.actor.user_id
         rid = self._store.create_run(config, **kwargs)
@@ -357,6 +371,35 @@ class GuardedStore:
 
     def set_user_disabled(self, user_id: Any, disabled: bool = True):
         return self._user_change(user_id, "account's state", disabled)
+
+    # ------------------------------------------------------------------ external evaluations
+    def list_external_evaluations(self, run_id: Any):
+        self._visible(run_id)
+        return self._store.list_external_evaluations(run_id)
+
+    def get_external_evaluation(self, eval_id: Any):
+        """A missing evaluation and one of a run the actor may not see read alike."""
+        ev = self._store.get_external_evaluation(eval_id)
+        try:
+            self._visible(ev.run_id)
+        except NotFoundError:
+            raise NotFoundError(f"External evaluation {ev.id} does not exist (it may have been deleted).") from None
+        return ev
+
+    def add_external_evaluation(self, run_id: Any, **kwargs: Any) -> int:
+        access = self._check("validate", run_id)
+        kwargs["created_by"] = self.actor.user_id
+        eid = self._store.add_external_evaluation(access.id, **kwargs)
+        self._record("validate", f"run:{access.id}", True, f"external evaluation {eid}",
+                     after={"name": kwargs.get("name"), "n_images": kwargs.get("n_images")})
+        return eid
+
+    def delete_external_evaluation(self, eval_id: Any) -> None:
+        ev = self._store.get_external_evaluation(eval_id)
+        access = self._check("validate", ev.run_id)
+        self._store.delete_external_evaluation(ev.id)
+        self._record("validate", f"run:{access.id}", True, f"deleted external evaluation {ev.id}",
+                     before={"name": ev.name, "n_images": ev.n_images})
 
 
 def guarded(store, actor: Actor) -> GuardedStore:

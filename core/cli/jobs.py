@@ -75,6 +75,7 @@ def _status_json(snap) -> dict:
         "n_running": snap.n_running, "n_queued": snap.n_queued,
         "waiting_unsupervised": snap.waiting_unsupervised,
         "cluster_unreachable": snap.cluster_messages(),
+        "standby": [vars(s) for s in snap.standby],
     }
 
 
@@ -90,6 +91,8 @@ def _print_status(snap) -> None:
         print("no job supervisor is alive (start the dashboard: scripts/serve.py starts it with the server, "
               "`streamlit run app.py` at the first page view; or run: python -m core jobs serve)")
     print(snap.headline())
+    if snap.standby:
+        print(snap.standby_line())
     for r in snap.running:
         where = placement_text(r)
         print(f"  running #{r.id} {r.name}: {progress_text(r)}" + (f" [{where}]" if where else ""))

@@ -18,6 +18,8 @@
     python -m core runs rename|tag|note|share|cancel|delete ID ...   # checked and audited, as the operator
     python -m core users list | set-role EMAIL_OR_ID ROLE | disable EMAIL_OR_ID [--enable]
     python -m core audit-log [--actor X] [--action A] [--denied] [--limit N] [--json]
+    python -m core flags list | review ID --accept|--reject|--relabel CLASS | export DATASET | delete ID
+    python -m core validate RUN --data DIR [--labels CSV] [--name NAME] [--background]   # external validation
 
 Exit status: 0 success, 2 user error (message on stderr: a bad option, a run store that cannot
 be opened, a path that cannot be written -- permissions, full disk, missing folder), 130
@@ -42,13 +44,16 @@ import argparse
 import os
 import sys
 
-from core.cli import analysis, data, export, jobs, recipes, report, runs, train, users
+from core.cli import analysis, data, export, flags, jobs, recipes, report, runs, train, users
+from core.cli import validate as validate_cli
 from core.validation import LabError
 
 # The subcommands in the order ``python -m core --help`` lists them.
 COMMAND_GROUPS = (train.add_cli, data.add_cli, runs.add_cli, jobs.add_cli, analysis.add_compare_cli,
                   analysis.add_slices_cli, recipes.add_cli, analysis.add_model_card_cli, analysis.add_audit_cli,
                   export.add_cli, report.add_cli, users.add_cli)
+COMMAND_GROUPS += (flags.add_cli,)
+COMMAND_GROUPS += (validate_cli.add_cli,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,7 @@ def load_dataset(name: str, **params: Any) -> Dataset:
     Unknown names raise ``NotFoundError`` with close matches; unknown parameters raise
     ``ValidationError`` listing the accepted ones.
     """
+    _ensure_registered()
     entry = DATASETS.get(name)
     accepted = _accepted(entry.fn)
     extra = sorted(set(params) - accepted)
@@ -66,6 +67,7 @@ def load_dataset(name: str, **params: Any) -> Dataset:
 
 def dataset_availability(name: str, **params: Any) -> tuple[str, str]:
     """``(availability, how_to)`` for a dataset without loading it."""
+    _ensure_registered()
     entry = DATASETS.get(name)
     fn = entry.meta.get("availability")
     if fn is None:
@@ -77,6 +79,7 @@ def dataset_availability(name: str, **params: Any) -> tuple[str, str]:
 
 
 def list_datasets() -> list[DatasetInfo]:
+    _ensure_registered()
     out = []
     for n in DATASETS.names():
         e = DATASETS.get(n)
@@ -94,4 +97,8 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def _ensure_registered() -> None:
-    """No-op kept for core/training.py, which still calls it: the package ``__init__`` registers the loaders."""
+    """The package ``__init__`` registers the loaders; the exported flag dataset versions (a folder
+    each, ``core.datasets.flagged``) are registered here when found."""
+    from core.datasets.flagged import register_flag_versions
+
+    register_flag_versions()

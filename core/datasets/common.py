@@ -194,3 +194,58 @@ def check_readable(paths) -> tuple[np.ndarray, list[dict]]:
             ok[i] = False
             bad.append({"path": str(p), "error": err})
     return ok, bad
+
+
+# ---------------------------------------------------------------------------------- left-out ids
+EXCLUDE_IDS_PARAM = ("file of image or group ids (lesion_id, patient_id) to leave out, one per line: "
+                     "a hold-out set that training must never see")
+
+
+def read_exclude_ids(path) -> tuple[str, set[str]]:
+    """(the file's resolved path, the ids it lists): one id per line (or the first column of a CSV
+    line); blank lines and lines starting with '#' ignored; a file extension on an id is dropped."""
+    p = check_path(path, what="file of ids to leave out (exclude_ids)", must_be="file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"The file of ids to leave out {str(p)!r} cannot be read as text ({e}). "
+                           "Expected one image or lesion/patient id per line.") from None
+    ids = set()
+    for line in text.splitlines():
+        v = line.split(",")[0].strip().strip('"')
+        if not v or v.startswith("#"):
+            continue
+        ids.add(v.rsplit(".", 1)[0] if v.lower().endswith(IMAGE_EXTENSIONS) else v)
+    if not ids:
+        raise DatasetError(f"The file of ids to leave out {str(p)!r} lists no id. Expected one image or "
+                           "lesion/patient id per line.")
+    return str(p), ids
+
+
+def excluded_mask(exclude: set[str], ids, groups=None) -> np.ndarray:
+    """True for the samples whose id (or the id's last path part) or group is listed in ``exclude``."""
+    ids = np.asarray(ids).astype(str)
+    base = np.array([i.rsplit("/", 1)[-1] for i in ids])
+    out = np.isin(ids, list(exclude)) | np.isin(base, list(exclude))
+    if groups is not None:
+        out |= np.isin(np.asarray(groups).astype(str), list(exclude))
+    return out
+
+
+def apply_exclusions(exclude_ids, ids, groups, report: dict) -> tuple[np.ndarray, str | None]:
+    """(positions to keep, the file's path or None) for a loader's ``exclude_ids`` parameter; the
+    count left out and the ids listed that matched nothing go to ``report``."""
+    n = len(ids)
+    if exclude_ids is None or (isinstance(exclude_ids, str) and not exclude_ids.strip()):
+        return np.arange(n), None
+    path, listed = read_exclude_ids(exclude_ids)
+    drop = excluded_mask(listed, ids, groups)
+    seen = set(np.asarray(ids).astype(str)[drop]) | {i.rsplit("/", 1)[-1] for i in np.asarray(ids).astype(str)[drop]}
+    if groups is not None:
+        seen |= set(np.asarray(groups).astype(str)[drop])
+    report["excluded"] = {"file": path, "listed": len(listed), "images_left_out": int(drop.sum()),
+                          "ids_not_found": len(listed - seen)}
+    report.setdefault("notices", []).append(
+        f"{int(drop.sum())} image(s) left out as listed in {path} ({len(listed)} id(s) listed, "
+        f"{len(listed - seen)} matched no image).")
+    return np.flatnonzero(~drop), path

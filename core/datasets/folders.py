@@ -15,7 +15,9 @@ import pandas as pd
 from core.config import get_settings
 from core.datasets.base import Dataset, register_dataset
 from core.datasets.common import (
+    EXCLUDE_IDS_PARAM,
     IMAGE_EXTENSIONS,
+    apply_exclusions,
     check_inside_roots,
     check_max_per_class,
     check_path,
@@ -38,6 +40,7 @@ FOLDER_PARAMS = {
     "path": "folder of the dataset",
     "max_per_class": "int or None: keep at most this many images per class",
     "max_missing_fraction": "float in [0, 1]: error when more listed images than this are absent (default 0.5)",
+    "exclude_ids": EXCLUDE_IDS_PARAM,
 }
 
 _EXTS = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
@@ -166,7 +169,7 @@ def _find_ham_csv(folder: Path) -> Path:
     sensitivity_floors={"Melanoma": 0.5, "Basal cell carcinoma": 0.5, "Actinic keratoses": 0.5},
 )
 def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None, max_per_class: int | None = None,
-                  max_missing_fraction: float = 0.5) -> Dataset:
+                  max_missing_fraction: float = 0.5, exclude_ids=None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)
     max_missing_fraction = _check_fraction(max_missing_fraction)
     check_one_of("impute_age", impute_age, ["mean", "median", None])
@@ -191,6 +194,8 @@ def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None
     df, paths = _attach_files(df, "image_id", folder, csv=csv, images_what="HAM10000 images (ISIC_xxxxxxx.jpg)",
                               csv_what="metadata CSV", kind="HAM10000 images",
                               max_missing_fraction=max_missing_fraction, report=report)
+    keep, exclude_ids = apply_exclusions(exclude_ids, df["image_id"], df["lesion_id"], report)
+    df, paths = df.iloc[keep].reset_index(drop=True), paths[keep]
     age = pd.to_numeric(df["age"], errors="coerce")
     report["missing_age"] = int(age.isna().sum())
     df["age_imputed"] = False
@@ -213,7 +218,8 @@ def load_ham10000(path=None, *, metadata_csv=None, impute_age: str | None = None
         group_name="lesion_id", domain="lesion",
         spec={"name": "ham10000", "params": {"path": str(folder), "metadata_csv": str(csv) if metadata_csv else None,
                                              "impute_age": impute_age, "max_per_class": max_per_class,
-                                             "max_missing_fraction": max_missing_fraction}},
+                                             "max_missing_fraction": max_missing_fraction,
+                                             **({"exclude_ids": exclude_ids} if exclude_ids else {})}},
         report=report,
     )
 
@@ -270,7 +276,7 @@ def patient_id(image_id: str) -> tuple[str, str | None]:
     sensitivity_floors={"Moderate": 0.5, "Severe": 0.5, "Proliferative": 0.5},  # the referable grades 2-4
 )
 def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
-                max_missing_fraction: float = 0.5) -> Dataset:
+                max_missing_fraction: float = 0.5, exclude_ids=None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)
     max_missing_fraction = _check_fraction(max_missing_fraction)
     folder = _resolve_folder(path, get_settings().fundus_dir, "fundus folder", "LAB_FUNDUS_DIR")
@@ -305,6 +311,8 @@ def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
     pe = [patient_id(i) for i in df["image"]]
     df["patient_id"] = [p for p, _ in pe]
     df["eye"] = [e for _, e in pe]
+    keep, exclude_ids = apply_exclusions(exclude_ids, df["image"], df["patient_id"], report)
+    df, paths = df.iloc[keep].reset_index(drop=True), paths[keep]
     labels = df["level"].to_numpy()
     pos = subsample_positions(labels, max_per_class)
     df, paths, labels = df.iloc[pos].reset_index(drop=True), paths[pos], labels[pos]
@@ -315,7 +323,8 @@ def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
         labels=labels, paths=paths, metadata=meta, groups=df["patient_id"].to_numpy(), group_name="patient_id",
         ordinal=True, domain="fundus",
         spec={"name": "fundus", "params": {"path": str(folder), "labels_csv": str(csv) if labels_csv else None,
-                                           "max_per_class": max_per_class, "max_missing_fraction": max_missing_fraction}},
+                                           "max_per_class": max_per_class, "max_missing_fraction": max_missing_fraction,
+                                           **({"exclude_ids": exclude_ids} if exclude_ids else {})}},
         report=report,
     )
 
@@ -326,12 +335,12 @@ def load_fundus(path=None, *, labels_csv=None, max_per_class: int | None = None,
     "image_folder", title="Image folder (one subfolder per class)",
     description="Your own images: one subfolder per class, any image files (JPEG, PNG, TIFF, BMP, WebP, GIF).",
     domain="general", params={"path": "folder with one subfolder per class",
-                              "max_per_class": FOLDER_PARAMS["max_per_class"]},
+                              "max_per_class": FOLDER_PARAMS["max_per_class"], "exclude_ids": EXCLUDE_IDS_PARAM},
     availability=lambda path=None, **_: ("cached", f"Folder: {path}") if path and Path(path).is_dir() else
     ("needs_folder", "Give a folder with one subfolder per class holding the images (path=...)."),
     train_defaults={"model": "small_cnn", "epochs": 10, "batch_size": 32, "image_size": [64, 64]},
 )
-def load_image_folder(path=None, *, max_per_class: int | None = None) -> Dataset:
+def load_image_folder(path=None, *, max_per_class: int | None = None, exclude_ids=None) -> Dataset:
     max_per_class = check_max_per_class(max_per_class)
     folder = check_path(path, what="image folder")
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -361,12 +370,15 @@ def load_image_folder(path=None, *, max_per_class: int | None = None) -> Dataset
     ids = np.array([r[2] for r in rows])
     ok = _drop_unreadable(paths, report)
     paths, labels, ids = paths[ok], labels[ok], ids[ok]
+    keep, exclude_ids = apply_exclusions(exclude_ids, ids, None, report)
+    paths, labels, ids = paths[keep], labels[keep], ids[keep]
     pos = subsample_positions(labels, max_per_class)
     report["n_loaded"] = int(len(pos))
     return Dataset(
         name="image_folder", class_names=classes, ids=ids[pos], labels=labels[pos], paths=paths[pos],
         metadata=pd.DataFrame({"id": ids[pos], "class_folder": np.array(classes)[labels[pos]]}),
-        spec={"name": "image_folder", "params": {"path": str(folder), "max_per_class": max_per_class}},
+        spec={"name": "image_folder", "params": {"path": str(folder), "max_per_class": max_per_class,
+                                                 **({"exclude_ids": exclude_ids} if exclude_ids else {})}},
         report=report,
     )
 

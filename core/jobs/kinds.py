@@ -31,6 +31,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("core.jobs.worker:run_train", "{model} on {dataset}"),
     "lr_find": JobKind("core.jobs.worker:run_lr_find", "LR finder: {model} on {dataset}"),
     "audit": JobKind("core.jobs.worker:run_audit", "label audit: {model} on {dataset}"),
+    "validation": JobKind("core.jobs.validation:run_validation", "external validation: {model} on {dataset}"),
 }
 # Parent runs no worker runs: their status follows their children (core.training.search.update_parents).
 # "search": a hyper-parameter search (submit_search); "group": runs queued together (a recipe, core.recipes).

@@ -41,7 +41,9 @@ Queued runs are picked up again; when the executor cannot run jobs (cluster unre
 they stay queued and ``executor_problem`` says why.
 
 What a worker runs for each kind of job is ``core.jobs.kinds``; the queue's state as the pages
-and ``jobs status`` read it is ``core.jobs.status``.
+and ``jobs status`` read it is ``core.jobs.status``. Locally, ``LAB_WARM_WORKERS`` standby workers
+(``core.jobs.standby``) wait with TensorFlow imported and take the next run at once; how a run ends
+when its worker did not say is ``core.jobs.outcome``.
 """
 from __future__ import annotations
 
@@ -56,25 +58,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from core.auth.policy import Actor
 from core.jobs.admission import admission, check_right, record, search_trials, writer
 from core.jobs.admission import coerce_config as _coerce_config
 from core.jobs.executors import ExecutorError, ExecutorUnavailable, Exit, Handle, make_executor
-from core.jobs.executors.local import tail
 from core.jobs.kinds import JOB_KINDS, PARENT_KINDS
+from core.jobs.outcome import STORE_ERRORS, finish_run, outage_reason_of
+from core.jobs.standby import warm_workers as _warm_workers
 from core.jobs.status import LEASE_S
-from core.store import FINAL_STATUSES, HOST, Store
-from core.store.artifacts import RunFolder, file_name
-from core.store.retry import outage_reason
-from core.validation import LabError, NotFoundError, ValidationError, check_number, fit_name
+from core.store import HOST, Store
+from core.validation import NotFoundError, ValidationError, check_number, fit_name
 
 log = logging.getLogger(__name__)
 
 BEAT_S = 5.0             # how often a supervisor renews its lease
 RECOVER_EVERY_S = 15.0   # how often a supervisor looks for runs left by a dead one
-STORE_ERRORS = (LabError, SQLAlchemyError, OSError)  # what a store call raises when the store misbehaves
 
 
 @dataclass
@@ -134,10 +132,13 @@ class JobManager:
         beat_s: float = BEAT_S,
         recover_every_s: float = RECOVER_EVERY_S,
         executor: Any = None,
+        warm_workers: int | None = None,
     ):
         """``executor``: ``"local"``, ``"ray"``, an executor object, or None for ``LAB_EXECUTOR``.
         ``max_concurrent`` (None: ``LAB_MAX_CONCURRENT``, else 1 locally and 8 on Ray) bounds the
-        runs this supervisor has started; locally, GPU runs are bounded by the free GPUs instead."""
+        runs this supervisor has started; locally, GPU runs are bounded by the free GPUs instead.
+        ``warm_workers`` (None: ``LAB_WARM_WORKERS``, else 1): standby workers the local executor keeps
+        ready while this supervisor runs (``core.jobs.standby``; idle, they take no slot)."""
         self.store = store if store is not None else Store(models_dir=models_dir)
         self.models_dir = Path(models_dir) if models_dir is not None else self.store.models_dir
         self.executor_problem: str | None = None
@@ -149,6 +150,9 @@ class JobManager:
                 executor = None
         self.executor = executor
         self.executor_name = getattr(executor, "name", None) or os.environ.get("LAB_EXECUTOR", "local")
+        self.warm_workers = _warm_workers(warm_workers)
+        if hasattr(executor, "keep_warm"):
+            executor.warm_workers = self.warm_workers
         if max_concurrent is None:
             max_concurrent = _default_concurrency(self.executor_name)
         self.max_concurrent = check_number("max_concurrent", max_concurrent, low=1, high=64, integer=True)
@@ -194,6 +198,7 @@ class JobManager:
                 log.exception("pruning old supervisor leases")  # housekeeping only
             self.last_recovery = self.recover()
             self._last_recover = time.monotonic()
+            self._keep_warm()
             self._thread = threading.Thread(target=self._loop, name="lab-job-supervisor", daemon=True)
             self._thread.start()
         log.info("job supervisor %s started on %s (max %d at a time); recovery: %s",
@@ -225,6 +230,8 @@ class JobManager:
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, self.poll_interval * 4))
         try:
+            if hasattr(self.executor, "close_warm"):
+                self.executor.close_warm()  # idle standbys end; one that took a run is a child like any other
             self._stop_children(stop_running, timeout)
         finally:
             try:  # the lease ends: another supervisor may adopt what is left at once
@@ -402,11 +409,7 @@ class JobManager:
         return rep
 
     def _outage_reason(self, run_id: int) -> str | None:
-        """The reason a worker left in its run folder when the store stayed away (``core.store.retry``)."""
-        try:
-            return outage_reason(RunFolder(self.models_dir / str(run_id)).read_json("store_outage"))
-        except (OSError, ValueError):
-            return None
+        return outage_reason_of(self.models_dir, run_id)
 
     def _reattach(self, r):
         """Ask the executor the run was started on (``local`` for runs recorded before executors)."""
@@ -459,6 +462,17 @@ class JobManager:
         if self._stop.is_set():
             return
         self._start_queued()
+        self._keep_warm()
+
+    def _keep_warm(self) -> None:
+        """Standby workers: replace the one a run took, or one that died (``core.jobs.standby``)."""
+        with self._lock:
+            if not self._shutting_down and hasattr(self.executor, "keep_warm"):
+                self.executor.keep_warm(self.supervisor_id)
+
+    def standby_workers(self) -> list:
+        """This supervisor's idle standby workers (``core.jobs.standby.StandbyInfo``: pid, state, memory)."""
+        return self.executor.standby_info() if hasattr(self.executor, "standby_info") else []
 
     def _update_parents(self) -> list[int]:
         from core.training.search import update_parents
@@ -554,33 +568,4 @@ class JobManager:
                 log.exception("finishing run %s", rid)
 
     def _finish(self, h: Handle, ended: Exit) -> None:
-        try:
-            detail = self.store.get_run(h.run_id)
-        except NotFoundError:  # deleted meanwhile
-            return
-        log_path = RunFolder(self.models_dir / str(h.run_id)).path_of("log")
-        if log_path.exists() and not any(a.kind == "log" for a in detail.artifacts):
-            try:
-                self.store.add_artifact(h.run_id, "log", log_path)
-            except STORE_ERRORS:
-                log.warning("could not register the log of run %s", h.run_id)
-        if ended.info:
-            self.store.set_placement(h.run_id, **ended.info)
-        if detail.status in FINAL_STATUSES:
-            log.info("run %s: %s", h.run_id, detail.status)
-            return  # the worker wrote its outcome
-        status, reason = "failed", ended.reason or "the worker ended without reporting a result"
-        if h.term_sent_at is not None:
-            status, reason = "interrupted", "interrupted: the lab was shut down while this run was training"
-        elif h.cancel_sent_at is not None or detail.cancel_requested:
-            status, reason = "cancelled", "cancelled (the training process was stopped)"
-        elif self._outage_reason(h.run_id):
-            status, reason = "interrupted", self._outage_reason(h.run_id)
-        elif ended.status == "interrupted":
-            status, reason = "interrupted", f"interrupted: {reason}. Submit it again to retry."
-        if status == "failed":
-            last = tail(log_path)
-            if last:
-                reason += f"\n\nLast lines of {file_name('log')}:\n{last}"
-        self.store.set_status(h.run_id, status, reason)
-        log.info("run %s: %s (%s)", h.run_id, status, reason.splitlines()[0])
+        finish_run(self.store, self.models_dir, h, ended)

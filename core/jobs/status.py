@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,8 @@ class JobSnapshot:
     ``n_running``/``n_queued`` their counts (``queued`` holds at most ``limit``);
     ``searches``: unfinished parents (searches and groups, ``PARENT_KINDS``: not jobs, not counted);
     ``supervisors``: live supervisor leases;
-    ``recent``: the newest runs of any status (when asked for).
+    ``recent``: the newest runs of any status (when asked for);
+    ``standby``: idle standby workers of the live supervisors on this host (``core.jobs.standby``).
     """
 
     running: list
@@ -46,6 +47,7 @@ class JobSnapshot:
     recent: list
     n_runs: int
     taken_at: datetime
+    standby: list = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -68,6 +70,13 @@ class JobSnapshot:
         if not self.active:
             return "No jobs running."
         return f"{self.n_running} running, {self.n_queued} queued"
+
+    def standby_line(self) -> str:
+        """``Warm worker ready (pid 4242 · 512 MB)``, one entry per standby; "" when there is none."""
+        if not self.standby:
+            return ""
+        text = "; ".join(s.text() for s in self.standby)
+        return text[0].upper() + text[1:] + "."
 
     def cluster_messages(self) -> list[str]:
         """One line per Ray cluster that does not answer the supervisor of its running runs:
@@ -105,9 +114,13 @@ def job_snapshot(store, *, recent: int = 0, limit: int = 20, lease_s: float = LE
         searches, _ = store.list_runs(status=ACTIVE_STATUSES, kind=list(PARENT_KINDS), limit=limit)
         supervisors = store.list_supervisors(alive_within_s=lease_s)
         rec, n_runs = store.list_runs(limit=recent, sort="created_at", descending=True)
+    from core.jobs.standby import find_standbys
+    from core.store import HOST
+
+    here = {sv.id for sv in supervisors if sv.host == HOST}  # standbys are processes of this host
     return JobSnapshot(running=running, queued=queued, n_running=n_running, n_queued=n_queued,
                        searches=searches, supervisors=supervisors, recent=rec, n_runs=n_runs,
-                       taken_at=datetime.now(UTC))
+                       taken_at=datetime.now(UTC), standby=find_standbys(here) if here else [])
 
 
 def progress_text(r) -> str:

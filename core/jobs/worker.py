@@ -359,12 +359,13 @@ def run_audit(store, run_id: int, detail, out_dir: Path, flags: Flags,
     return "succeeded", None
 
 
-def run(run_id: int) -> int:
+def run(run_id: int, *, store=None) -> int:
+    """Run ``run_id`` (``store``: one opened already, by a standby worker)."""
     t_spawn = _num(os.environ.get("LAB_WORKER_SPAWNED_AT"))
     flags = Flags()
     saved = flags.install()
     try:
-        return _run(run_id, flags, t_spawn)
+        return _run(run_id, flags, t_spawn, store)
     finally:
         flags.restore(saved)  # when called in-process (tests), leave the caller's handlers as they were
 
@@ -506,10 +507,20 @@ def _note_outage(store: OutageTolerantStore, folder: RunFolder, exc: BaseExcepti
         traceback.print_exc()
 
 
-def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
+def open_store_for_standby():
+    """A standby's store, opened before it has a run (None: the run opens it, and says why it fails)."""
+    from core.store import Store, StoreError
+
+    try:
+        return Store()
+    except (StoreError, OSError):
+        return None
+
+
+def _run(run_id: int, flags: Flags, t_spawn: float | None, opened=None) -> int:
     from core.jobs.kinds import JOB_KINDS
 
-    opened = _open_store(run_id)
+    opened = opened if opened is not None else _open_store(run_id)
     if opened is None:
         return 4
     store = OutageTolerantStore(opened)  # a short outage of the store is waited out
@@ -537,11 +548,22 @@ def _run(run_id: int, flags: Flags, t_spawn: float | None) -> int:
         store.close()
 
 
+def lower_priority() -> None:
+    """Training yields the CPU to the dashboard (``LAB_WORKER_NICE``, default 10): done by the worker
+    itself, so that its supervisor starts it without running code between fork and exec."""
+    try:
+        os.nice(int(os.environ.get("LAB_WORKER_NICE", "10")))
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m core.worker <run_id>`` (``--standby <supervisor id>``: ``core.jobs.warm_worker``)."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m core.worker <run_id>", file=sys.stderr)
+        print("usage: python -m core.worker <run_id>  (or --standby <supervisor id>)", file=sys.stderr)
         return 2
+    lower_priority()
     return run(int(argv[0]))
 
 

@@ -6,25 +6,25 @@
 - :func:`overlay` blends a heatmap, resized to the original image, onto that image.
 - :func:`explain_batch` does both for a few uint8 images (the Predict page's flow).
 
-Nothing is written to disk. The user's model is never modified: gradient methods work on a
+Nothing is written to disk. The user's model is never modified: every method works on a
 clone whose softmax is replaced by a linear output (``ReplaceToLinear``), as tf-keras-vis
-recommends (Score-CAM applies the softmax to that clone's outputs itself). Building that clone is the slow
-part, so the visualiser is kept in a small thread-safe cache keyed weakly by the model
-object (it disappears with the model) and by the optimizer's step count (a model trained
-further gets a fresh clone). After changing weights by other means (``set_weights``,
-``load_weights``) call :func:`clear_cache`.
+recommends (Score-CAM applies the softmax to that clone's outputs itself). The CAM maths is
+tf-keras-vis's; what surrounds it is made once per (model, method) and kept in a small
+thread-safe cache keyed weakly by the model object (it disappears with the model) and by the
+optimizer's step count (a model trained further gets fresh objects): the clone (one per model),
+the score function, the tf-keras-vis instance and compiled (``tf.function``) model passes for
+Grad-CAM, saliency and Score-CAM's masked copies (see :mod:`core.models.cam_cache`). After
+changing weights by other means (``set_weights``, ``load_weights``) call :func:`clear_cache`.
 """
 from __future__ import annotations
 
-import functools
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.models.cam_cache import _cache, clear_cache, explainer  # noqa: F401  (_cache: tests look at it)
 from core.validation import ModelError, NotFoundError, ValidationError, check_number, check_one_of
 
 __all__ = [
@@ -43,55 +43,11 @@ __all__ = [
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 _LAYER_METHODS = ("gradcam", "gradcam++", "scorecam")
 
-_lock = threading.Lock()
-_cache: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
-
-
-def clear_cache(model: Any | None = None) -> None:
-    """Forget cached visualisers (for one model, or all)."""
-    with _lock:
-        if model is None:
-            _cache.clear()
-        else:
-            _cache.pop(model, None)
-
-
-def _model_version(model) -> int:
-    opt = getattr(model, "optimizer", None)
-    it = getattr(opt, "iterations", None)
-    try:
-        return int(np.asarray(it)) if it is not None else 0
-    except (TypeError, ValueError):  # pragma: no cover - exotic optimizers
-        return 0
 
 
 def _visualizer(model, method: str):
-    """A tf-keras-vis visualiser for ``model``; cloned ones are cached."""
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
-    from tf_keras_vis.saliency import Saliency
-    from tf_keras_vis.scorecam import Scorecam
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-
-    version = _model_version(model)
-    key = (method, version)
-    with _lock:
-        entries = _cache.get(model)
-        if entries is not None and key in entries:
-            return entries[key]
-    cls = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "saliency": Saliency, "scorecam": Scorecam}[method]
-    # a clone with a linear output: gradients of the class score (logit), not of the softmax;
-    # Score-CAM applies the softmax itself to the clone's outputs (true probabilities)
-    vis = cls(model, model_modifier=ReplaceToLinear(), clone=True)
-    if method == "scorecam":  # Score-CAM calls clone.predict(); keep it quiet (our clone only)
-        clone = vis.model
-        clone.predict = functools.partial(type(clone).predict, clone, verbose=0)
-    with _lock:
-        entries = _cache.setdefault(model, {})
-        for k in [k for k in entries if k[1] != version]:  # weights changed: drop stale clones
-            del entries[k]
-        entries[key] = vis
-    return vis
+    """The cached tf-keras-vis instance of ``model`` for ``method`` (see core.models.cam_cache)."""
+    return explainer(model, method).vis
 
 
 # --------------------------------------------------------------------------------------
@@ -242,7 +198,7 @@ def _binomial_blur(maps: np.ndarray, passes: int) -> np.ndarray:
     return out
 
 
-def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float, blur: int, rng) -> np.ndarray:
+def _smoothgrad(ex, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float, blur: int, rng) -> np.ndarray:
     """SmoothGrad as tf-keras-vis computes it (mean over noisy copies of |d score / d x|, max
     over channels, min-max normalised), but all copies in one batched gradient call and with
     a seeded generator instead of NumPy's global one.
@@ -255,10 +211,9 @@ def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float
     regular dot lattice over the whole image. The binomial filter zeroes exactly that
     frequency (the usual light smoothing of gradient maps, here with a zero at the stride)."""
     from tf_keras_vis.utils import normalize
-    from tf_keras_vis.utils.scores import CategoricalScore
 
     if samples == 0:
-        g = vis(CategoricalScore(idx.tolist()), xb, smooth_samples=0, keepdims=True, normalize_map=False)
+        g = ex.vis(ex.score.bind(idx), xb, smooth_samples=0, keepdims=True, normalize_map=False)
         return normalize(_binomial_blur(np.max(np.asarray(g), axis=-1), blur))
     maps = []
     per_call = max(1, 64 // samples)  # images per gradient call, about 64 noisy copies
@@ -268,8 +223,8 @@ def _smoothgrad(vis, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float
         span = xi.max(axis=(1, 2, 3), keepdims=True) - xi.min(axis=(1, 2, 3), keepdims=True)
         noisy = xi[None] + rng.normal(0.0, 1.0, size=(samples, *xi.shape)).astype(np.float32) * (noise * span)[None]
         noisy = noisy.reshape(samples * b, *xi.shape[1:])
-        score = CategoricalScore(np.tile(idx[s0:s0 + per_call], samples).tolist())
-        g = vis(score, noisy, smooth_samples=0, keepdims=True, normalize_map=False)
+        score = ex.score.bind(np.tile(idx[s0:s0 + per_call], samples))
+        g = ex.vis(score, noisy, smooth_samples=0, keepdims=True, normalize_map=False)
         g = np.asarray(g).reshape(samples, b, *xi.shape[1:]).mean(axis=0)
         maps.append(normalize(_binomial_blur(np.max(g, axis=-1), blur)))
     return np.concatenate(maps, axis=0)
@@ -315,9 +270,9 @@ def cam(
                   check_number("smooth_noise", smooth_noise, low=0.0),
                   check_number("smooth_blur", smooth_blur, low=0, high=16, integer=True))
         seed = check_number("seed", seed, low=0, integer=True)
-    vis = _visualizer(model, method)
+    ex = explainer(model, method)
     rng = np.random.default_rng(seed)
-    out = [_batch_maps(vis, method, x[start:start + batch_size], idx[start:start + batch_size], layer_name,
+    out = [_batch_maps(ex, method, x[start:start + batch_size], idx[start:start + batch_size], layer_name,
                        max_n, smooth, rng)
            for start in range(0, len(x), batch_size)]
     maps = np.concatenate(out, axis=0)
@@ -334,16 +289,15 @@ def _check_max_n(model, layer_name: str, max_n: int) -> int:
     return -1 if max_n > channels else max_n
 
 
-def _batch_maps(vis, method: str, xb: np.ndarray, idx: np.ndarray, layer_name: str | None, max_n: int,
+def _batch_maps(ex, method: str, xb: np.ndarray, idx: np.ndarray, layer_name: str | None, max_n: int,
                 smooth: tuple[int, float, int] | None, rng) -> np.ndarray:
     """The maps (b, H, W) of one batch of images for ``method`` (see :func:`cam`)."""
-    from tf_keras_vis.utils.scores import CategoricalScore
-
-    score = CategoricalScore(idx.tolist())
+    vis = ex.vis
+    score = ex.score.bind(idx)
     if method == "gradcam++":
         score = _shifted(score)
     if method == "saliency":
-        m = _smoothgrad(vis, xb, idx, *smooth, rng)
+        m = _smoothgrad(ex, xb, idx, *smooth, rng)
     elif method == "scorecam":
         m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
                 max_N=max_n, normalize_cam=True, expand_cam=True)

@@ -55,6 +55,7 @@ class BatchRow:
     error: str | None = None
     notices: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    thumbnail: np.ndarray | None = None  # a small uint8 copy, when asked (``predict_bytes``)
 
     def top(self, class_names: list[str], k: int = 1) -> list[dict]:
         if self.probs is None:
@@ -155,24 +156,34 @@ def _keras_runtime(tm) -> Runtime:
     return Runtime("keras", f"Keras ({how})", run)
 
 
-def _decode(tm, src: str):
-    """One file decoded, checked and resized to the model input: ``(row, pixels or None)``."""
+def _decode(tm, src: str | bytes, thumbnail: int = 0):
+    """One file (or the bytes of one) decoded, checked and resized to the model input:
+    ``(row, pixels or None)``; with a ``thumbnail`` px copy of the image when > 0."""
     from core.data.images import load_image
     from core.files import describe_os_error
-    from core.serving.inference import image_warnings
+    from core.serving.inference import display_copy, image_warnings
 
-    row = BatchRow(file=str(src))
+    row = BatchRow(file="" if isinstance(src, bytes) else str(src))
     try:
-        img = load_image(Path(src))
+        img = load_image(src if isinstance(src, bytes) else Path(src))
     except LabError as e:
         row.error = str(e)
         return row, None
     except OSError as e:  # permissions, an I/O error
-        row.error = describe_os_error(e, src, "read")
+        row.error = describe_os_error(e, "the upload" if isinstance(src, bytes) else src, "read")
         return row, None
     row.notices = list(img.notices)
     row.warnings = image_warnings(img, tm.meta)
     pixels = np.asarray(tm.preprocessing.resize_tf(np.asarray(img.array)), dtype=np.float32)
+    if thumbnail > 0:
+        row.thumbnail = display_copy(np.asarray(img.array), thumbnail)
+    return row, pixels
+
+
+def _decode_bytes(tm, name: str, data: bytes, thumbnail: int):
+    """``_decode`` of an upload held in memory, its row named ``name``."""
+    row, pixels = _decode(tm, bytes(data), thumbnail)
+    row.file = name
     return row, pixels
 
 
@@ -180,6 +191,21 @@ def predict_files(tm, files: list[str], *, runtime: Runtime, batch_size: int = 6
                   workers: int | None = None) -> Iterator[BatchRow]:
     """A :class:`BatchRow` per file, in order, streamed: ``batch_size`` files are decoded (in
     ``workers`` threads), their probabilities computed in one ``runtime`` call, their rows yielded."""
+    return _predict(tm, files, lambda f: _decode(tm, f), runtime=runtime, batch_size=batch_size,
+                    calibrated=calibrated, workers=workers)
+
+
+def predict_bytes(tm, items: list[tuple[str, bytes]], *, runtime: Runtime, batch_size: int = 64,
+                  calibrated: bool = True, workers: int | None = None, thumbnail: int = 0) -> Iterator[BatchRow]:
+    """``predict_files`` for images held in memory (the Predict page's uploads): ``(name, bytes)``
+    pairs, nothing written to disk; each row named by its ``name``, with a ``thumbnail`` px copy
+    of the image when ``thumbnail`` > 0. A caller that stops iterating stops between batches."""
+    return _predict(tm, items, lambda it: _decode_bytes(tm, it[0], it[1], int(thumbnail)), runtime=runtime,
+                    batch_size=batch_size, calibrated=calibrated, workers=workers)
+
+
+def _predict(tm, sources: list, decode, *, runtime: Runtime, batch_size: int, calibrated: bool,
+             workers: int | None) -> Iterator[BatchRow]:
     from core.metrics.calibration import apply_temperature
 
     if int(batch_size) < 1:
@@ -187,8 +213,8 @@ def predict_files(tm, files: list[str], *, runtime: Runtime, batch_size: int = 6
     t = tm.temperature if calibrated else None
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(files), int(batch_size)):
-            decoded = list(pool.map(lambda f: _decode(tm, f), files[start:start + int(batch_size)]))
+        for start in range(0, len(sources), int(batch_size)):
+            decoded = list(pool.map(decode, sources[start:start + int(batch_size)]))
             good = [(row, px) for row, px in decoded if px is not None]
             if good:
                 probs = runtime.run(np.stack([px for _, px in good]))

@@ -174,13 +174,39 @@ def predict_and_explain(tm, image: np.ndarray, *, method: str = "gradcam", class
     img = np.asarray(image, dtype=np.uint8)
     temperature = getattr(tm, "temperature", None)
     applied = bool(calibrated and temperature is not None)
-    batch = img[None] if img.ndim == 3 else img
-    probs = np.asarray(tm.predict(batch, calibrated=applied, tta=tta))[0]
-    target = int(probs.argmax()) if class_index is None else int(class_index)
     x = tm.preprocess(img)
+    probs = _probabilities(tm, img, x, temperature if applied else None, tta)
+    target = int(probs.argmax()) if class_index is None else int(class_index)
     layer = (tm.meta or {}).get("cam_layer")
     heat = np.asarray(explain.cam(tm.model, x, method=method, class_index=target, layer=layer))[0]
     over = explain.overlay(display_copy(img, display_max_side), heat, alpha=float(alpha))
     return Explained(probs=probs, class_index=target, heatmap=heat, overlay=np.asarray(over, dtype=np.uint8),
                      calibrated=applied, temperature=temperature,
                      calibration_note=calibration_note(temperature, applied))
+
+
+def _forward(model):
+    """``model(x, training=False)`` as a compiled function, made once per model and kept on it (a
+    backbone's eager call costs several times the compiled one, more than its Grad-CAM now)."""
+    fn = getattr(model, "_lab_compiled_forward", None)
+    if fn is None:
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+        fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        object.__setattr__(model, "_lab_compiled_forward", fn)  # not a Keras-tracked attribute
+    return fn
+
+
+def _probabilities(tm, img: np.ndarray, x: np.ndarray, temperature: float | None, tta) -> np.ndarray:
+    """``tm.predict``'s probabilities of one image (``x``: it preprocessed), temperature-scaled when
+    ``temperature`` is given; without test-time augmentation through :func:`_forward`."""
+    if tta:
+        batch = img[None] if img.ndim == 3 else img
+        return np.asarray(tm.predict(batch, calibrated=temperature is not None, tta=tta))[0]
+    out = np.asarray(_forward(tm.model)(x), dtype=np.float64)
+    if temperature is not None:
+        from core.metrics.calibration import apply_temperature
+
+        out = apply_temperature(out, temperature)
+    return out[0]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 ACTIVE_STATUSES = ("queued", "running")  # waiting for a worker, or holding one
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")  # stopped (an interrupted run may be re-queued)
 STATUSES = ACTIVE_STATUSES + FINAL_STATUSES
-KINDS = ("train", "search", "lr_find", "audit", "group")
+KINDS = ("train", "search", "lr_find", "audit", "group", "validation")
 #: the roles a user may have (``core.auth.policy.ROLES``; the store does not import core.auth)
 USER_ROLES = ("admin", "instructor", "student", "viewer")
 #: how a user got their role: set by an admin (kept at sign-in), from a token claim, from
@@ -212,4 +212,91 @@ audit_log = sa.Table(
     sa.Index(None, "at"),
     sa.Index(None, "actor_id", "at"),
     sa.Index(None, "action", "at"),
+)
+
+# revision 0009: external evaluations of a run (a labelled image set it never saw) with their shift
+# report and overlap check; JSON texts. No uploaded file name is kept: ``source`` holds the folder as
+# the operator gave it and ``files_hash`` the sha256 of the sorted relative file list.
+external_evaluations = sa.Table(
+    "external_evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("n_images", sa.Integer, nullable=False),
+    sa.Column("n_overlap", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("files_hash", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("shift", sa.Text, nullable=False),
+    sa.Column("overlap", sa.Text, nullable=False),
+    sa.Index(None, "run_id", "created_at"),
+)
+
+# revision 0010: flagged predictions (an image a person marked as wrongly or uncertainly predicted),
+# every review decision on them, and the labelled dataset versions exported from accepted flags.
+# No uploaded file name is kept anywhere: the image is re-encoded pixels named by its sha256
+# (``image_path`` "<sha256>.png", relative to the flags folder). JSON texts: probs, class_names, flag_ids.
+FLAG_KINDS = ("wrong", "uncertain")
+FLAG_STATUSES = ("pending", "accepted", "relabelled", "rejected")
+FLAG_DECISIONS = ("accept", "relabel", "reject")
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("class_names", sa.Text, nullable=False),
+    sa.Column("image_sha256", sa.String(64), nullable=False),
+    sa.Column("image_path", sa.String(100), nullable=False),
+    sa.Column("probs", sa.Text, nullable=False),
+    sa.Column("predicted", sa.Integer, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("proposed_label", sa.Integer, nullable=True),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("final_label", sa.Integer, nullable=True),
+    sa.CheckConstraint(f"kind IN {_in(FLAG_KINDS)}", name="kind_valid"),
+    sa.CheckConstraint(f"status IN {_in(FLAG_STATUSES)}", name="status_valid"),
+    sa.Index(None, "status", "confidence"),
+    sa.Index(None, "dataset", "status"),
+    sa.Index(None, "created_by"),
+    sa.Index(None, "run_id"),
+    sa.Index(None, "image_sha256"),
+)
+
+flag_decisions = sa.Table(
+    "flag_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flag_id", sa.Integer, sa.ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("label", sa.Integer, nullable=True),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("decided_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(f"decision IN {_in(FLAG_DECISIONS)}", name="decision_valid"),
+    sa.Index(None, "flag_id", "decided_at"),
+)
+
+flag_datasets = sa.Table(
+    "flag_datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("n_images", sa.Integer, nullable=False),
+    sa.Column("manifest_sha256", sa.String(64), nullable=False),
+    sa.Column("flag_ids", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("name"),
+    sa.UniqueConstraint("dataset", "version"),
 )

@@ -137,6 +137,9 @@ SCHEDULE_DEFAULTS = {s: {k: p.default for k, p in ps.items()} for s, ps in SCHED
 PARAMS: dict[str, Param] = {
     "dataset": Param("dict", "the dataset: {'name': str, 'params': dict}"),
     "split": Param("dict", "split ratios and seed: " + ", ".join(SPLIT_PARAMS)),
+    "extra_train": Param("str", "an exported flag dataset version of the dataset (flags-<dataset>-v<N>) added to the "
+                                "training part only, after the split; None = none", allow_none=True,
+                         cli=("--extra-train",), metavar="VERSION"),
     "model": Param("str", "model name (python -m core list-models)", cli=("--model",)),
     "model_options": Param("dict", "options of the model builder (python -m core list-models)"),
     "input_size": Param("custom", "[height, width] of the model input, None = automatic"),
@@ -208,6 +211,7 @@ class TrainConfig:
 
     dataset: dict[str, Any] = field(default_factory=_default_dataset)
     split: dict[str, Any] = field(default_factory=_default_split)
+    extra_train: str | None = None       # a flag dataset version added to the training part only
     model: str = "small_cnn"
     model_options: dict[str, Any] = field(default_factory=dict)
     input_size: list[int] | None = None
@@ -352,6 +356,8 @@ class TrainConfig:
         catalog._ensure_registered()  # importing the loader modules registers them
         entry = DATASETS.get(self.dataset["name"])  # NotFoundError with close matches
         _check_dataset_params(entry, self.dataset.get("params") or {})
+        if self.extra_train is not None:
+            _check_extra_train(self.extra_train, entry.name)
 
     def _check_split(self) -> None:
         check_type("split", self.split, dict)
@@ -465,6 +471,20 @@ def _check_dataset_params(entry, params: dict[str, Any]) -> None:
             f"Accepted: {', '.join(sorted(accepted)) or 'none'}."
         )
     check_number("dataset.params.max_per_class", params.get("max_per_class"), low=1, integer=True, allow_none=True)
+
+
+def _check_extra_train(name: Any, dataset: str) -> None:
+    """``extra_train`` names an exported flag dataset version of ``dataset`` itself."""
+    from core.datasets.flagged import flag_source
+
+    check_type("extra_train", name, str)
+    src = flag_source(name)
+    if src is None:
+        raise ValidationError(f"extra_train must name an exported flag dataset version of {dataset!r} "
+                              f"(flags-{dataset}-v<N>; python -m core flags export {dataset}). Got {name!r}.")
+    if src["dataset"] != dataset:
+        raise ValidationError(f"extra_train {name!r} holds flags of {src['dataset']!r}; it can only be added to "
+                              f"{src['dataset']!r}'s training part, not to {dataset!r}'s.")
 
 
 def _check_model_options(model: str, options: dict[str, Any]) -> None:

@@ -135,6 +135,12 @@ def split_data(config: TrainConfig, split=None) -> tuple[Any, Any, Any, Any, Any
     elif isinstance(split, dict):
         split = Split.from_dict(split)
     train_ds, val_ds, test_ds = apply_split(ds, split)
+    if config.extra_train:  # a flag dataset version: the training part only, after the split
+        from core.datasets.flagged import add_extra_train
+
+        train_ds, added = add_extra_train(config.extra_train, train_ds, [val_ds, test_ds])
+        ds.spec = {**(ds.spec or config.dataset), "extra_train": added}
+        train_ds.spec = dict(ds.spec)
     for nm, part in (("training", train_ds), ("validation", val_ds), ("test", test_ds)):
         if len(part) == 0:
             raise TrainingError(f"The {nm} split is empty ({len(ds)} images in {ds.name!r}); use more data or other "

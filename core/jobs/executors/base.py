@@ -42,6 +42,7 @@ class Handle:
     term_sent_at: float | None = None
     placement_done: bool = False
     unreachable_since: float | None = None  # ray: when (time.time()) the cluster first did not answer
+    warm: bool = False  # local: the run went to a standby worker (core.jobs.standby)
 
 
 @dataclass

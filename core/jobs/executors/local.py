@@ -19,17 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.jobs.executors.base import PROJECT_ROOT, ExecutorError, Exit, Handle, Reattach, run_gpus, worker_env
+from core.jobs.standby import StandbyPool, is_worker_of
 from core.store.artifacts import RunFolder
 
 LOG_TAIL_LINES = 15
-
-
-def _lower_priority() -> None:  # runs in the child between fork and exec
-    try:
-        os.nice(int(os.environ.get("LAB_WORKER_NICE", "10")))
-    except (OSError, ValueError):
-        pass
-
 
 def proc_alive(pid: int | None, run_id: int | None = None) -> bool:
     """Is ``pid`` a live process (and, where /proc tells, the worker of ``run_id``)?"""
@@ -47,9 +40,8 @@ def proc_alive(pid: int | None, run_id: int | None = None) -> bool:
             stat = (proc / "stat").read_text()
             if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
                 return False
-            if run_id is not None:
-                args = (proc / "cmdline").read_bytes().split(b"\0")
-                return b"core.worker" in args and str(run_id).encode() in args
+            if run_id is not None:  # a cold worker names its run; a standby says it by its process name
+                return is_worker_of((proc / "cmdline").read_bytes().split(b"\0"), pid, run_id)
         except (OSError, IndexError):
             return False
     return True
@@ -126,11 +118,45 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, *, store=None, models_dir: Path | None = None, python: str = sys.executable,
-                 gpus: tuple[str, ...] | None = None):
+                 gpus: tuple[str, ...] | None = None, warm_workers: int = 0):
         self.store = store
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.python = python
         self.gpus = tuple(gpus) if gpus is not None else detect_gpus()
+        self.warm_workers = int(warm_workers)
+        self.pool: StandbyPool | None = None
+
+    # ------------------------------------------------------------------ standby workers (core.jobs.standby)
+    def keep_warm(self, supervisor_id: str) -> None:
+        """Keep ``warm_workers`` standbys started (called by the supervisor's tick); CPU runs only."""
+        if not self.warm_workers or self.store is None or self.models_dir is None:
+            return
+        if self.pool is None:
+            extra = {"CUDA_VISIBLE_DEVICES": ""} if self.gpus else {}
+            env = {**os.environ, **worker_env(self.store, self.models_dir, self.name, extra)}
+            env.pop("LAB_WORKER_SPAWNED_AT", None)  # set when a run is handed over
+            self.pool = StandbyPool(self.warm_workers, python=self.python, env=env, cwd=str(PROJECT_ROOT),
+                                    log_path=self.models_dir / ".standby.log")
+        self.pool.fill(supervisor_id)
+
+    def standby_info(self) -> list:
+        return self.pool.info() if self.pool is not None else []
+
+    def close_warm(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    def _launch_warm(self, run_id: int, out_dir: Path) -> Handle | None:
+        standby = self.pool.take() if self.pool is not None else None
+        if standby is None:
+            return None
+        env = {"LAB_WORKER_SPAWNED_AT": repr(time.time())}
+        try:
+            standby.assign(run_id, env, RunFolder(out_dir).path_of("log"))
+        except OSError:  # it died meanwhile: a cold worker instead
+            standby.stop()
+            return None
+        return Handle(run_id, self.name, time.time(), ref=standby.proc, pid=standby.pid, warm=True)
 
     def describe(self) -> str:
         return "local (this machine" + (f", GPUs {','.join(self.gpus)})" if self.gpus else ")")
@@ -160,15 +186,20 @@ class LocalExecutor:
         if self.gpus:  # pinning: a GPU run sees its own GPUs, a CPU run none
             extra = {"CUDA_VISIBLE_DEVICES": ",".join(gpus), "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
         out_dir.mkdir(parents=True, exist_ok=True)
+        if not gpus:
+            warm = self._launch_warm(run_id, out_dir)
+            if warm is not None:
+                return warm
         log_file = open(RunFolder(out_dir).path_of("log"), "ab")
         env = {**os.environ, **worker_env(self.store, self.models_dir, self.name, extra)}
         try:
+            # No preexec_fn: CPython then starts the child with vfork (or posix_spawn) and execs at once,
+            # never running code in a fork of this process (which may hold TensorFlow's threads). The
+            # worker lowers its own priority (LAB_WORKER_NICE) so that pages stay responsive.
             proc = subprocess.Popen(
                 [self.python, "-m", "core.worker", str(run_id)],
                 cwd=str(PROJECT_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log_file,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                # Training yields the CPU to the dashboard: pages stay responsive while it runs.
-                preexec_fn=_lower_priority if hasattr(os, "nice") else None,
             )
         except OSError as exc:
             log_file.close()
@@ -178,7 +209,8 @@ class LocalExecutor:
     def placement(self, h: Handle) -> dict:
         from core.store import HOST
 
-        return {"executor": self.name, "node": HOST, "pid": h.pid, "gpus": ",".join(h.gpus) or None}
+        return {"executor": self.name, "node": HOST, "pid": h.pid, "gpus": ",".join(h.gpus) or None,
+                "worker": "warm" if h.warm else "cold"}
 
     # ------------------------------------------------------------------ watching, signalling
     def poll(self, h: Handle, *, wait: float = 0.0) -> Exit | None:
