@@ -135,8 +135,8 @@ def start_section(r) -> None:
     with st.expander("Validate on an external image set", icon=":material/travel_explore:"):
         st.caption("A folder on this server with the images: one sub-folder per class (named as the run's "
                    f"classes), or the images with a labels CSV ({CSV_COLUMNS}). Images already in the run's own "
-                   f"data are found and left out. Up to {_background_above():,} images are scored while you wait; "
-                   "a larger set becomes a background job.")
+                   f"data are found and left out. Up to {_format.plural(_background_above(), 'image')} are scored "
+                   "while you wait; a larger set becomes a background job.")
         c = st.columns([3, 3, 2])
         folder = c[0].text_input("Folder on the server", key=f"x_dir_{r.id}", placeholder="/data/clinic_b/images")
         labels = c[1].text_input("Labels CSV (optional)", key=f"x_csv_{r.id}", placeholder="/data/clinic_b/labels.csv")
@@ -192,7 +192,8 @@ def start_validation(r, folder: str, labels: str | None, name: str | None) -> No
                 return
             if n is not None and n > external.BACKGROUND_ABOVE and _queue(r, folder, labels, name, n):
                 return
-            bar = st.progress(0.0, text=f"Reading the external set{f' ({n} images)' if n else ''}…")
+            count = f" ({_format.plural(n, 'image')})" if n else ""
+            bar = st.progress(0.0, text=f"Reading the external set{count}…")
             eid = external.validate_run(_resources.guarded_store(), r.id, folder, labels_csv=labels, name=name,
                                         progress=lambda f, text: bar.progress(min(1.0, max(0.0, float(f))),
                                                                               text=_format.md_text(text)))

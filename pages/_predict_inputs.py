@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.datasets.common import IMAGE_EXTENSIONS
+from pages import _format
 
 MAX_ZIP_IMAGES = 5000                   # images taken from all zips of one upload
 MAX_ZIP_BYTES = 1024 * 1024 * 1024      # decompressed bytes taken from all zips of one upload
@@ -127,7 +128,8 @@ def _zip_messages(name: str, c: dict, out: Inputs) -> None:
         out.messages.append(("warning", f"{name}: {c['broken']} member(s) could not be decompressed (a damaged "
                                         "archive or an unsupported compression method) and were skipped."))
     if c["over"]:
-        out.messages.append(("warning", f"{name}: {c['over']} image(s) left out: at most {MAX_ZIP_IMAGES} images "
+        out.messages.append(("warning", f"{name}: {c['over']} image(s) left out: at most "
+                                        f"{_format.plural(MAX_ZIP_IMAGES, 'image')} "
                                         f"and {MAX_ZIP_BYTES // 2**20} MB decompressed are read from zips, "
                                         f"{MAX_MEMBER_BYTES // 2**20} MB per image."))
     if c["skipped"]:

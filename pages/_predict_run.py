@@ -102,7 +102,7 @@ def results(tm, uploads) -> list[Result | None]:
     missing = sum(r is None for r in out)
     if missing:
         c = st.columns([4, 1])
-        c[0].info(f"Stopped: {len(out) - missing} of {len(out)} images predicted; the table shows those. "
+        c[0].info(f"Stopped: {len(out) - missing} of {_format.plural(len(out), 'image')} predicted; the table shows those. "
                   "Continue to predict the others.", icon=":material/pause_circle:")
         c[1].button("Continue", key="p_resume", on_click=_resume, icon=":material/play_arrow:")
     return out
@@ -112,7 +112,7 @@ def _compute(tm, todo, cache: ResultCache, key: str, total: int) -> None:
     from core.serving.batch import predict_bytes
 
     runtime = _runtime(tm, str(tm.path), tm.path.stat().st_mtime)
-    bar = st.progress(0.0, text=f"Predicting {len(todo)} images with {_format.md_text(runtime.describe)}…")
+    bar = st.progress(0.0, text=f"Predicting {_format.plural(len(todo), 'image')} with {_format.md_text(runtime.describe)}…")
     stop = st.empty()
     stop.button("Cancel", key="p_cancel", on_click=_cancel, args=(key,), icon=":material/stop_circle:",
                 help="Stops after the batch that is running; the images done so far stay in the table.")
@@ -125,7 +125,7 @@ def _compute(tm, todo, cache: ResultCache, key: str, total: int) -> None:
             bar.progress(done / len(todo), text=progress_text(done, len(todo), time.monotonic() - start))
     stop.empty()
     secs = time.monotonic() - start
-    bar.progress(1.0, text=f"Predicted {len(todo)} images in {secs:.1f} s ({len(todo) / max(secs, 1e-9):.0f} "
+    bar.progress(1.0, text=f"Predicted {_format.plural(len(todo), 'image')} in {secs:.1f} s ({len(todo) / max(secs, 1e-9):.0f} "
                            f"images/s) with {_format.md_text(runtime.describe)}." + (f" {total - len(todo)} came from the cache."
                                                                    if total > len(todo) else ""))
 
@@ -133,4 +133,4 @@ def _compute(tm, todo, cache: ResultCache, key: str, total: int) -> None:
 def progress_text(done: int, total: int, secs: float) -> str:
     rate = done / max(secs, 1e-9)
     eta = (total - done) / rate if rate > 0 else float("nan")
-    return f"{done} of {total} images ({done / total:.0%}), {rate:.0f} images/s, ETA {eta:.0f} s"
+    return f"{done} of {_format.plural(total, 'image')} ({done / total:.0%}), {rate:.0f} images/s, ETA {eta:.0f} s"

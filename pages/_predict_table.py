@@ -79,7 +79,7 @@ def filter_bar(df: pd.DataFrame, class_names: list[str]) -> tuple[pd.DataFrame, 
         cls = c[1].selectbox("Predicted class", present, key="p_filter_class")
     view = filtered(df, how, cls)
     what = FILTERS[how].lower() + (f" '{cls}'" if cls is not None else "")
-    st.caption(_format.md_text(f"Showing {len(view)} of {len(df)} images: {what}."))
+    st.caption(_format.md_text(f"Showing {len(view)} of {_format.plural(len(df), 'image')}: {what}."))
     key = TABLE_KEY if how == "all" else f"{TABLE_KEY}_{how}_{class_names.index(cls) if cls in class_names else ''}"
     return view, key
 
@@ -110,7 +110,7 @@ def show(uploads, results, class_names: list[str], run_id: int, *, notice: str |
     n_unc, n_warn = int(df["uncertain"].sum()), int(((df["warnings"] != "") | (df["error"] != "")).sum())
     if notice:
         st.caption(f":material/health_and_safety: **{_format.md_text(notice)}** It holds for every row.")
-    st.caption(f"{len(df)} images · {n_unc} uncertain · {n_warn} with warnings or errors. Click a column "
+    st.caption(f"{_format.plural(len(df), 'image')} · {n_unc} uncertain · {n_warn} with warnings or errors. Click a column "
                "header to sort; select a row to see its explanation.")
     view, key = filter_bar(df, class_names)
     if not (df["error"] != "").any():
@@ -137,5 +137,5 @@ def error_summary(uploads, results) -> None:
             st.error(_format.md_text(f"{name}: {err}"), icon=":material/broken_image:")
         return
     names = ", ".join(n for n, _ in bad[:3])
-    st.error(_format.md_text(f"{len(bad)} files could not be read as images ({names}, …): see the Error column "
+    st.error(_format.md_text(f"{_format.plural(len(bad), 'file')} could not be read as images ({names}, …): see the Error column "
                              "and the CSV."), icon=":material/broken_image:")
