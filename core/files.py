@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import errno
+import hashlib
 import json
 import math
 import os
@@ -167,3 +168,12 @@ def jsonable(obj: Any) -> Any:
 def dumps(obj: Any, indent: int | None = 2) -> str:
     """JSON text of ``jsonable(obj)`` (strict JSON: no NaN tokens)."""
     return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -43,8 +43,6 @@ def external_tab(r, ev, meta) -> None:
     start_section(r)
     jobs_caption(r)
     evals = list_evaluations(r)
-    if evals is None:
-        return
     if not evals:
         st.info("No external validation of this run yet.", icon=":material/info:")
         return
@@ -79,21 +77,9 @@ def jobs_caption(r) -> None:
         st.caption(f":material/error: Validation job #{c.id} {c.status}: {_format.md_text(c.error or 'no reason given')}")
 
 
-def _store_method(name: str):
-    """A store read of external evaluations: the guarded store's when it has one, else the store's (the run was
-    read through the guarded store first, so the actor may see it)."""
-    fn = getattr(_resources.guarded_store(), name, None)
-    return fn if fn is not None else getattr(_resources.get_store(), name, None)
-
-
-def list_evaluations(r) -> list | None:
-    """The run's external evaluations, newest first (None, with a message, when the store has none to offer)."""
-    fn = _store_method("list_external_evaluations")
-    if fn is None:
-        st.info("This lab's store does not keep external validations yet (update the lab and run its "
-                "migrations).", icon=":material/info:")
-        return None
-    return list(fn(r.id))
+def list_evaluations(r) -> list:
+    """The run's external evaluations, newest first, read through the actor's guarded store."""
+    return list(_resources.guarded_store().list_external_evaluations(r.id))
 
 
 OVERLAP_BY = {"lesion_id": "lesion id", "patient_id": "patient id", "image_hash": "image content"}

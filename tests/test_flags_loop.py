@@ -87,9 +87,9 @@ def loop(tmp_path_factory):
 
 
 def test_the_export_is_a_versioned_labelled_dataset_with_the_hash_of_every_image(loop):
-    from core.data.privacy import file_sha256
     from core.datasets import list_datasets, load_dataset
     from core.datasets.flagged import flag_datasets_root
+    from core.files import file_sha256
 
     folder = flag_datasets_root() / "flags-digits-v1"
     m = json.loads((folder / "manifest.json").read_text())

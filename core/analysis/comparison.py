@@ -331,9 +331,8 @@ def _interval_text(ci) -> str:
 
 
 def external_evaluations(store, details) -> dict:
-    """Run id -> its external evaluations (newest first; none from a store that does not keep them)."""
-    fn = getattr(store, "list_external_evaluations", None)
-    return {r.id: list(fn(r.id)) if fn is not None else [] for r in details}
+    """Run id -> its external evaluations, newest first."""
+    return {r.id: list(store.list_external_evaluations(r.id)) for r in details}
 
 
 def external_table(details, evaluations: dict, arts) -> pd.DataFrame:

@@ -91,9 +91,3 @@ def store_pixels(folder: str | os.PathLike, data: bytes) -> PixelImage:
     return img
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -190,7 +190,7 @@ def load_flag_version(folder: str | os.PathLike, *, max_per_class: int | None = 
                 kept.append(r)
         rows = kept
     paths = [folder / r["file"] for r in rows]
-    from core.data.privacy import file_sha256
+    from core.files import file_sha256
 
     bad = [r["file"] for r, p in zip(rows, paths) if not p.is_file() or file_sha256(p) != r["sha256"]]
     if bad:

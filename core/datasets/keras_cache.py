@@ -27,7 +27,6 @@ Layouts (from keras/src/datasets/*.py and keras/src/utils/file_utils.get_file):
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import pickle
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from core.datasets.common import check_inside_roots
+from core.files import file_sha256
 from core.validation import DatasetError, ValidationError, unknown_name
 
 FASHION_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
@@ -145,14 +145,6 @@ def availability(name: str) -> tuple[str, str]:
     return "needs_download", _how_to(name, home)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_keras_arrays(name: str):
     """``((x_train, y_train), (x_test, y_test), source)`` through Keras, never touching the network."""
     _check_name(name)
@@ -170,14 +162,14 @@ def load_keras_arrays(name: str):
         return (*keras.datasets.fashion_mnist.load_data(), "keras.datasets.fashion_mnist.load_data()")
     if name == "mnist":
         path = cache_paths("mnist", home)[0]
-        if _sha256(path) == MNIST_SHA256:
+        if file_sha256(path) == MNIST_SHA256:
             return (*keras.datasets.mnist.load_data(), "keras.datasets.mnist.load_data()")
         with np.load(path, allow_pickle=False) as f:
             arrays = (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
         return (*arrays, f"{path} (not the official file, read with np.load; Keras would re-download it)")
     # cifar10
     archive = cifar10_archive_path(home)
-    if archive.is_file() and _sha256(archive) == CIFAR10_ARCHIVE_SHA256:
+    if archive.is_file() and file_sha256(archive) == CIFAR10_ARCHIVE_SHA256:
         return (*keras.datasets.cifar10.load_data(), "keras.datasets.cifar10.load_data()")
     if not all(p.is_file() for p in cache_paths("cifar10", home)):
         raise DatasetError(_how_to(name, home))
@@ -318,7 +310,7 @@ def _import_cifar10(src: Path, home: Path) -> Path:
         dest = cifar10_archive_path(home)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-        if _sha256(dest) != CIFAR10_ARCHIVE_SHA256:
+        if file_sha256(dest) != CIFAR10_ARCHIVE_SHA256:
             dest.unlink()
             raise DatasetError(f"{src} is not the official cifar-10-python.tar.gz (sha256 differs); "
                                "extract it and import the cifar-10-batches-py folder instead.")

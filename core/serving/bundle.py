@@ -48,7 +48,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from core import __version__
-from core.files import OutputError, atomic_write, describe_os_error, dumps
+from core.files import OutputError, atomic_write, describe_os_error, dumps, file_sha256
 from core.store.artifacts import RESULT_KINDS, file_name, kind_of_name
 from core.store.engine import current_revision
 from core.store.records import HOST, RunDetail, utcnow
@@ -502,7 +502,7 @@ def _manifest(store, detail: RunDetail, files: dict[str, bytes], copies: dict[st
     digests = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                for name, data in files.items()}
     for name, (_, path) in copies.items():
-        digests[name] = {"bytes": path.stat().st_size, "sha256": _file_sha256(path)}
+        digests[name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
     return {
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "lab_version": __version__,
         "schema_revision": current_revision(store.engine), "exported_at": utcnow().isoformat(),
@@ -510,14 +510,6 @@ def _manifest(store, detail: RunDetail, files: dict[str, bytes], copies: dict[st
         "artifacts": [{"kind": kind, "file": name} for name, (kind, _) in copies.items()],
         "files": digests,
     }
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_zip(path: Path, folder: str, files: dict[str, bytes], copies: dict[str, tuple[str, Path]]) -> None:
