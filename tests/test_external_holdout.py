@@ -55,7 +55,9 @@ def test_metadata_csv_set_is_scored_whole_with_the_runs_evaluation_shape(lab, sh
     eid = ev.id
     assert ev.name == "originals" and ev.created_by is not None  # recorded as the operator
     assert (ev.n_images, ev.n_overlap, ev.overlap["by"]) == (42, 0, "lesion_id")
-    assert ev.source == {"format": "ham10000_csv", "data_dir": str(images), "labels_csv": str(images / "labels.csv")}
+    # both paths absolute and resolved, whatever relative path the dataset root was given as
+    assert ev.source == {"format": "ham10000_csv", "data_dir": str(images.resolve()),
+                         "labels_csv": str(images.resolve() / "labels.csv")}
     own = lab["folder"].read_json("evaluation")
     assert set(own) <= set(ev.result) and set(ev.result) - set(own) == {"slices"}
     assert set(own["summary"]) == set(ev.result["summary"])

@@ -155,7 +155,7 @@ def load_external(data_dir, labels_csv=None, *, class_names, class_codes=None, f
     ds = Dataset(name="external", class_names=list(class_names), class_codes=class_codes, ids=ds.ids,
                  labels=mapping[ds.labels], paths=ds.paths, metadata=ds.metadata, groups=ds.groups,
                  group_name=ds.group_name, ordinal=ds.ordinal, domain=ds.domain, report=ds.report)
-    source = {"format": fmt, "data_dir": str(data_dir), "labels_csv": csv}
+    source = {"format": fmt, "data_dir": str(Path(data_dir).expanduser().resolve()), "labels_csv": csv}
     return ExternalSet(ds, [rel[i] for i in order], source, list(raw.report.get("notices") or []))
 
 
