@@ -11,8 +11,9 @@
     HAM10000 JPEGs of 200x150, resized by the lab).
 (b) CAM speed: ``core.models.cam.cam`` one image per call (as the Predict page calls it), Grad-CAM,
     Grad-CAM++, Score-CAM (Faster, max_n 10) and SmoothGrad (20 samples), today's code ("before",
-    ``--before DIR``: a copy of core/models/cam.py and core/serving/inference.py taken before the
-    change) against the current one on the same images, with the largest absolute difference of
+    ``--before DIR``: a git worktree of the commit before the change, timed in a child process that
+    imports that tree, or a folder with copies of core/models/cam.py and core/serving/inference.py)
+    against the current one on the same images, with the largest absolute difference of
     the heat maps (SmoothGrad with the same seed, so the same noise); and ``predict_and_explain``
     (probabilities + Grad-CAM + overlay) both ways. The report CNN is trained for one epoch on
     3,000 Fashion-MNIST images first so that its maps are not those of random weights.
@@ -34,11 +35,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("LAB_BENCH_CODE_ROOT") or str(ROOT))  # a child timing "before" code: its tree
 
 import numpy as np  # noqa: E402
 
@@ -183,7 +183,11 @@ def part_a(args, root: Path) -> None:
 # (b) CAM speed, before and after
 # --------------------------------------------------------------------------------------
 def load_before(folder: Path):
-    """Today's cam.py and inference.py from ``folder`` as modules (None when absent)."""
+    """The "before" code: a git worktree (``git worktree add DIR HEAD``: timed in a child process that
+    imports that tree's ``core``) or a folder with copies of cam.py and inference.py (loaded as modules;
+    they import today's other modules); None when absent."""
+    if (folder / "core" / "models" / "cam.py").is_file():
+        return WorktreeBefore(folder)
     mods = []
     for stem in ("cam", "inference"):
         path = folder / f"{stem}.py"
@@ -194,7 +198,79 @@ def load_before(folder: Path):
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
         mods.append(mod)
-    return SimpleNamespace(cam=mods[0], inference=mods[1])
+    return ModuleBefore(mods[0], mods[1])
+
+
+class ModuleBefore:
+    """Copies of cam.py and inference.py, timed in this process."""
+
+    def __init__(self, cam, inference) -> None:
+        self.cam, self.inference = cam, inference
+
+    def cam_times(self, model, x, idx, methods) -> dict:
+        return {m: _time_cam(self.cam, model, x, idx, m, o) for m, o in methods}
+
+    def pe_time(self, tm, images, repeats: int) -> float:
+        with cam_module(self.cam):
+            return _pe_time(self.inference, tm, images, repeats)
+
+
+class WorktreeBefore:
+    """A whole tree (a git worktree of the commit before the change), timed in a child process with that
+    tree first on ``sys.path``; the model goes over as a .keras file, the images as .npz."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _child(self, job: dict, model, arrays: dict) -> tuple[dict, dict]:
+        import subprocess
+
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(d)
+            model.save(folder / "model.keras")
+            np.savez(folder / "in.npz", **arrays)
+            (folder / "job.json").write_text(json.dumps(job))
+            env = dict(os.environ, LAB_BENCH_CODE_ROOT=str(self.root))
+            subprocess.run([sys.executable, __file__, "--child", str(folder)], env=env, check=True)
+            with np.load(folder / "out.npz") as z:
+                return json.loads((folder / "out.json").read_text()), dict(z)
+
+    def cam_times(self, model, x, idx, methods) -> dict:
+        meta, maps = self._child({"kind": "cam", "methods": [list(m) for m in methods]}, model, {"x": x, "idx": idx})
+        return {m: (meta[m][0], meta[m][1], maps[m]) for m, _ in methods}
+
+    def pe_time(self, tm, images, repeats: int) -> float:
+        job = {"kind": "pe", "repeats": repeats, "meta": tm.meta}
+        meta, _ = self._child(job, tm.model, {f"im{i}": im for i, im in enumerate(images)})
+        return meta["seconds"]
+
+
+def child(folder: Path) -> None:
+    """Run one "before" job of :class:`WorktreeBefore` (this process imports the tree's ``core``)."""
+    import keras
+
+    from core.models import cam
+    from core.serving import inference
+
+    job = json.loads((folder / "job.json").read_text())
+    model = keras.saving.load_model(folder / "model.keras")
+    with np.load(folder / "in.npz") as z:
+        arrays = dict(z)
+    out, maps = {}, {}
+    if job["kind"] == "cam":
+        for method, opts in job["methods"]:
+            t_first, t_med, m = _time_cam(cam, model, arrays["x"], arrays["idx"], method, opts)
+            out[method], maps[method] = (t_first, t_med), m
+    else:
+        from core.data.preprocess import Preprocessing
+        from core.serving.trained_model import TrainedModel
+
+        meta = job["meta"]
+        tm = TrainedModel(model, meta, Preprocessing.from_dict(meta["preprocessing"]), folder / "model.keras")
+        images = [arrays[f"im{i}"] for i in range(len(arrays))]
+        out["seconds"] = _pe_time(inference, tm, images, job["repeats"])
+    (folder / "out.json").write_text(json.dumps(out))
+    np.savez(folder / "out.npz", **maps)
 
 
 @contextlib.contextmanager
@@ -230,34 +306,79 @@ def bench_cam(label: str, model, x: np.ndarray, before, methods) -> dict:
     from core.models import cam as after
 
     idx = np.asarray(model(x, training=False)).argmax(1)
-    print(f"\n(b) {label}: {len(x)} images, one per call; ms per image (first call in brackets)")
+    print(f"\n(b) {label}: {len(x)} images, one per call; ms per image (first call in brackets); {_load('now')}")
+    res_before = before.cam_times(model, x, idx, methods) if before else {}
     print(f"  {'method':<10} {'before':>18} {'after':>18} {'speed-up':>9} {'max |map diff|':>15}")
     out = {}
     for method, opts in methods:
         a = _time_cam(after, model, x, idx, method, opts)
-        b = _time_cam(before.cam, model, x, idx, method, opts) if before else None
+        b = res_before.get(method)
         out[method] = a[1]
         diff = f"{np.abs(a[2] - b[2]).max():15.2e}" if b else f"{'-':>15}"
         bt = f"{b[1] * 1e3:8.1f} ({b[0] * 1e3:7.0f})" if b else f"{'-':>18}"
         up = f"{b[1] / a[1]:8.1f}x" if b else f"{'-':>9}"
         print(f"  {method:<10} {bt} {a[1] * 1e3:8.1f} ({a[0] * 1e3:7.0f}) {up} {diff}")
+    if {"scorecam", "saliency"} <= set(out):
+        library_diffs(model, x, idx)
+        forward_floor(model, x, out["gradcam"])
     g = out["gradcam"]
     print("  after, relative to Grad-CAM: " + ", ".join(f"{m} {t / g:.1f}x" for m, t in out.items() if m != "gradcam"))
+    print(f"  {_load('after these')}")
     return out
+
+
+def library_diffs(model, x: np.ndarray, idx: np.ndarray) -> None:
+    """The largest absolute difference between today's Score-CAM (max_n 10) and SmoothGrad (20 samples,
+    seed 0, no blur) maps and tf-keras-vis's own (a fresh ``ReplaceToLinear`` clone, ``model.predict`` on
+    the masked copies, ``Saliency(smooth_samples=20)`` after ``np.random.seed(0)``), all images in one call."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    from core.models import cam
+
+    layer, score = cam.resolve_cam_layer(model), CategoricalScore([int(i) for i in idx])
+    sc = Scorecam(model, model_modifier=ReplaceToLinear(), clone=True)
+    sc.model.predict = lambda a, batch_size=32: type(sc.model).predict(sc.model, a, batch_size=batch_size, verbose=0)
+    want = sc(score, x, penultimate_layer=layer, seek_penultimate_conv_layer=False, max_N=10)
+    got = cam.cam(model, x, method="scorecam", class_index=[int(i) for i in idx], max_n=10)
+    d_sc = np.abs(got - want).max()
+    state = np.random.get_state()
+    np.random.seed(0)
+    want = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)(score, x, smooth_samples=20)
+    np.random.set_state(state)
+    got = cam.cam(model, x, method="saliency", class_index=[int(i) for i in idx], smooth_samples=20, smooth_blur=0)
+    print(f"  vs tf-keras-vis's own maps, max |diff|: Score-CAM {d_sc:.2e}, SmoothGrad {np.abs(got - want).max():.2e}")
+
+
+def forward_floor(model, x: np.ndarray, gradcam_s: float) -> None:
+    """What SmoothGrad's 20 and Score-CAM's 10 copies of one image cost in model passes alone: the
+    compiled forward pass (the CAM clone's) on 20 and 10 copies, relative to one Grad-CAM call."""
+    from core.models import cam_cache
+
+    clone = cam_cache.explainer(model, "saliency").model
+    parts = []
+    for n in (1, 10, 20):
+        rows = np.repeat(x[:1], n, axis=0)
+        clone.predict(rows, batch_size=n)
+        parts.append(f"{n} copies {_median(lambda r=rows, n=n: clone.predict(r, batch_size=n), 7) * 1e3:.1f} ms")
+    print(f"  compiled forward pass alone: {', '.join(parts)} (Grad-CAM {gradcam_s * 1e3:.1f} ms)")
+
+
+def _pe_time(inference, tm, images, repeats: int) -> float:
+    inference.predict_and_explain(tm, images[0], method="gradcam")  # first call: builds, traces
+    per = [_median(lambda im=im: inference.predict_and_explain(tm, im, method="gradcam"), repeats) for im in images]
+    return statistics.median(per)
 
 
 def bench_predict_and_explain(label: str, tm, images: list[np.ndarray], before, repeats: int) -> None:
     from core.serving import inference as after
 
-    runs = [("after", after, contextlib.nullcontext)]
-    if before:
-        runs.insert(0, ("before", before.inference, lambda: cam_module(before.cam)))
     res = {}
-    for name, mod, ctx in runs:
-        with ctx():
-            mod.predict_and_explain(tm, images[0], method="gradcam")  # first call: builds, traces
-            per = [_median(lambda im=im, mod=mod: mod.predict_and_explain(tm, im, method="gradcam"), repeats) for im in images]
-        res[name] = statistics.median(per)
+    if before:
+        res["before"] = before.pe_time(tm, images, repeats)
+    res["after"] = _pe_time(after, tm, images, repeats)
     line = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in res.items())
     ratio = f" ({res['before'] / res['after']:.1f}x)" if "before" in res else ""
     print(f"  predict_and_explain (probabilities + Grad-CAM + overlay), {label}, median per image: {line}{ratio}")
@@ -296,9 +417,67 @@ def part_b(args, root: Path) -> None:
         bench_predict_and_explain(bb, tm, raw[:2], before, 1)
 
 
+# --------------------------------------------------------------------------------------
+# (c) the Predict page: photos -> the full table, in a browser
+# --------------------------------------------------------------------------------------
+def _predict_page_once(pg, base: str, rid: int, photos: list[Path]) -> tuple[float, str]:
+    """Upload ``photos`` to a fresh Predict page (the model already loaded by the server) and wait for
+    the full table: the seconds from the upload to the table drawn, and the page's own "Predicted ..." line."""
+    import re
+
+    from playwright.sync_api import expect
+
+    pg.goto(f"{base}/predict?run={rid}")
+    expect(pg.get_by_text("Upload one or more images")).to_be_visible()
+    files = [{"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()} for p in photos]
+    start = time.monotonic()
+    pg.locator("input[type='file']").set_input_files(files=files)
+    expect(pg.get_by_text(f"{len(photos)} images ·")).to_be_visible(timeout=120_000)
+    expect(pg.locator("[data-testid='stDataFrame']")).to_be_visible()
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    secs = time.monotonic() - start
+    line = pg.get_by_text(re.compile(r"Predicted \d+ images in")).first.inner_text()
+    return secs, line
+
+
+def part_c(args, root: Path) -> None:
+    """A store with a small_cnn HAM10000 run (64x64, one epoch), the lab served, headless Chromium:
+    ``--page-photos`` photos (a new set each time, so nothing comes from the page's cache) uploaded to
+    the Predict page once the model is loaded (a first upload of 4 other photos), to the full table."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from playwright.sync_api import expect, sync_playwright
+
+    from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, make_finished_runs
+
+    ham = SHARED / "ham10000"
+    (rid,) = make_finished_runs(root, [{
+        "name": "ham small", "epochs": 1, "batch_size": 32, "input_size": [64, 64],
+        "dataset": {"name": "ham10000", "params": {"path": str(ham / "reduced_200x150"),
+                                                   "metadata_csv": str(ham / "HAM10000_metadata.csv"),
+                                                   "max_per_class": 8}}}])
+    n, rounds = args.page_photos, args.page_repeats
+    photos = [Path(f) for f in ham_files(4 + n * rounds)]
+    print(f"\n(c) Predict page, small_cnn 64x64 HAM10000 run, {n} photos (200x150 JPEG) -> full table; {_load('now')}")
+    with StreamlitServer(root) as srv, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        expect.set_options(timeout=120_000)
+        _predict_page_once(pg, srv.base, rid, photos[:4])  # loads TensorFlow and the model in the server
+        for r in range(rounds):
+            secs, line = _predict_page_once(pg, srv.base, rid, photos[4 + r * n: 4 + (r + 1) * n])
+            print(f"  round {r + 1}: {secs:.2f} s to the full table (page: {line.strip()}); {_load('now')}")
+        if args.page_shot:
+            pg.screenshot(path=args.page_shot, full_page=True)
+        browser.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("a", "b"), default=None, help="only (a) the batch path or (b) CAM")
+    ap.add_argument("--part", choices=("a", "b", "c"), default=None,
+                    help="only (a) the batch path, (b) CAM or (c) the Predict page in a browser")
+    ap.add_argument("--page-photos", type=int, default=28, help="(c) photos per upload")
+    ap.add_argument("--page-repeats", type=int, default=3, help="(c) uploads timed (a new set of photos each)")
+    ap.add_argument("--page-shot", default=None, help="(c) a screenshot of the last table to this PNG path")
     ap.add_argument("--backbones", default="mobilenetv2,densenet121", help="comma-separated 224x224 backbones")
     ap.add_argument("--images", type=int, default=256, help="(a) Fashion-MNIST files for the CNN")
     ap.add_argument("--backbone-images", type=int, default=64, help="(a) HAM10000 files for each backbone")
@@ -310,8 +489,13 @@ def main() -> None:
                     help="(b) Grad-CAM++, Score-CAM and SmoothGrad on the backbones too (default)")
     ap.add_argument("--gradcam-only-backbones", dest="all_backbone_methods", action="store_false",
                     help="(b) only Grad-CAM on the backbones (SmoothGrad before the change takes minutes)")
-    ap.add_argument("--before", default="/tmp/before_cam", help="(b) folder with today's cam.py and inference.py")
+    ap.add_argument("--before", default="/tmp/before_cam",
+                    help="(b) the code before the change: a git worktree (git worktree add DIR HEAD) or a folder "
+                         "with copies of cam.py and inference.py")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child(Path(args.child))
     args.backbones = [b for b in args.backbones.split(",") if b]
     import keras
     import onnxruntime
@@ -325,6 +509,9 @@ def main() -> None:
         print(f"\n{_load('after (a)' if args.part is None else 'now')}")
         if args.part in (None, "b"):
             part_b(args, Path(d))
+        if args.part in (None, "c"):
+            (Path(d) / "store").mkdir()
+            part_c(args, Path(d) / "store")
     print(f"\n{_load('end')}")
 
 

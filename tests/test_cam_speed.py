@@ -60,9 +60,10 @@ def _reference(model, x, idx, method, *, max_n=10, samples=0, noise=0.2, blur=2,
         g = vis(score, x, keepdims=True, normalize_map=False)
         return normalize(explain._binomial_blur(np.max(np.asarray(g), axis=-1), blur))
     # SmoothGrad with the noise cam() draws for these images (one gradient call, one seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)
     span = x.max(axis=(1, 2, 3), keepdims=True) - x.min(axis=(1, 2, 3), keepdims=True)
-    noisy = x[None] + rng.normal(0.0, 1.0, size=(samples, *x.shape)).astype(np.float32) * (noise * span)[None]
+    sigma = np.broadcast_to((noise * span)[None], (samples, *x.shape[:1], 1, 1, 1))
+    noisy = x[None] + rng.normal(0.0, sigma, (samples, *x.shape)).astype(np.float32)
     tiled = CategoricalScore(np.tile(np.asarray(idx), samples).tolist())
     g = vis(tiled, noisy.reshape(samples * len(x), *x.shape[1:]), keepdims=True, normalize_map=False)
     g = np.asarray(g).reshape(samples, len(x), *x.shape[1:]).mean(axis=0)

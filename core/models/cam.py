@@ -198,10 +198,18 @@ def _binomial_blur(maps: np.ndarray, passes: int) -> np.ndarray:
     return out
 
 
+def _rows_per_call(xb: np.ndarray, budget: int) -> int:
+    """Rows (noisy or masked copies) per compiled call: ``budget`` pixels per call, 8 to 256 rows."""
+    return int(max(8, min(256, budget // max(1, xb.shape[1] * xb.shape[2]))))
+
+
 def _smoothgrad(ex, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float, blur: int, rng) -> np.ndarray:
-    """SmoothGrad as tf-keras-vis computes it (mean over noisy copies of |d score / d x|, max
-    over channels, min-max normalised), but all copies in one batched gradient call and with
-    a seeded generator instead of NumPy's global one.
+    """SmoothGrad as tf-keras-vis's ``Saliency(smooth_samples=samples)`` computes it: the same noise
+    (``rng.normal(0, sigma, (samples, b, H, W, C))`` with sigma = ``noise`` x each image's value range,
+    the library's one draw, here from ``rng``, a ``RandomState`` seeded by :func:`cam`, where the library
+    uses NumPy's global one), float32 noisy copies, the mean of |d score / d x| summed sample by sample,
+    max over channels, min-max normalised. Unlike the library's loop (one gradient call per sample) the
+    copies go through the compiled gradient function batched (about a million pixels a call).
 
     Before the normalisation the map gets ``blur`` rounds of a [1, 2, 1] binomial filter.
     A strided convolution (small_cnn's stride-2 stem from 48 px up, most backbones' first
@@ -215,19 +223,22 @@ def _smoothgrad(ex, xb: np.ndarray, idx: np.ndarray, samples: int, noise: float,
     if samples == 0:
         g = ex.vis(ex.score.bind(idx), xb, smooth_samples=0, keepdims=True, normalize_map=False)
         return normalize(_binomial_blur(np.max(np.asarray(g), axis=-1), blur))
-    maps = []
-    per_call = max(1, 64 // samples)  # images per gradient call, about 64 noisy copies
-    for s0 in range(0, len(xb), per_call):
-        xi = xb[s0:s0 + per_call]
-        b = len(xi)
-        span = xi.max(axis=(1, 2, 3), keepdims=True) - xi.min(axis=(1, 2, 3), keepdims=True)
-        noisy = xi[None] + rng.normal(0.0, 1.0, size=(samples, *xi.shape)).astype(np.float32) * (noise * span)[None]
-        noisy = noisy.reshape(samples * b, *xi.shape[1:])
-        score = ex.score.bind(np.tile(idx[s0:s0 + per_call], samples))
-        g = ex.vis(score, noisy, smooth_samples=0, keepdims=True, normalize_map=False)
-        g = np.asarray(g).reshape(samples, b, *xi.shape[1:]).mean(axis=0)
-        maps.append(normalize(_binomial_blur(np.max(g, axis=-1), blur)))
-    return np.concatenate(maps, axis=0)
+    b = len(xb)
+    span = xb.max(axis=(1, 2, 3), keepdims=True) - xb.min(axis=(1, 2, 3), keepdims=True)
+    sigma = np.broadcast_to((noise * span)[None], (samples, b, 1, 1, 1))
+    noisy = (xb[None] + rng.normal(0.0, sigma, (samples, *xb.shape)).astype(np.float32))
+    noisy = noisy.reshape(samples * b, *xb.shape[1:])
+    classes = np.tile(idx, samples)
+    step = _rows_per_call(xb, 1 << 20)
+    grads = np.concatenate([
+        np.asarray(ex.vis(ex.score.bind(classes[i:i + step]), noisy[i:i + step], smooth_samples=0, keepdims=True,
+                          normalize_map=False))
+        for i in range(0, len(noisy), step)
+    ]).reshape(samples, b, *xb.shape[1:])
+    total = np.zeros_like(xb)
+    for g in grads:  # the library's order: sample by sample
+        total = total + g
+    return normalize(_binomial_blur(np.max(total / samples, axis=-1), blur))
 
 
 def cam(
@@ -250,7 +261,9 @@ def cam(
     ``method``: ``"gradcam"``, ``"gradcam++"``, ``"scorecam"`` (Faster-Score-CAM keeping the
     ``max_n`` most varying channels; ``max_n=-1`` uses all) or ``"saliency"`` (SmoothGrad
     with ``smooth_samples`` noisy copies, noise s.d. ``smooth_noise`` x the image's value range,
-    drawn from ``seed``; 0 samples = vanilla gradients; the map is then smoothed by
+    drawn from ``np.random.RandomState(seed)`` as tf-keras-vis draws it from NumPy's global generator
+    (so the same map as ``np.random.seed(seed)`` + the library's own SmoothGrad); 0 samples = vanilla
+    gradients; the map is then smoothed by
     ``smooth_blur`` rounds of a [1, 2, 1] binomial filter, a Gaussian of s.d.
     sqrt(smooth_blur / 2) input pixels that removes the checkerboard strided convolutions
     leave in input gradients; 0 = no smoothing).
@@ -271,7 +284,7 @@ def cam(
                   check_number("smooth_blur", smooth_blur, low=0, high=16, integer=True))
         seed = check_number("seed", seed, low=0, integer=True)
     ex = explainer(model, method)
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)  # the legacy generator: tf-keras-vis's noise for the same seed
     out = [_batch_maps(ex, method, x[start:start + batch_size], idx[start:start + batch_size], layer_name,
                        max_n, smooth, rng)
            for start in range(0, len(x), batch_size)]
@@ -300,7 +313,7 @@ def _batch_maps(ex, method: str, xb: np.ndarray, idx: np.ndarray, layer_name: st
         m = _smoothgrad(ex, xb, idx, *smooth, rng)
     elif method == "scorecam":
         m = vis(score, xb, penultimate_layer=layer_name, seek_penultimate_conv_layer=False,
-                max_N=max_n, normalize_cam=True, expand_cam=True)
+                max_N=max_n, normalize_cam=True, expand_cam=True, batch_size=_rows_per_call(xb, 1 << 22))
     elif method == "gradcam++":
         # positive gradients only: where the gradient is negative the pixel adds nothing to
         # the weights (ReLU), but its alpha would still enter the per-channel alpha

@@ -17,9 +17,10 @@ So each (model, method) gets an :class:`Explainer`, cached weakly by the model o
   Grad-CAM (``cam_compiled.CompiledGradcam``: the gradients of the class score at the CAM layer in a
   compiled function, one per layer; then the library's ``_calculate_cam``, ``zoom`` and
   ``normalize``), saliency (``cam_compiled.CompiledSaliency``: its ``_get_gradients`` compiled),
-  Score-CAM (the library's own ``Scorecam``; the clone's ``predict``, which it calls on the
-  masked copies, is a compiled forward pass in batches of the library's ``batch_size``) and
-  Grad-CAM++ (the library's own ``GradcamPlusPlus``, unchanged).
+  Score-CAM (``cam_compiled.CompiledScorecam``: the layer pass and the masked copies' class
+  probabilities compiled, the copies in large batches) and Grad-CAM++ (the library's own
+  ``GradcamPlusPlus``, unchanged). The clone's ``predict`` is a compiled forward pass in batches
+  (what the library's own ``Scorecam`` calls when the fast path does not apply).
 
 This module stays light (no TensorFlow until the first explainer is made). The compiled
 functions take ``(None, H, W, C)`` float32 images and ``(None,)`` int32 classes
@@ -124,7 +125,7 @@ def explainer(model, method: str) -> Explainer:
 
     score = cam_compiled.ClassScore()
     cls = cam_compiled.VISUALIZERS[method]
-    if method in ("gradcam", "saliency"):
+    if method in ("gradcam", "saliency", "scorecam"):
         vis = cls(clone, score)
     else:
         vis = cls(clone, model_modifier=None, clone=False)
