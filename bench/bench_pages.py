@@ -12,16 +12,22 @@ browser context on the same server; "cached" a returning visitor (the page opene
 in that browser context, its scripts in the browser cache). Before each timed navigation the
 bench waits until the server process is idle (what the previous visit left running, e.g. the
 Augmentation studio's variants, is not this visit's first render). A one-line Streamlit app
-("floor") is measured the same way. The load average is printed with each page.
-Goal: every page < 1.5 s.
+("floor") is measured the same way, in every round, and each page's time is also printed as a
+ratio to the floor's of the same round. A second pass ("load") does it all again with one
+training running beside (``python -m core train`` on digits, recorded in the bench's store, at
+full CPU). ``--before DIR`` serves the lab of another checkout too (a git worktree of the
+commit before), alternating with this one round by round. The load average is printed with
+each page. Goals: every page's cold time <= 1.5x the floor's idle, <= 2.5x under load.
 
 (2) AppTest part (``apptest``): render times with 1,000 stored runs, the Predict page's
 upload-to-overlay time for the report B CNN, and page response while a training job runs
 in the background versus idle.
 
     .venv/bin/python bench/bench_pages.py [--part first|apptest|all] [--runs 1000] [--repeats 5]
+        [--cold-repeats N] [--only PAGE ...] [--kinds cold warm cached] [--no-load | --passes idle load]
+        [--before /tmp/worktree_of_HEAD]
 
-Goals: first render < 1.5 s per page; runs list <= 1 s, overlay <= 1 s, at most 300 ms
+Goals (AppTest part): runs list <= 1 s, overlay <= 1 s, at most 300 ms
 added response time while training. The store, models and runs live in a temporary folder
 that is removed at the end.
 """
@@ -91,14 +97,90 @@ def timed_page(page: str, *, query: dict | None = None, setup=None, repeats: int
 
 # ------------------------------------------------------------------ first render in a browser
 class Server(StreamlitServer):
-    """``streamlit run APP`` (the lab by default) on a free loopback port, with the lab store of ``root``."""
+    """The lab of the checkout ``code_root`` (``scripts/serve.py`` there, as ``run_app.sh`` starts it;
+    this one by default) or any other Streamlit ``app`` (``streamlit run``) on a free loopback port,
+    with the lab store of ``root``."""
 
-    def __init__(self, root: Path, app: str = "app.py"):
+    def __init__(self, root: Path, app: str = "app.py", code_root: Path = ROOT):
         super().__init__(root, app=app, health_timeout=120)
+        self.code_root = Path(code_root)
         self.start()
+
+    def start(self) -> str:
+        import subprocess
+
+        from lab_pages_support import free_port, http_ok
+
+        self.stop()
+        port = free_port()
+        self._log = open(self.root / "server.log", "ab")
+        launch = ([sys.executable, "scripts/serve.py"] if self.app == "app.py"
+                  else [sys.executable, "-m", "streamlit", "run", self.app])
+        self.proc = subprocess.Popen([*launch, "--server.headless", "true", "--server.port", str(port),
+                                      "--server.address", "127.0.0.1"], cwd=self.code_root, env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"),
+                     timeout=self.health_timeout, interval=0.1, what="the Streamlit server health check")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
+        except BaseException:
+            self.stop()
+            raise
+        return self.base
 
     def close(self) -> None:
         self.stop()
+
+
+class TrainingLoad:
+    """One training running beside the pages: ``python -m core train`` (the real worker code,
+    recorded in the bench's store, so the sidebar shows it as a running job) on the embedded digits
+    set with the report B CNN and many epochs; ready once its first epoch reported progress."""
+
+    def __init__(self, root: Path, epochs: int = 5000):
+        self.root, self.epochs, self.proc = root, epochs, None
+
+    def __enter__(self) -> TrainingLoad:
+        import subprocess
+
+        from core.store import Store
+
+        env = {**os.environ, **lab_environ(self.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.log = open(self.root / "load.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--dataset", "digits", "--model",
+                                      "report_b_cnn5", "--epochs", str(self.epochs), "--batch-size", "32",
+                                      "--name", "bench load"], cwd=ROOT, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        store = Store(env["LAB_DATABASE_URL"], models_dir=env["LAB_MODELS_DIR"])
+
+        def training() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the load training exited: {(self.root / 'load.log').read_text()[-1500:]}")
+            runs, _ = store.list_runs(text="bench load", status="running", limit=5)
+            return any((r.progress or 0) > 0 for r in runs)
+
+        try:
+            wait_for(training, timeout=600, interval=0.5, what="the load training to report progress")
+        finally:
+            store.close()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except Exception:  # noqa: BLE001 - it would not stop: killed
+                self.proc.kill()
+        self.log.close()
+
+    def cpu_share(self, window_s: float = 2.0) -> float:
+        """CPU cores the training used over ``window_s`` (1.0 = one core at full load)."""
+        c = _cpu_seconds(self.proc.pid)
+        time.sleep(window_s)
+        return (_cpu_seconds(self.proc.pid) - c) / window_s
 
 
 def page_targets(run_id: int) -> list[tuple[str, str, str, str]]:
@@ -204,78 +286,123 @@ def _visit(browser, url: str, css: str, text: str, timeout_ms: int = 60_000, *, 
         ctx.close()
 
 
-def first_render(root: Path, run_id: int, *, repeats: int = 1, only: list[str] | None = None) -> list[dict]:
-    """Cold (first visit after a server start) and warm first-render times of every page."""
+def _measure(browser, srv_args: tuple, target: tuple, kinds: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """(painted, seen) of each visit kind of one target on one fresh server (cold first)."""
+    root, app, code_root = srv_args
+    label, path, css, text = target
+    got = {}
+    srv = Server(root, app, code_root)
+    try:
+        for kind in kinds:
+            try:
+                got[kind] = _visit(browser, srv.base + path, css, text, cached=kind == "cached",
+                                   server_pid=srv.proc.pid)
+            except Exception as err:  # noqa: BLE001 - a page that never shows it: reported
+                print(f"   {label}: main content not visible ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0][:120]})")
+                got[kind] = (float("nan"), float("nan"))
+    finally:
+        srv.close()
+    return got
+
+
+FLOOR = "Floor: one-line Streamlit app"
+
+
+def render_pass(browser, root: Path, run_id: int, *, repeats: int, only: list[str] | None, kinds: tuple[str, ...],
+                variants: list[tuple[str, Path]], pass_name: str) -> list[dict]:
+    """One pass: ``repeats`` rounds, each the floor then every page of every variant (their order
+    alternating between rounds); a page's ratio is its time over the floor of the same round."""
+    floor_app = root / "floor_app.py"
+    floor_app.write_text('import streamlit as st\nst.title("Floor")\nst.write("main content")\n')
+    floor_target = (FLOOR, "/", "[data-testid='stMarkdownContainer'] p", "main content")
+    pages = [t for t in page_targets(run_id) if not only or any(o.lower() in t[0].lower() for o in only)]
+    got: dict[tuple[str, str], list[dict]] = {}
+    for r in range(repeats):
+        floor = _measure(browser, (root, str(floor_app), ROOT), floor_target, kinds)
+        got.setdefault(("", FLOOR), []).append({"load": os.getloadavg()[0], **{k: (*floor[k], 1.0) for k in kinds}})
+        print(f"   [{pass_name} {r + 1}/{repeats}] {FLOOR:30s} " + "  ".join(f"{k} {floor[k][0]:5.2f} s" for k in kinds)
+              + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+        for variant, code_root in (variants if r % 2 == 0 else variants[::-1]):
+            for target in pages:
+                m = _measure(browser, (root, "app.py", code_root), target, kinds)
+                got.setdefault((variant, target[0]), []).append(
+                    {"load": os.getloadavg()[0], **{k: (*m[k], m[k][0] / floor[k][0]) for k in kinds}})
+                print(f"   [{pass_name} {r + 1}/{repeats}] {variant:6s} {target[0]:30s} "
+                      + "  ".join(f"{k} {m[k][0]:5.2f} s = {m[k][0] / floor[k][0]:4.2f}x" for k in kinds)
+                      + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    rows = []
+    for (variant, label), ms in got.items():
+        row = {"pass": pass_name, "variant": variant, "page": label, "load": statistics.median(m["load"] for m in ms)}
+        for k in kinds:
+            row[k] = statistics.median(m[k][0] for m in ms)
+            row[f"{k}_seen"] = statistics.median(m[k][1] for m in ms)
+            row[f"{k}_ratio"] = statistics.median(m[k][2] for m in ms)
+        rows.append(row)
+    return rows
+
+
+def first_render(root: Path, run_id: int, *, repeats: int = 1, only: list[str] | None = None,
+                 kinds: tuple[str, ...] = KINDS, variants: list[tuple[str, Path]] | None = None,
+                 passes: tuple[str, ...] = ("idle", "load")) -> list[dict]:
+    """First-render times of the floor and every page, idle and with one training running beside."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         print(f"   Chromium not found at {CHROMIUM}: first-render part skipped")
         return []
+    variants = variants or [("lab", ROOT)]
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
-            # the floor: a one-line Streamlit app (no lab code) served and measured the same way;
-            # what a page needs beyond it is the lab's own cost
-            floor_app = root / "floor_app.py"
-            floor_app.write_text('import streamlit as st\nst.title("Floor")\nst.write("main content")\n')
-            targets = [("Floor: one-line Streamlit app", "/", "[data-testid='stMarkdownContainer'] p", "main content",
-                        str(floor_app))]
-            targets += [(*t, "app.py") for t in page_targets(run_id)]
-            for label, path, css, text, app in targets:
-                if only and not label.startswith("Floor") and not any(o.lower() in label.lower() for o in only):
-                    continue
-                got = {kind: [] for kind in KINDS}
-                for _ in range(repeats):
-                    srv = Server(root, app)
-                    try:
-                        for kind in KINDS:
-                            try:
-                                got[kind].append(_visit(browser, srv.base + path, css, text, cached=kind == "cached",
-                                                        server_pid=srv.proc.pid))
-                            except Exception as err:  # noqa: BLE001 - a page that never shows it: reported
-                                print(f"   {label}: main content not visible ({type(err).__name__}: "
-                                      f"{str(err).splitlines()[0][:120]})")
-                                got[kind].append((float("nan"), float("nan")))
-                    finally:
-                        srv.close()
-                row = {"page": label, "path": path, "load": os.getloadavg()[0]}
-                for kind in KINDS:
-                    row[kind] = statistics.median(p for p, _ in got[kind])
-                    row[f"{kind}_seen"] = statistics.median(s for _, s in got[kind])
-                rows.append(row)
-                print(f"   {label:32s} " + "  ".join(f"{k} {row[k]:5.2f} s (seen {row[k + '_seen']:4.2f})"
-                                                   for k in KINDS) + f"  (load {row['load']:.1f})", flush=True)
+            for pass_name in passes:
+                print(f"== pass '{pass_name}' (load average {os.getloadavg()[0]:.1f})", flush=True)
+                if pass_name == "load":
+                    with TrainingLoad(root) as load:
+                        print(f"   a training is running beside the pages: {load.cpu_share():.2f} CPU cores busy "
+                              f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+                        rows += render_pass(browser, root, run_id, repeats=repeats, only=only, kinds=kinds,
+                                            variants=variants, pass_name=pass_name)
+                else:
+                    rows += render_pass(browser, root, run_id, repeats=repeats, only=only, kinds=kinds,
+                                        variants=variants, pass_name=pass_name)
         finally:
             browser.close()
     return rows
 
 
-def print_render_table(rows: list[dict]) -> None:
-    goal = FIRST_RENDER_GOAL_S
-    print(f"\nFirst render, navigation -> the frame that paints the main content (goal < {goal:.1f} s; "
-          "ratio = time / goal); in brackets: when Playwright saw it (its polling and a busy main thread "
-          "add up to ~0.5 s)")
-    floor = next((r for r in rows if r["page"].startswith("Floor")), None)
-    print("cold: first visit after the server start; warm: a new visitor on a running server (empty browser "
-          "cache); cached: a returning visitor (browser cache warm). Floor row: a one-line Streamlit app; "
-          "'beyond floor' = the lab's own cost (painted).")
-    print("| page | path | cold s | warm s | cached s | cached / goal | beyond floor s (cold / warm / cached) | load |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+RATIO_GOALS = {"idle": 1.5, "load": 2.5}  # cold time / the floor's cold time of the same pass
+
+
+def print_render_table(rows: list[dict], kinds: tuple[str, ...] = KINDS) -> None:
+    """Painted seconds and ratios to the floor of the same round; goals on the cold ratio."""
+    if not rows:
+        return
+    print("\nFirst render, navigation -> the frame that paints the main content (painted seconds; in brackets "
+          "when Playwright saw it). cold: first visit after the server start; warm: a new visitor; cached: a "
+          "returning visitor. ratio = the page's time / the floor's (a one-line Streamlit app) in the same round "
+          "and pass (median over rounds). Goals: cold ratio <= "
+          + ", ".join(f"{g}x {p}" for p, g in RATIO_GOALS.items()) + " (load: one training running beside).")
+    print("| pass | page | variant | " + " | ".join(f"{k} s" for k in kinds) + " | "
+          + " | ".join(f"{k} / floor" for k in kinds) + " | load avg |")
+    print("| --- | --- | --- | " + " | ".join("---:" for _ in range(2 * len(kinds))) + " | ---: |")
     for r in rows:
-        extra = (" / ".join(f"{r[k] - floor[k]:.2f}" for k in KINDS) if floor and r is not floor else "")
-        cells = " | ".join(f"{r[k]:.2f} ({r[k + '_seen']:.2f})" for k in KINDS)
-        print(f"| {r['page']} | `{r['path']}` | {cells} | {r['cached'] / goal:.2f} | {extra} | "
-              f"{r.get('load', float('nan')):.1f} |")
-    rows = [r for r in rows if r is not floor]
-    if rows:
-        worst = max(rows, key=lambda r: r["cold"])
-        print(f"slowest cold: {worst['page']} {worst['cold']:.2f} s; pages over the goal (or not shown), painted: "
-              + ", ".join(f"{k} {sum(not r[k] < goal for r in rows)}" for k in KINDS) + f" of {len(rows)}")
-        if floor:
-            print("the floor itself, painted: " + ", ".join(f"{k} {floor[k]:.2f} s" for k in KINDS))
+        print(f"| {r['pass']} | {r['page']} | {r['variant']} | "
+              + " | ".join(f"{r[k]:.2f} ({r[k + '_seen']:.2f})" for k in kinds) + " | "
+              + " | ".join(f"{r[k + '_ratio']:.2f}x" for k in kinds) + f" | {r['load']:.1f} |")
+    if "cold" not in kinds:
+        return
+    for pass_name, goal in RATIO_GOALS.items():
+        for variant in sorted({r["variant"] for r in rows if r["pass"] == pass_name and r["variant"]}):
+            mine = [r for r in rows if r["pass"] == pass_name and r["variant"] == variant]
+            over = [f"{r['page']} {r['cold_ratio']:.2f}x" for r in mine if not r["cold_ratio"] <= goal]
+            worst = max(mine, key=lambda r: r["cold_ratio"])
+            print(f"{pass_name} / {variant}: {len(mine) - len(over)} of {len(mine)} pages cold within {goal}x the "
+                  f"floor; worst {worst['page']} {worst['cold_ratio']:.2f}x"
+                  + (f"; over: {', '.join(over)}" if over else ""))
 
 
 def apptest_part(store, ids: list[int], total: int, args_repeats: int) -> None:
@@ -355,8 +482,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000, help="runs in the store (2 real ones + synthetic ones)")
     ap.add_argument("--repeats", type=int, default=5, help="AppTest repeats; first render: servers per page = "
                     "--cold-repeats")
-    ap.add_argument("--cold-repeats", type=int, default=1, help="server starts per page for the cold figure")
+    ap.add_argument("--cold-repeats", type=int, default=1, help="rounds (server starts per page) of each pass")
     ap.add_argument("--only", nargs="*", help="first render: only pages whose label contains one of these")
+    ap.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="visits to time (default all)")
+    ap.add_argument("--passes", nargs="+", choices=["idle", "load"], default=["idle", "load"],
+                    help="idle and/or with one training running beside the pages (default both)")
+    ap.add_argument("--no-load", action="store_true", help="skip the pass with a training running (= --passes idle)")
+    ap.add_argument("--before", type=Path, help="also serve the lab of this checkout (e.g. a git worktree of "
+                    "HEAD) in every round, alternating with this one, for a before/after in one run")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_pages_"))
     os.environ.update(lab_environ(root))
@@ -377,8 +510,11 @@ def main() -> None:
         print(f"== {total} runs in the store (filled in {time.perf_counter() - t:.0f} s)")
         if args.part in ("first", "all"):
             print(f"== first render in headless Chromium, one fresh server per page (load {os.getloadavg()[0]:.1f})")
-            rows = first_render(root, ids[0], repeats=args.cold_repeats, only=args.only)
-            print_render_table(rows)
+            variants = [("after", ROOT), ("before", args.before.resolve())] if args.before else None
+            passes = ("idle",) if args.no_load else tuple(args.passes)
+            rows = first_render(root, ids[0], repeats=args.cold_repeats, only=args.only, kinds=tuple(args.kinds),
+                                variants=variants, passes=passes)
+            print_render_table(rows, tuple(args.kinds))
         if args.part in ("apptest", "all"):
             apptest_part(store, ids, total, args.repeats)
         print(f"machine: {os.cpu_count()} CPU cores (shared), load average {os.getloadavg()[0]:.1f}")

@@ -29,12 +29,25 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# what app.py's first script run of any page imports beyond Streamlit itself
+# what app.py's first script run of any page imports beyond Streamlit itself (every page's, not
+# only the first page's: the first visit after a start may be a deep link to any page);
+# tests/pages/test_first_paint.py checks that no page's first script run imports a lab module or
+# the libraries they stand on (TensorFlow, plotly and what a page imports on a click excepted)
 PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "core.store", "core.jobs.manager",
-           "core.datasets",
+           "core.datasets", "core.datasets.eda", "core.datasets.io", "core.datasets.flagged", "core.text",
+           "core.auth.actors", "core.auth.guard", "core.auth.flag_guard", "getpass",
+           "core.training.config", "core.training.engine", "core.training.cached_features",
+           "core.training.reporters", "core.models.zoo", "core.data.preprocess", "core.data.augment",
+           "core.data.images", "core.metrics.bootstrap", "core.analysis.verdicts", "core.analysis.comparison",
+           "core.serving.batch", "core.serving.inference", "core.recipes.catalog", "core.recipes.runs",
+           "core.recipes.estimate", "statistics",
            # the embedded default dataset (scikit-learn's digits), which the Augmentation studio's
-           # first view loads: 0.7 s of imports before its image could be drawn
-           "sklearn.datasets")
+           # first view loads: 0.7 s of imports before its image could be drawn; and the images it shows
+           "sklearn.datasets", "PIL.Image", "PIL.ImageOps", "PIL.ImageMath",
+           "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin", "PIL.PngImagePlugin", "PIL.PpmImagePlugin",
+           # Streamlit's own, imported by the first session or the first element of its kind
+           "streamlit.material_icon_names", "streamlit.web.skills", "streamlit.dataframe.lazy_df_adapters",
+           "pyarrow.pandas_compat", "pyarrow.vendored.version")
 
 
 def preload(modules=PRELOAD) -> None:
