@@ -16,7 +16,11 @@ channels x output height x output width (a depthwise convolution: 2 x kh x kw x 
 multiplier x oh x ow), per dense layer 2 x inputs x outputs; a training step is 3 x the forward
 pass. Pooling, activations, normalisation and the optimiser are not counted.
 
-    .venv/bin/python bench/bench_flops.py [--images 12000] [--epochs 3] [--skip-backbone]
+The machine is often shared: each row also gives GFLOP per CPU-second of the process (the same FLOPs over
+the CPU time it got instead of the wall clock; the peak likewise) and the load averages, so that a
+loaded run can still be compared with an idle one.
+
+    .venv/bin/python bench/bench_flops.py [--images 12000] [--epochs 3] [--skip-backbone] [--not-reproducible-too]
     LAB_SHARED_DATASETS=/work/shared/datasets  (Fashion-MNIST originals)
 """
 from __future__ import annotations
@@ -61,17 +65,24 @@ def _leaf_layers(model):
 
 def peak_gflops(n: int = 4096, repeats: int = 5) -> float:
     """The best of ``repeats`` float32 n x n matmuls, in GFLOP/s."""
+    return peak_both(n, repeats)[0]
+
+
+def peak_both(n: int = 4096, repeats: int = 5) -> tuple[float, float]:
+    """(GFLOP/s, GFLOP per CPU-second) of the best of ``repeats`` float32 n x n matmuls. The second
+    counts the process's CPU time instead of the wall clock: on a machine shared with other work it
+    changes far less with the load than the first."""
     import tensorflow as tf
 
     a = tf.random.uniform((n, n), dtype=tf.float32, seed=1)
     b = tf.random.uniform((n, n), dtype=tf.float32, seed=2)
     _ = tf.matmul(a, b).numpy()  # warm-up
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _ = tf.matmul(a, b).numpy()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+    return 2 * n**3 / best / 1e9, 2 * n**3 / best_cpu / 1e9
 
 
 def _fashion_home(shared: Path, n_images: int) -> Path:
@@ -84,24 +95,52 @@ def _fashion_home(shared: Path, n_images: int) -> Path:
     return home
 
 
+def _cpu_clock():
+    """A Keras callback recording the process's CPU seconds of each epoch."""
+    import keras
+
+    class CpuClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.cpu_s: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.c0 = time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.cpu_s.append(time.process_time() - self.c0)
+
+    return CpuClock()
+
+
 def lab_training(cfg: dict, label: str) -> dict:
-    """Train ``cfg`` through the lab's engine; images/s and GFLOP/s from the steady epochs."""
+    """Train ``cfg`` through the lab's engine; images/s and GFLOP/s from the steady epochs (the median
+    epoch after the first), and GFLOP per CPU-second of that same epoch."""
     from core.training.config import TrainConfig
     from core.training.engine import train
 
     config = TrainConfig.from_dict(cfg)
+    clock = _cpu_clock()
     with tempfile.TemporaryDirectory() as d:
-        res = train(config, out_dir=d, n_bootstrap=0)
+        res = train(config, out_dir=d, n_bootstrap=0, extra_callbacks=[clock])
     model, n_train = res.model, int(res.meta["n_train"])
     epochs = [h["epoch_time_s"] for h in res.history]
-    steady = sorted(epochs[1:])[len(epochs[1:]) // 2] if len(epochs) > 1 else epochs[0]
+    later = sorted(range(1, len(epochs)), key=epochs.__getitem__) or [0]
+    k = later[len(later) // 2]
+    steady = epochs[k]
     fl = forward_flops(model)
     ips = n_train / steady
     out = {"label": label, "images_per_s": ips, "gflops": 3 * fl * ips / 1e9, "forward_mflop": fl / 1e6,
-           "steady_epoch_s": steady, "n_train": n_train, "accuracy": res.summary.get("accuracy")}
+           "steady_epoch_s": steady, "n_train": n_train, "accuracy": res.summary.get("accuracy"),
+           "gflop_per_cpu_s": 3 * fl * n_train / clock.cpu_s[k] / 1e9, "load": os.getloadavg()}
     print(f"  {label:42s} {ips:8.0f} img/s  {out['gflops']:6.1f} GFLOP/s  (forward {fl / 1e6:.1f} MFLOP/img, "
-          f"steady epoch {steady:.2f} s over {n_train} images)", flush=True)
+          f"steady epoch {steady:.2f} s over {n_train} images; {out['gflop_per_cpu_s']:.1f} GFLOP per CPU-s; "
+          f"load {_load(out['load'])})", flush=True)
     return out
+
+
+def _load(avg) -> str:
+    return "/".join(f"{v:.1f}" for v in avg)
 
 
 def cnn5_config(batch_size: int | None, n_images: int, epochs: int) -> dict:
@@ -123,15 +162,21 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=12000, help="Fashion-MNIST training images per CNN5 run")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--skip-backbone", action="store_true")
+    ap.add_argument("--not-reproducible-too", action="store_true",
+                    help="also train CNN5 at batch 32 with reproducible=False (TensorFlow's op determinism off)")
     args = ap.parse_args(argv)
     shared = Path(os.environ.get("LAB_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     _fashion_home(shared, args.images)
-    peak = peak_gflops()
-    print(f"peak: {peak:.1f} GFLOP/s (best of five 4096x4096 float32 tf.matmul)", flush=True)
+    peak, peak_cpu = peak_both()
+    print(f"peak: {peak:.1f} GFLOP/s, {peak_cpu:.1f} GFLOP per CPU-s (best of five 4096x4096 float32 tf.matmul; "
+          f"load {_load(os.getloadavg())})", flush=True)
     from core.training.config import TrainConfig
 
     default_bs = TrainConfig.from_dict({"dataset": {"name": "digits"}, "model": "small_cnn"}).batch_size
     rows = [lab_training(cnn5_config(32, args.images, args.epochs), "report B CNN5, batch 32")]
+    if args.not_reproducible_too:
+        rows.append(lab_training({**cnn5_config(32, args.images, args.epochs), "reproducible": False},
+                                 "report B CNN5, batch 32, not reproducible"))
     if default_bs != 32:
         rows.append(lab_training(cnn5_config(None, args.images, args.epochs), f"report B CNN5, batch {default_bs} (default)"))
     if not args.skip_backbone:
@@ -139,9 +184,10 @@ def main(argv=None) -> None:
                "input_size": [224, 224], "epochs": 2, "batch_size": 16, "seed": 0, "weights": None,
                "model_options": {"trainable": "all"}}
         rows.append(lab_training(cfg, "MobileNetV2 224x224, batch 16"))
-    print("\nfraction of the peak measured in this run:")
+    print("\nfraction of the peak measured in this run (wall clock; per CPU-second):")
     for r in rows:
-        print(f"  {r['label']:42s} {r['gflops'] / peak:6.1%}  ({r['gflops']:.1f} of {peak:.1f} GFLOP/s)")
+        print(f"  {r['label']:42s} {r['gflops'] / peak:6.1%}  ({r['gflops']:.1f} of {peak:.1f} GFLOP/s);  "
+              f"{r['gflop_per_cpu_s'] / peak_cpu:6.1%} per CPU-s  (test accuracy {r['accuracy']:.4f})")
 
 
 if __name__ == "__main__":

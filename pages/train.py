@@ -34,7 +34,7 @@ import streamlit as st
 
 from core.store.schema import ACTIVE_STATUSES, FINAL_STATUSES
 from core.training.config import PARAMS, SPLIT_PARAMS, TrainConfig, choices
-from pages import _artifacts, _format, _frame, _jobs_ui, _resources, _streamlit_internals, _widgets
+from pages import _artifacts, _format, _frame, _jobs_ui, _repro_ui, _resources, _streamlit_internals, _widgets
 
 _streamlit_internals.ensure_frame(_frame.navigation)
 
@@ -108,6 +108,7 @@ FIELDS: dict[str, Field] = {
     "t_patience": Field(0, "int", *PARAMS["early_stopping"].widget_range),
     "t_wd": Field(_CFG.weight_decay, "float", *PARAMS["weight_decay"].widget_range),
     "t_seed": Field(_CFG.seed, "int", *PARAMS["seed"].widget_range),
+    "t_repro": Field(_CFG.reproducible, "bool"),
     # on a GPU machine a new run asks for one GPU (the local executor pins it); 0 = CPU only
     "t_gpus": Field(1 if local_gpus() else _CFG.gpus, "int", *PARAMS["gpus"].widget_range),
     "t_name": Field("", "text"),
@@ -445,9 +446,11 @@ def _optimisation_section() -> dict:
         found = local_gpus()
         st.caption(f"This machine: {_format.plural(len(found), 'GPU')} ({', '.join(found)})" if found
                    else "This machine has no GPU (set LAB_GPUS to override the detection).")
+        reproducible = _repro_ui.reproducible_control(_widget, "t_repro")
     return {"optimizer": optimizer, "learning_rate": float(lr), "weight_decay": float(weight_decay),
             "schedule": schedule, "epochs": int(epochs), "batch_size": int(batch),
-            "early_stopping": int(patience) or None, "monitor": monitor, "seed": int(seed), "gpus": int(gpus)}
+            "early_stopping": int(patience) or None, "monitor": monitor, "seed": int(seed), "gpus": int(gpus),
+            "reproducible": reproducible}
 
 
 def _name_section(cfg, auto_name: str) -> tuple[str, list[str], bool]:

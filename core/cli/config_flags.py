@@ -53,8 +53,8 @@ def _add_table_args(g) -> None:
         if not param.cli:
             continue
         kwargs: dict[str, Any] = {"dest": name, "help": _table_help(name, param)}
-        if param.kind == "bool":
-            kwargs.update(action="store_true", default=None)
+        if param.kind == "bool":  # on by default: --NAME / --no-NAME
+            kwargs.update(action=argparse.BooleanOptionalAction if param.default is True else "store_true", default=None)
         else:
             ints = param.kind == "int" or (param.choices and all(isinstance(c, int) for c in param.choices))
             kwargs["type"] = int if ints else float if param.kind == "float" else str

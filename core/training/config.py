@@ -171,6 +171,10 @@ PARAMS: dict[str, Param] = {
     "augment": Param("custom", "augmentation: a preset name, an augmentation dict or None"),
     "mixed_precision": Param("bool", "float16 compute on a GPU (ignored without one)"),
     "seed": Param("int", "seed of everything random", low=0, high=2**31 - 1, cli=("--seed",)),
+    "reproducible": Param("bool", "the same seed gives the same weights and metrics bit for bit (TensorFlow's op "
+                                  "determinism); off = often faster (TensorFlow may use more threads, other kernels), "
+                                  "but two runs may differ in the last digits", default=True,
+                         cli=("--reproducible",)),
     "name": Param("str", "run name, None = named after the configuration", allow_none=True, cli=("--name",)),
     "gpus": Param("int", "GPUs this run needs; 0 = CPU. Used by the job executor to schedule it.", low=0,
                   cli=("--gpus",), widget=(0, 64)),
@@ -234,6 +238,7 @@ class TrainConfig:
     augment: dict[str, Any] | str | None = None
     mixed_precision: bool = False
     seed: int = 0
+    reproducible: bool = True            # op determinism; configs stored before the field were reproducible
     name: str | None = None
     gpus: int = 0                        # GPUs the run asks the job executor for (0 = CPU)
 

@@ -212,14 +212,22 @@ def build_run_model(p: Prepared) -> tuple[Any, list[str]]:
     return model, notices
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, *, reproducible: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow. ``reproducible``: TensorFlow's op determinism on (the same seed gives
+    the same weights bit for bit); off: turned off again, as a warm worker may have trained a reproducible run
+    before (see docs/REPRODUCIBILITY.md for what each costs)."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
     try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # noqa: BLE001 - older TF or already set
+        if reproducible:
+            tf.config.experimental.enable_op_determinism()
+        else:
+            from tensorflow.python.framework import config as tf_config  # no public switch-off (TF 2.21)
+
+            tf_config.disable_op_determinism()
+    except Exception:  # noqa: BLE001 - older TF
         pass
 
 
@@ -317,7 +325,7 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
     rep = _SafeReporter(reporter)
     out = check_writable_dir(out_dir, "run folder")  # fails now, not after the training
     config.validate()
-    seed_everything(config.seed)
+    seed_everything(config.seed, reproducible=config.reproducible)
     p, model, notices = _prepare_and_build(config, split, rep)
     for n in notices:
         rep.on_message("notice", n)
@@ -329,6 +337,7 @@ def train(config: TrainConfig, *, out_dir: str | os.PathLike, reporter: Any = No
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    _build_before_fit(fit.model, fit.train)
     params = count_params(model)
     rep.on_start(_start_info(p, fit, params))
     cbs = make_callbacks(config, reporter=rep, n_batches=fit.n_batches, batch_size=int(config.batch_size),
@@ -430,6 +439,23 @@ def _start_info(p: Prepared, fit: FitData, params: dict) -> dict[str, Any]:
         "cached_features": fit.cached,
         "split": {"strategy": getattr(p.split, "strategy", None), "grouped_by": getattr(p.split, "grouped_by", None)},
     }
+
+
+def _build_before_fit(model, train) -> None:
+    """Create the model's, the compiled metrics' and the optimizer's variables before ``fit``, from the
+    training data's element spec (what Keras itself does first under a distribution strategy). Without
+    it, ``fit`` builds them inside its first trace of the train step, which TensorFlow then throws away
+    and traces again: one trace less is 0.5-1 s less before the first batch of a small CNN. The
+    variables and their initial values are the same either way (tests/test_warm_worker.py compares runs)."""
+    import tensorflow as tf
+
+    build = getattr(model, "_symbolic_build", None)  # Keras 3's own pre-build (private: skip if it goes)
+    spec = getattr(train, "element_spec", None)
+    if build is None or spec is None:
+        return
+    import keras
+
+    build(data_batch=tf.nest.map_structure(lambda s: keras.KerasTensor(s.shape, s.dtype.name), spec))
 
 
 def _fit(fit: FitData, cbs, epochs: int, extra_callbacks: list, class_weight, out: Path, rep: _SafeReporter) -> float:
