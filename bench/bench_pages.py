@@ -99,36 +99,11 @@ def timed_page(page: str, *, query: dict | None = None, setup=None, repeats: int
 class Server(StreamlitServer):
     """The lab of the checkout ``code_root`` (``scripts/serve.py`` there, as ``run_app.sh`` starts it;
     this one by default) or any other Streamlit ``app`` (``streamlit run``) on a free loopback port,
-    with the lab store of ``root``."""
+    with the lab store of ``root``; started at once."""
 
     def __init__(self, root: Path, app: str = "app.py", code_root: Path = ROOT):
-        super().__init__(root, app=app, health_timeout=120)
-        self.code_root = Path(code_root)
+        super().__init__(root, app=app, health_timeout=120, code_root=code_root, poll_s=0.1)
         self.start()
-
-    def start(self) -> str:
-        import subprocess
-
-        from lab_pages_support import free_port, http_ok
-
-        self.stop()
-        port = free_port()
-        self._log = open(self.root / "server.log", "ab")
-        launch = ([sys.executable, "scripts/serve.py"] if self.app == "app.py"
-                  else [sys.executable, "-m", "streamlit", "run", self.app])
-        self.proc = subprocess.Popen([*launch, "--server.headless", "true", "--server.port", str(port),
-                                      "--server.address", "127.0.0.1"], cwd=self.code_root, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"),
-                     timeout=self.health_timeout, interval=0.1, what="the Streamlit server health check")
-            if self.proc.poll() is not None:
-                raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
-        except BaseException:
-            self.stop()
-            raise
-        return self.base
 
     def close(self) -> None:
         self.stop()

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # what app.py's first script run of any page imports beyond Streamlit itself (every page's, not
 # only the first page's: the first visit after a start may be a deep link to any page);
-# tests/pages/test_first_paint.py checks that no page's first script run imports a lab module or
+# tests/pages/test_first_view.py checks that no page's first script run imports a lab module or
 # the libraries they stand on (TensorFlow, plotly and what a page imports on a click excepted)
 PRELOAD = ("numpy", "pandas", "sqlalchemy", "core.config", "core.validation", "core.store", "core.jobs.manager",
            "core.datasets", "core.datasets.eda", "core.datasets.io", "core.datasets.flagged", "core.text",

@@ -295,8 +295,9 @@ class StreamlitServer:
     context manager."""
 
     def __init__(self, root: Path, env: dict[str, str] | None = None, *, app: str = "app.py",
-                 health_timeout: float = 90):
+                 health_timeout: float = 90, code_root: Path = PROJECT_ROOT, poll_s: float = 0.2):
         self.root, self.app, self.health_timeout = Path(root), app, health_timeout
+        self.code_root, self.poll_s = Path(code_root), poll_s  # the checkout served (a bench's "before" worktree)
         self.env = env if env is not None else {**os.environ, **lab_environ(self.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.proc: subprocess.Popen | None = None
         self.base: str | None = None
@@ -312,12 +313,12 @@ class StreamlitServer:
                   else [sys.executable, "-m", "streamlit", "run", self.app])
         self.proc = subprocess.Popen([*launch, "--server.headless", "true",
                                       "--server.port", str(port), "--server.address", "127.0.0.1"],
-                                     cwd=PROJECT_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+                                     cwd=self.code_root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: self.proc.poll() is not None or http_ok(f"{self.base}/_stcore/health"),
                      timeout=self.health_timeout,
-                     interval=0.2, what="the Streamlit server health check")
+                     interval=self.poll_s, what="the Streamlit server health check")
             if self.proc.poll() is not None:
                 raise AssertionError(f"streamlit exited: {(self.root / 'server.log').read_text()[-2000:]}")
         except BaseException:

@@ -9,33 +9,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cam_support import SIDE, cam_images, cam_model
 from core.models import cam as explain
 
-SIDE = 20
 TOL = 1e-4  # of each map's value range
-
-
-def _model(head: str, seed: int):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((SIDE, SIDE, 3))
-    h = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv1")(inp)
-    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="mid_conv")(h)
-    h = keras.layers.Conv2D(16, 2, padding="valid", activation="relu", name="last_conv")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h) if head == "gap" else keras.layers.Flatten()(h)
-    out = keras.layers.Dense(4, activation="softmax", name="probs")(h)
-    return keras.Model(inp, out, name=f"batched_{head}")
 
 
 @pytest.fixture(scope="module")
 def models():
-    return {"gap": _model("gap", 0), "flatten": _model("flatten", 1)}
+    return {head: cam_model(head, seed, name="batched", mid_conv=True) for head, seed in (("gap", 0), ("flatten", 1))}
 
 
 @pytest.fixture(scope="module")
 def images():
-    return np.random.default_rng(3).uniform(0, 1, (3, SIDE, SIDE, 3)).astype(np.float32)
+    return cam_images()
 
 
 def _library(cls, model):

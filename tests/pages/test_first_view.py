@@ -1,4 +1,5 @@
-"""The first view of a page: a deep link's first script run imports no TensorFlow (any page),
+"""The first view of a page: after scripts/serve.py's start-up imports, a deep link's first script run
+imports no lab module nor the libraries under them, and no TensorFlow (any page),
 the background warm-up imports wait until no page is being drawn, a real browser receives the
 page's elements before the shared sidebar's, and scripts/serve.py opens the store before the
 first visit (bench/README.md, "Deep links again")."""
@@ -11,37 +12,59 @@ from lab_pages_support import CHROMIUM, CHROMIUM_ARGS, PROJECT_ROOT, StreamlitSe
 pytestmark = pytest.mark.slow
 
 
-def test_first_script_run_of_the_pages_does_not_import_tensorflow(trained, tmp_path):
-    """A deep link to any page renders without TensorFlow: on the first view after a server
-    start it would add seconds. The Augmentation studio included: with no augmentation set (a
-    first visit) its variants are copies, and TensorFlow (the Keras layers) is imported only
-    once a setting changes the image (it was imported for copies too: 3 s of CPU while the
-    browser loaded the page). Run in a fresh interpreter: this test process may have imported
-    TensorFlow already."""
+# the lab's own packages and the libraries behind them (a Streamlit or pyarrow internal that a
+# first element of its kind imports is Streamlit's business, and differs between its versions)
+HEAVY = ("core", "numpy", "pandas", "sqlalchemy", "alembic", "mako", "pygments", "PIL", "sklearn", "scipy")
+# never on a first view: seconds of import while the browser waits (imported once a click needs them)
+ON_A_CLICK = ("tensorflow", "keras")
+FIRST_VIEWS = [("home", None), ("runs", None), ("runs", {"run": "RID"}), ("compare", {"runs": "RID"}),
+               ("predict", {"run": "RID"}), ("train", None), ("data_explorer", None), ("recipes", None),
+               ("augmentation", None), ("review", None), ("admin", None)]
+
+
+def test_first_script_runs_after_the_start_up_imports_import_nothing_heavy(trained, tmp_path):
+    """In a fresh interpreter: scripts/serve.py's start-up imports (``preload``), then the first
+    script run of every page, one after the other; none imports a lab module or a library of ``HEAVY``
+    (scripts/serve.py imports them at start; before, the first visit after a start imported core.auth,
+    core.training.config, the model zoo, PIL, ... while the browser waited for the page), and none
+    imports TensorFlow or Keras at all: not even the Augmentation studio, whose first view (no
+    augmentation set) shows copies. A fresh interpreter: this test process may have imported them."""
     import json
     import os
     import subprocess
     import sys
+
     script = tmp_path / "probe.py"
     script.write_text(
         "import json, sys\n"
-        f"sys.path[:0] = [{str(PROJECT_ROOT)!r}, {str(PROJECT_ROOT / 'tests')!r}]\n"
+        f"sys.path[:0] = [{str(PROJECT_ROOT)!r}, {str(PROJECT_ROOT / 'scripts')!r}, {str(PROJECT_ROOT / 'tests')!r}]\n"
+        "import serve\n"
+        "serve.preload()\n"
+        "serve.open_store_once()\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"trivial = {str(tmp_path / 'trivial.py')!r}\n"
+        "open(trivial, 'w').write('import streamlit as st\\nst.write(1)\\n')\n"
+        "AppTest.from_file(trivial).run()  # what AppTest itself imports on a first run\n"
         "from lab_pages_support import app_at, problems\n"
-        "out = {}\n"
+        f"views = {FIRST_VIEWS!r}\n"
+        f"HEAVY = {HEAVY + ON_A_CLICK!r}\n"
         f"rid = {str(trained['ids'][0])!r}\n"
-        "for page, q in [('home', None), ('runs', None), ('runs', {'run': rid}), ('compare', {'runs': rid}),\n"
-        "                ('predict', {'run': rid}), ('train', None), ('data_explorer', None), ('recipes', None),\n"
-        "                ('augmentation', None)]:\n"
+        f"out = {{'start-up': [[], sorted(m for m in {ON_A_CLICK!r} if m in sys.modules)]}}\n"
+        "for page, q in views:\n"
+        "    q = {k: v.replace('RID', rid) for k, v in q.items()} if q else None\n"
+        "    before = set(sys.modules)\n"
         "    at = app_at(page, q)\n"
-        "    out[f'{page} {q}'] = [problems(at), 'tensorflow' in sys.modules, 'keras' in sys.modules]\n"
+        "    new = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in HEAVY)\n"
+        "    out[f'{page} {q}'] = [problems(at), new]\n"
         "print('RESULT' + json.dumps(out))\n")
     env = {**os.environ, "LAB_DASHBOARD_SUPERVISOR": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
     assert line is not None, proc.stdout[-2000:] + proc.stderr[-3000:]
-    for page, (probs, tf, keras) in json.loads(line[len("RESULT"):]).items():
-        assert probs == [], (page, probs)
-        assert not tf and not keras, f"{page}: its first script run imported TensorFlow/Keras"
+    for view, (probs, new) in json.loads(line[len("RESULT"):]).items():
+        assert probs == [], (view, probs)
+        assert not set(new) & set(ON_A_CLICK), f"{view}: its first script run imported TensorFlow/Keras: {new}"
+        assert new == [], f"{view}: its first script run imported {new} (add them to scripts/serve.py's PRELOAD)"
 
 
 def test_warm_up_imports_wait_until_no_page_is_being_drawn(monkeypatch):
