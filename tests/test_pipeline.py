@@ -216,3 +216,17 @@ def test_pipeline_feeds_a_real_keras_training_run(digits):
               class_weight=balanced_class_weights(train.labels, 10))
     _, acc = model.evaluate(make_dataset(test, prep, batch_size=64, training=False), verbose=0)
     assert acc > 0.85
+
+
+def test_pipelines_keras_iterates_have_tf_data_autotuning_off(digits):
+    """Keras makes a new iterator every epoch; with autotuning on, each one's destructor waited for tf.data's
+    sleeping optimisation thread (20-40 s at the end of most epochs, bench/README.md). Every pipeline the lab
+    hands to fit/evaluate/predict has it off, and still yields every sample once per epoch."""
+    prep = Preprocessing((8, 8), 1, "rescale")
+    pipes = [make_dataset(digits, prep, batch_size=64, training=True, seed=1),
+             make_dataset(digits, prep, batch_size=64, training=True, seed=1, oversample=True),
+             make_dataset(digits, prep, batch_size=64, training=False),
+             predict_batches(digits.images[:10], prep)]
+    assert [p.options().autotune.enabled for p in pipes] == [False] * 4
+    for _ in range(2):
+        assert sum(len(y) for _, y in pipes[0]) == len(digits)

@@ -173,7 +173,21 @@ def make_dataset(
     d = d.batch(batch_size, drop_remainder=drop_remainder)
     augmenter = build_augmenter(spec, seed=seed) if training and not spec.is_identity else None
     d = d.map(_batch_finisher(prep, augmenter, with_ids), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return d.prefetch(tf.data.AUTOTUNE)
+    return without_autotune_thread(d.prefetch(tf.data.AUTOTUNE))
+
+
+def without_autotune_thread(d):
+    """``d`` with tf.data's autotuning off. Its model thread (``RootDataset``'s ``Model::OptimizeLoop``) sleeps up
+    to a minute between rounds and an iterator's destructor waits for it: Keras makes a new iterator every
+    epoch (and for every validation pass), so on 2 CPU cores most epochs ended with 20-40 s of nothing
+    (bench/README.md, "tf.data's autotuning thread"). Without autotuning an ``AUTOTUNE`` parallelism stays at its
+    starting value (the number of cores, at most 16) and prefetching keeps a fixed buffer; the data, its order and
+    the model's mathematics are the same."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return d.with_options(options)
 
 
 def _samples(ds, prep, *, training: bool, oversample: bool, seed: int, cache, shuffle_buffer: int,
@@ -289,4 +303,4 @@ def predict_batches(images_uint8, prep, *, batch_size: int = 64):
     if a.ndim == 3:
         a = a[..., None]
     d = tf.data.Dataset.from_tensor_slices(a).batch(batch_size)
-    return d.map(prep.apply_tf, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_thread(d.map(prep.apply_tf, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))

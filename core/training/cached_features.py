@@ -28,7 +28,7 @@ def cached_feature_data(feat, p: Any, val_pipe, reporter) -> tuple[Any, Any, tup
     the head: the features of ``feat`` computed once over the training and validation parts."""
     import tensorflow as tf
 
-    from core.data.pipeline import make_dataset
+    from core.data.pipeline import make_dataset, without_autotune_thread
 
     config, bs = p.config, int(p.config.batch_size)
     reporter.on_message("info", "frozen backbone without augmentation: computing backbone features once and "
@@ -45,7 +45,8 @@ def cached_feature_data(feat, p: Any, val_pipe, reporter) -> tuple[Any, Any, tup
         .batch(bs)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val_fit = tf.data.Dataset.from_tensor_slices((f_val, p.val_ds.labels)).batch(bs)
+    train_pipe = without_autotune_thread(train_pipe)
+    val_fit = without_autotune_thread(tf.data.Dataset.from_tensor_slices((f_val, p.val_ds.labels)).batch(bs))
     return train_pipe, val_fit, (f_val, p.val_ds.labels), len(y_train)
 
 
