@@ -220,8 +220,9 @@ def test_pipeline_feeds_a_real_keras_training_run(digits):
 
 def test_pipelines_keras_iterates_have_tf_data_autotuning_off(digits):
     """Keras makes a new iterator every epoch; with autotuning on, each one's destructor waited for tf.data's
-    sleeping optimisation thread (20-40 s at the end of most epochs, bench/README.md). Every pipeline the lab
-    hands to fit/evaluate/predict has it off, and still yields every sample once per epoch."""
+    sleeping optimisation thread (20-40 s at the end of most epochs, bench/README.md). The pipelines this module
+    makes for fit/evaluate/predict have it off, and a training pipeline still yields every sample once per epoch
+    (the cached-feature pipelines use the same helper; test_training's frozen-backbone run trains on them)."""
     prep = Preprocessing((8, 8), 1, "rescale")
     pipes = [make_dataset(digits, prep, batch_size=64, training=True, seed=1),
              make_dataset(digits, prep, batch_size=64, training=True, seed=1, oversample=True),

@@ -39,13 +39,12 @@ def cached_feature_data(feat, p: Any, val_pipe, reporter) -> tuple[Any, Any, tup
     f_val = feat.predict(val_pipe, verbose=0)
     reporter.on_message("info", f"features {tuple(f_train.shape[1:])} computed in {time.monotonic() - t_feat:.1f}s")
     y_train = p.train_ds.labels
-    train_pipe = (
+    train_pipe = without_autotune_thread(
         tf.data.Dataset.from_tensor_slices((f_train, y_train))
         .shuffle(len(y_train), seed=config.seed, reshuffle_each_iteration=True)
         .batch(bs)
         .prefetch(tf.data.AUTOTUNE)
     )
-    train_pipe = without_autotune_thread(train_pipe)
     val_fit = without_autotune_thread(tf.data.Dataset.from_tensor_slices((f_val, p.val_ds.labels)).batch(bs))
     return train_pipe, val_fit, (f_val, p.val_ds.labels), len(y_train)
 
