@@ -20,6 +20,7 @@ BATCH = 64        # images per runtime call (one progress step)
 THUMB = 56        # px, the longest side of a table thumbnail
 MAX_CACHED = 50_000  # results kept per model file
 CANCEL_KEY = "p_cancelled"  # session state: the pass the user cancelled (its key)
+SUMMARY_KEY = "_p_pass_summary"  # session state: (pass key, the last finished pass's summary line)
 
 
 @dataclass
@@ -92,28 +93,34 @@ def _resume() -> None:
 
 def results(tm, uploads) -> list[Result | None]:
     """Every upload's result (computing the missing ones unless this pass was cancelled), in order;
-    None for an image not predicted (a cancelled pass)."""
+    None for an image not predicted (a cancelled pass). The progress bar, the pass's summary and the
+    Stopped notice share one container that every run draws, so the table and its filters below keep
+    their place in the page between reruns (otherwise the browser shows the old filter bar beside the
+    new one until the rerun ends)."""
+    slot = st.container()
     cache = cache_for(tm)
     todo = list({u.digest: u for u in uploads if cache.get(u.digest) is None}.values())
     key = pass_key(tm, uploads)
     if todo and st.session_state.get(CANCEL_KEY) != key:
-        _compute(tm, todo, cache, key, len(uploads))
+        _compute(slot, tm, todo, cache, key, len(uploads))
+    elif (last := st.session_state.get(SUMMARY_KEY)) and last[0] == key:
+        slot.caption(last[1])
     out = [cache.get(u.digest) for u in uploads]
     missing = sum(r is None for r in out)
     if missing:
-        c = st.columns([4, 1])
+        c = slot.columns([4, 1])
         c[0].info(f"Stopped: {len(out) - missing} of {_format.plural(len(out), 'image')} predicted; the table shows those. "
                   "Continue to predict the others.", icon=":material/pause_circle:")
         c[1].button("Continue", key="p_resume", on_click=_resume, icon=":material/play_arrow:")
     return out
 
 
-def _compute(tm, todo, cache: ResultCache, key: str, total: int) -> None:
+def _compute(slot, tm, todo, cache: ResultCache, key: str, total: int) -> None:
     from core.serving.batch import predict_bytes
 
     runtime = _runtime(tm, str(tm.path), tm.path.stat().st_mtime)
-    bar = st.progress(0.0, text=f"Predicting {_format.plural(len(todo), 'image')} with {_format.md_text(runtime.describe)}…")
-    stop = st.empty()
+    bar = slot.progress(0.0, text=f"Predicting {_format.plural(len(todo), 'image')} with {_format.md_text(runtime.describe)}…")
+    stop = slot.empty()
     stop.button("Cancel", key="p_cancel", on_click=_cancel, args=(key,), icon=":material/stop_circle:",
                 help="Stops after the batch that is running; the images done so far stay in the table.")
     start = time.monotonic()
@@ -125,9 +132,11 @@ def _compute(tm, todo, cache: ResultCache, key: str, total: int) -> None:
             bar.progress(done / len(todo), text=progress_text(done, len(todo), time.monotonic() - start))
     stop.empty()
     secs = time.monotonic() - start
-    bar.progress(1.0, text=f"Predicted {_format.plural(len(todo), 'image')} in {secs:.1f} s ({len(todo) / max(secs, 1e-9):.0f} "
-                           f"images/s) with {_format.md_text(runtime.describe)}." + (f" {total - len(todo)} came from the cache."
-                                                                   if total > len(todo) else ""))
+    summary = (f"Predicted {_format.plural(len(todo), 'image')} in {secs:.1f} s ({len(todo) / max(secs, 1e-9):.0f} "
+               f"images/s) with {_format.md_text(runtime.describe)}."
+               + (f" {total - len(todo)} came from the cache." if total > len(todo) else ""))
+    bar.progress(1.0, text=summary)
+    st.session_state[SUMMARY_KEY] = (key, summary)
 
 
 def progress_text(done: int, total: int, secs: float) -> str:
